@@ -1,0 +1,42 @@
+// Command flowsim tests materialization connectors: `flowsim matsim basic|delta|fence|recovery`
+// drives a connector through the materialize protocol and checks what it stores;
+// `flowsim connector-proxy` serves a stdio connector over gRPC inside a pod.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/flowsim/flowsim/matsim"
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	var ctx, stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	var code = run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string) int {
+	var root = &cobra.Command{
+		Use:           "flowsim",
+		Short:         "Test materialization connectors against the Flow materialize protocol",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(matsim.NewCommand(matsim.CommandOptions{}))
+	root.AddCommand(newProxyCommand())
+	root.AddCommand(newReferenceConnectorCommand())
+	root.AddCommand(kubeCommands()...)
+	root.SetArgs(args)
+
+	var err = root.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "flowsim:", err)
+	}
+	return matsim.ExitCode(err)
+}

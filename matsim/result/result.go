@@ -1,0 +1,151 @@
+// Package result is the small, versioned format in which a matsim driver reports
+// the outcome of a run: printed by `flowsim matsim ... --result-file`, parsed by the
+// operator from the driver container's termination message. It imports nothing of
+// the engine so that both sides can depend on it.
+package result
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Version of the Result format. Bump when a field changes meaning.
+const Version = 1
+
+// Outcome of a run.
+type Outcome string
+
+const (
+	// Passed: every check passed.
+	Passed Outcome = "passed"
+	// Failed: the connector failed a check (exit code 1).
+	Failed Outcome = "failed"
+	// Error: a usage or setup error; the connector was not judged (exit code 2).
+	Error Outcome = "error"
+)
+
+// ExitCode maps an Outcome to the process exit code of `flowsim matsim`.
+func (o Outcome) ExitCode() int {
+	switch o {
+	case Passed:
+		return 0
+	case Failed:
+		return 1
+	default:
+		return 2
+	}
+}
+
+// Result is the compact outcome of one matsim run.
+type Result struct {
+	V        int     `json:"v"`
+	Test     string  `json:"test"`
+	Outcome  Outcome `json:"outcome"`
+	Seed     uint64  `json:"seed"`
+	Protocol string  `json:"protocol,omitempty"`
+	// Loops completed out of Loops planned.
+	LoopsDone int `json:"loopsDone"`
+	Loops     int `json:"loops"`
+	// Documents loaded (returned by the connector), stored (sent to it) and verified
+	// (judged equal to the expected state).
+	Loaded   int64 `json:"loaded"`
+	Stored   int64 `json:"stored"`
+	Verified int64 `json:"verified"`
+	// DurationMillis is the wall time of the whole run; DocsPerSecond is
+	// (loaded+stored) per second of the transactions phase.
+	DurationMillis int64   `json:"durationMs"`
+	DocsPerSecond  float64 `json:"docsPerSec"`
+	// Check is the identifier of the first failing check (see the README's table),
+	// and Message says what broke. Both are empty when the run passed.
+	Check   string `json:"check,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// Marshal encodes r in at most max bytes (0: no limit), shortening Message
+// (on a rune boundary, with a marker) when needed. Kubernetes keeps at most 4096
+// bytes of a termination message.
+func (r Result) Marshal(max int) []byte {
+	r.V = Version
+	var b, _ = json.Marshal(r)
+	if max <= 0 || len(b) <= max {
+		return b
+	}
+	const marker = " …(truncated)"
+	var over = len(b) - max + len(marker) + 8 // slack for escaping
+	var msg = r.Message
+	if over >= len(msg) {
+		msg = ""
+	} else {
+		msg = msg[:len(msg)-over]
+		for len(msg) > 0 && !utf8.ValidString(msg) {
+			msg = msg[:len(msg)-1]
+		}
+	}
+	r.Message = strings.TrimRight(msg, " ") + marker
+	b, _ = json.Marshal(r)
+	for len(b) > max && len(r.Message) > len(marker) {
+		r.Message = r.Message[:len(r.Message)-len(marker)-1]
+		for len(r.Message) > 0 && !utf8.ValidString(r.Message) {
+			r.Message = r.Message[:len(r.Message)-1]
+		}
+		r.Message += marker
+		b, _ = json.Marshal(r)
+	}
+	return b
+}
+
+// Parse decodes a Result, rejecting unknown versions.
+func Parse(b []byte) (Result, error) {
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("parsing matsim result: %w", err)
+	}
+	if r.V != Version {
+		return r, fmt.Errorf("matsim result has version %d, this build understands %d", r.V, Version)
+	}
+	switch r.Outcome {
+	case Passed, Failed, Error:
+	default:
+		return r, fmt.Errorf("matsim result has unknown outcome %q", r.Outcome)
+	}
+	return r, nil
+}
+
+// ProgressPrefix starts every progress line a driver prints to stderr, so that a
+// reader of the log can find them among other output.
+const ProgressPrefix = "FLOWSIM-PROGRESS "
+
+// Progress is reported once per completed loop.
+type Progress struct {
+	V     int    `json:"v"`
+	Test  string `json:"test"`
+	Loop  int    `json:"loop"`
+	Loops int    `json:"loops"`
+	Docs  int64  `json:"docs"`
+}
+
+// Line renders p as one progress line, with the prefix and a trailing newline.
+func (p Progress) Line() string {
+	p.V = Version
+	var b, _ = json.Marshal(p)
+	return ProgressPrefix + string(b) + "\n"
+}
+
+// ParseProgress finds the last progress line in a log text.
+func ParseProgress(log string) (Progress, bool) {
+	var p Progress
+	var found bool
+	for _, line := range strings.Split(log, "\n") {
+		var i = strings.Index(line, ProgressPrefix)
+		if i < 0 {
+			continue
+		}
+		var q Progress
+		if json.Unmarshal([]byte(line[i+len(ProgressPrefix):]), &q) == nil && q.V == Version {
+			p, found = q, true
+		}
+	}
+	return p, found
+}
