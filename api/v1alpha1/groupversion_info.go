@@ -1,0 +1,22 @@
+// Package v1alpha1 contains the flowsim.dev/v1alpha1 API: MatSimRun, one run of a matsim
+// test against a materialization connector image, reconciled into a Kubernetes Job.
+//
+// +kubebuilder:object:generate=true
+// +groupName=flowsim.dev
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/scheme"
+)
+
+var (
+	// GroupVersion is the group and version of every kind in this package.
+	GroupVersion = schema.GroupVersion{Group: "flowsim.dev", Version: "v1alpha1"}
+
+	// SchemeBuilder registers the kinds of this package with a scheme.
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+
+	// AddToScheme adds the kinds of this package to a scheme.
+	AddToScheme = SchemeBuilder.AddToScheme
+)
