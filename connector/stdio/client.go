@@ -1,0 +1,325 @@
+package stdio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/estuary/protocols/materialize"
+	"github.com/flowsim/flowsim/connector"
+	"google.golang.org/grpc"
+)
+
+// Options configure a Client.
+type Options struct {
+	// Protocol the connector speaks; Auto detects it at the first apply (an
+	// `apply-upsert` rejected as an unknown subcommand means Oct2021) or, if a
+	// transactions stream comes first, with a probe of `apply-upsert`.
+	Protocol connector.Revision
+	// MaxFrame caps one frame read from the connector (DefaultMaxFrame when <= 0).
+	MaxFrame int
+	// CallTimeout bounds a unary call, and on a transactions stream the wait for
+	// each awaited response (Opened, Acknowledged, Prepared, DriverCommitted) with no
+	// message from the connector in between. Zero means no deadline.
+	CallTimeout time.Duration
+	// Stderr receives the connector's stderr as it is written (nil: discarded; the
+	// last StderrTail bytes are kept for errors either way).
+	Stderr io.Writer
+}
+
+// reapGrace is how long a connector may take to exit once its stdin is closed.
+const reapGrace = 5 * time.Second
+
+// Client runs one connector process per call and implements connector.Connector.
+type Client struct {
+	transport string
+	target    string
+	// argv returns the command line of a subcommand and a cleanup to run after a kill.
+	argv func(sub string) ([]string, func())
+	opts Options
+
+	mu     sync.Mutex
+	rev    connector.Revision
+	procs  map[*proc]struct{}
+	closed bool
+}
+
+var _ connector.Connector = (*Client)(nil)
+
+// NewCommand returns a Client that runs argv plus a subcommand for each call, for
+// example argv = ["/usr/local/bin/connector", "--verbose"]. argv[0] is looked up in
+// $PATH when it has no slash; a missing or non-executable binary is an error now
+// rather than at the first call.
+func NewCommand(argv []string, opts Options) (*Client, error) {
+	if len(argv) == 0 || argv[0] == "" {
+		return nil, errors.New("connector command is empty")
+	}
+	var path, err = lookExecutable(argv[0])
+	if err != nil {
+		return nil, err
+	}
+	var args = append([]string{path}, argv[1:]...)
+	return newClient("command", strings.Join(argv, " "), func(sub string) ([]string, func()) {
+		return append(args[:len(args):len(args)], sub), nil
+	}, opts), nil
+}
+
+func newClient(transport, target string, argv func(string) ([]string, func()), opts Options) *Client {
+	if opts.Protocol == "" {
+		opts.Protocol = connector.Auto
+	}
+	return &Client{transport: transport, target: target, argv: argv, opts: opts,
+		rev: opts.Protocol, procs: map[*proc]struct{}{}}
+}
+
+// lookExecutable resolves a command and explains why it cannot run.
+func lookExecutable(name string) (string, error) {
+	if !strings.Contains(name, "/") {
+		var path, err = exec.LookPath(name)
+		if err != nil {
+			return "", fmt.Errorf("connector command %q: not found in $PATH", name)
+		}
+		return path, nil
+	}
+	var st, err = os.Stat(name)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("connector command %q: no such file", name)
+	case err != nil:
+		return "", fmt.Errorf("connector command %q: %w", name, err)
+	case st.IsDir():
+		return "", fmt.Errorf("connector command %q: is a directory", name)
+	case st.Mode().Perm()&0o111 == 0:
+		return "", fmt.Errorf("connector command %q: not executable (mode %s; try chmod +x)", name, st.Mode().Perm())
+	}
+	return name, nil
+}
+
+// Info describes the connector; Protocol reads Auto until it is detected.
+func (c *Client) Info() connector.Info {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return connector.Info{Transport: c.transport, Target: c.target, Protocol: c.rev}
+}
+
+// Close kills the processes of calls still running and waits for them.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	var procs = make([]*proc, 0, len(c.procs))
+	for p := range c.procs {
+		procs = append(procs, p)
+	}
+	c.mu.Unlock()
+	for _, p := range procs {
+		p.kill()
+		<-p.done
+	}
+	return nil
+}
+
+func (c *Client) revision() connector.Revision {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rev
+}
+
+func (c *Client) setRevision(r connector.Revision) {
+	c.mu.Lock()
+	c.rev = r
+	c.mu.Unlock()
+}
+
+func (c *Client) start(sub string) (*proc, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("connector %s %s: the client is closed", c.target, sub)
+	}
+	c.mu.Unlock()
+
+	var argv, cleanup = c.argv(sub)
+	var p, err = startProc(sub, c.target, argv, c.opts.Stderr, cleanup)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.procs[p] = struct{}{}
+	c.mu.Unlock()
+	go func() {
+		<-p.done
+		c.mu.Lock()
+		delete(c.procs, p)
+		c.mu.Unlock()
+	}()
+	return p, nil
+}
+
+// Spec runs `spec`.
+func (c *Client) Spec(ctx context.Context, req *materialize.SpecRequest, _ ...grpc.CallOption) (*materialize.SpecResponse, error) {
+	var resp = new(materialize.SpecResponse)
+	if err := c.unary(ctx, "spec", req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// Validate runs `validate`.
+func (c *Client) Validate(ctx context.Context, req *materialize.ValidateRequest, _ ...grpc.CallOption) (*materialize.ValidateResponse, error) {
+	var resp = new(materialize.ValidateResponse)
+	if err := c.unary(ctx, "validate", req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ApplyUpsert runs `apply-upsert`, or `apply` for an Oct 2021 connector.
+func (c *Client) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest, _ ...grpc.CallOption) (*materialize.ApplyResponse, error) {
+	var resp = new(materialize.ApplyResponse)
+	switch c.revision() {
+	case connector.Oct2021:
+		if err := c.unary(ctx, "apply", req, resp); err != nil {
+			return nil, err
+		}
+	case connector.Dec2021:
+		if err := c.unary(ctx, "apply-upsert", req, resp); err != nil {
+			return nil, err
+		}
+	default:
+		var err = c.unary(ctx, "apply-upsert", req, resp)
+		if isUnknownSubcommand(err, "apply-upsert") {
+			resp = new(materialize.ApplyResponse)
+			if err = c.unary(ctx, "apply", req, resp); err != nil {
+				return nil, err
+			}
+			c.setRevision(connector.Oct2021)
+			return resp, nil
+		} else if err != nil {
+			return nil, err
+		}
+		c.setRevision(connector.Dec2021)
+	}
+	return resp, nil
+}
+
+// ApplyDelete runs `apply-delete`; the Oct 2021 revision has no such verb.
+func (c *Client) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest, _ ...grpc.CallOption) (*materialize.ApplyResponse, error) {
+	if c.revision() == connector.Oct2021 {
+		return nil, fmt.Errorf("connector %s: apply-delete is not part of the 2021-10 protocol this connector speaks", c.target)
+	}
+	var resp = new(materialize.ApplyResponse)
+	if err := c.unary(ctx, "apply-delete", req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// isUnknownSubcommand reports whether a failed call looks like a connector that
+// does not know the subcommand: a non-zero exit with nothing on stdout and a stderr
+// that names the subcommand and says it is unknown.
+func isUnknownSubcommand(err error, sub string) bool {
+	var ce *CallError
+	if !errors.As(err, &ce) || ce.ExitCode == 0 || ce.Err != nil {
+		return false
+	}
+	var s = strings.ToLower(ce.Stderr)
+	if !strings.Contains(s, sub) {
+		return false
+	}
+	for _, w := range []string{"unknown", "unrecognized", "unrecognised", "invalid", "unsupported", "not found", "no such"} {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// detect resolves Auto before a transactions stream by probing `apply-upsert` with
+// an empty request: an Oct 2021 connector rejects the verb, a Dec 2021 one rejects
+// the request (or accepts it).
+func (c *Client) detect(ctx context.Context) connector.Revision {
+	if r := c.revision(); r != connector.Auto {
+		return r
+	}
+	var err = c.unary(ctx, "apply-upsert", &materialize.ApplyRequest{}, new(materialize.ApplyResponse))
+	if isUnknownSubcommand(err, "apply-upsert") {
+		c.setRevision(connector.Oct2021)
+	} else {
+		c.setRevision(connector.Dec2021)
+	}
+	return c.revision()
+}
+
+// unary runs one process for a unary subcommand: one request on stdin, one
+// response on stdout, then a clean exit.
+func (c *Client) unary(ctx context.Context, sub string, req, resp Message) error {
+	if c.opts.CallTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opts.CallTimeout)
+		defer cancel()
+	}
+	var p, err = c.start(sub)
+	if err != nil {
+		return err
+	}
+	p.watch(ctx)
+
+	var wdone = make(chan error, 1)
+	go func() {
+		var err = NewWriter(p.stdin).WriteFlush(req)
+		p.stdin.Close()
+		wdone <- err
+	}()
+
+	var r = NewReader(p.stdout, c.opts.MaxFrame, "connector stdout")
+	var rerr = r.Read(resp)
+	var trailing []byte
+	if rerr == nil {
+		trailing = r.rest(showBytes + 1)
+	} else if !errors.Is(rerr, io.EOF) {
+		p.kill() // it speaks something else: no point in waiting
+	}
+	p.stdout.Close()
+	p.wait(reapGrace)
+	var werr = <-wdone
+
+	var code, _ = p.exitStatus()
+	switch {
+	case ctx.Err() == context.DeadlineExceeded && c.opts.CallTimeout > 0:
+		return p.callError(fmt.Errorf("no response within %s (--call-timeout); the connector was killed: %w",
+			c.opts.CallTimeout, context.DeadlineExceeded))
+	case ctx.Err() != nil:
+		return p.callError(ctx.Err())
+	case code != 0 && (rerr == nil || rerr == io.EOF):
+		return p.callError(nil)
+	case rerr == io.EOF:
+		if werr != nil {
+			return p.callError(fmt.Errorf("writing the request to stdin: %w", werr))
+		}
+		return p.callError(errors.New("exited without writing a response to stdout"))
+	case rerr != nil:
+		return p.callError(rerr)
+	case len(trailing) > 0:
+		return p.callError(&FrameError{Kind: ErrNotProtocol, Frame: 2,
+			Msg: fmt.Sprintf("unexpected bytes on stdout after the response: %s "+
+				"(a connector logging to stdout is a common bug: logs belong on stderr)", Printable(trailing, showBytes))})
+	case code != 0:
+		return p.callError(nil)
+	}
+	return nil
+}
+
+// rest reads what remains of the stream, returning at most n bytes of it.
+func (r *Reader) rest(n int) []byte {
+	var b, _ = io.ReadAll(io.LimitReader(r.r, int64(n)))
+	if len(b) == n {
+		_, _ = io.Copy(io.Discard, r.r)
+	}
+	return b
+}

@@ -1,0 +1,211 @@
+package stdio
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// StderrTail is how many trailing bytes of a connector's stderr an error carries.
+const StderrTail = 4 << 10
+
+// CallError is the failure of one connector process: what went wrong on flowsim's
+// side (a framing error, a deadline), how the process exited, and the end of its
+// stderr. errors.Is sees through it to Err (for example ErrTruncated).
+type CallError struct {
+	// Call is the subcommand: spec, validate, apply-upsert, apply-delete, apply or transactions.
+	Call string
+	// Target names the connector: its command line or image.
+	Target string
+	// Err is the failure seen by flowsim, or nil when the exit status says it all.
+	Err error
+	// ExitCode is the process's exit code, -1 when it was killed by a signal, and 0
+	// when it exited cleanly or its status is unknown.
+	ExitCode int
+	// Exit describes the exit status ("exit code 3", "killed by signal: killed"),
+	// empty when the process exited cleanly.
+	Exit string
+	// Stderr is the last StderrTail bytes the process wrote to stderr.
+	Stderr string
+}
+
+func (e *CallError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "connector %s %s", e.Target, e.Call)
+	if e.Err != nil {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	if e.Exit != "" {
+		fmt.Fprintf(&b, ": %s", e.Exit)
+	}
+	if s := strings.TrimRight(e.Stderr, "\n"); s != "" {
+		fmt.Fprintf(&b, "; stderr (last %d bytes):\n%s", len(e.Stderr), s)
+	} else if e.Exit != "" {
+		b.WriteString("; stderr was empty")
+	}
+	return b.String()
+}
+
+func (e *CallError) Unwrap() error { return e.Err }
+
+// tailWriter keeps the last StderrTail bytes written and passes everything through.
+type tailWriter struct {
+	mu   sync.Mutex
+	buf  []byte
+	pass io.Writer
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pass != nil {
+		_, _ = t.pass.Write(p) // a failing pass-through must not break the connector
+	}
+	if len(p) >= StderrTail {
+		t.buf = append(t.buf[:0], p[len(p)-StderrTail:]...)
+	} else {
+		if over := len(t.buf) + len(p) - StderrTail; over > 0 {
+			t.buf = append(t.buf[:0], t.buf[over:]...)
+		}
+		t.buf = append(t.buf, p...)
+	}
+	return len(p), nil
+}
+
+func (t *tailWriter) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(bytes.ToValidUTF8(t.buf, []byte("\uFFFD")))
+}
+
+// proc is one connector process and its pipes.
+type proc struct {
+	call   string
+	target string
+	cmd    *exec.Cmd
+	stdin  *os.File // our end of its stdin
+	stdout *os.File // our end of its stdout
+	stderr *tailWriter
+	done   chan struct{} // closed once reaped
+	err    error         // of cmd.Wait, readable after done
+	kill   func()        // ends the process (and its container)
+
+	killOnce sync.Once
+	killed   chan struct{}
+}
+
+// startProc runs argv with pipes on stdin and stdout. cleanup, if set, runs after a
+// kill (to remove a container).
+func startProc(call, target string, argv []string, stderr io.Writer, cleanup func()) (*proc, error) {
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("creating stdin pipe: %w", err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return nil, fmt.Errorf("creating stdout pipe: %w", err)
+	}
+	var p = &proc{
+		call:   call,
+		target: target,
+		cmd:    exec.Command(argv[0], argv[1:]...),
+		stdin:  inW,
+		stdout: outR,
+		stderr: &tailWriter{pass: stderr},
+		done:   make(chan struct{}),
+		killed: make(chan struct{}),
+	}
+	p.cmd.Stdin = inR
+	p.cmd.Stdout = outW
+	p.cmd.Stderr = p.stderr
+	// A grandchild holding stderr open must not keep Wait from returning.
+	p.cmd.WaitDelay = 2 * time.Second
+
+	err = p.cmd.Start()
+	inR.Close()
+	outW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		return nil, &CallError{Call: call, Target: target, Err: fmt.Errorf("starting %s: %w", argv[0], err)}
+	}
+	p.kill = func() {
+		p.killOnce.Do(func() {
+			close(p.killed)
+			_ = p.cmd.Process.Signal(syscall.SIGKILL)
+			if cleanup != nil {
+				cleanup()
+			}
+		})
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// wait reaps the process, killing it if it is still running after grace.
+func (p *proc) wait(grace time.Duration) {
+	if grace > 0 {
+		var t = time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
+	}
+	p.kill()
+	<-p.done
+}
+
+// exitStatus describes how the reaped process exited.
+func (p *proc) exitStatus() (code int, desc string) {
+	var ee *exec.ExitError
+	switch {
+	case p.err == nil:
+		return 0, ""
+	case errors.As(p.err, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			var how = "killed by signal: " + ws.Signal().String()
+			select {
+			case <-p.killed:
+				how += " (sent by flowsim)"
+			default:
+			}
+			return -1, how
+		}
+		return ee.ExitCode(), fmt.Sprintf("exit code %d", ee.ExitCode())
+	default:
+		return 0, p.err.Error()
+	}
+}
+
+// callError builds the error of a call that failed with err (possibly nil when the
+// exit status explains it). The process must have been reaped.
+func (p *proc) callError(err error) *CallError {
+	var code, desc = p.exitStatus()
+	return &CallError{Call: p.call, Target: p.target, Err: err, ExitCode: code, Exit: desc, Stderr: p.stderr.String()}
+}
+
+// watch kills the process when ctx ends before it is reaped.
+func (p *proc) watch(ctx context.Context) {
+	go func() {
+		select {
+		case <-ctx.Done():
+			p.kill()
+		case <-p.done:
+		}
+	}()
+}

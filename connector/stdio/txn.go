@@ -1,0 +1,316 @@
+package stdio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/estuary/protocols/materialize"
+	"github.com/flowsim/flowsim/connector"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+)
+
+// Transactions starts `transactions` and returns its stream. Send buffers Load and
+// Store requests and flushes every request the connector must answer; CloseSend
+// closes the connector's stdin, which ends the stream cleanly. For an Oct 2021
+// connector, Acknowledge is not sent and Recv synthesizes Acknowledged in its place.
+// Errors of Send and Recv carry the process's exit status and stderr tail.
+func (c *Client) Transactions(ctx context.Context, _ ...grpc.CallOption) (materialize.Driver_TransactionsClient, error) {
+	var oct = c.detect(ctx) == connector.Oct2021
+	var p, err = c.start("transactions")
+	if err != nil {
+		return nil, err
+	}
+	var s = &txnStream{
+		ctx:      ctx,
+		p:        p,
+		w:        NewWriter(p.stdin),
+		rx:       make(chan *materialize.TransactionResponse, 256),
+		ackReady: make(chan struct{}, 1),
+		finished: make(chan struct{}),
+		oct:      oct,
+		timeout:  c.opts.CallTimeout,
+	}
+	p.watch(ctx)
+	go s.readLoop(NewReader(p.stdout, c.opts.MaxFrame, "connector stdout"))
+	return s, nil
+}
+
+var acknowledged = materialize.TransactionResponse{Acknowledged: &materialize.TransactionResponse_Acknowledged{}}
+
+type txnStream struct {
+	ctx     context.Context
+	p       *proc
+	oct     bool
+	timeout time.Duration
+
+	// Send side.
+	mu         sync.Mutex
+	w          *Writer
+	sendClosed bool
+
+	// Receive side.
+	rx       chan *materialize.TransactionResponse // closed after final is set
+	final    error                                 // io.EOF or a *CallError
+	finished chan struct{}                         // closed once the process is reaped and final set
+
+	// Oct 2021: Acknowledged responses to synthesize.
+	pendingAcks atomic.Int32
+	ackReady    chan struct{}
+
+	// Deadline of awaited responses.
+	awaiting  atomic.Int32 // requests sent whose response has not arrived
+	lastEvent atomic.Int64 // unix nanos of the last awaited send or any receive
+	awaitName atomic.Value // string: the last awaited request
+	timedOut  atomic.Bool
+	tmu       sync.Mutex
+	timer     *time.Timer
+	armed     bool
+}
+
+var _ materialize.Driver_TransactionsClient = (*txnStream)(nil)
+
+// awaited reports the request kinds that the connector must answer with exactly one response.
+func awaitedRequest(m *materialize.TransactionRequest) string {
+	switch {
+	case m.Open != nil:
+		return "Open"
+	case m.Acknowledge != nil:
+		return "Acknowledge"
+	case m.Prepare != nil:
+		return "Prepare"
+	case m.Commit != nil:
+		return "Commit"
+	}
+	return ""
+}
+
+func awaitedResponse(m *materialize.TransactionResponse) bool {
+	return m.Opened != nil || m.Acknowledged != nil || m.Prepared != nil || m.DriverCommitted != nil
+}
+
+func (s *txnStream) readLoop(r *Reader) {
+	var err error
+	for {
+		var m = new(materialize.TransactionResponse)
+		if err = r.Read(m); err != nil {
+			break
+		}
+		if awaitedResponse(m) {
+			s.awaiting.Add(-1)
+		}
+		if s.timeout > 0 {
+			s.lastEvent.Store(time.Now().UnixNano())
+		}
+		select {
+		case s.rx <- m:
+			continue
+		case <-s.ctx.Done():
+			err = s.ctx.Err()
+		}
+		break
+	}
+	s.finish(err)
+}
+
+// finish reaps the process and sets the stream's final error.
+func (s *txnStream) finish(err error) {
+	if err != io.EOF {
+		s.p.kill() // a framing error or a cancelled context: it won't get better
+	}
+	s.p.stdout.Close()
+	s.p.wait(reapGrace)
+	s.mu.Lock()
+	if !s.sendClosed {
+		s.sendClosed = true
+		s.p.stdin.Close()
+	}
+	s.mu.Unlock()
+	s.tmu.Lock()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.tmu.Unlock()
+
+	var code, _ = s.p.exitStatus()
+	switch {
+	case s.timedOut.Load():
+		s.final = s.p.callError(fmt.Errorf("no response to %s within %s (--call-timeout); the connector was killed: %w",
+			s.awaitName.Load(), s.timeout, context.DeadlineExceeded))
+	case s.ctx.Err() != nil:
+		s.final = s.p.callError(s.ctx.Err())
+	case err == io.EOF && code == 0:
+		s.final = io.EOF
+	case err == io.EOF:
+		s.final = s.p.callError(nil)
+	default:
+		s.final = s.p.callError(err)
+	}
+	close(s.finished)
+	close(s.rx)
+}
+
+func (s *txnStream) Send(m *materialize.TransactionRequest) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	if s.sendClosed {
+		select {
+		case <-s.finished:
+			return s.sendError(nil)
+		default:
+			return errors.New("Send after CloseSend")
+		}
+	}
+	if s.oct && m.Acknowledge != nil {
+		s.pendingAcks.Add(1)
+		select {
+		case s.ackReady <- struct{}{}:
+		default:
+		}
+		return nil
+	}
+	if name := awaitedRequest(m); name != "" {
+		s.awaiting.Add(1)
+		if s.timeout > 0 {
+			s.awaitName.Store(name)
+			s.lastEvent.Store(time.Now().UnixNano())
+			s.arm()
+		}
+	}
+	var err = s.w.Write(m)
+	if err == nil && m.Load == nil && m.Store == nil {
+		err = s.w.Flush()
+	}
+	if err != nil {
+		return s.sendError(err)
+	}
+	return nil
+}
+
+// sendError waits for the process to end (it has closed stdin, or we did) and
+// describes why sending failed. Called with mu held.
+func (s *txnStream) sendError(werr error) error {
+	s.mu.Unlock()
+	var t = time.NewTimer(reapGrace)
+	select {
+	case <-s.finished:
+	case <-t.C:
+		s.p.kill()
+		<-s.finished
+	}
+	t.Stop()
+	s.mu.Lock()
+
+	var ce *CallError
+	if errors.As(s.final, &ce) {
+		var cp = *ce
+		if cp.Err == nil && werr != nil {
+			cp.Err = fmt.Errorf("writing to stdin: %w", werr)
+		}
+		return &cp
+	}
+	var err = errors.New("the connector exited (exit code 0) while the stream was still open")
+	if werr != nil {
+		err = fmt.Errorf("%w: writing to stdin: %w", err, werr)
+	}
+	return s.p.callError(err)
+}
+
+func (s *txnStream) Recv() (*materialize.TransactionResponse, error) {
+	for {
+		if s.takeAck() {
+			var m = acknowledged
+			return &m, nil
+		}
+		select {
+		case m, ok := <-s.rx:
+			if !ok {
+				return nil, s.final
+			}
+			return m, nil
+		case <-s.ackReady:
+		}
+	}
+}
+
+func (s *txnStream) takeAck() bool {
+	for {
+		var n = s.pendingAcks.Load()
+		if n == 0 {
+			return false
+		}
+		if s.pendingAcks.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
+}
+
+// CloseSend flushes buffered requests and closes the connector's stdin.
+func (s *txnStream) CloseSend() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sendClosed {
+		return nil
+	}
+	s.sendClosed = true
+	var err = s.w.Flush()
+	if cerr := s.p.stdin.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return s.sendError(err)
+	}
+	return nil
+}
+
+// arm starts the response deadline if it is not running. Called with mu held.
+func (s *txnStream) arm() {
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	if s.armed {
+		return
+	}
+	s.armed = true
+	if s.timer == nil {
+		s.timer = time.AfterFunc(s.timeout, s.onTimer)
+	} else {
+		s.timer.Reset(s.timeout)
+	}
+}
+
+func (s *txnStream) onTimer() {
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	if s.awaiting.Load() <= 0 {
+		s.armed = false
+		return
+	}
+	var idle = time.Since(time.Unix(0, s.lastEvent.Load()))
+	if idle < s.timeout {
+		s.timer.Reset(s.timeout - idle)
+		return
+	}
+	s.timedOut.Store(true)
+	s.p.kill()
+}
+
+func (s *txnStream) Context() context.Context     { return s.ctx }
+func (s *txnStream) Header() (metadata.MD, error) { return nil, nil }
+func (s *txnStream) Trailer() metadata.MD         { return nil }
+func (s *txnStream) SendMsg(m interface{}) error {
+	return s.Send(m.(*materialize.TransactionRequest))
+}
+func (s *txnStream) RecvMsg(m interface{}) error {
+	var rx, err = s.Recv()
+	if err != nil {
+		return err
+	}
+	*m.(*materialize.TransactionResponse) = *rx
+	return nil
+}
