@@ -1,0 +1,313 @@
+// Package grpcconn reaches a connector that serves the materialize.Driver gRPC
+// service: a connector built as a gRPC server, or `flowsim connector-proxy` in front
+// of a stdio connector.
+package grpcconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/estuary/protocols/materialize"
+	"github.com/flowsim/flowsim/connector"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+)
+
+// DefaultMaxMessage is the default cap on one gRPC message in either direction.
+const DefaultMaxMessage = 64 << 20
+
+// Options configure Dial.
+type Options struct {
+	// Protocol the server speaks; Auto detects it (Unimplemented ApplyUpsert means
+	// Oct2021, whose single verb is /materialize.Driver/Apply).
+	Protocol connector.Revision
+	// MaxMessage caps one message (DefaultMaxMessage when <= 0).
+	MaxMessage int
+	// CallTimeout bounds each unary call (zero: none).
+	CallTimeout time.Duration
+	// DialTimeout bounds the first contact with the server (default 10s).
+	DialTimeout time.Duration
+}
+
+// Client is a connector.Connector over a gRPC connection.
+type Client struct {
+	addr string
+	cc   *grpc.ClientConn
+	dc   materialize.DriverClient
+	opts Options
+
+	mu  sync.Mutex
+	rev connector.Revision
+}
+
+var _ connector.Connector = (*Client)(nil)
+
+// Dial connects to a materialize.Driver server at addr (HOST:PORT, plaintext) and
+// checks that it answers. An unreachable address is an error naming it.
+func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
+	if addr == "" {
+		return nil, errors.New("connector endpoint address is empty")
+	}
+	if opts.Protocol == "" {
+		opts.Protocol = connector.Auto
+	}
+	if opts.MaxMessage <= 0 {
+		opts.MaxMessage = DefaultMaxMessage
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 10 * time.Second
+	}
+	var cc, err = grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(opts.MaxMessage), grpc.MaxCallSendMsgSize(opts.MaxMessage)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connector endpoint %q: %w", addr, err)
+	}
+	var c = &Client{addr: addr, cc: cc, dc: materialize.NewDriverClient(cc), opts: opts, rev: opts.Protocol}
+	if err = c.ping(ctx); err != nil {
+		cc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// ping makes one health check: any answer, even Unimplemented (a connector need not
+// serve grpc.health.v1), proves the address is reachable.
+func (c *Client) ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
+	defer cancel()
+	var _, err = healthpb.NewHealthClient(c.cc).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
+	switch status.Code(err) {
+	case codes.OK, codes.Unimplemented, codes.NotFound:
+		return nil
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("cannot reach connector endpoint %q within %s: %s (is a connector or `flowsim connector-proxy` listening there?)",
+			c.addr, c.opts.DialTimeout, lastError(c.cc, err))
+	}
+	return fmt.Errorf("cannot reach connector endpoint %q: %w", c.addr, err)
+}
+
+// lastError is the reason behind a WaitForReady deadline: the last connection error.
+func lastError(cc *grpc.ClientConn, err error) string {
+	var ctx, cancel = context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	// A fail-fast call reports the connection's last error rather than the deadline.
+	if _, ferr := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{}); ferr != nil && status.Code(ferr) == codes.Unavailable {
+		return status.Convert(ferr).Message()
+	}
+	return status.Convert(err).Message()
+}
+
+// Info describes the endpoint.
+func (c *Client) Info() connector.Info {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return connector.Info{Transport: "endpoint", Target: c.addr, Protocol: c.rev}
+}
+
+// Close closes the connection.
+func (c *Client) Close() error {
+	if err := c.cc.Close(); err != nil && status.Code(err) != codes.Canceled {
+		return err
+	}
+	return nil
+}
+
+func (c *Client) revision() connector.Revision {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rev
+}
+
+func (c *Client) setRevision(r connector.Revision) {
+	c.mu.Lock()
+	c.rev = r
+	c.mu.Unlock()
+}
+
+func (c *Client) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.opts.CallTimeout > 0 {
+		return context.WithTimeout(ctx, c.opts.CallTimeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+func (c *Client) wrap(method string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("connector endpoint %s %s: %w", c.addr, method, err)
+}
+
+// Spec calls Spec.
+func (c *Client) Spec(ctx context.Context, req *materialize.SpecRequest, opts ...grpc.CallOption) (*materialize.SpecResponse, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	var resp, err = c.dc.Spec(ctx, req, opts...)
+	return resp, c.wrap("Spec", err)
+}
+
+// Validate calls Validate.
+func (c *Client) Validate(ctx context.Context, req *materialize.ValidateRequest, opts ...grpc.CallOption) (*materialize.ValidateResponse, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	var resp, err = c.dc.Validate(ctx, req, opts...)
+	return resp, c.wrap("Validate", err)
+}
+
+// applyMethod is the single apply verb of the Oct 2021 revision.
+const applyMethod = "/materialize.Driver/Apply"
+
+// ApplyUpsert calls ApplyUpsert, or Apply on an Oct 2021 server.
+func (c *Client) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest, opts ...grpc.CallOption) (*materialize.ApplyResponse, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	if c.revision() == connector.Oct2021 {
+		var resp = new(materialize.ApplyResponse)
+		return resp, c.wrap("Apply", c.cc.Invoke(ctx, applyMethod, req, resp, opts...))
+	}
+	var resp, err = c.dc.ApplyUpsert(ctx, req, opts...)
+	if c.revision() == connector.Auto {
+		if status.Code(err) == codes.Unimplemented {
+			resp = new(materialize.ApplyResponse)
+			if err2 := c.cc.Invoke(ctx, applyMethod, req, resp, opts...); status.Code(err2) != codes.Unimplemented {
+				if err2 == nil {
+					c.setRevision(connector.Oct2021)
+				}
+				return resp, c.wrap("Apply", err2)
+			}
+		} else if err == nil {
+			c.setRevision(connector.Dec2021)
+		}
+	}
+	return resp, c.wrap("ApplyUpsert", err)
+}
+
+// ApplyDelete calls ApplyDelete; an Oct 2021 server has none.
+func (c *Client) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest, opts ...grpc.CallOption) (*materialize.ApplyResponse, error) {
+	if c.revision() == connector.Oct2021 {
+		return nil, fmt.Errorf("connector endpoint %s: ApplyDelete is not part of the 2021-10 protocol it speaks", c.addr)
+	}
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	var resp, err = c.dc.ApplyDelete(ctx, req, opts...)
+	return resp, c.wrap("ApplyDelete", err)
+}
+
+// detect resolves Auto before a stream: an empty ApplyUpsert is refused as
+// Unimplemented by an Oct 2021 server and as a bad request by a Dec 2021 one.
+func (c *Client) detect(ctx context.Context) connector.Revision {
+	if r := c.revision(); r != connector.Auto {
+		return r
+	}
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	var _, err = c.dc.ApplyUpsert(ctx, &materialize.ApplyRequest{})
+	if status.Code(err) == codes.Unimplemented {
+		c.setRevision(connector.Oct2021)
+	} else {
+		c.setRevision(connector.Dec2021)
+	}
+	return c.revision()
+}
+
+// Transactions opens the stream; for an Oct 2021 server it drops Acknowledge and
+// synthesizes Acknowledged.
+func (c *Client) Transactions(ctx context.Context, opts ...grpc.CallOption) (materialize.Driver_TransactionsClient, error) {
+	var oct = c.detect(ctx) == connector.Oct2021
+	var s, err = c.dc.Transactions(ctx, opts...)
+	if err != nil {
+		return nil, c.wrap("Transactions", err)
+	}
+	var st = &stream{Driver_TransactionsClient: s, c: c}
+	if oct {
+		return &octStream{stream: st, ready: make(chan struct{}, 1)}, nil
+	}
+	return st, nil
+}
+
+// stream names the endpoint in its errors.
+type stream struct {
+	materialize.Driver_TransactionsClient
+	c *Client
+}
+
+func (s *stream) Send(m *materialize.TransactionRequest) error {
+	var err = s.Driver_TransactionsClient.Send(m)
+	if err == io.EOF {
+		return err // gRPC: the real error comes from Recv
+	}
+	return s.c.wrap("Transactions", err)
+}
+
+func (s *stream) Recv() (*materialize.TransactionResponse, error) {
+	var m, err = s.Driver_TransactionsClient.Recv()
+	if err == io.EOF {
+		return nil, err
+	}
+	return m, s.c.wrap("Transactions", err)
+}
+
+// octStream adapts an Oct 2021 stream: Acknowledge is not sent, and Recv returns a
+// synthesized Acknowledged for each.
+type octStream struct {
+	*stream
+	pending atomic.Int32
+	ready   chan struct{}
+	rx      chan recvd
+	once    sync.Once
+}
+
+type recvd struct {
+	m   *materialize.TransactionResponse
+	err error
+}
+
+func (s *octStream) Send(m *materialize.TransactionRequest) error {
+	if m.Acknowledge != nil {
+		s.pending.Add(1)
+		select {
+		case s.ready <- struct{}{}:
+		default:
+		}
+		return nil
+	}
+	return s.stream.Send(m)
+}
+
+func (s *octStream) Recv() (*materialize.TransactionResponse, error) {
+	s.once.Do(func() {
+		s.rx = make(chan recvd, 16)
+		go func() {
+			for {
+				var m, err = s.stream.Recv()
+				s.rx <- recvd{m, err}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	})
+	for {
+		if n := s.pending.Load(); n > 0 && s.pending.CompareAndSwap(n, n-1) {
+			return &materialize.TransactionResponse{Acknowledged: &materialize.TransactionResponse_Acknowledged{}}, nil
+		}
+		select {
+		case r := <-s.rx:
+			if r.err != nil {
+				s.rx <- r // keep returning the error
+			}
+			return r.m, r.err
+		case <-s.ready:
+		}
+	}
+}

@@ -1,0 +1,104 @@
+package grpcconn_test
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/estuary/protocols/materialize"
+	"github.com/flowsim/flowsim/connector"
+	"github.com/flowsim/flowsim/connector/grpcconn"
+	"github.com/flowsim/flowsim/connector/stdio/stdiotest"
+	"google.golang.org/grpc"
+)
+
+func serve(t *testing.T, register func(*grpc.Server)) string {
+	t.Helper()
+	var lis, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gs = grpc.NewServer()
+	register(gs)
+	go gs.Serve(lis)
+	t.Cleanup(gs.Stop)
+	return lis.Addr().String()
+}
+
+func TestDialBothRevisions(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		register func(*grpc.Server)
+		protocol connector.Revision
+		want     connector.Revision
+	}{
+		{"dec2021/auto", func(gs *grpc.Server) { materialize.RegisterDriverServer(gs, stdiotest.NewServer()) }, connector.Auto, connector.Dec2021},
+		{"oct2021/auto", func(gs *grpc.Server) { stdiotest.RegisterOct2021(gs, stdiotest.NewServer()) }, connector.Auto, connector.Oct2021},
+		{"oct2021/forced", func(gs *grpc.Server) { stdiotest.RegisterOct2021(gs, stdiotest.NewServer()) }, connector.Oct2021, connector.Oct2021},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ctx = context.Background()
+			var c, err = grpcconn.Dial(ctx, serve(t, tc.register), grpcconn.Options{Protocol: tc.protocol, CallTimeout: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			spec, err := c.Spec(ctx, &materialize.SpecRequest{})
+			if err != nil || spec.DocumentationUrl != "https://example.com/stdiotest" {
+				t.Fatalf("Spec: %v, %v", spec, err)
+			}
+			applied, err := c.ApplyUpsert(ctx, &materialize.ApplyRequest{Version: "v3"})
+			if err != nil || applied.ActionDescription != "upsert v3" {
+				t.Fatalf("ApplyUpsert: %v, %v", applied, err)
+			}
+			if got := c.Info().Protocol; got != tc.want {
+				t.Fatalf("Info().Protocol = %s, want %s", got, tc.want)
+			}
+			if err = stdiotest.Exercise(ctx, c, 2500); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A stream opened first detects the revision too.
+func TestDetectBeforeTransactions(t *testing.T) {
+	var addr = serve(t, func(gs *grpc.Server) { stdiotest.RegisterOct2021(gs, stdiotest.NewServer()) })
+	var c, err = grpcconn.Dial(context.Background(), addr, grpcconn.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err = stdiotest.Exercise(context.Background(), c, 10); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Info(); got.Protocol != connector.Oct2021 || got.Transport != "endpoint" || got.Target != addr {
+		t.Fatalf("Info() = %v", got)
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	var lis, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addr = lis.Addr().String()
+	lis.Close() // nothing listens there now
+
+	var start = time.Now()
+	_, err = grpcconn.Dial(context.Background(), addr, grpcconn.Options{DialTimeout: time.Second})
+	if err == nil {
+		t.Fatal("Dial succeeded")
+	}
+	for _, want := range []string{`cannot reach connector endpoint "` + addr + `"`, "connection refused", "connector-proxy"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+	t.Log(err)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Dial took %s", d)
+	}
+}
