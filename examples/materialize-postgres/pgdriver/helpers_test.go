@@ -207,8 +207,9 @@ func makeDoc(t testing.TB, js string) doc {
 // ---- A sequential driver of the transactions protocol ----
 
 type stream struct {
-	t *testing.T
-	c pm.Driver_TransactionsClient
+	t      *testing.T
+	c      pm.Driver_TransactionsClient
+	closed bool
 }
 
 func openStream(t *testing.T, d *Driver, spec *pf.MaterializationSpec, begin, end uint32) (*stream, []byte) {
@@ -220,7 +221,13 @@ func openStream(t *testing.T, d *Driver, spec *pf.MaterializationSpec, begin, en
 		t.Fatal(err)
 	}
 	var s = &stream{t: t, c: c}
-	t.Cleanup(func() { c.CloseSend(); drain(c) })
+	t.Cleanup(func() {
+		if !s.closed {
+			s.closed = true
+			c.CloseSend()
+		}
+		drain(c)
+	})
 	s.send(&pm.TransactionRequest{Open: &pm.TransactionRequest_Open{
 		Materialization: spec, Version: "v1", KeyBegin: begin, KeyEnd: end}})
 	var resp, rerr = s.c.Recv()
@@ -317,7 +324,10 @@ func (s *stream) round(binding uint32, loads []doc, stores []doc, checkpoint str
 
 // close ends the stream cleanly and returns the connector's final error.
 func (s *stream) close() error {
-	s.c.CloseSend()
+	if !s.closed {
+		s.closed = true
+		s.c.CloseSend()
+	}
 	for {
 		var resp, err = s.c.Recv()
 		if err == io.EOF {
