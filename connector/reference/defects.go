@@ -1,0 +1,195 @@
+package reference
+
+import (
+	"bytes"
+	"encoding/json"
+	"sort"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Defect is a deliberate fault of the reference connector, switched on with
+// {"defect": NAME} in its endpoint config.
+type Defect struct {
+	Name        string
+	Class       string // data, protocol, fencing, durability
+	Description string
+	// CaughtBy maps a matsim test to the check that must fail when it runs against
+	// this defect. flowsim's matrix test asserts every entry.
+	CaughtBy map[string]string
+}
+
+// Defects is the catalogue. README's defect table is generated from it.
+var Defects = []Defect{
+	// Data.
+	{"drop-store", "data", "silently drops about one in ten stored documents",
+		map[string]string{"basic": "load.missing", "recovery": "load.missing"}},
+	{"stale-value", "data", "loads the previous revision of a document instead of the latest",
+		map[string]string{"basic": "load.value"}},
+	{"corrupt-unicode", "data", "stores text as if UTF-8 were Latin-1 (mojibake)",
+		map[string]string{"basic": "load.value"}},
+	{"truncate-strings", "data", "truncates strings longer than 255 bytes, like a VARCHAR(255) column",
+		map[string]string{"basic": "load.value"}},
+	{"float-precision", "data", "stores floating-point numbers as float32",
+		map[string]string{"basic": "load.value"}},
+	{"drop-nested", "data", "stores nested objects and arrays as JSON strings",
+		map[string]string{"basic": "load.value"}},
+	{"ignore-null", "data", "merges updates: a member that becomes null or absent keeps its old value",
+		map[string]string{"basic": "load.value"}},
+	{"exists-ignored", "data", "inserts updated documents as new rows (INSERT where an UPSERT belongs), duplicating keys",
+		map[string]string{"basic": "load.duplicate"}},
+	// Protocol.
+	{"loaded-unrequested", "protocol", "sends a Loaded document for a key that was not requested",
+		map[string]string{"basic": "load.unrequested"}},
+	{"loaded-twice", "protocol", "sends the first found document of every Load twice",
+		map[string]string{"basic": "load.duplicate"}},
+	{"loaded-empty", "protocol", "answers a missing key with an empty document {} instead of omitting it",
+		map[string]string{"basic": "load.unrequested"}},
+	{"loaded-after-prepared", "protocol", "sends one more Loaded after Prepared",
+		map[string]string{"basic": "protocol.loaded-after-prepared"}},
+	{"prepared-before-flush", "protocol", "defers every Loaded and sends Prepared before flushing them",
+		map[string]string{"basic": "protocol.loaded-after-prepared"}},
+	{"ack-twice", "protocol", "answers Acknowledge with two Acknowledged",
+		map[string]string{"basic": "protocol.ack-twice", "delta": "protocol.ack-twice"}},
+	{"ack-never", "protocol", "never answers Acknowledge",
+		map[string]string{"basic": "connector.timeout", "delta": "connector.timeout"}},
+	{"committed-early", "protocol", "sends DriverCommitted when Prepare arrives, before Prepared and Commit",
+		map[string]string{"basic": "protocol.committed-early", "delta": "protocol.committed-early"}},
+	{"empty-checkpoint", "protocol", "answers Prepare with a merge-patch driver checkpoint that is empty",
+		map[string]string{"basic": "protocol.invalid", "delta": "protocol.invalid"}},
+	{"delta-loaded", "protocol", "sends a Loaded document for a delta-updates binding",
+		map[string]string{"delta": "delta.loaded"}},
+	{"crash-on-store", "protocol", "fails the stream when the first Store arrives",
+		map[string]string{"basic": "connector.error", "delta": "connector.error"}},
+	// Fencing.
+	{"no-fence", "fencing", "never fences: an older stream keeps committing",
+		map[string]string{"fence": "fence.not-fenced"}},
+	{"exact-fence", "fencing", "fences only streams of exactly the same key range",
+		map[string]string{"fence": "fence.not-fenced"}},
+	{"zombie-writes", "fencing", "fails a fenced stream's commit but still applies its stores",
+		map[string]string{"fence": "fence.zombie-visible"}},
+	// Durability.
+	{"lazy-commit", "durability", "acknowledges a commit that it only holds in memory until the next Acknowledge",
+		map[string]string{"recovery": "recovery.state"}},
+	{"torn-commit", "durability", "applies half of the second transaction's stores, then crashes without its checkpoint",
+		map[string]string{"basic": "connector.error", "recovery": "recovery.state"}},
+	{"stale-checkpoint", "durability", "returns the first checkpoint it ever committed from Open",
+		map[string]string{"recovery": "recovery.checkpoint"}},
+}
+
+func defectByName(name string) (Defect, bool) {
+	for _, d := range Defects {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	return Defect{}, false
+}
+
+// DefectNames lists the defects, sorted.
+func DefectNames() []string {
+	var out []string
+	for _, d := range Defects {
+		out = append(out, d.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// mojibake re-encodes every non-ASCII byte as if it were a Latin-1 character.
+func mojibake(doc json.RawMessage) json.RawMessage {
+	var out = make([]byte, 0, len(doc)+16)
+	for _, c := range doc {
+		if c < 0x80 {
+			out = append(out, c)
+		} else {
+			out = utf8.AppendRune(out, rune(c))
+		}
+	}
+	return out
+}
+
+// rewriteJSON decodes a document (keeping numbers as written), transforms it, and
+// encodes it again.
+func rewriteJSON(doc json.RawMessage, fn func(v interface{}, depth int) interface{}) json.RawMessage {
+	var d = json.NewDecoder(bytes.NewReader(doc))
+	d.UseNumber()
+	var v interface{}
+	if err := d.Decode(&v); err != nil {
+		return doc
+	}
+	var out, err = json.Marshal(walk(v, 0, fn))
+	if err != nil {
+		return doc
+	}
+	return out
+}
+
+func walk(v interface{}, depth int, fn func(interface{}, int) interface{}) interface{} {
+	switch t := v.(type) {
+	case map[string]interface{}:
+		for k, e := range t {
+			t[k] = walk(e, depth+1, fn)
+		}
+	case []interface{}:
+		for k, e := range t {
+			t[k] = walk(e, depth+1, fn)
+		}
+	}
+	return fn(v, depth)
+}
+
+func truncateStrings(v interface{}, _ int) interface{} {
+	if s, ok := v.(string); ok && len(s) > 255 {
+		var cut = 255
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		return s[:cut]
+	}
+	return v
+}
+
+func float32Numbers(v interface{}, _ int) interface{} {
+	if n, ok := v.(json.Number); ok {
+		if _, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+			return v
+		}
+		if f, err := n.Float64(); err == nil {
+			return json.Number(strconv.FormatFloat(float64(float32(f)), 'g', -1, 64))
+		}
+	}
+	return v
+}
+
+// stringifyNested turns objects and arrays below the top level into JSON strings.
+func stringifyNested(v interface{}, depth int) interface{} {
+	if depth != 1 {
+		return v
+	}
+	switch v.(type) {
+	case map[string]interface{}, []interface{}:
+		var b, _ = json.Marshal(v)
+		return string(b)
+	}
+	return v
+}
+
+// keepOldOnNull merges doc over old, but members that are null or absent in doc
+// keep their old value.
+func keepOldOnNull(old, doc json.RawMessage) json.RawMessage {
+	var o, n map[string]json.RawMessage
+	if json.Unmarshal(old, &o) != nil || json.Unmarshal(doc, &n) != nil {
+		return doc
+	}
+	for k, v := range o {
+		if nv, ok := n[k]; !ok || string(nv) == "null" {
+			n[k] = v
+		}
+	}
+	var out, err = json.Marshal(n)
+	if err != nil {
+		return doc
+	}
+	return out
+}

@@ -1,0 +1,185 @@
+package matsim
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Check identifies what a failure is about. The README's table lists them all.
+type Check string
+
+// Checks of the connector's behaviour (a failure exits 1).
+const (
+	CheckLoadMissing      Check = "load.missing"       // a stored key was requested and not returned
+	CheckLoadUnrequested  Check = "load.unrequested"   // a Loaded document for a key not requested in this transaction
+	CheckLoadDuplicate    Check = "load.duplicate"     // the same key returned twice in one transaction
+	CheckLoadPhantom      Check = "load.phantom"       // a document for a key that was never stored (or whose store was fenced/aborted)
+	CheckLoadValue        Check = "load.value"         // a returned document differs from the last committed one
+	CheckLoadUndecodable  Check = "load.undecodable"   // a returned document isn't JSON of the test data type
+	CheckDeltaLoaded      Check = "delta.loaded"       // Loaded sent for a delta-updates binding
+	CheckProtocolInvalid  Check = "protocol.invalid"   // a message fails its Validate()
+	CheckProtocolOrder    Check = "protocol.order"     // a message the protocol doesn't allow at this point
+	CheckAckTwice         Check = "protocol.ack-twice" // two Acknowledged in one transaction
+	CheckLoadedAfterPrep  Check = "protocol.loaded-after-prepared"
+	CheckLoadedEarly      Check = "protocol.loaded-before-committed" // Loaded before the previous DriverCommitted
+	CheckCommittedEarly   Check = "protocol.committed-early"         // DriverCommitted before Commit
+	CheckTimeout          Check = "connector.timeout"
+	CheckConnectorError   Check = "connector.error"
+	CheckNotFenced        Check = "fence.not-fenced"
+	CheckNewerFailed      Check = "fence.newer-failed"
+	CheckZombieVisible    Check = "fence.zombie-visible"
+	CheckRecoveryCheckpt  Check = "recovery.checkpoint"
+	CheckRecoveryState    Check = "recovery.state"
+	CheckApplyIdempotent  Check = "recovery.apply-idempotent"
+	CheckDeltaModeDiffers Check = "setup.delta-updates"
+)
+
+// Setup checks: the connector could not be set up; a failure exits 2.
+const (
+	CheckSetupConfig     Check = "setup.config"
+	CheckSetupConnect    Check = "setup.connect"
+	CheckSetupSpec       Check = "setup.spec"
+	CheckSetupValidate   Check = "setup.validate"
+	CheckSetupConstraint Check = "setup.constraint"
+	CheckSetupApply      Check = "setup.apply"
+)
+
+// CheckInfo documents a check.
+type CheckInfo struct {
+	Check   Check
+	Catches string
+	// Setup checks report a usage/setup error rather than a connector failure.
+	Setup bool
+}
+
+// AllChecks documents every check, in README order.
+var AllChecks = []CheckInfo{
+	{CheckLoadMissing, "a stored document that Load did not return (dropped stores, lost commits, deferred Loaded never flushed)", false},
+	{CheckLoadUnrequested, "a Loaded document whose key was not requested in this transaction", false},
+	{CheckLoadDuplicate, "the same key returned twice in one transaction (duplicate rows, double sends)", false},
+	{CheckLoadPhantom, "a document for a key that was never stored, e.g. an empty document for a missing key, or a fenced stream's write", false},
+	{CheckLoadValue, "a document that differs from the last committed one (stale values, corrupted unicode, truncated strings, lost precision, lost nested fields, null not applied)", false},
+	{CheckLoadUndecodable, "a returned document that is not JSON of the test data type", false},
+	{CheckDeltaLoaded, "Loaded sent for a delta-updates binding", false},
+	{CheckProtocolInvalid, "a message that fails its own Validate() (e.g. an empty driver checkpoint marked as a merge patch)", false},
+	{CheckProtocolOrder, "a message the protocol does not allow at that point (e.g. Prepared before Prepare)", false},
+	{CheckAckTwice, "Acknowledged answered twice in one transaction", false},
+	{CheckLoadedAfterPrep, "Loaded after Prepared (Loaded must be flushed first)", false},
+	{CheckLoadedEarly, "Loaded before the previous transaction's DriverCommitted (reads uncommitted state)", false},
+	{CheckCommittedEarly, "DriverCommitted before Commit", false},
+	{CheckTimeout, "a connector that does not answer within --call-timeout (e.g. never Acknowledged)", false},
+	{CheckConnectorError, "the connector failed an RPC or ended the stream unexpectedly (crash, exit code, error)", false},
+	{CheckNotFenced, "a fenced (older) stream's commit succeeded", false},
+	{CheckNewerFailed, "the newer stream could not commit after fencing the older one", false},
+	{CheckZombieVisible, "a fenced stream's stores are visible after its commit failed", false},
+	{CheckRecoveryCheckpt, "after a crash, Opened returned a checkpoint other than the last committed one", false},
+	{CheckRecoveryState, "after a crash, stored data differs from the committed state (lost commits, half-applied transactions)", false},
+	{CheckApplyIdempotent, "applying the same spec a second time fails", false},
+	{CheckDeltaModeDiffers, "the binding's delta_updates does not match the test (delta needs true, basic/fence/recovery need false)", true},
+	{CheckSetupConfig, "bad flags, --config or --resource", true},
+	{CheckSetupConnect, "the connector cannot be started or reached", true},
+	{CheckSetupSpec, "Spec failed", true},
+	{CheckSetupValidate, "Validate failed (e.g. wrong password, unreachable database)", true},
+	{CheckSetupConstraint, "Validate forbade a field matsim needs (a key, a required field, the document)", true},
+	{CheckSetupApply, "ApplyUpsert failed", true},
+}
+
+func isSetup(c Check) bool {
+	for _, ci := range AllChecks {
+		if ci.Check == c {
+			return ci.Setup
+		}
+	}
+	return false
+}
+
+// Failure is one failed check.
+type Failure struct {
+	Check   Check    `json:"check"`
+	Phase   string   `json:"phase"`
+	Binding string   `json:"binding,omitempty"`
+	Count   int      `json:"count,omitempty"`
+	Keys    []string `json:"keys,omitempty"`
+	Message string   `json:"message"`
+}
+
+func (f *Failure) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s", f.Check, f.Phase)
+	if f.Binding != "" {
+		fmt.Fprintf(&b, ", binding %s", f.Binding)
+	}
+	b.WriteString(": ")
+	b.WriteString(f.Message)
+	if f.Count > 0 {
+		fmt.Fprintf(&b, " (%d document(s)", f.Count)
+		if len(f.Keys) > 0 {
+			fmt.Fprintf(&b, "; first keys: %s", strings.Join(f.Keys, ", "))
+		}
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+func failf(check Check, phase string, format string, args ...interface{}) *Failure {
+	return &Failure{Check: check, Phase: phase, Message: fmt.Sprintf(format, args...)}
+}
+
+// asFailure extracts a *Failure from an error chain.
+func asFailure(err error) (*Failure, bool) {
+	var f *Failure
+	if errors.As(err, &f) {
+		return f, true
+	}
+	return nil, false
+}
+
+// maxKeysShown is how many keys a failure lists.
+const maxKeysShown = 5
+
+// findings aggregates per-document failures of one phase by check.
+type findings struct {
+	phase, binding string
+	byCheck        map[Check]*Failure
+	order          []Check
+}
+
+func newFindings(phase, binding string) *findings {
+	return &findings{phase: phase, binding: binding, byCheck: map[Check]*Failure{}}
+}
+
+// add records a document failing a check. The first document's detail becomes the message.
+func (fs *findings) add(check Check, key string, detail string) {
+	var f, ok = fs.byCheck[check]
+	if !ok {
+		f = &Failure{Check: check, Phase: fs.phase, Binding: fs.binding, Message: detail}
+		fs.byCheck[check] = f
+		fs.order = append(fs.order, check)
+	}
+	f.Count++
+	if len(f.Keys) < maxKeysShown && key != "" {
+		f.Keys = append(f.Keys, key)
+	}
+}
+
+func (fs *findings) empty() bool { return len(fs.order) == 0 }
+
+// list returns the failures, most severe (by AllChecks order) first.
+func (fs *findings) list() []*Failure {
+	var out = make([]*Failure, 0, len(fs.order))
+	for _, c := range fs.order {
+		out = append(out, fs.byCheck[c])
+	}
+	var rank = func(c Check) int {
+		for i, ci := range AllChecks {
+			if ci.Check == c {
+				return i
+			}
+		}
+		return len(AllChecks)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return rank(out[i].Check) < rank(out[j].Check) })
+	return out
+}

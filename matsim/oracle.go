@@ -1,0 +1,146 @@
+package matsim
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// bitset over key indices.
+type bitset []uint64
+
+func (b *bitset) grow(n uint64) {
+	for uint64(len(*b))*64 < n {
+		*b = append(*b, 0)
+	}
+}
+func (b bitset) get(i uint64) bool { return b[i>>6]&(1<<(i&63)) != 0 }
+func (b bitset) set(i uint64)      { b[i>>6] |= 1 << (i & 63) }
+func (b bitset) clear(i uint64)    { b[i>>6] &^= 1 << (i & 63) }
+
+// oracle is the expected state of the store: for each key index the revision last
+// committed (0: never stored). It judges every Loaded document. Documents themselves
+// come from the source, so the oracle costs ~4 bytes a key.
+type oracle struct {
+	src source
+	rev []uint32 // committed revision per key index
+
+	// The transaction being judged.
+	requested bitset
+	got       bitset
+	reqList   []uint64
+	// pending stores of each stream's transaction awaiting DriverCommitted.
+	scratch []byte
+}
+
+func newOracle(src source) *oracle { return &oracle{src: src} }
+
+// allocate returns n fresh key indices (never stored).
+func (o *oracle) allocate(n int) []uint64 {
+	var first = uint64(len(o.rev))
+	var out = make([]uint64, n)
+	for k := range out {
+		out[k] = first + uint64(k)
+	}
+	o.rev = append(o.rev, make([]uint32, n)...)
+	o.requested.grow(uint64(len(o.rev)))
+	o.got.grow(uint64(len(o.rev)))
+	return out
+}
+
+func (o *oracle) stored() []uint64 {
+	var out []uint64
+	for i, r := range o.rev {
+		if r > 0 {
+			out = append(out, uint64(i))
+		}
+	}
+	return out
+}
+
+// memBytes is the memory the oracle holds between transactions.
+func (o *oracle) memBytes() int {
+	return cap(o.rev)*4 + cap(o.requested)*8 + cap(o.got)*8
+}
+
+// beginLoads marks the keys requested by this transaction.
+func (o *oracle) beginLoads(keys []uint64) {
+	for _, i := range o.reqList {
+		o.requested.clear(i)
+		o.got.clear(i)
+	}
+	o.reqList = append(o.reqList[:0], keys...)
+	for _, i := range keys {
+		o.requested.set(i)
+	}
+}
+
+// judgeLoaded checks one Loaded document of the current transaction.
+func (o *oracle) judgeLoaded(doc []byte, fs *findings) bool {
+	var i, err = o.src.identify(doc)
+	if err != nil {
+		if !isJSON(doc) {
+			fs.add(CheckLoadUndecodable, "", fmt.Sprintf("a Loaded document is not valid JSON: %s", clip(string(doc), 160)))
+		} else {
+			fs.add(CheckLoadUnrequested, "", fmt.Sprintf("a Loaded document matches no requested key (%v): %s", err, clip(string(doc), 160)))
+		}
+		return false
+	}
+	var key = o.src.keyString(i)
+	if i >= uint64(len(o.rev)) || !o.requested.get(i) {
+		fs.add(CheckLoadUnrequested, key, "a Loaded document for a key matsim did not request in this transaction")
+		return false
+	}
+	if o.got.get(i) {
+		fs.add(CheckLoadDuplicate, key, "the same key was returned more than once in one transaction")
+		return false
+	}
+	o.got.set(i)
+	var rev = o.rev[i]
+	if rev == 0 {
+		fs.add(CheckLoadPhantom, key, fmt.Sprintf("a document was returned for a key that was never committed (it must be omitted): %s", clip(string(doc), 160)))
+		return false
+	}
+	if d := o.src.equal(doc, i, rev); d != "" {
+		var stale string
+		if rev > 1 && o.src.equal(doc, i, rev-1) == "" {
+			stale = fmt.Sprintf(" — it is revision %d, the previous one (stale value)", rev-1)
+		}
+		fs.add(CheckLoadValue, key, fmt.Sprintf("the document differs from revision %d, the last committed: %s%s", rev, d, stale))
+		return false
+	}
+	return true
+}
+
+// judgeMissing reports requested, committed keys that no Loaded returned.
+func (o *oracle) judgeMissing(fs *findings) {
+	for _, i := range o.reqList {
+		if o.rev[i] > 0 && !o.got.get(i) {
+			fs.add(CheckLoadMissing, o.src.keyString(i), fmt.Sprintf("a committed document (revision %d) was requested and not returned", o.rev[i]))
+		}
+	}
+}
+
+func isJSON(b []byte) bool {
+	var _, err = decodeJSON(bytes.TrimSpace(b))
+	return err == nil
+}
+
+// txnStores are the stores of one transaction: key indices and their new revisions.
+type txnStores struct {
+	keys []uint64
+	revs []uint32
+}
+
+// commit applies a transaction's stores to the expected state.
+func (o *oracle) commit(t *txnStores) {
+	for k, i := range t.keys {
+		o.rev[i] = t.revs[k]
+	}
+}
+
+// abort drops a transaction that did not commit.
+func (o *oracle) abort(t *txnStores) {
+	for k, i := range t.keys {
+		o.src.forget(i, t.revs[k]-1)
+	}
+}

@@ -1,0 +1,340 @@
+// Package matsim drives a materialization connector through the Flow materialize
+// protocol and checks that what it stores is exactly right. Tests: basic
+// (load/store/commit with upserts, then everything loaded back and verified), delta
+// (store-only, committed documents streamed as NDJSON), fence (an older stream's
+// commit must fail once a newer one opens over overlapping keys), and recovery
+// (crashes at chosen points; the committed state and checkpoint must survive).
+//
+// The engine imports no Kubernetes package: it runs the same in the flowsim CLI, in
+// a pod, and inside a connector's own main (see Run).
+package matsim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/bits"
+	"strings"
+	"time"
+
+	pf "github.com/estuary/protocols/flow"
+	"github.com/estuary/protocols/materialize"
+	"github.com/flowsim/flowsim/connector"
+	"github.com/flowsim/flowsim/matsim/result"
+	"github.com/go-logr/logr"
+)
+
+// Tests are the test names, in documentation order.
+var Tests = []string{"basic", "delta", "fence", "recovery"}
+
+// Options configure one run.
+type Options struct {
+	// Test is basic, delta, fence or recovery.
+	Test string
+	// Connector is driven by every test; Peer, when set, serves the second (newer)
+	// stream of the fence test — another connector process over the same store.
+	Connector connector.Connector
+	Peer      connector.Connector
+	// Reopen starts a new connector process over the same store, for recovery.
+	// When nil, recovery reuses Connector.
+	Reopen func(ctx context.Context) (connector.Connector, error)
+	// Config and Resource are the connector's endpoint and resource configuration (JSON).
+	Config, Resource json.RawMessage
+	// Loops of load/store/commit; the first has Start documents, doubling each loop.
+	Loops, Start int
+	// Batch is the number of documents per Load and Store request.
+	Batch int
+	// Seed makes the documents and choices of the run reproducible.
+	Seed uint64
+	// NewTestData makes empty documents of the type to test; nil means Rich.
+	NewTestData func() TestData
+	// Output receives delta's committed documents as NDJSON (nil: discarded).
+	Output io.Writer
+	// Progress receives one result.Progress line per loop (nil: none).
+	Progress io.Writer
+	// CallTimeout bounds each wait for a connector answer (default 5m).
+	CallTimeout time.Duration
+	// CrashAt selects recovery's crash points (default all).
+	CrashAt []string
+	Log     logr.Logger
+}
+
+// LoopStats measure one transaction.
+type LoopStats struct {
+	Phase      string        `json:"phase"`
+	Loaded     int64         `json:"loaded"`
+	Stored     int64         `json:"stored"`
+	Requested  int           `json:"requested"`
+	LoadTime   time.Duration `json:"loadNanos"`
+	StoreTime  time.Duration `json:"storeNanos"`
+	CommitTime time.Duration `json:"commitNanos"`
+	DocsPerSec float64       `json:"docsPerSec"`
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Result          result.Result    `json:"result"`
+	Connector       connector.Info   `json:"connector"`
+	Materialization string           `json:"materialization,omitempty"`
+	ResourcePath    []string         `json:"resourcePath,omitempty"`
+	DeltaUpdates    bool             `json:"deltaUpdates"`
+	DroppedFields   []string         `json:"droppedFields,omitempty"`
+	Loops           []LoopStats      `json:"loops"`
+	Failures        []*Failure       `json:"failures,omitempty"`
+	Notes           []string         `json:"notes,omitempty"`
+	OracleBytes     int              `json:"oracleBytes"`
+	Keys            int              `json:"keys"`
+	started         time.Time
+	txnTime         time.Duration
+}
+
+// Passed reports whether every check passed.
+func (r *Report) Passed() bool { return r.Result.Outcome == result.Passed }
+
+// ExitCode is 0 passed, 1 a check failed, 2 usage or setup error.
+func (r *Report) ExitCode() int { return r.Result.Outcome.ExitCode() }
+
+// Execute runs one test and returns its report. It never panics on connector
+// misbehaviour: every problem becomes a Failure in the report.
+func Execute(ctx context.Context, opts Options) *Report {
+	var rep = &Report{started: time.Now()}
+	rep.Result.Test = opts.Test
+	rep.Result.Seed = opts.Seed
+	rep.Result.Loops = opts.Loops
+	if opts.Connector != nil {
+		rep.Connector = opts.Connector.Info()
+	}
+
+	var err = execute(ctx, &opts, rep)
+	if opts.Connector != nil {
+		rep.Connector = opts.Connector.Info()
+		rep.Result.Protocol = string(rep.Connector.Protocol)
+	}
+	rep.finish(err)
+	return rep
+}
+
+func (rep *Report) finish(err error) {
+	rep.Result.DurationMillis = time.Since(rep.started).Milliseconds()
+	for _, l := range rep.Loops {
+		rep.Result.Loaded += l.Loaded
+		rep.Result.Stored += l.Stored
+	}
+	if rep.txnTime > 0 {
+		rep.Result.DocsPerSecond = float64(rep.Result.Loaded+rep.Result.Stored) / rep.txnTime.Seconds()
+	}
+	if err != nil {
+		var f, ok = asFailure(err)
+		if !ok {
+			f = &Failure{Check: CheckConnectorError, Phase: "run", Message: err.Error()}
+		}
+		if len(rep.Failures) == 0 || rep.Failures[0] != f {
+			rep.Failures = append([]*Failure{f}, rep.Failures...)
+		}
+	}
+	if len(rep.Failures) == 0 {
+		rep.Result.Outcome = result.Passed
+		return
+	}
+	var first = rep.Failures[0]
+	rep.Result.Check = string(first.Check)
+	rep.Result.Message = first.Error()
+	if isSetup(first.Check) {
+		rep.Result.Outcome = result.Error
+	} else {
+		rep.Result.Outcome = result.Failed
+	}
+}
+
+// runner holds the state of one run.
+type runner struct {
+	opts    *Options
+	rep     *Report
+	log     logr.Logger
+	schema  *docSchema
+	src     source
+	oracle  *oracle
+	sel     *selection
+	names   specNames
+	spec    *pf.MaterializationSpec
+	rng     rng
+	binding string
+	version string
+	// onCommitted runs when a transaction's DriverCommitted arrives.
+	onCommitted func(t *txn)
+}
+
+func validateOptions(o *Options) error {
+	var known bool
+	for _, t := range Tests {
+		known = known || t == o.Test
+	}
+	switch {
+	case !known:
+		return failf(CheckSetupConfig, "setup", "unknown test %q (want one of %s)", o.Test, strings.Join(Tests, ", "))
+	case o.Connector == nil:
+		return failf(CheckSetupConfig, "setup", "no connector")
+	case o.Loops < 1:
+		return failf(CheckSetupConfig, "setup", "--loops must be at least 1 (got %d)", o.Loops)
+	case o.Start < 1:
+		return failf(CheckSetupConfig, "setup", "--start must be at least 1 (got %d)", o.Start)
+	case o.Batch < 1:
+		return failf(CheckSetupConfig, "setup", "--batch must be at least 1 (got %d)", o.Batch)
+	case o.Loops > 40 || bits.Len64(uint64(o.Start))+o.Loops > 40:
+		return failf(CheckSetupConfig, "setup", "--start %d doubled over --loops %d is more documents than matsim can address", o.Start, o.Loops)
+	}
+	return nil
+}
+
+func execute(ctx context.Context, o *Options, rep *Report) error {
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 5 * time.Minute
+	}
+	if o.NewTestData == nil {
+		o.NewTestData = func() TestData { return new(Rich) }
+	}
+	if len(o.Config) == 0 {
+		o.Config = json.RawMessage("{}")
+	}
+	if len(o.Resource) == 0 {
+		o.Resource = json.RawMessage("{}")
+	}
+	if o.Output == nil {
+		o.Output = io.Discard
+	}
+	if o.Log.GetSink() == nil {
+		o.Log = logr.Discard()
+	}
+	if err := validateOptions(o); err != nil {
+		return err
+	}
+	var r = &runner{opts: o, rep: rep, log: o.Log, rng: newRng(o.Seed, 0x5eed), version: fmt.Sprintf("flowsim-%016x", o.Seed)}
+	var err error
+	if r.schema, err = schemaOf(o.NewTestData()); err != nil {
+		return failf(CheckSetupConfig, "setup", "%v", err)
+	}
+	if r.src, err = newSource(o.NewTestData, o.Seed); err != nil {
+		return failf(CheckSetupConfig, "setup", "%v", err)
+	}
+	r.oracle = newOracle(r.src)
+	r.names = newSpecNames(o.Test, r.schema.TypeName, o.Seed)
+	rep.Materialization = r.names.Materialization
+
+	if err := r.setup(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		rep.OracleBytes = r.oracle.memBytes()
+		rep.Keys = len(r.oracle.rev)
+	}()
+	switch o.Test {
+	case "basic":
+		return r.basic(ctx)
+	case "delta":
+		return r.delta(ctx)
+	case "fence":
+		return r.fence(ctx)
+	case "recovery":
+		return r.recovery(ctx)
+	}
+	return nil
+}
+
+// setup runs Spec, Validate and ApplyUpsert.
+func (r *runner) setup(ctx context.Context) error {
+	var conn = r.opts.Connector
+	var cctx, cancel = context.WithTimeout(ctx, r.opts.CallTimeout)
+	defer cancel()
+
+	var specResp, err = conn.Spec(cctx, &materialize.SpecRequest{
+		EndpointType:     pf.EndpointType_FLOW_SINK,
+		EndpointSpecJson: r.opts.Config,
+	})
+	if err != nil {
+		return failf(CheckSetupSpec, "spec", "Spec failed: %v", err)
+	}
+	if err := specResp.Validate(); err != nil {
+		return failf(CheckProtocolInvalid, "spec", "the connector sent an invalid SpecResponse: %v", err)
+	}
+	for _, s := range []struct {
+		name string
+		b    json.RawMessage
+	}{{"endpoint spec schema", specResp.EndpointSpecSchemaJson}, {"resource spec schema", specResp.ResourceSpecSchemaJson}} {
+		if !json.Valid(s.b) {
+			return failf(CheckProtocolInvalid, "spec", "the %s is not valid JSON: %s", s.name, clip(string(s.b), 120))
+		}
+	}
+
+	var vreq = r.schema.validateRequest(r.names, r.opts.Config, r.opts.Resource)
+	if err := vreq.Validate(); err != nil {
+		return failf(CheckSetupConfig, "validate", "matsim built an invalid ValidateRequest (a bug in matsim or the test data type): %v", err)
+	}
+	vresp, err := conn.Validate(cctx, vreq)
+	if err != nil {
+		return failf(CheckSetupValidate, "validate", "Validate failed: %v", err)
+	}
+	if err := vresp.Validate(); err != nil {
+		return failf(CheckProtocolInvalid, "validate", "the connector sent an invalid ValidateResponse: %v", err)
+	}
+	if len(vresp.Bindings) != 1 {
+		return failf(CheckProtocolInvalid, "validate", "ValidateResponse has %d bindings for 1 requested", len(vresp.Bindings))
+	}
+	var vb = vresp.Bindings[0]
+	var wantDelta = r.opts.Test == "delta"
+	if vb.DeltaUpdates != wantDelta {
+		if wantDelta {
+			return failf(CheckDeltaModeDiffers, "validate", "the delta test needs a delta-updates binding, but Validate returned delta_updates=false for resource %s (set the resource's delta-updates option)", clip(string(r.opts.Resource), 200))
+		}
+		return failf(CheckDeltaModeDiffers, "validate", "the %s test needs a standard (non-delta) binding, but Validate returned delta_updates=true for resource %s (use the delta test, or turn delta updates off)", r.opts.Test, clip(string(r.opts.Resource), 200))
+	}
+	if r.sel, err = r.schema.selectFields(vb); err != nil {
+		return failf(CheckSetupConstraint, "validate", "%v", err)
+	}
+	r.binding = strings.Join(vb.ResourcePath, ".")
+	r.rep.ResourcePath = vb.ResourcePath
+	r.rep.DeltaUpdates = vb.DeltaUpdates
+	r.rep.DroppedFields = r.sel.Dropped
+	if n := len(r.o().NewTestData().Values()); n != len(r.schema.Values) {
+		return failf(CheckSetupConfig, "setup", "test data type %s: Values() returns %d values but the type has %d non-key fields %v", r.schema.TypeName, n, len(r.schema.Values), r.schema.Values)
+	}
+
+	r.spec = r.schema.materializationSpec(r.names, r.opts.Config, r.opts.Resource, r.sel)
+	if err := r.spec.Validate(); err != nil {
+		return failf(CheckSetupConfig, "apply", "matsim built an invalid MaterializationSpec: %v", err)
+	}
+	if err := r.apply(ctx, conn, "apply"); err != nil {
+		return err
+	}
+	r.log.V(1).Info("Connector set up", "resourcePath", vb.ResourcePath, "delta", vb.DeltaUpdates, "dropped", r.sel.Dropped)
+	return nil
+}
+
+func (r *runner) o() *Options { return r.opts }
+
+func (r *runner) apply(ctx context.Context, conn connector.Connector, phase string) error {
+	var cctx, cancel = context.WithTimeout(ctx, r.opts.CallTimeout)
+	defer cancel()
+	var resp, err = conn.ApplyUpsert(cctx, &materialize.ApplyRequest{Materialization: r.spec, Version: r.version})
+	if err != nil {
+		return failf(CheckSetupApply, phase, "ApplyUpsert failed: %v", err)
+	}
+	r.log.V(1).Info("Applied", "action", resp.ActionDescription)
+	return nil
+}
+
+// openRequest builds Open for a key range, carrying the driver checkpoint the
+// runtime's recovery log holds.
+func (r *runner) openRequest(begin, end uint32, driverCP json.RawMessage) *materialize.TransactionRequest_Open {
+	return &materialize.TransactionRequest_Open{
+		Materialization:      r.spec,
+		Version:              r.version,
+		KeyBegin:             begin,
+		KeyEnd:               end,
+		DriverCheckpointJson: driverCP,
+	}
+}
+
+func (r *runner) open(ctx context.Context, conn connector.Connector, name string, begin, end uint32, driverCP json.RawMessage) (*stream, []byte, error) {
+	return openStream(ctx, conn, name, r.openRequest(begin, end, driverCP), r.opts.CallTimeout, r.sel.DeltaUpdates)
+}

@@ -1,0 +1,409 @@
+package matsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	pf "github.com/estuary/protocols/flow"
+	"github.com/estuary/protocols/materialize"
+	"github.com/flowsim/flowsim/connector"
+	pb "go.gazette.dev/core/broker/protocol"
+	pc "go.gazette.dev/core/consumer/protocol"
+)
+
+// respQueue is an unbounded queue of responses, fed by one goroutine reading the
+// stream, so that a connector writing many Loaded never blocks on the engine while
+// the engine blocks on sending it Loads.
+type respQueue struct {
+	mu     sync.Mutex
+	items  []recvd
+	signal chan struct{}
+}
+
+type recvd struct {
+	m   *materialize.TransactionResponse
+	err error // io.EOF on a clean close
+}
+
+func (q *respQueue) push(r recvd) {
+	q.mu.Lock()
+	q.items = append(q.items, r)
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (q *respQueue) pop() (recvd, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		return recvd{}, false
+	}
+	var r = q.items[0]
+	q.items[0] = recvd{}
+	q.items = q.items[1:]
+	return r, true
+}
+
+// stream drives one Transactions RPC and checks every message the connector sends
+// against the protocol's ordering rules.
+type stream struct {
+	name    string // "stream", "stream A" …: used in messages
+	client  materialize.Driver_TransactionsClient
+	cancel  context.CancelFunc
+	q       *respQueue
+	timeout time.Duration
+	delta   bool
+
+	// Protocol state.
+	round         int  // transaction number, from 1
+	ackSent       bool // Acknowledge sent in this round
+	ackReceived   bool
+	loadsSent     int // Load requests sent in this round
+	prepareSent   bool
+	prepared      bool
+	commitPending bool // Commit sent, DriverCommitted not yet received
+	closed        error
+
+	// onLoaded receives each Loaded document of the current round.
+	onLoaded func(doc []byte)
+	// onCommitted runs once when the pending DriverCommitted arrives.
+	onCommitted func()
+	// checkpoint is the driver checkpoint as the runtime's recovery log would hold it.
+	driverCP pf.DriverCheckpoint
+	// pendingCP is the driver checkpoint of the transaction being committed.
+	pendingCP *pf.DriverCheckpoint
+
+	// Counters.
+	loadedDocs int64
+}
+
+// openStream starts a Transactions RPC and exchanges Open/Opened.
+func openStream(ctx context.Context, conn connector.Connector, name string, open *materialize.TransactionRequest_Open, timeout time.Duration, delta bool) (*stream, []byte, error) {
+	var sctx, cancel = context.WithCancel(ctx)
+	var client, err = conn.Transactions(sctx)
+	if err != nil {
+		cancel()
+		return nil, nil, failf(CheckConnectorError, name+" open", "starting the Transactions RPC: %v", err)
+	}
+	var s = &stream{
+		name: name, client: client, cancel: cancel, timeout: timeout, delta: delta,
+		q: &respQueue{signal: make(chan struct{}, 1)},
+	}
+	go func() {
+		for {
+			var m, err = client.Recv()
+			if err != nil {
+				s.q.push(recvd{err: err})
+				return
+			}
+			s.q.push(recvd{m: m})
+		}
+	}()
+
+	if err := s.send(&materialize.TransactionRequest{Open: open}, "Open"); err != nil {
+		s.abort()
+		return nil, nil, err
+	}
+	var m *materialize.TransactionResponse
+	if m, err = s.next("Opened", "Open"); err != nil {
+		s.abort()
+		return nil, nil, err
+	}
+	if m.Opened == nil {
+		s.abort()
+		return nil, nil, failf(CheckProtocolOrder, name+" open", "the connector answered Open with %s; the first message must be Opened", kind(m))
+	}
+	s.round = 1
+	return s, m.Opened.FlowCheckpoint, nil
+}
+
+// abort ends the RPC without a clean close (a crash of the runtime side).
+func (s *stream) abort() {
+	s.cancel()
+}
+
+func (s *stream) phase() string { return fmt.Sprintf("%s, transaction %d", s.name, s.round) }
+
+// send transmits a request. When the connector already closed the stream, the
+// error it closed with is returned instead of a bare EOF.
+func (s *stream) send(req *materialize.TransactionRequest, what string) error {
+	if s.closed != nil {
+		return s.closed
+	}
+	if err := s.client.Send(req); err != nil {
+		if errors.Is(err, io.EOF) {
+			// The real error comes from Recv.
+			for {
+				var r, ok = s.waitItem(s.timeout)
+				if !ok {
+					break
+				}
+				if r.err != nil {
+					s.closed = s.connectorError(r.err, "sending "+what)
+					return s.closed
+				}
+			}
+		}
+		s.closed = failf(CheckConnectorError, s.phase(), "sending %s: %v", what, err)
+		return s.closed
+	}
+	switch {
+	case req.Acknowledge != nil:
+		s.ackSent = true
+	case req.Load != nil:
+		s.loadsSent++
+	case req.Prepare != nil:
+		s.prepareSent = true
+	case req.Commit != nil:
+		s.commitPending = true
+	}
+	return nil
+}
+
+func (s *stream) waitItem(timeout time.Duration) (recvd, bool) {
+	var timer = time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		if r, ok := s.q.pop(); ok {
+			return r, true
+		}
+		select {
+		case <-s.q.signal:
+		case <-timer.C:
+			return recvd{}, false
+		}
+	}
+}
+
+func (s *stream) connectorError(err error, while string) *Failure {
+	if errors.Is(err, io.EOF) {
+		return failf(CheckConnectorError, s.phase(), "the connector closed the stream while %s", while)
+	}
+	if errors.Is(err, context.Canceled) {
+		return failf(CheckConnectorError, s.phase(), "the stream was cancelled while %s", while)
+	}
+	return failf(CheckConnectorError, s.phase(), "the connector failed while %s: %v", while, err)
+}
+
+// next receives the next message, waiting at most the call timeout, and checks it
+// against Validate() and the ordering rules.
+func (s *stream) next(waitingFor, answering string) (*materialize.TransactionResponse, error) {
+	if s.closed != nil {
+		return nil, s.closed
+	}
+	var r, ok = s.waitItem(s.timeout)
+	if !ok {
+		s.closed = failf(CheckTimeout, s.phase(), "the connector did not answer %s within %s (waiting for %s)", answering, s.timeout, waitingFor)
+		return nil, s.closed
+	}
+	if r.err != nil {
+		s.closed = s.connectorError(r.err, "matsim waited for "+waitingFor)
+		return nil, s.closed
+	}
+	if err := s.check(r.m); err != nil {
+		s.closed = err
+		return nil, err
+	}
+	return r.m, nil
+}
+
+// poll returns a message that already arrived, if any, checking it like next.
+func (s *stream) poll() (*materialize.TransactionResponse, error) {
+	var r, ok = s.q.pop()
+	if !ok {
+		return nil, nil
+	}
+	if r.err != nil {
+		s.closed = s.connectorError(r.err, "matsim was sending requests")
+		return nil, s.closed
+	}
+	if err := s.check(r.m); err != nil {
+		s.closed = err
+		return nil, err
+	}
+	return r.m, nil
+}
+
+func kind(m *materialize.TransactionResponse) string {
+	switch {
+	case m.Opened != nil:
+		return "Opened"
+	case m.Loaded != nil:
+		return "Loaded"
+	case m.Prepared != nil:
+		return "Prepared"
+	case m.DriverCommitted != nil:
+		return "DriverCommitted"
+	case m.Acknowledged != nil:
+		return "Acknowledged"
+	}
+	return "an empty message"
+}
+
+// check applies Validate() and the ordering rules to a received message, updating
+// the protocol state. Loaded documents go to onLoaded.
+func (s *stream) check(m *materialize.TransactionResponse) error {
+	var phase = s.phase()
+	if err := m.Validate(); err != nil {
+		return failf(CheckProtocolInvalid, phase, "the connector sent an invalid %s: %v", kind(m), err)
+	}
+	switch {
+	case m.Opened != nil:
+		return failf(CheckProtocolOrder, phase, "Opened sent again after the stream was open (Opened comes once per stream)")
+
+	case m.Acknowledged != nil:
+		if !s.ackSent {
+			return failf(CheckProtocolOrder, phase, "Acknowledged sent before matsim sent Acknowledge")
+		}
+		if s.ackReceived {
+			return failf(CheckAckTwice, phase, "Acknowledged sent twice for one Acknowledge")
+		}
+		s.ackReceived = true
+
+	case m.Loaded != nil:
+		if s.delta {
+			return failf(CheckDeltaLoaded, phase, "Loaded sent for a delta-updates binding (the runtime never loads in delta mode; %d document(s))", len(m.Loaded.DocsJson))
+		}
+		if s.prepared {
+			return failf(CheckLoadedAfterPrep, phase, "Loaded sent after Prepared (every Loaded must be flushed before Prepared; %d document(s))", len(m.Loaded.DocsJson))
+		}
+		if s.commitPending {
+			return failf(CheckLoadedEarly, phase, "Loaded sent before DriverCommitted of the previous transaction (loads must read committed state)")
+		}
+		if s.loadsSent == 0 {
+			return failf(CheckProtocolOrder, phase, "Loaded sent but matsim sent no Load in this transaction")
+		}
+		if m.Loaded.Binding != 0 {
+			return failf(CheckProtocolOrder, phase, "Loaded for binding %d; the materialization has one binding (0)", m.Loaded.Binding)
+		}
+		s.loadedDocs += int64(len(m.Loaded.DocsJson))
+		if s.onLoaded != nil {
+			for _, sl := range m.Loaded.DocsJson {
+				s.onLoaded(m.Loaded.Arena.Bytes(sl))
+			}
+		}
+
+	case m.Prepared != nil:
+		if s.commitPending {
+			return failf(CheckProtocolOrder, phase, "Prepared sent before DriverCommitted of the previous transaction")
+		}
+		if !s.prepareSent {
+			return failf(CheckProtocolOrder, phase, "Prepared sent before matsim sent Prepare")
+		}
+		if s.prepared {
+			return failf(CheckProtocolOrder, phase, "Prepared sent twice")
+		}
+		s.prepared = true
+		var cp = *m.Prepared
+		s.pendingCP = &cp
+
+	case m.DriverCommitted != nil:
+		if !s.commitPending {
+			if s.prepareSent && !s.prepared {
+				return failf(CheckCommittedEarly, phase, "DriverCommitted sent before Prepared and before matsim sent Commit")
+			}
+			return failf(CheckCommittedEarly, phase, "DriverCommitted sent before matsim sent Commit")
+		}
+		s.commitPending = false
+		if f := s.onCommitted; f != nil {
+			s.onCommitted = nil
+			f()
+		}
+		if s.pendingCP != nil {
+			if err := s.driverCP.Reduce(*s.pendingCP); err != nil {
+				return failf(CheckProtocolInvalid, phase, "the driver checkpoint of Prepared is not a valid merge patch: %v", err)
+			}
+			s.pendingCP = nil
+		}
+	}
+	return nil
+}
+
+// await receives messages until done() holds.
+func (s *stream) await(what, answering string, done func() bool) error {
+	for !done() {
+		if _, err := s.next(what, answering); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// beginRound resets per-transaction state. It is called once the previous
+// transaction's Commit was sent (its DriverCommitted may still be pending).
+func (s *stream) beginRound() {
+	s.round++
+	s.ackSent, s.ackReceived, s.loadsSent = false, false, 0
+	s.prepareSent, s.prepared = false, false
+}
+
+// awaitCommitted waits for the pending DriverCommitted.
+func (s *stream) awaitCommitted() error {
+	return s.await("DriverCommitted", "Commit", func() bool { return !s.commitPending })
+}
+
+// flowCheckpoint encodes the runtime's checkpoint for transaction n of a stream: one
+// source journal whose read-through offset is n, so that recovery can tell which
+// transaction a stored checkpoint belongs to.
+func flowCheckpoint(streamTag string, n int) []byte {
+	var cp = pc.Checkpoint{
+		Sources: map[pb.Journal]pc.Checkpoint_Source{
+			pb.Journal("flowsim/source/" + streamTag): {ReadThrough: pb.Offset(n)},
+		},
+	}
+	var b, err = cp.Marshal()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// describeCheckpoint renders a Flow checkpoint for messages.
+func describeCheckpoint(b []byte) string {
+	if len(b) == 0 {
+		return "an empty checkpoint"
+	}
+	var cp pc.Checkpoint
+	if err := cp.Unmarshal(b); err != nil {
+		return fmt.Sprintf("an undecodable checkpoint (%d bytes)", len(b))
+	}
+	for j, src := range cp.Sources {
+		return fmt.Sprintf("the checkpoint of %s transaction %d", j, src.ReadThrough)
+	}
+	return "a checkpoint with no sources"
+}
+
+// closeClean ends the stream as a runtime shutting down does: CloseSend, then the
+// connector must end the RPC without error.
+func (s *stream) closeClean() error {
+	defer s.cancel()
+	if s.closed != nil {
+		return s.closed
+	}
+	if err := s.client.CloseSend(); err != nil {
+		return failf(CheckConnectorError, s.phase(), "closing the stream: %v", err)
+	}
+	for {
+		var r, ok = s.waitItem(s.timeout)
+		if !ok {
+			return failf(CheckTimeout, s.phase(), "the connector did not end the stream within %s after matsim closed it", s.timeout)
+		}
+		if r.err == nil {
+			if err := s.check(r.m); err != nil {
+				return err
+			}
+			return failf(CheckProtocolOrder, s.phase(), "%s sent after matsim closed the stream", kind(r.m))
+		}
+		if errors.Is(r.err, io.EOF) {
+			return nil
+		}
+		return failf(CheckConnectorError, s.phase(), "the connector failed when matsim closed the stream: %v", r.err)
+	}
+}

@@ -1,0 +1,75 @@
+package matsim
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+)
+
+// fullRange is the whole key space of a stream.
+const fullRange = math.MaxUint32
+
+// basic: loops of load/store/commit with upserts, then every key loaded and verified.
+func (r *runner) basic(ctx context.Context) error {
+	var s, _, err = r.open(ctx, r.opts.Connector, "stream", 0, fullRange, nil)
+	if err != nil {
+		return err
+	}
+	defer s.abort()
+	var start = time.Now()
+	defer func() { r.rep.txnTime = time.Since(start) }()
+
+	for loop := 0; loop < r.opts.Loops; loop++ {
+		var keys = r.chooseKeys(r.opts.Start << loop)
+		var phase = fmt.Sprintf("loop %d of %d", loop+1, r.opts.Loops)
+		if _, err := r.transact(s, txnPlan{phase: phase, loads: keys, stores: keys, loop: loop + 1}); err != nil {
+			return err
+		}
+		r.rep.Result.LoopsDone = loop + 1
+	}
+	// The final read: every key ever stored must come back exactly.
+	if _, err := r.transact(s, txnPlan{phase: "final read of every stored key", loads: r.oracle.stored()}); err != nil {
+		return err
+	}
+	return r.finishStream(s)
+}
+
+// delta: store-only loops; each committed transaction's documents go to Output as
+// NDJSON. A Loaded from the connector fails the test.
+func (r *runner) delta(ctx context.Context) error {
+	var s, _, err = r.open(ctx, r.opts.Connector, "stream", 0, fullRange, nil)
+	if err != nil {
+		return err
+	}
+	defer s.abort()
+	var start = time.Now()
+	defer func() { r.rep.txnTime = time.Since(start) }()
+
+	var buf []byte
+	var writeErr error
+	r.onCommitted = func(t *txn) {
+		for k, i := range t.stores.keys {
+			buf = r.src.appendJSON(buf[:0], i, t.stores.revs[k])
+			buf = append(buf, '\n')
+			if _, err := r.opts.Output.Write(buf); err != nil && writeErr == nil {
+				writeErr = err
+			}
+		}
+	}
+	for loop := 0; loop < r.opts.Loops; loop++ {
+		var keys = r.chooseKeys(r.opts.Start << loop)
+		var phase = fmt.Sprintf("loop %d of %d", loop+1, r.opts.Loops)
+		if _, err := r.transact(s, txnPlan{phase: phase, stores: keys, loop: loop + 1, noExists: true}); err != nil {
+			return err
+		}
+		r.rep.Result.LoopsDone = loop + 1
+	}
+	if err := r.finishStream(s); err != nil {
+		return err
+	}
+	if writeErr != nil {
+		return failf(CheckSetupConfig, "output", "writing delta documents to --output: %v", writeErr)
+	}
+	return nil
+}

@@ -1,0 +1,258 @@
+package matsim
+
+import (
+	"fmt"
+	"time"
+
+	pf "github.com/estuary/protocols/flow"
+	"github.com/estuary/protocols/materialize"
+	"github.com/flowsim/flowsim/matsim/result"
+)
+
+// txnPlan is one transaction to run on a stream.
+type txnPlan struct {
+	phase  string
+	loads  []uint64 // distinct key indices to load
+	stores []uint64 // distinct key indices to store at their next revision
+	// holdCommit returns after the Stores, leaving Commit to the caller.
+	holdCommit bool
+	// remap turns a load check into another (e.g. fence's zombie check).
+	remap map[Check]Check
+	// loop numbers the transaction for progress reports (0: not a loop).
+	loop int
+	// exists overrides Exists for stores (delta sends false).
+	noExists bool
+}
+
+// txn is a transaction in flight: its stores commit when DriverCommitted arrives.
+type txn struct {
+	stores    txnStores
+	statIdx   int
+	started   time.Time
+	commitAt  time.Time
+	committed bool
+}
+
+// transact runs Acknowledge, Loads, Prepare, Stores and (unless held) Commit on s.
+// A previous transaction's DriverCommitted may still be pending: some Loads are then
+// sent before it (pipelining, as the runtime does), and it is awaited before
+// Acknowledge. Load findings are returned as a *Failure.
+func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
+	var t = &txn{started: time.Now()}
+	var fs = newFindings(p.phase, r.binding)
+	r.oracle.beginLoads(p.loads)
+	s.onLoaded = func(doc []byte) { r.oracle.judgeLoaded(doc, fs) }
+
+	var stat = LoopStats{Phase: p.phase, Requested: len(p.loads)}
+	var loadedBefore = s.loadedDocs
+	var batches = (len(p.loads) + r.opts.Batch - 1) / r.opts.Batch
+
+	// Pipelining: how many Load batches go out before the previous DriverCommitted
+	// is awaited, and after how many (more) the Acknowledge is sent.
+	var pre = 0
+	if s.commitPending && batches > 0 && r.rng.intn(3) != 0 {
+		pre = r.rng.intn(batches + 1)
+	}
+	var ackAt = pre + r.rng.intn(batches-pre+1)
+
+	var loadStart = time.Now()
+	for b := 0; b <= batches; b++ {
+		if b == pre && s.commitPending {
+			if err := s.awaitCommitted(); err != nil {
+				return nil, err
+			}
+		}
+		if b == ackAt {
+			if err := s.send(&materialize.TransactionRequest{Acknowledge: &materialize.TransactionRequest_Acknowledge{}}, "Acknowledge"); err != nil {
+				return nil, err
+			}
+		}
+		if b == batches {
+			break
+		}
+		var lo, hi = b * r.opts.Batch, min((b+1)*r.opts.Batch, len(p.loads))
+		var load = &materialize.TransactionRequest_Load{
+			Arena:      make(pf.Arena, 0, (hi-lo)*24),
+			PackedKeys: make([]pf.Slice, 0, hi-lo),
+		}
+		for _, i := range p.loads[lo:hi] {
+			var key, _ = r.src.packed(i, 1, nil)
+			load.PackedKeys = append(load.PackedKeys, load.Arena.Add(key))
+		}
+		if err := s.send(&materialize.TransactionRequest{Load: load}, "Load"); err != nil {
+			return nil, err
+		}
+		if err := r.drain(s); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.await("Acknowledged", "Acknowledge", func() bool { return s.ackReceived }); err != nil {
+		return nil, err
+	}
+	if err := s.send(&materialize.TransactionRequest{Prepare: &materialize.TransactionRequest_Prepare{
+		FlowCheckpoint: flowCheckpoint(s.name, s.round),
+	}}, "Prepare"); err != nil {
+		return nil, err
+	}
+	if err := s.await("Prepared", "Prepare", func() bool { return s.prepared }); err != nil {
+		return nil, err
+	}
+	stat.LoadTime = time.Since(loadStart)
+	stat.Loaded = s.loadedDocs - loadedBefore
+	r.rep.Result.Verified += stat.Loaded
+	r.oracle.judgeMissing(fs)
+	if !fs.empty() {
+		var list = fs.list()
+		for _, f := range list {
+			if to, ok := p.remap[f.Check]; ok {
+				f.Message = fmt.Sprintf("%s (%s)", f.Message, f.Check)
+				f.Check = to
+			}
+			r.rep.Result.Verified -= int64(f.Count)
+		}
+		r.rep.Failures = append(r.rep.Failures, list...)
+		return nil, list[0]
+	}
+
+	// Stores.
+	var storeStart = time.Now()
+	t.stores.keys = p.stores
+	t.stores.revs = make([]uint32, len(p.stores))
+	var buf []byte
+	for lo := 0; lo < len(p.stores); lo += r.opts.Batch {
+		var hi = min(lo+r.opts.Batch, len(p.stores))
+		var st = &materialize.TransactionRequest_Store{
+			Arena:        make(pf.Arena, 0, (hi-lo)*512),
+			PackedKeys:   make([]pf.Slice, 0, hi-lo),
+			PackedValues: make([]pf.Slice, 0, hi-lo),
+			DocsJson:     make([]pf.Slice, 0, hi-lo),
+			Exists:       make([]bool, 0, hi-lo),
+		}
+		for k := lo; k < hi; k++ {
+			var i = p.stores[k]
+			var rev = r.oracle.rev[i] + 1
+			t.stores.revs[k] = rev
+			var key, vals = r.src.packed(i, rev, r.sel.valueIdx)
+			buf = r.src.appendJSON(buf[:0], i, rev)
+			st.PackedKeys = append(st.PackedKeys, st.Arena.Add(key))
+			st.PackedValues = append(st.PackedValues, st.Arena.Add(vals))
+			st.DocsJson = append(st.DocsJson, st.Arena.Add(buf))
+			st.Exists = append(st.Exists, !p.noExists && rev > 1)
+		}
+		if err := s.send(&materialize.TransactionRequest{Store: st}, "Store"); err != nil {
+			return nil, err
+		}
+		if err := r.drain(s); err != nil {
+			return nil, err
+		}
+	}
+	stat.StoreTime = time.Since(storeStart)
+	stat.Stored = int64(len(p.stores))
+	r.rep.Loops = append(r.rep.Loops, stat)
+	t.statIdx = len(r.rep.Loops) - 1
+
+	if p.holdCommit {
+		return t, nil
+	}
+	return t, r.commit(s, t, p.loop)
+}
+
+// commit sends Commit; the transaction commits in the oracle when DriverCommitted
+// arrives (possibly during the next transaction).
+func (r *runner) commit(s *stream, t *txn, loop int) error {
+	if err := r.drain(s); err != nil {
+		return err
+	}
+	s.onCommitted = func() {
+		t.committed = true
+		r.oracle.commit(&t.stores)
+		var stat = &r.rep.Loops[t.statIdx]
+		stat.CommitTime = time.Since(t.commitAt)
+		if wall := time.Since(t.started).Seconds(); wall > 0 {
+			stat.DocsPerSec = float64(stat.Loaded+stat.Stored) / wall
+		}
+		if r.onCommitted != nil {
+			r.onCommitted(t)
+		}
+		if loop > 0 && r.opts.Progress != nil {
+			var docs int64
+			for _, l := range r.rep.Loops {
+				docs += l.Loaded + l.Stored
+			}
+			fmt.Fprint(r.opts.Progress, result.Progress{Test: r.opts.Test, Loop: loop, Loops: r.opts.Loops, Docs: docs}.Line())
+		}
+	}
+	t.commitAt = time.Now()
+	if err := s.send(&materialize.TransactionRequest{Commit: &materialize.TransactionRequest_Commit{}}, "Commit"); err != nil {
+		return err
+	}
+	s.beginRound()
+	return nil
+}
+
+// drain checks messages that already arrived, so that early or unexpected ones are
+// reported where they happen.
+func (r *runner) drain(s *stream) error {
+	for {
+		var m, err = s.poll()
+		if err != nil || m == nil {
+			return err
+		}
+	}
+}
+
+// finishStream awaits the last DriverCommitted, acknowledges it, and closes cleanly.
+func (r *runner) finishStream(s *stream) error {
+	if err := s.awaitCommitted(); err != nil {
+		return err
+	}
+	if err := s.send(&materialize.TransactionRequest{Acknowledge: &materialize.TransactionRequest_Acknowledge{}}, "Acknowledge"); err != nil {
+		return err
+	}
+	if err := s.await("Acknowledged", "Acknowledge", func() bool { return s.ackReceived }); err != nil {
+		return err
+	}
+	return s.closeClean()
+}
+
+// chooseKeys picks n keys for a loop: a random share (a quarter to a half) of
+// previously stored keys, in a random order, and the rest new.
+func (r *runner) chooseKeys(n int) []uint64 {
+	var stored = r.oracle.stored()
+	var existing = 0
+	if len(stored) > 0 {
+		existing = min(len(stored), n/4+r.rng.intn(n/4+1))
+	}
+	var fresh = r.oracle.allocate(n - existing)
+	var out = make([]uint64, 0, n)
+	// A random walk over stored keys with a stride coprime to their count picks
+	// distinct keys without a set.
+	var m = len(stored)
+	var at, stride = 0, 1
+	if m > 0 {
+		at = r.rng.intn(m)
+		stride = 1 + r.rng.intn(m)
+		for gcd(stride, m) != 1 {
+			stride++
+		}
+	}
+	var e, f = 0, 0
+	for e < existing || f < len(fresh) {
+		if e < existing && (f == len(fresh) || r.rng.intn(n) < existing) {
+			out = append(out, stored[at])
+			at = (at + stride) % m
+			e++
+		} else {
+			out = append(out, fresh[f])
+			f++
+		}
+	}
+	return out
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
