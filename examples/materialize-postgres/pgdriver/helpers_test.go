@@ -210,6 +210,7 @@ type stream struct {
 	t      *testing.T
 	c      pm.Driver_TransactionsClient
 	closed bool
+	cancel context.CancelFunc
 }
 
 func openStream(t *testing.T, d *Driver, spec *pf.MaterializationSpec, begin, end uint32) (*stream, []byte) {
@@ -220,7 +221,7 @@ func openStream(t *testing.T, d *Driver, spec *pf.MaterializationSpec, begin, en
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s = &stream{t: t, c: c}
+	var s = &stream{t: t, c: c, cancel: cancel}
 	t.Cleanup(func() {
 		if !s.closed {
 			s.closed = true

@@ -38,8 +38,10 @@ const (
 // Every request is validated, and the Acknowledge/Prepare ordering is enforced:
 // exactly one Acknowledge per round, before Prepare.
 func (d *Driver) Transactions(stream pm.Driver_TransactionsServer) error {
-	var ctx = stream.Context()
-	var req, err = recv(stream)
+	var ctx, cancel = context.WithCancel(stream.Context())
+	defer cancel() // stops the request reader
+	var reqs = newRequests(ctx, stream)
+	var req, err = reqs.recv()
 	if err == io.EOF {
 		return nil // Closed before Open: nothing to do.
 	} else if err != nil {
@@ -57,7 +59,7 @@ func (d *Driver) Transactions(stream pm.Driver_TransactionsServer) error {
 	if err = send(stream, &pm.TransactionResponse{Opened: &pm.TransactionResponse_Opened{FlowCheckpoint: t.opened}}); err != nil {
 		return err
 	}
-	if err = t.run(ctx, stream); err != nil {
+	if err = t.run(ctx, reqs, stream); err != nil {
 		t.log.Error(err, "Transactions failed", "round", t.round)
 		return err
 	}
@@ -239,12 +241,12 @@ func (t *transactor) close() {
 }
 
 // run loops over rounds until the runtime closes the stream.
-func (t *transactor) run(ctx context.Context, stream pm.Driver_TransactionsServer) error {
+func (t *transactor) run(ctx context.Context, reqs *requests, stream pm.Driver_TransactionsServer) error {
 	for t.round = 0; ; t.round++ {
-		if done, err := t.loadPhase(ctx, stream); err != nil || done {
+		if done, err := t.loadPhase(ctx, reqs, stream); err != nil || done {
 			return err
 		}
-		if err := t.storePhase(ctx, stream); err != nil {
+		if err := t.storePhase(ctx, reqs, stream); err != nil {
 			return err
 		}
 	}
@@ -252,12 +254,12 @@ func (t *transactor) run(ctx context.Context, stream pm.Driver_TransactionsServe
 
 // loadPhase reads Loads and the round's Acknowledge until Prepare, then answers
 // the loads and Prepare. done is true when the stream ended cleanly.
-func (t *transactor) loadPhase(ctx context.Context, stream pm.Driver_TransactionsServer) (done bool, _ error) {
+func (t *transactor) loadPhase(ctx context.Context, reqs *requests, stream pm.Driver_TransactionsServer) (done bool, _ error) {
 	var acked bool
 	t.roundStart = time.Now()
 	t.sent = roundCounter{}
 	for {
-		var req, err = recv(stream)
+		var req, err = reqs.recv()
 		if err == io.EOF {
 			return true, nil // Between transactions: a clean end. Staged loads are dropped.
 		} else if err != nil {
@@ -294,9 +296,9 @@ func (t *transactor) loadPhase(ctx context.Context, stream pm.Driver_Transaction
 }
 
 // storePhase reads Stores until Commit, then commits.
-func (t *transactor) storePhase(ctx context.Context, stream pm.Driver_TransactionsServer) error {
+func (t *transactor) storePhase(ctx context.Context, reqs *requests, stream pm.Driver_TransactionsServer) error {
 	for {
-		var req, err = recv(stream)
+		var req, err = reqs.recv()
 		if err == io.EOF {
 			return fmt.Errorf("stream ended in the store phase of round %d: rolled back", t.round)
 		} else if err != nil {
@@ -588,15 +590,52 @@ func (t *transactor) abort(ctx context.Context, err error) error {
 	return err
 }
 
-func recv(stream pm.Driver_TransactionsServer) (*pm.TransactionRequest, error) {
-	var req, err = stream.Recv()
-	if err != nil {
-		return nil, err
+// requests reads a stream's requests in a goroutine, so that a cancelled context
+// ends the stream even when the transport's Recv doesn't watch it (the in-process
+// adapter doesn't).
+type requests struct {
+	ctx context.Context
+	ch  chan received
+}
+
+type received struct {
+	req *pm.TransactionRequest
+	err error
+}
+
+func newRequests(ctx context.Context, stream pm.Driver_TransactionsServer) *requests {
+	var r = &requests{ctx: ctx, ch: make(chan received)}
+	go func() {
+		for {
+			var req, err = stream.Recv()
+			select {
+			case r.ch <- received{req, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return r
+}
+
+// recv returns the next request, validated, or io.EOF when the stream ended cleanly.
+func (r *requests) recv() (*pm.TransactionRequest, error) {
+	var got received
+	select {
+	case got = <-r.ch:
+	case <-r.ctx.Done():
+		return nil, fmt.Errorf("transactions stream: %w", context.Cause(r.ctx))
 	}
-	if err = req.Validate(); err != nil {
+	if got.err != nil {
+		return nil, got.err
+	}
+	if err := got.req.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid TransactionRequest: %w", err)
 	}
-	return req, nil
+	return got.req, nil
 }
 
 func send(stream pm.Driver_TransactionsServer, resp *pm.TransactionResponse) error {

@@ -110,6 +110,58 @@ func TestLoadStoreCommitRoundTrip(t *testing.T) {
 	s2.close()
 }
 
+func TestCancelledStreamRollsBack(t *testing.T) {
+	var cfg, _ = testDB(t)
+	var d = new(Driver)
+	var spec = testSpec(t, "acme/cancel", cfg, bindingOpt{table: "things"})
+	applyUpsert(t, d, spec)
+
+	var committed = makeDoc(t, `{"id":1,"name":"committed"}`)
+	var s, _ = openStream(t, d, spec, 0, 0xffffffff)
+	if _, err := s.round(0, nil, []doc{committed}, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	// The runtime goes away in the middle of a store phase: no CloseSend, just a
+	// cancelled context, with more rows staged than one flush.
+	var inflight = make([]doc, flushRows+1)
+	for i := range inflight {
+		inflight[i] = makeDoc(t, fmt.Sprintf(`{"id":%d,"name":"in-flight"}`, i+100))
+	}
+	s.send(&pm.TransactionRequest{Acknowledge: &pm.TransactionRequest_Acknowledge{}})
+	s.send(&pm.TransactionRequest{Prepare: &pm.TransactionRequest_Prepare{FlowCheckpoint: []byte("c2")}})
+	var st = &pm.TransactionRequest_Store{}
+	for _, d := range inflight {
+		st.PackedKeys = append(st.PackedKeys, st.Arena.Add(d.key))
+		st.PackedValues = append(st.PackedValues, st.Arena.Add(d.values))
+		st.DocsJson = append(st.DocsJson, st.Arena.Add([]byte(d.json)))
+		st.Exists = append(st.Exists, false)
+	}
+	s.send(&pm.TransactionRequest{Store: st})
+	for {
+		var resp, err = s.c.Recv()
+		if err != nil {
+			t.Fatalf("before Prepared: %v", err)
+		}
+		if resp.Prepared != nil {
+			break
+		}
+	}
+	s.cancel()
+	drain(s.c) // returns once Transactions has returned
+
+	var s2, opened = openStream(t, d, spec, 0, 0xffffffff)
+	if string(opened) != "c1" {
+		t.Errorf("checkpoint after the abandoned round = %q, want c1", opened)
+	}
+	var loaded, err = s2.round(0, append([]doc{committed}, inflight[:3]...), nil, "c3")
+	if err != nil {
+		t.Fatalf("a new stream after the abandoned one: %v", err)
+	}
+	if diff := cmp.Diff([]string{committed.json}, loaded); diff != "" {
+		t.Errorf("after an abandoned round (-want +got):\n%s", diff)
+	}
+}
+
 func TestNulInAKeyIsAClearError(t *testing.T) {
 	var cfg, _ = testDB(t)
 	var d = new(Driver)
