@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowsim/flowsim/connector"
+	"github.com/flowsim/flowsim/connector/stdio"
+	"github.com/flowsim/flowsim/examples/materialize-postgres/pgdriver"
+	"github.com/flowsim/flowsim/internal/pgtest"
+	"github.com/flowsim/flowsim/matsim"
+	"github.com/go-logr/logr"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+var (
+	basicStart = flag.Int("basic-start", 5000, "documents in basic's first loop (doubling each loop)")
+	basicLoops = flag.Int("basic-loops", 5, "loops of basic")
+)
+
+// endpoint returns the connector config of a fresh database.
+func endpoint(t *testing.T) json.RawMessage {
+	t.Helper()
+	var srv = pgtest.Shared(t)
+	var cfg = pgdriver.Config{Address: srv.Address(), User: srv.User, Password: srv.Password,
+		Database: srv.NewDatabase(t), Schema: "matsim"}
+	var b, err = json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// binary builds this command once per test run.
+var binary = sync.OnceValues(func() (string, error) {
+	var dir, err = os.MkdirTemp("", "materialize-postgres-")
+	if err != nil {
+		return "", err
+	}
+	var bin = filepath.Join(dir, "materialize-postgres")
+	var cmd = exec.Command("go", "build", "-tags", "nozstd", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", &buildError{out: string(out), err: err}
+	}
+	return bin, nil
+})
+
+type buildError struct {
+	out string
+	err error
+}
+
+func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n" + e.out }
+
+// transport makes the connectors of one run: in process, or the built binary
+// through the stdio --command transport (one process per call).
+type transport struct {
+	name string
+	make func(t *testing.T) connector.Connector
+}
+
+var transports = []transport{
+	{"in-process", func(t *testing.T) connector.Connector {
+		return connector.InProcess(pgdriver.New(logr.Discard()), "materialize-postgres")
+	}},
+	{"command", func(t *testing.T) connector.Connector {
+		var bin, err = binary()
+		if err != nil {
+			t.Fatalf("building the connector: %v", err)
+		}
+		var stderr = &lockedBuffer{}
+		c, err := stdio.NewCommand([]string{bin}, stdio.Options{CallTimeout: 5 * time.Minute, Stderr: stderr})
+		if err != nil {
+			t.Fatalf("stdio.NewCommand: %v", err)
+		}
+		t.Cleanup(func() {
+			c.Close()
+			if t.Failed() {
+				t.Logf("connector stderr:\n%s", stderr.String())
+			}
+		})
+		return c
+	}},
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// execute runs one matsim test and fails t with the report unless it passed.
+func execute(t *testing.T, tr transport, opts matsim.Options) *matsim.Report {
+	t.Helper()
+	var rep = executeReport(t, tr, opts)
+	if !rep.Passed() {
+		var js, _ = json.MarshalIndent(rep, "", "  ")
+		t.Fatalf("matsim %s over %s did not pass: %s: %s\nreport: %s", opts.Test, tr.name, rep.Result.Check, rep.Result.Message, js)
+	}
+	return rep
+}
+
+// executeReport runs one matsim test with this package's defaults.
+func executeReport(t *testing.T, tr transport, opts matsim.Options) *matsim.Report {
+	t.Helper()
+	opts.Connector = tr.make(t)
+	if opts.Test == "fence" {
+		opts.Peer = tr.make(t) // the newer stream: another process for the command transport
+	}
+	if opts.Test == "recovery" {
+		opts.Reopen = func(context.Context) (connector.Connector, error) { return tr.make(t), nil }
+	}
+	if opts.Config == nil {
+		opts.Config = endpoint(t)
+	}
+	if opts.Seed == 0 {
+		opts.Seed = 0x5eed
+	}
+	if opts.Batch == 0 {
+		opts.Batch = 1000
+	}
+	var ctx, cancel = context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	return matsim.Execute(ctx, opts)
+}
+
+func TestMatsimBasic(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			var start, loops = *basicStart, *basicLoops
+			var rep = execute(t, tr, matsim.Options{Test: "basic", Resource: json.RawMessage(`{"table":"basic"}`),
+				Start: start, Loops: loops})
+			var want = int64(start * ((1 << loops) - 1))
+			if rep.Result.Stored != want {
+				t.Errorf("stored %d documents, want %d", rep.Result.Stored, want)
+			}
+			if rep.Result.Verified == 0 && rep.Result.Loaded == 0 {
+				t.Errorf("nothing was loaded back: %+v", rep.Result)
+			}
+			t.Logf("basic over %s: %d stored, %d loaded in %dms: %.0f docs/s",
+				tr.name, rep.Result.Stored, rep.Result.Loaded, rep.Result.DurationMillis, rep.Result.DocsPerSecond)
+		})
+	}
+}
+
+func TestMatsimDelta(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			var out strings.Builder
+			var rep = execute(t, tr, matsim.Options{Test: "delta", Resource: json.RawMessage(`{"table":"delta","delta_updates":true}`),
+				Start: 500, Loops: 3, Output: &out})
+			if lines := strings.Count(out.String(), "\n"); int64(lines) != rep.Result.Stored || lines != 500*7 {
+				t.Errorf("delta wrote %d NDJSON lines for %d stored documents, want %d", lines, rep.Result.Stored, 500*7)
+			}
+		})
+	}
+}
+
+func TestMatsimFence(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			execute(t, tr, matsim.Options{Test: "fence", Resource: json.RawMessage(`{"table":"fence"}`),
+				Start: 500, Loops: 1})
+		})
+	}
+}
+
+func TestMatsimRecovery(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			var opts = matsim.Options{Test: "recovery", Resource: json.RawMessage(`{"table":"recovery"}`),
+				Start: 500, Loops: 3}
+			var rep = executeReport(t, tr, opts)
+			if !rep.Passed() && strings.Contains(rep.Result.Message, "recovery test is not implemented") {
+				t.Skipf("this build of matsim has no recovery test yet: %s", rep.Result.Message)
+			}
+			if !rep.Passed() {
+				var js, _ = json.MarshalIndent(rep, "", "  ")
+				t.Fatalf("matsim recovery over %s did not pass: %s: %s\nreport: %s", tr.name, rep.Result.Check, rep.Result.Message, js)
+			}
+		})
+	}
+}
