@@ -1,0 +1,114 @@
+package controllers
+
+// Every label key, condition type, reason and event name the MatSimRun controller uses.
+// docs/operator.md lists them for users; keep the two in step.
+
+// Labels on every object a MatSimRun creates (the Job and its pod template carry the same).
+const (
+	LabelName      = "app.kubernetes.io/name"
+	LabelInstance  = "app.kubernetes.io/instance"
+	LabelComponent = "app.kubernetes.io/component"
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelPartOf    = "app.kubernetes.io/part-of"
+
+	// LabelRun is the name of the MatSimRun that owns the object.
+	LabelRun = "flowsim.dev/run"
+	// LabelRole is RoleDriver or RolePeer.
+	LabelRole = "flowsim.dev/role"
+	// LabelTest is the run's spec.test.
+	LabelTest = "flowsim.dev/test"
+
+	ValueName      = "flowsim"
+	ValueManagedBy = "flowsim-operator"
+	ValuePartOf    = "flowsim"
+
+	// RoleDriver marks the driver Job and its pod (connector sidecar + matsim driver).
+	RoleDriver = "driver"
+	// RolePeer marks the fence test's second connector (pod and Service).
+	RolePeer = "peer"
+	// RoleNetworkPolicy marks the NetworkPolicy guarding the run's connector proxies.
+	RoleNetworkPolicy = "network-policy"
+)
+
+// Condition types on MatSimRun.status.conditions.
+const (
+	// ConditionStarted is True once the driver Job exists.
+	ConditionStarted = "Started"
+	// ConditionComplete is True when every check passed.
+	ConditionComplete = "Complete"
+	// ConditionFailed is True when the run failed; its reason says why.
+	ConditionFailed = "Failed"
+)
+
+// Reasons, on conditions, status.reason and events.
+const (
+	// ReasonJobCreated: the driver Job was created (Started=True).
+	ReasonJobCreated = "JobCreated"
+	// ReasonWaitingForPeer: the fence test waits for its peer connector to be ready (Started=False).
+	ReasonWaitingForPeer = "WaitingForPeer"
+
+	// ReasonPassed: the driver reported that every check passed.
+	ReasonPassed = "Passed"
+	// ReasonCheckFailed: the connector failed one of matsim's checks.
+	ReasonCheckFailed = "CheckFailed"
+	// ReasonSetupError: the driver could not set up the test (bad config or resource,
+	// connector rejected the spec); the connector was not judged.
+	ReasonSetupError = "SetupError"
+	// ReasonConnectorCrashed: the connector (sidecar or fence peer) exited with an error.
+	ReasonConnectorCrashed = "ConnectorCrashed"
+	// ReasonImagePullFailed: an image could not be pulled within the grace period.
+	ReasonImagePullFailed = "ImagePullFailed"
+	// ReasonDeadlineExceeded: the run took longer than spec.timeout.
+	ReasonDeadlineExceeded = "DeadlineExceeded"
+	// ReasonDriverOOMKilled: the driver container ran out of memory.
+	ReasonDriverOOMKilled = "DriverOOMKilled"
+	// ReasonPodDeleted: a pod of the run was deleted before it finished.
+	ReasonPodDeleted = "PodDeleted"
+	// ReasonJobDeleted: the driver Job was deleted before it finished.
+	ReasonJobDeleted = "JobDeleted"
+	// ReasonDriverFailed: the driver exited without a readable result.
+	ReasonDriverFailed = "DriverFailed"
+	// ReasonJobFailed: the Job failed for another reason (its condition message is kept).
+	ReasonJobFailed = "JobFailed"
+)
+
+// Event reasons that are not outcome reasons.
+const (
+	EventStarted = "Started"
+)
+
+// Names and paths inside the pods.
+const (
+	// ProxyPort is where the connector proxy serves the materialize Driver and gRPC health.
+	ProxyPort = 7070
+	// ProxyPortName names ProxyPort on containers and the peer Service.
+	ProxyPortName = "grpc"
+
+	ContainerInstall   = "install-flowsim"
+	ContainerConnector = "connector"
+	ContainerDriver    = "driver"
+
+	// FlowsimBinary is the static flowsim binary in the flowsim image, and in the shared
+	// emptyDir as mounted in connector containers.
+	FlowsimBinary = "/flowsim/flowsim"
+	// FlowsimDir holds FlowsimBinary.
+	FlowsimDir = "/flowsim"
+	// InstallDir is where the install init container mounts the shared emptyDir.
+	InstallDir = "/flowsim-install"
+	// ConfigDir holds the connector config key mounted from its Secret (driver only).
+	ConfigDir = "/etc/flowsim/config"
+	// DefaultConnectorEntrypoint is the connector image convention.
+	DefaultConnectorEntrypoint = "/connector/connector"
+
+	volumeFlowsim = "flowsim"
+	volumeConfig  = "connector-config"
+	volumeTmp     = "tmp"
+
+	// NonRootUID runs every container (the distroless "nonroot" user).
+	NonRootUID = 65532
+
+	// driverJobSuffix, peerSuffix and policySuffix make the deterministic child names.
+	driverJobSuffix = "-driver"
+	peerSuffix      = "-peer"
+	policySuffix    = "-connector"
+)

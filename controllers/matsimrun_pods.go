@@ -1,0 +1,409 @@
+package controllers
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"strconv"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
+)
+
+// BuildOptions are the operator-wide settings the pure builders need.
+type BuildOptions struct {
+	// FlowsimImage holds the static flowsim binary at FlowsimBinary; it runs the install
+	// init container and the driver unless spec.driver.image overrides it.
+	FlowsimImage string
+	// FlowsimImagePullPolicy for FlowsimImage (empty: the Kubernetes default).
+	FlowsimImagePullPolicy corev1.PullPolicy
+}
+
+// DefaultTimeout applies when spec.timeout is unset (the CRD defaults it too).
+const DefaultTimeout = 30 * 60 // seconds
+
+// Child object names, deterministic so that a restarted manager finds what it created.
+
+// JobName is the name of the run's driver Job.
+func JobName(run *flowsimv1.MatSimRun) string { return run.Name + driverJobSuffix }
+
+// PeerName is the name of the fence test's peer pod and Service.
+func PeerName(run *flowsimv1.MatSimRun) string { return run.Name + peerSuffix }
+
+// PolicyName is the name of the NetworkPolicy guarding the run's connector ports.
+func PolicyName(run *flowsimv1.MatSimRun) string { return run.Name + policySuffix }
+
+// PeerEndpoint is the address the fence driver dials for its second stream.
+func PeerEndpoint(run *flowsimv1.MatSimRun) string {
+	return fmt.Sprintf("%s.%s.svc:%d", PeerName(run), run.Namespace, ProxyPort)
+}
+
+// Labels returns the labels of a child object with the given role.
+func Labels(run *flowsimv1.MatSimRun, role string) map[string]string {
+	return map[string]string{
+		LabelName:      ValueName,
+		LabelInstance:  run.Name,
+		LabelComponent: role,
+		LabelManagedBy: ValueManagedBy,
+		LabelPartOf:    ValuePartOf,
+		LabelRun:       run.Name,
+		LabelRole:      role,
+		LabelTest:      string(run.Spec.Test),
+	}
+}
+
+// selectorLabels select the run's objects with a role; a subset of Labels.
+func selectorLabels(run *flowsimv1.MatSimRun, role string) map[string]string {
+	return map[string]string{LabelRun: run.Name, LabelRole: role}
+}
+
+// SeedFor is the generator seed of a run: spec.seed, else a value derived from the run's
+// UID (stable across reconciles and manager restarts, different for every run).
+func SeedFor(run *flowsimv1.MatSimRun) int64 {
+	if run.Spec.Seed != nil {
+		return *run.Spec.Seed
+	}
+	var h = fnv.New64a()
+	_, _ = h.Write([]byte(run.UID))
+	return int64(h.Sum64() & math.MaxInt64)
+}
+
+// TimeoutSeconds is spec.timeout in whole seconds (at least 1).
+func TimeoutSeconds(run *flowsimv1.MatSimRun) int64 {
+	if run.Spec.Timeout == nil {
+		return DefaultTimeout
+	}
+	return max(int64(run.Spec.Timeout.Duration.Seconds()), 1)
+}
+
+func flowsimImage(run *flowsimv1.MatSimRun, opts BuildOptions) (string, corev1.PullPolicy) {
+	if run.Spec.Driver.Image != "" {
+		return run.Spec.Driver.Image, ""
+	}
+	return opts.FlowsimImage, opts.FlowsimImagePullPolicy
+}
+
+// DriverArgs are the arguments of `flowsim` in the driver container.
+func DriverArgs(run *flowsimv1.MatSimRun) ([]string, error) {
+	var args = []string{"matsim", string(run.Spec.Test),
+		"--endpoint", fmt.Sprintf("127.0.0.1:%d", ProxyPort)}
+	if run.Spec.Test == flowsimv1.TestFence {
+		args = append(args, "--peer-endpoint", PeerEndpoint(run))
+	}
+
+	switch config := run.Spec.Config; {
+	case config.SecretRef != nil:
+		args = append(args, "--config", ConfigDir+"/"+config.SecretRef.Key)
+	case config.Inline != nil:
+		var b, err = compactJSON(config.Inline.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("spec.config.inline: %w", err)
+		}
+		args = append(args, "--config", string(b))
+	default:
+		return nil, fmt.Errorf("spec.config: neither secretRef nor inline is set")
+	}
+
+	var res, err = compactJSON(run.Spec.Resource.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("spec.resource: %w", err)
+	}
+	args = append(args, "--resource", string(res))
+
+	for _, f := range []struct {
+		flag string
+		v    *int32
+	}{{"--loops", run.Spec.Loops}, {"--start", run.Spec.Start}, {"--batch", run.Spec.Batch}} {
+		if f.v != nil {
+			args = append(args, f.flag, strconv.Itoa(int(*f.v)))
+		}
+	}
+	var protocol = run.Spec.Connector.Protocol
+	if protocol == "" {
+		protocol = flowsimv1.ProtocolAuto
+	}
+	args = append(args,
+		"--seed", strconv.FormatInt(SeedFor(run), 10),
+		"--protocol", string(protocol),
+		"--result-file", "/dev/termination-log",
+		"--log.level", "info",
+	)
+	return args, nil
+}
+
+// compactJSON re-encodes a JSON object without insignificant space.
+func compactJSON(raw []byte) ([]byte, error) {
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("is empty")
+	}
+	var v map[string]any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, fmt.Errorf("must be a mapping: %w", err)
+	}
+	return json.Marshal(v)
+}
+
+// proxyCommand runs the connector behind the connector proxy.
+func proxyCommand(run *flowsimv1.MatSimRun) []string {
+	var entry = run.Spec.Connector.Command
+	if len(entry) == 0 {
+		entry = []string{DefaultConnectorEntrypoint}
+	}
+	// The proxy listens on every interface: the kubelet's gRPC probes dial the pod IP.
+	// The run's NetworkPolicy admits only the run's driver pod.
+	var cmd = []string{FlowsimBinary, "connector-proxy", "--listen", fmt.Sprintf("0.0.0.0:%d", ProxyPort), "--"}
+	return append(cmd, entry...)
+}
+
+// restrictedContainer is the "restricted" Pod Security Standard for a container.
+func restrictedContainer(readOnlyRoot bool) *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		AllowPrivilegeEscalation: ptr.To(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		ReadOnlyRootFilesystem:   ptr.To(readOnlyRoot),
+		RunAsNonRoot:             ptr.To(true),
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+func restrictedPod() *corev1.PodSecurityContext {
+	return &corev1.PodSecurityContext{
+		RunAsNonRoot:   ptr.To(true),
+		RunAsUser:      ptr.To[int64](NonRootUID),
+		RunAsGroup:     ptr.To[int64](NonRootUID),
+		FSGroup:        ptr.To[int64](NonRootUID),
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+func grpcProbe(period, failures int32) *corev1.Probe {
+	return &corev1.Probe{
+		ProbeHandler:     corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: ProxyPort}},
+		PeriodSeconds:    period,
+		TimeoutSeconds:   2,
+		FailureThreshold: failures,
+	}
+}
+
+// installContainer copies the static flowsim binary into the shared emptyDir, so the
+// connector image (which knows nothing of flowsim) can run the proxy.
+func installContainer(run *flowsimv1.MatSimRun, opts BuildOptions) corev1.Container {
+	var image, policy = flowsimImage(run, opts)
+	return corev1.Container{
+		Name:            ContainerInstall,
+		Image:           image,
+		ImagePullPolicy: policy,
+		Command:         []string{FlowsimBinary, "install", "--to", InstallDir},
+		VolumeMounts:    []corev1.VolumeMount{{Name: volumeFlowsim, MountPath: InstallDir}},
+		Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{
+				corev1.ResourceCPU:    resource.MustParse("10m"),
+				corev1.ResourceMemory: resource.MustParse("16Mi"),
+			},
+			Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+		},
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		SecurityContext:          restrictedContainer(true),
+	}
+}
+
+// connectorContainer runs the connector under test behind the proxy. The kubelet keeps the
+// tail of its log as the termination message when it fails, for status.message.
+func connectorContainer(run *flowsimv1.MatSimRun) corev1.Container {
+	return corev1.Container{
+		Name:            ContainerConnector,
+		Image:           run.Spec.Connector.Image,
+		ImagePullPolicy: run.Spec.Connector.ImagePullPolicy,
+		Command:         proxyCommand(run),
+		Env:             run.Spec.Connector.Env,
+		Resources:       run.Spec.Connector.Resources,
+		Ports: []corev1.ContainerPort{{
+			Name: ProxyPortName, ContainerPort: ProxyPort, Protocol: corev1.ProtocolTCP,
+		}},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: volumeFlowsim, MountPath: FlowsimDir, ReadOnly: true},
+			{Name: volumeTmp, MountPath: "/tmp"},
+		},
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		// Connector images are arbitrary and may write outside /tmp.
+		SecurityContext: restrictedContainer(false),
+	}
+}
+
+func basePodSpec(run *flowsimv1.MatSimRun) corev1.PodSpec {
+	return corev1.PodSpec{
+		RestartPolicy:                corev1.RestartPolicyNever,
+		ImagePullSecrets:             run.Spec.Connector.ImagePullSecrets,
+		AutomountServiceAccountToken: ptr.To(false),
+		EnableServiceLinks:           ptr.To(false),
+		SecurityContext:              restrictedPod(),
+		Volumes: []corev1.Volume{
+			{Name: volumeFlowsim, VolumeSource: corev1.VolumeSource{
+				EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: ptr.To(resource.MustParse("256Mi"))}}},
+			{Name: volumeTmp, VolumeSource: corev1.VolumeSource{
+				EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: ptr.To(resource.MustParse("1Gi"))}}},
+		},
+	}
+}
+
+func ownerRef(run *flowsimv1.MatSimRun) []metav1.OwnerReference {
+	return []metav1.OwnerReference{*metav1.NewControllerRef(run, flowsimv1.GroupVersion.WithKind("MatSimRun"))}
+}
+
+// JobForRun is the driver Job: one pod with the flowsim install init container, the
+// connector as a native sidecar (init container with restartPolicy Always) and the
+// matsim driver, whose exit completes the Job.
+func JobForRun(run *flowsimv1.MatSimRun, opts BuildOptions) (*batchv1.Job, error) {
+	var args, err = DriverArgs(run)
+	if err != nil {
+		return nil, err
+	}
+	var image, policy = flowsimImage(run, opts)
+	var labels = Labels(run, RoleDriver)
+
+	var connector = connectorContainer(run)
+	connector.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+	// The driver starts only once the proxy serves; until then the connector may be
+	// pulling its own dependencies, so allow two minutes.
+	connector.StartupProbe = grpcProbe(2, 60)
+	connector.ReadinessProbe = grpcProbe(10, 3)
+
+	var driver = corev1.Container{
+		Name:                     ContainerDriver,
+		Image:                    image,
+		ImagePullPolicy:          policy,
+		Command:                  []string{FlowsimBinary},
+		Args:                     args,
+		Resources:                run.Spec.Driver.Resources,
+		TerminationMessagePath:   corev1.TerminationMessagePathDefault,
+		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+		SecurityContext:          restrictedContainer(true),
+	}
+
+	var pod = basePodSpec(run)
+	pod.InitContainers = []corev1.Container{installContainer(run, opts), connector}
+	pod.Containers = []corev1.Container{driver}
+	if ref := run.Spec.Config.SecretRef; ref != nil {
+		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: volumeConfig, VolumeSource: corev1.VolumeSource{
+			Secret: &corev1.SecretVolumeSource{
+				SecretName:  ref.Name,
+				Items:       []corev1.KeyToPath{{Key: ref.Key, Path: ref.Key}},
+				DefaultMode: ptr.To[int32](0o440),
+			}}})
+		pod.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: volumeConfig, MountPath: ConfigDir, ReadOnly: true}}
+	}
+
+	var backoff = ptr.Deref(run.Spec.BackoffLimit, 0)
+	return &batchv1.Job{
+		TypeMeta: metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            JobName(run),
+			Namespace:       run.Namespace,
+			Labels:          labels,
+			OwnerReferences: ownerRef(run),
+		},
+		Spec: batchv1.JobSpec{
+			Parallelism:             ptr.To[int32](1),
+			Completions:             ptr.To[int32](1),
+			BackoffLimit:            ptr.To(backoff),
+			ActiveDeadlineSeconds:   ptr.To(TimeoutSeconds(run)),
+			TTLSecondsAfterFinished: run.Spec.TTLSecondsAfterFinished,
+			// The driver's verdict (1: a check failed, 2: setup error) is final; only other
+			// failures (evictions, crashes of the node, OOM) use the backoff limit.
+			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+				Action: batchv1.PodFailurePolicyActionFailJob,
+				OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+					ContainerName: ptr.To(ContainerDriver),
+					Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
+					Values:        []int32{1, 2},
+				},
+			}}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       pod,
+			},
+		},
+	}, nil
+}
+
+// PeerPodForRun is the fence test's second connector: only the proxy, serving on the pod IP
+// behind the peer Service.
+func PeerPodForRun(run *flowsimv1.MatSimRun, opts BuildOptions) *corev1.Pod {
+	var connector = connectorContainer(run)
+	connector.ReadinessProbe = grpcProbe(2, 3)
+
+	var pod = basePodSpec(run)
+	pod.InitContainers = []corev1.Container{installContainer(run, opts)}
+	pod.Containers = []corev1.Container{connector}
+	pod.ActiveDeadlineSeconds = ptr.To(TimeoutSeconds(run))
+
+	return &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            PeerName(run),
+			Namespace:       run.Namespace,
+			Labels:          Labels(run, RolePeer),
+			OwnerReferences: ownerRef(run),
+		},
+		Spec: pod,
+	}
+}
+
+// PeerServiceForRun addresses the peer pod (PeerEndpoint).
+func PeerServiceForRun(run *flowsimv1.MatSimRun) *corev1.Service {
+	return &corev1.Service{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            PeerName(run),
+			Namespace:       run.Namespace,
+			Labels:          Labels(run, RolePeer),
+			OwnerReferences: ownerRef(run),
+		},
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeClusterIP,
+			Selector: selectorLabels(run, RolePeer),
+			Ports: []corev1.ServicePort{{
+				Name:        ProxyPortName,
+				Protocol:    corev1.ProtocolTCP,
+				AppProtocol: ptr.To("kubernetes.io/h2c"),
+				Port:        ProxyPort,
+				TargetPort:  intstr.FromString(ProxyPortName),
+			}},
+		},
+	}
+}
+
+// NetworkPolicyForRun admits traffic to the run's connector proxies (the driver pod's
+// sidecar and the fence peer) only from the run's own driver pod.
+func NetworkPolicyForRun(run *flowsimv1.MatSimRun) *networkingv1.NetworkPolicy {
+	return &networkingv1.NetworkPolicy{
+		TypeMeta: metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            PolicyName(run),
+			Namespace:       run.Namespace,
+			Labels:          Labels(run, RoleNetworkPolicy),
+			OwnerReferences: ownerRef(run),
+		},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{LabelRun: run.Name}},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From: []networkingv1.NetworkPolicyPeer{{
+					PodSelector: &metav1.LabelSelector{MatchLabels: selectorLabels(run, RoleDriver)},
+				}},
+				Ports: []networkingv1.NetworkPolicyPort{{
+					Protocol: ptr.To(corev1.ProtocolTCP),
+					Port:     ptr.To(intstr.FromInt32(ProxyPort)),
+				}},
+			}},
+		},
+	}
+}
