@@ -1,0 +1,321 @@
+package controllers
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
+	"github.com/flowsim/flowsim/matsim/result"
+)
+
+var (
+	t0         = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	testPolicy = StatusOptions{ImagePullGracePeriod: 2 * time.Minute, ConnectorRestartLimit: 3}
+)
+
+func startedRun(mutate ...func(*flowsimv1.MatSimRun)) *flowsimv1.MatSimRun {
+	var run = testRun(mutate...)
+	run.Generation = 1
+	run.Status = flowsimv1.MatSimRunStatus{Phase: flowsimv1.PhasePending, StartTime: &metav1.Time{Time: t0}, JobName: "pg-driver"}
+	return run
+}
+
+func job(conds ...batchv1.JobCondition) *batchv1.Job {
+	return &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "pg-driver"}, Status: batchv1.JobStatus{Conditions: conds}}
+}
+
+func jobCond(t batchv1.JobConditionType, reason string) batchv1.JobCondition {
+	return batchv1.JobCondition{Type: t, Status: corev1.ConditionTrue, Reason: reason, Message: "job says " + reason}
+}
+
+type podOpt func(*corev1.Pod)
+
+func pod(opts ...podOpt) []corev1.Pod {
+	var p = corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "pg-driver-abcde", CreationTimestamp: metav1.Time{Time: t0}},
+		Status: corev1.PodStatus{Phase: corev1.PodPending}}
+	for _, o := range opts {
+		o(&p)
+	}
+	return []corev1.Pod{p}
+}
+
+func phase(ph corev1.PodPhase) podOpt { return func(p *corev1.Pod) { p.Status.Phase = ph } }
+
+func driverExit(code int32, reason, message string) podOpt {
+	return func(p *corev1.Pod) {
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: ContainerDriver,
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason, Message: message}}})
+	}
+}
+
+func driverRunning() podOpt {
+	return func(p *corev1.Pod) {
+		p.Status.Phase = corev1.PodRunning
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: ContainerDriver,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}})
+	}
+}
+
+func connectorCrashed(restarts, code int32, log string) podOpt {
+	return func(p *corev1.Pod) {
+		p.Status.InitContainerStatuses = append(p.Status.InitContainerStatuses, corev1.ContainerStatus{Name: ContainerConnector,
+			RestartCount:         restarts,
+			State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, Reason: "Error", Message: log}}})
+	}
+}
+
+func pulling(container, reason string) podOpt {
+	return func(p *corev1.Pod) {
+		p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{Name: container, Image: "ghcr.io/example/nope:v1"})
+		p.Status.InitContainerStatuses = append(p.Status.InitContainerStatuses, corev1.ContainerStatus{Name: container,
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: "manifest unknown"}}})
+	}
+}
+
+func resultJSON(r result.Result) string { return string(r.Marshal(4096)) }
+
+var passed = result.Result{Test: "basic", Outcome: result.Passed, Seed: 42, Protocol: "2021-12", LoopsDone: 4, Loops: 4,
+	Loaded: 10, Stored: 30, Verified: 30, DurationMillis: 2500, DocsPerSecond: 16.04}
+
+func TestComputeStatusOutcomes(t *testing.T) {
+	var checkFailed = passed
+	checkFailed.Outcome, checkFailed.Check, checkFailed.Message, checkFailed.LoopsDone = result.Failed, "load-omits-missing", "binding 0 key [7]: loaded but never stored", 2
+	var setupErr = result.Result{Test: "basic", Outcome: result.Error, Seed: 42, Message: "connector rejected the config: missing address"}
+
+	var cases = []struct {
+		name   string
+		run    *flowsimv1.MatSimRun
+		obs    observed
+		now    time.Time
+		phase  flowsimv1.RunPhase
+		reason string
+		// message must contain every one of these
+		message []string
+		stopJob bool
+	}{
+		{
+			name: "passed", run: startedRun(), now: t0.Add(time.Minute),
+			obs:   observed{job: job(), pods: pod(phase(corev1.PodSucceeded), driverExit(0, "Completed", resultJSON(passed)))},
+			phase: flowsimv1.PhaseSucceeded, reason: ReasonPassed, message: []string{"basic passed", "30 verified"},
+		},
+		{
+			name: "a check failed", run: startedRun(), now: t0.Add(time.Minute),
+			obs:   observed{job: job(jobCond(batchv1.JobFailed, "PodFailurePolicy")), pods: pod(phase(corev1.PodFailed), driverExit(1, "Error", resultJSON(checkFailed)))},
+			phase: flowsimv1.PhaseFailed, reason: ReasonCheckFailed, message: []string{"check load-omits-missing failed", "key [7]"},
+		},
+		{
+			name: "the verdict counts before the Job notices", run: startedRun(), now: t0.Add(time.Minute),
+			obs:   observed{job: job(), pods: pod(phase(corev1.PodFailed), driverExit(1, "Error", resultJSON(checkFailed)))},
+			phase: flowsimv1.PhaseFailed, reason: ReasonCheckFailed,
+		},
+		{
+			name: "setup error", run: startedRun(), now: t0.Add(time.Minute),
+			obs:   observed{job: job(jobCond(batchv1.JobFailed, "PodFailurePolicy")), pods: pod(driverExit(2, "Error", resultJSON(setupErr)))},
+			phase: flowsimv1.PhaseFailed, reason: ReasonSetupError, message: []string{"missing address"},
+		},
+		{
+			name: "connector crash outranks the driver's complaint", run: startedRun(), now: t0.Add(time.Minute),
+			obs: observed{job: job(jobCond(batchv1.JobFailed, "PodFailurePolicy")),
+				pods: pod(driverExit(1, "Error", resultJSON(checkFailed)), connectorCrashed(1, 3, "panic: nil map\ngoroutine 1"))},
+			phase: flowsimv1.PhaseFailed, reason: ReasonConnectorCrashed, message: []string{"exited with code 3", "panic: nil map"},
+		},
+		{
+			name: "driver OOM-killed", run: startedRun(), now: t0.Add(time.Minute),
+			obs:   observed{job: job(jobCond(batchv1.JobFailed, "BackoffLimitExceeded")), pods: pod(phase(corev1.PodFailed), driverExit(137, "OOMKilled", ""))},
+			phase: flowsimv1.PhaseFailed, reason: ReasonDriverOOMKilled, message: []string{"OOM-killed", "spec.driver.resources"},
+		},
+		{
+			name: "driver exits without a result", run: startedRun(), now: t0.Add(time.Minute),
+			obs:   observed{job: job(jobCond(batchv1.JobFailed, "BackoffLimitExceeded")), pods: pod(driverExit(139, "Error", "segfault"))},
+			phase: flowsimv1.PhaseFailed, reason: ReasonDriverFailed, message: []string{"code 139", "segfault"},
+		},
+		{
+			name: "Job deadline", run: startedRun(), now: t0.Add(time.Minute),
+			obs:   observed{job: job(jobCond(batchv1.JobFailed, batchv1.JobReasonDeadlineExceeded)), pods: pod(driverRunning())},
+			phase: flowsimv1.PhaseFailed, reason: ReasonDeadlineExceeded, message: []string{"600s"},
+		},
+		{
+			name: "own deadline when the Job has not noticed", run: startedRun(), now: t0.Add(600 * time.Second),
+			obs:   observed{job: job(), pods: pod(driverRunning())},
+			phase: flowsimv1.PhaseFailed, reason: ReasonDeadlineExceeded, stopJob: true,
+		},
+		{
+			name: "image pull failure after the grace period", run: startedRun(), now: t0.Add(2 * time.Minute),
+			obs:   observed{job: job(), pods: pod(pulling(ContainerConnector, "ImagePullBackOff"))},
+			phase: flowsimv1.PhaseFailed, reason: ReasonImagePullFailed, stopJob: true,
+			message: []string{`"ghcr.io/example/nope:v1"`, "connector", "manifest unknown"},
+		},
+		{
+			name: "pod deleted", run: startedRun(), now: t0.Add(time.Minute),
+			obs:   observed{job: job(jobCond(batchv1.JobFailed, "BackoffLimitExceeded"))},
+			phase: flowsimv1.PhaseFailed, reason: ReasonPodDeleted,
+		},
+		{
+			name: "pod being deleted", run: startedRun(), now: t0.Add(time.Minute),
+			obs: observed{job: job(jobCond(batchv1.JobFailed, "BackoffLimitExceeded")), pods: pod(func(p *corev1.Pod) {
+				p.DeletionTimestamp = &metav1.Time{Time: t0}
+			})},
+			phase: flowsimv1.PhaseFailed, reason: ReasonPodDeleted,
+		},
+		{
+			name: "job deleted", run: startedRun(), now: t0.Add(time.Minute), obs: observed{jobGone: true},
+			phase: flowsimv1.PhaseFailed, reason: ReasonJobDeleted, message: []string{"pg-driver"},
+		},
+		{
+			name: "connector crash loop before the driver starts", run: startedRun(), now: t0.Add(time.Minute),
+			obs:   observed{job: job(), pods: pod(connectorCrashed(3, 1, "error: bad flag"))},
+			phase: flowsimv1.PhaseFailed, reason: ReasonConnectorCrashed, stopJob: true, message: []string{"after 3 restart(s)", "bad flag"},
+		},
+		{
+			name: "fence peer crashed", run: startedRun(func(r *flowsimv1.MatSimRun) { r.Spec.Test = flowsimv1.TestFence }), now: t0.Add(time.Minute),
+			obs: observed{job: job(), pods: pod(driverRunning()), peer: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "pg-peer"},
+				Status: corev1.PodStatus{Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{{Name: ContainerConnector,
+					State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Message: "fatal: fenced"}}}}}}},
+			phase: flowsimv1.PhaseFailed, reason: ReasonConnectorCrashed, stopJob: true, message: []string{"fence peer pod", "code 2", "fatal: fenced"},
+		},
+		{
+			name: "fence peer deleted", run: startedRun(func(r *flowsimv1.MatSimRun) { r.Spec.Test = flowsimv1.TestFence }), now: t0.Add(time.Minute),
+			obs:   observed{job: job(), pods: pod(driverRunning()), peerGone: true},
+			phase: flowsimv1.PhaseFailed, reason: ReasonPodDeleted, stopJob: true, message: []string{"pg-peer"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var st, v = computeStatus(tc.run, tc.obs, testPolicy, tc.now)
+			if st.Phase != tc.phase || st.Reason != tc.reason {
+				t.Fatalf("phase/reason = %s/%s, want %s/%s (message %q)", st.Phase, st.Reason, tc.phase, tc.reason, st.Message)
+			}
+			for _, m := range tc.message {
+				if !strings.Contains(st.Message, m) {
+					t.Errorf("message %q does not contain %q", st.Message, m)
+				}
+			}
+			if !v.finished || v.stopJob != tc.stopJob {
+				t.Errorf("verdict finished=%v stopJob=%v, want true/%v", v.finished, v.stopJob, tc.stopJob)
+			}
+			var condType = ConditionFailed
+			if tc.phase == flowsimv1.PhaseSucceeded {
+				condType = ConditionComplete
+			}
+			if c := meta.FindStatusCondition(st.Conditions, condType); c == nil || c.Status != metav1.ConditionTrue || c.Reason != tc.reason || c.ObservedGeneration != 1 {
+				t.Errorf("condition %s = %+v, want True with reason %s and observedGeneration 1", condType, c, tc.reason)
+			}
+			if st.CompletionTime == nil || !st.CompletionTime.Time.Equal(tc.now) {
+				t.Errorf("completionTime = %v, want %v", st.CompletionTime, tc.now)
+			}
+		})
+	}
+}
+
+func TestComputeStatusResultNumbers(t *testing.T) {
+	var st, _ = computeStatus(startedRun(), observed{job: job(), pods: pod(driverExit(0, "Completed", resultJSON(passed)))}, testPolicy, t0.Add(time.Minute))
+	var want = &flowsimv1.RunResult{Outcome: "passed", Protocol: "2021-12", LoopsDone: 4, Loops: 4, Loaded: 10, Stored: 30, Verified: 30,
+		Duration: metav1.Duration{Duration: 2500 * time.Millisecond}, DocsPerSecond: "16.0"}
+	if diff := cmp.Diff(want, st.Result); diff != "" {
+		t.Errorf("status.result mismatch (-want +got):\n%s", diff)
+	}
+	if st.Seed == nil || *st.Seed != 42 {
+		t.Errorf("status.seed = %v, want 42", st.Seed)
+	}
+	if st.PodName != "pg-driver-abcde" || st.JobName != "pg-driver" {
+		t.Errorf("podName/jobName = %q/%q", st.PodName, st.JobName)
+	}
+}
+
+func TestComputeStatusGoesOn(t *testing.T) {
+	var cases = []struct {
+		name    string
+		run     *flowsimv1.MatSimRun
+		obs     observed
+		now     time.Time
+		phase   flowsimv1.RunPhase
+		requeue time.Duration
+	}{
+		{
+			name: "pod pending: wake up at the deadline", run: startedRun(), now: t0.Add(time.Minute),
+			obs: observed{job: job(), pods: pod()}, phase: flowsimv1.PhasePending, requeue: 9 * time.Minute,
+		},
+		{
+			name: "image pull failing within the grace period: wake up when it ends", run: startedRun(), now: t0.Add(30 * time.Second),
+			obs: observed{job: job(), pods: pod(pulling(ContainerInstall, "ErrImagePull"))}, phase: flowsimv1.PhasePending, requeue: 90 * time.Second,
+		},
+		{
+			name: "running", run: startedRun(), now: t0.Add(time.Minute),
+			obs: observed{job: job(), pods: pod(driverRunning())}, phase: flowsimv1.PhaseRunning, requeue: 9 * time.Minute,
+		},
+		{
+			name: "OOM-killed driver the Job may still retry", run: startedRun(func(r *flowsimv1.MatSimRun) { r.Spec.BackoffLimit = ptr.To[int32](1) }), now: t0.Add(time.Minute),
+			obs: observed{job: job(), pods: pod(phase(corev1.PodFailed), driverExit(137, "OOMKilled", ""))}, phase: flowsimv1.PhasePending, requeue: 9 * time.Minute,
+		},
+		{
+			name: "connector restarted once while the driver runs", run: startedRun(), now: t0.Add(time.Minute),
+			obs: observed{job: job(), pods: pod(driverRunning(), connectorCrashed(1, 1, "oops"))}, phase: flowsimv1.PhaseRunning, requeue: 9 * time.Minute,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var st, v = computeStatus(tc.run, tc.obs, testPolicy, tc.now)
+			if v.finished || st.Phase != tc.phase || st.Reason != "" {
+				t.Fatalf("finished=%v phase=%s reason=%q (%s), want a %s run that goes on", v.finished, st.Phase, st.Reason, st.Message, tc.phase)
+			}
+			if v.requeueAfter != tc.requeue {
+				t.Errorf("requeueAfter = %v, want %v", v.requeueAfter, tc.requeue)
+			}
+			if c := meta.FindStatusCondition(st.Conditions, ConditionStarted); c == nil || c.Status != metav1.ConditionTrue {
+				t.Errorf("Started condition = %+v, want True", c)
+			}
+		})
+	}
+}
+
+func TestComputeStatusProgressAndStart(t *testing.T) {
+	var run = testRun()
+	var st, _ = computeStatus(run, observed{job: job(), pods: pod(driverRunning()),
+		progress: &result.Progress{Loop: 2, Loops: 4, Docs: 300}}, testPolicy, t0)
+	if st.StartTime == nil || !st.StartTime.Time.Equal(t0) {
+		t.Errorf("startTime = %v, want %v (first pass with a Job)", st.StartTime, t0)
+	}
+	if want := (&flowsimv1.RunProgress{Loop: 2, Loops: 4, Documents: 300, UpdatedAt: &metav1.Time{Time: t0}}); !cmp.Equal(want, st.Progress) {
+		t.Errorf("progress mismatch (-want +got):\n%s", cmp.Diff(want, st.Progress))
+	}
+
+	// The same progress later does not churn the status.
+	run.Status = st
+	var again, _ = computeStatus(run, observed{job: job(), pods: pod(driverRunning()),
+		progress: &result.Progress{Loop: 2, Loops: 4, Docs: 300}}, testPolicy, t0.Add(time.Minute))
+	if diff := cmp.Diff(st, again); diff != "" {
+		t.Errorf("unchanged observation changed the status (-first +second):\n%s", diff)
+	}
+}
+
+func TestComputeStatusFenceWaitsForPeer(t *testing.T) {
+	var run = testRun(func(r *flowsimv1.MatSimRun) { r.Spec.Test = flowsimv1.TestFence })
+	var st, v = computeStatus(run, observed{peer: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "pg-peer"}}}, testPolicy, t0)
+	var c = meta.FindStatusCondition(st.Conditions, ConditionStarted)
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonWaitingForPeer {
+		t.Errorf("Started condition = %+v, want False/%s", c, ReasonWaitingForPeer)
+	}
+	if st.Phase != flowsimv1.PhasePending || st.PeerPodName != "pg-peer" || v.finished {
+		t.Errorf("phase=%s peerPodName=%q finished=%v, want Pending, pg-peer, false", st.Phase, st.PeerPodName, v.finished)
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	var long = strings.Repeat("é", 3000)
+	var got = truncate(long, 100)
+	if len(got) > 100 || !strings.HasSuffix(got, "…(truncated)") || !strings.HasPrefix(got, "éé") {
+		t.Errorf("truncate gave %d bytes %q", len(got), got)
+	}
+	if got := truncate("  short  ", 100); got != "short" {
+		t.Errorf("truncate(short) = %q", got)
+	}
+}
