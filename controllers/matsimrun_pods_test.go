@@ -208,10 +208,12 @@ func TestDriverArgs(t *testing.T) {
 
 func TestDriverArgsRejectsBadConfig(t *testing.T) {
 	var cases = map[string]func(*flowsimv1.MatSimRun){
-		"no config":            func(r *flowsimv1.MatSimRun) { r.Spec.Config = flowsimv1.ConnectorConfig{} },
-		"resource not a map":   func(r *flowsimv1.MatSimRun) { r.Spec.Resource.Raw = []byte(`["t"]`) },
-		"resource empty":       func(r *flowsimv1.MatSimRun) { r.Spec.Resource.Raw = nil },
-		"inline config scalar": func(r *flowsimv1.MatSimRun) { r.Spec.Config = flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(`"x"`)}} },
+		"no config":          func(r *flowsimv1.MatSimRun) { r.Spec.Config = flowsimv1.ConnectorConfig{} },
+		"resource not a map": func(r *flowsimv1.MatSimRun) { r.Spec.Resource.Raw = []byte(`["t"]`) },
+		"resource empty":     func(r *flowsimv1.MatSimRun) { r.Spec.Resource.Raw = nil },
+		"inline config scalar": func(r *flowsimv1.MatSimRun) {
+			r.Spec.Config = flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(`"x"`)}}
+		},
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {
