@@ -158,6 +158,9 @@ func TestMatsimBasic(t *testing.T) {
 			if rep.Result.Verified == 0 && rep.Result.Loaded == 0 {
 				t.Errorf("nothing was loaded back: %+v", rep.Result)
 			}
+			for _, l := range rep.Loops {
+				t.Logf("%s: loaded %d stored %d load %s store %s commit %s", l.Phase, l.Loaded, l.Stored, l.LoadTime, l.StoreTime, l.CommitTime)
+			}
 			t.Logf("basic over %s: %d stored, %d loaded in %dms: %.0f docs/s",
 				tr.name, rep.Result.Stored, rep.Result.Loaded, rep.Result.DurationMillis, rep.Result.DocsPerSecond)
 		})

@@ -130,6 +130,13 @@ func open(ctx context.Context, log logr.Logger, o *pm.TransactionRequest_Open) (
 
 // setup creates the session's temporary tables and prepares the statements.
 func (t *transactor) setup(ctx context.Context) error {
+	// Room for a transaction's temporary tables and the DISTINCT ON sort in memory
+	// (the defaults, 8MB and 4MB, spill a 100k-document transaction to disk).
+	for _, set := range []string{"SET temp_buffers = '256MB'", "SET work_mem = '64MB'"} {
+		if _, err := t.conn.Exec(ctx, set); err != nil {
+			return fmt.Errorf("%s: %w", set, err)
+		}
+	}
 	for _, tb := range t.tables {
 		if tb.delta {
 			continue
