@@ -14,8 +14,11 @@ import (
 type source interface {
 	// appendJSON appends the canonical JSON of key i at rev.
 	appendJSON(b []byte, i uint64, rev uint32) []byte
-	// packed returns the packed key and packed values (selected by valueIdx) of key i at rev.
-	packed(i uint64, rev uint32, valueIdx []int) (key, values []byte)
+	// packedKey returns the packed key of i.
+	packedKey(i uint64) []byte
+	// storeItem returns the packed key, packed values (selected by valueIdx) and
+	// canonical JSON (appended to buf) of key i at rev.
+	storeItem(i uint64, rev uint32, valueIdx []int, buf []byte) (key, values, doc []byte)
 	// identify finds the key index of a loaded document.
 	identify(doc []byte) (uint64, error)
 	// equal judges a loaded document against key i at rev; "" when equal.
@@ -53,9 +56,18 @@ func (s *genSource) appendJSON(b []byte, i uint64, rev uint32) []byte {
 	return s.scratch.AppendJSON(b)
 }
 
-func (s *genSource) packed(i uint64, rev uint32, valueIdx []int) ([]byte, []byte) {
+func (s *genSource) packedKey(i uint64) []byte {
+	if kg, ok := s.scratch.(keyGenerator); ok {
+		kg.GenerateKey(s.seed, i)
+	} else {
+		s.scratch.Generate(s.seed, i, 1)
+	}
+	return s.scratch.Keys().Pack()
+}
+
+func (s *genSource) storeItem(i uint64, rev uint32, valueIdx []int, buf []byte) ([]byte, []byte, []byte) {
 	s.scratch.Generate(s.seed, i, rev)
-	return s.scratch.Keys().Pack(), packSelected(s.scratch.Values(), valueIdx)
+	return s.scratch.Keys().Pack(), packSelected(s.scratch.Values(), valueIdx), s.scratch.AppendJSON(buf)
 }
 
 func (s *genSource) identify(doc []byte) (uint64, error) {
@@ -81,7 +93,11 @@ func (s *genSource) equal(doc []byte, i uint64, rev uint32) string {
 }
 
 func (s *genSource) keyString(i uint64) string {
-	s.scratch.Generate(s.seed, i, 1)
+	if kg, ok := s.scratch.(keyGenerator); ok {
+		kg.GenerateKey(s.seed, i)
+	} else {
+		s.scratch.Generate(s.seed, i, 1)
+	}
 	return keyJSON(s.scratch.Keys())
 }
 
@@ -167,9 +183,11 @@ func (s *memSource) appendJSON(b []byte, i uint64, rev uint32) []byte {
 	return append(b, out...)
 }
 
-func (s *memSource) packed(i uint64, rev uint32, valueIdx []int) ([]byte, []byte) {
+func (s *memSource) packedKey(i uint64) []byte { return s.must(i, 1).Keys().Pack() }
+
+func (s *memSource) storeItem(i uint64, rev uint32, valueIdx []int, buf []byte) ([]byte, []byte, []byte) {
 	var td = s.must(i, rev)
-	return td.Keys().Pack(), packSelected(td.Values(), valueIdx)
+	return td.Keys().Pack(), packSelected(td.Values(), valueIdx), s.appendJSON(buf, i, rev)
 }
 
 func (s *memSource) identify(doc []byte) (uint64, error) {

@@ -251,11 +251,17 @@ func kind(m *materialize.TransactionResponse) string {
 // the protocol state. Loaded documents go to onLoaded.
 func (s *stream) check(m *materialize.TransactionResponse) error {
 	var phase = s.phase()
+	if s.round == 0 && m.Opened == nil {
+		return failf(CheckProtocolOrder, s.name+", open", "the connector answered Open with %s; the first message must be Opened", kind(m))
+	}
 	if err := m.Validate(); err != nil {
 		return failf(CheckProtocolInvalid, phase, "the connector sent an invalid %s: %v", kind(m), err)
 	}
 	switch {
 	case m.Opened != nil:
+		if s.round == 0 {
+			return nil // the answer to Open
+		}
 		return failf(CheckProtocolOrder, phase, "Opened sent again after the stream was open (Opened comes once per stream)")
 
 	case m.Acknowledged != nil:
@@ -405,5 +411,29 @@ func (s *stream) closeClean() error {
 			return nil
 		}
 		return failf(CheckConnectorError, s.phase(), "the connector failed when matsim closed the stream: %v", r.err)
+	}
+}
+
+// settle ends a stream that failed a data check: it closes the send side and reads
+// what the connector still sends until it ends the stream (bounded by the call
+// timeout, at most 10s), so that a protocol violation that explains the data failure
+// (e.g. Loaded sent after Prepared) is reported. It returns that violation, if any.
+func (s *stream) settle() *Failure {
+	if s.closed != nil {
+		return nil
+	}
+	_ = s.client.CloseSend()
+	var limit = min(s.timeout, 10*time.Second)
+	for {
+		var r, ok = s.waitItem(limit)
+		if !ok || r.err != nil {
+			return nil
+		}
+		if err := s.check(r.m); err != nil {
+			if f, ok := asFailure(err); ok {
+				return f
+			}
+			return nil
+		}
 	}
 }

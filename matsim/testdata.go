@@ -48,6 +48,12 @@ type Generated interface {
 	AppendJSON(b []byte) []byte
 }
 
+// keyGenerator is optionally implemented by Generated types to set only the key
+// fields of key index i (cheaper than Generate when only the key is needed).
+type keyGenerator interface {
+	GenerateKey(seed, i uint64)
+}
+
 // sniffer is optionally implemented by Generated types to find the key index of a
 // canonical JSON document without decoding it (the fast path of verification).
 type sniffer interface {
@@ -134,6 +140,11 @@ func (d *Basic) Generate(seed, i uint64, rev uint32) {
 	d.fill(&r)
 }
 
+// GenerateKey implements keyGenerator.
+func (d *Basic) GenerateKey(seed, i uint64) {
+	d.ID, d.Key = int64(i)+int64(seedOffset(seed)), "k"+strconv.FormatUint(i%7, 10)
+}
+
 // KeyIndex implements Generated.
 func (d *Basic) KeyIndex(seed uint64) (uint64, bool) {
 	var i = d.ID - int64(seedOffset(seed))
@@ -216,6 +227,7 @@ type Rich struct {
 	Nested json.RawMessage `json:"nested" flowsim:"nested,required,type=object"`
 
 	seed uint64
+	nbuf []byte // reused by Generate for Nested
 }
 
 func (d *Rich) KeyFields() []string { return []string{"id", "name"} }
@@ -294,6 +306,7 @@ const longTextEvery = 16
 
 // Generate implements Generated.
 func (d *Rich) Generate(seed, i uint64, rev uint32) {
+	var nbuf = d.nbuf[:0]
 	*d = Rich{seed: seed, ID: richID(seed, i), Name: nastyNames[i%uint64(len(nastyNames))], Rev: int64(rev)}
 	var r = newRng(seed, i, uint64(rev))
 
@@ -345,12 +358,21 @@ func (d *Rich) Generate(seed, i uint64, rev uint32) {
 	default:
 		d.Note = Optional{Present: true, Value: "note r" + strconv.Itoa(int(rev)) + " " + nastyTexts[r.intn(len(nastyTexts))]}
 	}
-	d.Nested = richNested(&r, rev)
+	d.Nested = appendNested(nbuf, &r, rev)
+	d.nbuf = d.Nested
+}
+
+// GenerateKey implements keyGenerator.
+func (d *Rich) GenerateKey(seed, i uint64) {
+	d.seed, d.ID, d.Name = seed, richID(seed, i), nastyNames[i%uint64(len(nastyNames))]
 }
 
 // richNested builds a nested object with arrays, nulls, unicode keys and numbers.
 func richNested(r *rng, rev uint32) json.RawMessage {
-	var b = make([]byte, 0, 160)
+	return appendNested(make([]byte, 0, 160), r, rev)
+}
+
+func appendNested(b []byte, r *rng, rev uint32) json.RawMessage {
 	b = append(b, `{"tags":[`...)
 	var n = r.intn(4)
 	for j := 0; j < n; j++ {

@@ -76,7 +76,7 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 			PackedKeys: make([]pf.Slice, 0, hi-lo),
 		}
 		for _, i := range p.loads[lo:hi] {
-			var key, _ = r.src.packed(i, 1, nil)
+			var key = r.src.packedKey(i)
 			load.PackedKeys = append(load.PackedKeys, load.Arena.Add(key))
 		}
 		if err := s.send(&materialize.TransactionRequest{Load: load}, "Load"); err != nil {
@@ -103,6 +103,9 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 	r.oracle.judgeMissing(fs)
 	if !fs.empty() {
 		var list = fs.list()
+		if f := s.settle(); f != nil {
+			list = append([]*Failure{f}, list...)
+		}
 		for _, f := range list {
 			if to, ok := p.remap[f.Check]; ok {
 				f.Message = fmt.Sprintf("%s (%s)", f.Message, f.Check)
@@ -122,7 +125,7 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 	for lo := 0; lo < len(p.stores); lo += r.opts.Batch {
 		var hi = min(lo+r.opts.Batch, len(p.stores))
 		var st = &materialize.TransactionRequest_Store{
-			Arena:        make(pf.Arena, 0, (hi-lo)*512),
+			Arena:        make(pf.Arena, 0, (hi-lo)*768),
 			PackedKeys:   make([]pf.Slice, 0, hi-lo),
 			PackedValues: make([]pf.Slice, 0, hi-lo),
 			DocsJson:     make([]pf.Slice, 0, hi-lo),
@@ -132,12 +135,14 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 			var i = p.stores[k]
 			var rev = r.oracle.rev[i] + 1
 			t.stores.revs[k] = rev
-			var key, vals = r.src.packed(i, rev, r.sel.valueIdx)
-			buf = r.src.appendJSON(buf[:0], i, rev)
+			r.oracle.sent.set(i)
+			var key, vals, doc = r.src.storeItem(i, rev, r.sel.valueIdx, buf[:0])
+			buf = doc
 			st.PackedKeys = append(st.PackedKeys, st.Arena.Add(key))
 			st.PackedValues = append(st.PackedValues, st.Arena.Add(vals))
 			st.DocsJson = append(st.DocsJson, st.Arena.Add(buf))
-			st.Exists = append(st.Exists, !p.noExists && rev > 1)
+			// Exists: the document was loaded (found) in this transaction, or stored before.
+			st.Exists = append(st.Exists, !p.noExists && (rev > 1 || r.oracle.requested.get(i) && r.oracle.got.get(i)))
 		}
 		if err := s.send(&materialize.TransactionRequest{Store: st}, "Store"); err != nil {
 			return nil, err

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -35,7 +36,7 @@ func run(ctx context.Context, args []string) int {
 	root.SetArgs(args)
 
 	var err = root.ExecuteContext(ctx)
-	if err != nil {
+	if err != nil && !errors.Is(err, matsim.ErrFailed) {
 		fmt.Fprintln(os.Stderr, "flowsim:", err)
 	}
 	return matsim.ExitCode(err)

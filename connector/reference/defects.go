@@ -70,8 +70,8 @@ var Defects = []Defect{
 		map[string]string{"fence": "fence.zombie-visible"}},
 	// Durability.
 	{"lazy-commit", "durability", "acknowledges a commit that it only holds in memory until the next Acknowledge",
-		map[string]string{"recovery": "recovery.state"}},
-	{"torn-commit", "durability", "applies half of the second transaction's stores, then crashes without its checkpoint",
+		map[string]string{"recovery": "recovery.checkpoint"}},
+	{"torn-commit", "durability", "applies half of a stream's third transaction, then crashes without its checkpoint",
 		map[string]string{"basic": "connector.error", "recovery": "recovery.state"}},
 	{"stale-checkpoint", "durability", "returns the first checkpoint it ever committed from Open",
 		map[string]string{"recovery": "recovery.checkpoint"}},

@@ -117,6 +117,7 @@ func (t *session) loadPhase() (*materialize.TransactionRequest_Prepare, error) {
 	var staged *materialize.TransactionResponse
 	var deferred []json.RawMessage // loaded documents held back by prepared-before-flush
 	var last json.RawMessage
+	var requested = map[string]bool{} // keys loaded in this transaction
 
 	var stage = func(b int, doc json.RawMessage) error {
 		last = doc
@@ -166,26 +167,16 @@ func (t *session) loadPhase() (*materialize.TransactionRequest_Prepare, error) {
 				return nil, fmt.Errorf("protocol error: Load of delta-updates binding %d", l.Binding)
 			}
 			var keys = make([]string, len(l.PackedKeys))
-			var requested = map[string]bool{}
 			for k, s := range l.PackedKeys {
 				keys[k] = string(l.Arena.Bytes(s))
 				requested[keys[k]] = true
 			}
 			var found [][]json.RawMessage
-			var extra json.RawMessage
 			if err := t.st.read(func(s *state) error {
 				var tbl = s.table(b.table)
 				found = make([][]json.RawMessage, len(keys))
 				for k, key := range keys {
 					found[k] = t.lookup(tbl, key)
-				}
-				if t.is("loaded-unrequested") {
-					for key, docs := range tbl.Docs {
-						if !requested[key] && len(docs) != 0 {
-							extra = docs[0]
-							break
-						}
-					}
 				}
 				return nil
 			}); err != nil {
@@ -206,15 +197,29 @@ func (t *session) loadPhase() (*materialize.TransactionRequest_Prepare, error) {
 					}
 				}
 			}
-			if extra != nil {
-				if err := stage(int(l.Binding), extra); err != nil {
-					return nil, err
-				}
-			}
 
 		case req.Prepare != nil:
 			if !acked {
 				return nil, fmt.Errorf("protocol error: Prepare before Acknowledge")
+			}
+			if t.is("loaded-unrequested") && len(requested) != 0 {
+				var extra json.RawMessage
+				if err := t.st.read(func(s *state) error {
+					for key, docs := range s.table(t.bindings[0].table).Docs {
+						if !requested[key] && len(docs) != 0 {
+							extra = docs[0]
+							break
+						}
+					}
+					return nil
+				}); err != nil {
+					return nil, err
+				}
+				if extra != nil {
+					if err := stage(0, extra); err != nil {
+						return nil, err
+					}
+				}
 			}
 			if t.is("committed-early") {
 				if err := t.stream.Send(&materialize.TransactionResponse{
@@ -351,7 +356,7 @@ func (t *session) apply(writes [][]write, checkpoint []byte) error {
 			outcome = errFenced
 			return nil
 		}
-		if t.is("torn-commit") && t.round >= 2 && !s.TornDone {
+		if t.is("torn-commit") && t.round >= 3 && !s.TornDone {
 			t.applyWrites(s, writes, 2)
 			s.TornDone = true
 			outcome = fmt.Errorf("simulated crash in the middle of a commit (defect torn-commit)")
