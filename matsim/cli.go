@@ -283,7 +283,7 @@ func runTest(ctx context.Context, test string, f *flags, o CommandOptions, cmd *
 	case 1:
 		return &exitError{code: 1, err: fmt.Errorf("%w: %s", ErrFailed, rep.Result.Check)}
 	default:
-		return &exitError{code: 2, err: fmt.Errorf("setup failed: %s", rep.Result.Check)}
+		return &exitError{code: 2, err: fmt.Errorf("setup failed: %s", rep.Result.Message)}
 	}
 }
 

@@ -3,6 +3,7 @@ package matsim
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/flowsim/flowsim/connector"
 )
@@ -19,6 +20,8 @@ func (r *runner) fence(ctx context.Context) error {
 		{"identical key ranges", [2]uint32{0, fullRange}, [2]uint32{0, fullRange}},
 		{"overlapping key ranges", [2]uint32{0, 0xbfffffff}, [2]uint32{0x40000000, fullRange}},
 	}
+	var start = time.Now()
+	defer func() { r.rep.txnTime = time.Since(start) }()
 	for n, ph := range phases {
 		if err := r.fencePhase(ctx, fmt.Sprintf("fence %d of %d (%s)", n+1, len(phases), ph.name), ph.a, ph.b); err != nil {
 			return err

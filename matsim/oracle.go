@@ -29,8 +29,8 @@ type oracle struct {
 	got       bitset
 	// sent marks keys whose stores were sent in a transaction that was not aborted:
 	// committed, or about to be (its DriverCommitted may be pending).
-	sent bitset
-	reqList   []uint64
+	sent    bitset
+	reqList []uint64
 	// alt, when set, also accepts key i at revision alt[i] (0: absent) — the state of
 	// a transaction that an at-least-once connector may have partly applied.
 	alt map[uint64]uint32

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/flowsim/flowsim/connector"
 )
@@ -37,6 +38,8 @@ func (r *runner) recovery(ctx context.Context) error {
 	}
 	var conn = r.opts.Connector
 	var driverCP []byte // the driver checkpoint the runtime's recovery log holds
+	var start = time.Now()
+	defer func() { r.rep.txnTime = time.Since(start) }()
 	for n, cp := range points {
 		var name = fmt.Sprintf("recovery %d of %d (crash %s)", n+1, len(points), cp)
 		var next, dcp, err = r.recoveryPhase(ctx, conn, name, cp, driverCP)

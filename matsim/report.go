@@ -37,7 +37,7 @@ func (r *Report) WriteText(w io.Writer, rerun string) error {
 		fmt.Fprintf(&b, "  note: %s\n", n)
 	}
 	if len(r.Loops) != 0 {
-		var tw = tabwriter.NewWriter(&b, 2, 4, 2, ' ', tabwriter.AlignRight)
+		var tw = tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  transaction\trequested\tloaded\tstored\tload\tstore\tcommit\tdocs/s\t")
 		for _, l := range r.Loops {
 			fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%s\t%s\t%s\t%.0f\t\n", l.Phase, l.Requested, l.Loaded, l.Stored,

@@ -74,17 +74,17 @@ type LoopStats struct {
 
 // Report is the outcome of a run.
 type Report struct {
-	Result          result.Result    `json:"result"`
-	Connector       connector.Info   `json:"connector"`
-	Materialization string           `json:"materialization,omitempty"`
-	ResourcePath    []string         `json:"resourcePath,omitempty"`
-	DeltaUpdates    bool             `json:"deltaUpdates"`
-	DroppedFields   []string         `json:"droppedFields,omitempty"`
-	Loops           []LoopStats      `json:"loops"`
-	Failures        []*Failure       `json:"failures,omitempty"`
-	Notes           []string         `json:"notes,omitempty"`
-	OracleBytes     int              `json:"oracleBytes"`
-	Keys            int              `json:"keys"`
+	Result          result.Result  `json:"result"`
+	Connector       connector.Info `json:"connector"`
+	Materialization string         `json:"materialization,omitempty"`
+	ResourcePath    []string       `json:"resourcePath,omitempty"`
+	DeltaUpdates    bool           `json:"deltaUpdates"`
+	DroppedFields   []string       `json:"droppedFields,omitempty"`
+	Loops           []LoopStats    `json:"loops"`
+	Failures        []*Failure     `json:"failures,omitempty"`
+	Notes           []string       `json:"notes,omitempty"`
+	OracleBytes     int            `json:"oracleBytes"`
+	Keys            int            `json:"keys"`
 	started         time.Time
 	txnTime         time.Duration
 }
