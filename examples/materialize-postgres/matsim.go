@@ -2,15 +2,16 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
 
 	"github.com/flowsim/flowsim/examples/materialize-postgres/pgdriver"
+	"github.com/flowsim/flowsim/matsim"
 )
 
-// runMatsim runs a matsim test against driver in process.
-// TODO: switch to matsim.Run(ctx, driver, nil) once the engine lands.
+// runMatsim runs the matsim test named by os.Args[1] against driver, in process.
+// matsim.Run parses the rest of os.Args like `flowsim matsim <test>` (--config,
+// --resource, --loops, --start, --seed, --report, ...) and returns the exit code:
+// 0 passed, 1 the connector failed a check, 2 a usage or setup error. nil selects
+// matsim's default document type.
 func runMatsim(ctx context.Context, driver *pgdriver.Driver) int {
-	fmt.Fprintln(os.Stderr, "matsim is not available in this build yet")
-	return 2
+	return matsim.Run(ctx, driver, nil)
 }
