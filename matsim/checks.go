@@ -56,12 +56,12 @@ type CheckInfo struct {
 
 // AllChecks documents every check, in README order.
 var AllChecks = []CheckInfo{
-	{CheckLoadMissing, "a stored document that Load did not return (dropped stores, lost commits, deferred Loaded never flushed)", false},
 	{CheckLoadUnrequested, "a Loaded document whose key was not requested in this transaction", false},
 	{CheckLoadDuplicate, "the same key returned twice in one transaction (duplicate rows, double sends)", false},
 	{CheckLoadPhantom, "a document for a key that was never stored, e.g. an empty document for a missing key, or a fenced stream's write", false},
-	{CheckLoadValue, "a document that differs from the last committed one (stale values, corrupted unicode, truncated strings, lost precision, lost nested fields, null not applied)", false},
 	{CheckLoadUndecodable, "a returned document that is not JSON of the test data type", false},
+	{CheckLoadValue, "a document that differs from the last committed one (stale values, corrupted unicode, truncated strings, lost precision, lost nested fields, null not applied)", false},
+	{CheckLoadMissing, "a stored document that Load did not return (dropped stores, lost commits, deferred Loaded never flushed)", false},
 	{CheckDeltaLoaded, "Loaded sent for a delta-updates binding", false},
 	{CheckProtocolInvalid, "a message that fails its own Validate() (e.g. an empty driver checkpoint marked as a merge patch)", false},
 	{CheckProtocolOrder, "a message the protocol does not allow at that point (e.g. Prepared before Prepare)", false},

@@ -174,6 +174,9 @@ func (d *Driver) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Defect == "apply-fails" {
+		return nil, fmt.Errorf("simulated failure to apply (defect apply-fails)")
+	}
 	var created []string
 	if req.DryRun {
 		return &materialize.ApplyResponse{ActionDescription: "dry run: nothing applied"}, nil
@@ -184,6 +187,8 @@ func (d *Driver) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest)
 			if _, ok := s.Tables[name]; !ok {
 				s.table(name)
 				created = append(created, name)
+			} else if cfg.Defect == "apply-once" {
+				return fmt.Errorf("table %s already exists (defect apply-once)", name)
 			}
 		}
 		return nil
@@ -252,7 +257,7 @@ var errFenced = errors.New("this stream was fenced off by a newer stream over an
 
 // openFence fences every row of the materialization overlapping [begin, end] and
 // returns this stream's fence and the checkpoint of the narrowest covering row.
-func openFence(s *state, mat string, begin, end uint32, exactOnly, stale bool) (int64, []byte) {
+func openFence(s *state, mat string, begin, end uint32, exactOnly, stale, fenceNewer bool) (int64, []byte) {
 	var rows = s.Checkpoint[mat]
 	var mine *fenceRow
 	var maxFence int64
@@ -272,6 +277,13 @@ func openFence(s *state, mat string, begin, end uint32, exactOnly, stale bool) (
 	if mine == nil {
 		mine = &fenceRow{Begin: begin, End: end, Fence: maxFence + 1}
 		s.Checkpoint[mat] = append(rows, mine)
+		for _, r := range rows {
+			var partial = r.Begin <= end && r.End >= begin && !(r.Begin <= begin && r.End >= end)
+			if fenceNewer && partial {
+				defer func() { mine.Fence++ }() // the bug: this stream fences itself too
+				break
+			}
+		}
 	}
 	// The checkpoint of the narrowest row covering [begin, end].
 	var best *fenceRow

@@ -74,7 +74,7 @@ func (t *session) recv() (*materialize.TransactionRequest, error) {
 func (t *session) run() error {
 	var cp []byte
 	if err := t.st.update(func(s *state) error {
-		t.fence, cp = openFence(s, t.mat, t.open.KeyBegin, t.open.KeyEnd, t.is("exact-fence"), t.is("stale-checkpoint"))
+		t.fence, cp = openFence(s, t.mat, t.open.KeyBegin, t.open.KeyEnd, t.is("exact-fence"), t.is("stale-checkpoint"), t.is("fence-newer"))
 		return nil
 	}); err != nil {
 		return err
@@ -83,6 +83,11 @@ func (t *session) run() error {
 		Opened: &materialize.TransactionResponse_Opened{FlowCheckpoint: cp},
 	}); err != nil {
 		return err
+	}
+	if t.is("prepared-unasked") {
+		if err := t.stream.Send(&materialize.TransactionResponse{Prepared: &pf.DriverCheckpoint{}}); err != nil {
+			return err
+		}
 	}
 
 	for t.round = 1; ; t.round++ {
@@ -97,6 +102,13 @@ func (t *session) run() error {
 			return nil // Closed mid-transaction: nothing is committed.
 		} else if err != nil {
 			return err
+		}
+		if t.is("loaded-before-committed") {
+			var l = &materialize.TransactionResponse_Loaded{}
+			l.DocsJson = append(l.DocsJson, l.Arena.Add([]byte(`{"early":true}`)))
+			if err := t.stream.Send(&materialize.TransactionResponse{Loaded: l}); err != nil {
+				return err
+			}
 		}
 		if err := t.commit(writes, prepare.FlowCheckpoint); err != nil {
 			return err
@@ -185,6 +197,9 @@ func (t *session) loadPhase() (*materialize.TransactionRequest_Prepare, error) {
 			for k, docs := range found {
 				if len(docs) == 0 && t.is("loaded-empty") {
 					docs = []json.RawMessage{json.RawMessage("{}")}
+				}
+				if len(docs) != 0 && k == 0 && t.is("loaded-not-json") {
+					docs = []json.RawMessage{json.RawMessage("<html>oops</html>")}
 				}
 				for _, doc := range docs {
 					if err := stage(int(l.Binding), doc); err != nil {

@@ -1,0 +1,33 @@
+package matsim
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/flowsim/flowsim/connector/reference"
+)
+
+// TestREADMEDocumentsEveryCheckAndDefect keeps the README's tables true.
+func TestREADMEDocumentsEveryCheckAndDefect(t *testing.T) {
+	var b, err = os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var readme = string(b)
+	for _, c := range AllChecks {
+		if !strings.Contains(readme, "`"+string(c.Check)+"`") {
+			t.Errorf("README does not document check %s", c.Check)
+		}
+	}
+	for _, d := range reference.Defects {
+		if !strings.Contains(readme, "`"+d.Name+"`") {
+			t.Errorf("README does not document defect %s", d.Name)
+		}
+	}
+	for _, test := range Tests {
+		if !strings.Contains(readme, "flowsim matsim "+test) {
+			t.Errorf("README does not show `flowsim matsim %s`", test)
+		}
+	}
+}
