@@ -1,0 +1,223 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
+)
+
+// One envtest control plane (kube-apiserver + etcd, no kubelet, no controllers) serves
+// every integration test of this package. Tests play the kubelet's and the Job
+// controller's parts by writing Job and Pod status through the client.
+var (
+	envCfg     *rest.Config
+	envClient  client.Client
+	envScheme  = runtime.NewScheme()
+	envMissing string // why envtest is unavailable, when it is
+)
+
+func TestMain(m *testing.M) {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, flowsimv1.AddToScheme} {
+		if err := add(envScheme); err != nil {
+			panic(err)
+		}
+	}
+	var assets, why = envtestAssets()
+	if why != "" {
+		envMissing = why
+		os.Exit(m.Run())
+	}
+	if os.Getenv("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT") == "" {
+		os.Setenv("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT", "2m") // 2 cores shared with other builds
+	}
+	var env = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
+	}
+	var err error
+	if envCfg, err = env.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "starting envtest with assets in %s: %v\n", assets, err)
+		os.Exit(1)
+	}
+	if envClient, err = client.New(envCfg, client.Options{Scheme: envScheme}); err != nil {
+		fmt.Fprintf(os.Stderr, "creating the envtest client: %v\n", err)
+		os.Exit(1)
+	}
+	var code = m.Run()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "stopping envtest: %v\n", err)
+	}
+	os.Exit(code)
+}
+
+// envtestAssets finds kube-apiserver and etcd: KUBEBUILDER_ASSETS, else the folder
+// `bash hack/envtest.sh path` names (built by `make envtest`).
+func envtestAssets() (dir, missing string) {
+	dir = os.Getenv("KUBEBUILDER_ASSETS")
+	if dir == "" {
+		var out, err = exec.Command("bash", filepath.Join("..", "hack", "envtest.sh"), "path").Output()
+		if err != nil {
+			return "", fmt.Sprintf("bash hack/envtest.sh path: %v", err)
+		}
+		dir = strings.TrimSpace(string(out))
+	}
+	for _, bin := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
+			return "", fmt.Sprintf("%s not found in %q (run `make envtest` or set KUBEBUILDER_ASSETS)", bin, dir)
+		}
+	}
+	return dir, ""
+}
+
+// requireEnvtest skips an integration test when envtest is unavailable, except in CI
+// (CI=true), where that is a failure.
+func requireEnvtest(t *testing.T) {
+	t.Helper()
+	if envMissing == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("envtest is required in CI: %s", envMissing)
+	}
+	t.Skipf("Skipping envtest integration test: %s", envMissing)
+}
+
+// fakeLogs serves driver logs for the progress reader (envtest has no kubelet).
+type fakeLogs struct {
+	mu  sync.Mutex
+	log map[string]string // pod name -> log
+}
+
+func (f *fakeLogs) set(pod, log string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.log == nil {
+		f.log = map[string]string{}
+	}
+	f.log[pod] = log
+}
+
+func (f *fakeLogs) TailLog(_ context.Context, _, pod, _ string, _ int64) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if l, ok := f.log[pod]; ok {
+		return l, nil
+	}
+	return "", errors.New("no log")
+}
+
+// testEnv is one test's namespace and manager.
+type testEnv struct {
+	t    *testing.T
+	ns   string
+	c    client.Client
+	logs *fakeLogs
+	stop func()
+}
+
+var testPolicyEnv = StatusOptions{ImagePullGracePeriod: time.Second, ConnectorRestartLimit: 3}
+
+// newTestEnv creates a namespace and starts a manager that watches only it.
+func newTestEnv(t *testing.T) *testEnv {
+	t.Helper()
+	requireEnvtest(t)
+	t.Parallel()
+	var ns = &corev1.Namespace{}
+	ns.GenerateName = "msr-"
+	if err := envClient.Create(context.Background(), ns); err != nil {
+		t.Fatalf("creating a namespace: %v", err)
+	}
+	t.Cleanup(func() { _ = envClient.Delete(context.Background(), ns) })
+	var e = &testEnv{t: t, ns: ns.Name, c: envClient, logs: &fakeLogs{}}
+	e.startManager()
+	t.Cleanup(func() { e.stopManager() })
+	return e
+}
+
+func (e *testEnv) startManager() {
+	e.t.Helper()
+	var opts = CacheOptions()
+	opts.DefaultNamespaces = map[string]cache.Config{e.ns: {}}
+	var mgr, err = ctrl.NewManager(envCfg, ctrl.Options{
+		Scheme:                 envScheme,
+		Cache:                  opts,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		e.t.Fatalf("creating a manager: %v", err)
+	}
+	if err := (&MatSimRunReconciler{
+		Client:           mgr.GetClient(),
+		APIReader:        mgr.GetAPIReader(),
+		Recorder:         mgr.GetEventRecorder("flowsim-operator"),
+		Build:            BuildOptions{FlowsimImage: "flowsim:test"},
+		Policy:           testPolicyEnv,
+		Logs:             e.logs,
+		ProgressInterval: 200 * time.Millisecond,
+	}).SetupWithManager(mgr); err != nil {
+		e.t.Fatalf("setting up the reconciler: %v", err)
+	}
+	var ctx, cancel = context.WithCancel(context.Background())
+	var done = make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	e.stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("manager stopped with an error: %v", err)
+		}
+	}
+}
+
+func (e *testEnv) stopManager() {
+	if e.stop != nil {
+		e.stop()
+		e.stop = nil
+	}
+}
+
+// eventually polls check until it returns nil, failing the test with its last error
+// after the deadline.
+func (e *testEnv) eventually(what string, check func() error) {
+	e.t.Helper()
+	var deadline = time.Now().Add(30 * time.Second)
+	var err error
+	for {
+		if err = check(); err == nil {
+			return
+		}
+		if p, ok := err.(permanent); ok {
+			e.t.Fatalf("waiting until %s: %v", what, p.error)
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting until %s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// permanent is an error that no amount of waiting will fix (a run finished differently).
+type permanent struct{ error }
