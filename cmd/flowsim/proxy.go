@@ -1,8 +1,9 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"github.com/flowsim/flowsim/connector/proxy"
+	"github.com/spf13/cobra"
+)
 
-// newProxyCommand is `flowsim connector-proxy` (placeholder until the transport work lands).
-func newProxyCommand() *cobra.Command {
-	return &cobra.Command{Use: "connector-proxy", Short: "Serve a stdio connector over gRPC (not yet built)", Hidden: true}
-}
+// newProxyCommand is `flowsim connector-proxy --listen ADDR -- CMD [ARGS...]`.
+func newProxyCommand() *cobra.Command { return proxy.NewCommand() }

@@ -124,6 +124,13 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// Running is the number of connector processes not yet reaped.
+func (c *Client) Running() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.procs)
+}
+
 func (c *Client) revision() connector.Revision {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -145,20 +152,15 @@ func (c *Client) start(sub string) (*proc, error) {
 	c.mu.Unlock()
 
 	var argv, cleanup = c.argv(sub)
-	var p, err = startProc(sub, c.target, argv, c.opts.Stderr, cleanup)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	c.procs[p] = struct{}{}
-	c.mu.Unlock()
-	go func() {
-		<-p.done
+	return startProc(sub, c.target, argv, c.opts.Stderr, cleanup, func(p *proc, running bool) {
 		c.mu.Lock()
-		delete(c.procs, p)
-		c.mu.Unlock()
-	}()
-	return p, nil
+		defer c.mu.Unlock()
+		if running {
+			c.procs[p] = struct{}{}
+		} else {
+			delete(c.procs, p)
+		}
+	})
 }
 
 // Spec runs `spec`.

@@ -104,7 +104,9 @@ type proc struct {
 
 // startProc runs argv with pipes on stdin and stdout. cleanup, if set, runs after a
 // kill (to remove a container).
-func startProc(call, target string, argv []string, stderr io.Writer, cleanup func()) (*proc, error) {
+// track, if set, is called with true once the process started and with false once
+// it is reaped (before wait returns).
+func startProc(call, target string, argv []string, stderr io.Writer, cleanup func(), track func(*proc, bool)) (*proc, error) {
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("creating stdin pipe: %w", err)
@@ -148,8 +150,14 @@ func startProc(call, target string, argv []string, stderr io.Writer, cleanup fun
 			}
 		})
 	}
+	if track != nil {
+		track(p, true)
+	}
 	go func() {
 		p.err = p.cmd.Wait()
+		if track != nil {
+			track(p, false)
+		}
 		close(p.done)
 	}()
 	return p, nil

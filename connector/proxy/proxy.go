@@ -1,0 +1,162 @@
+// Package proxy serves a connector over the materialize.Driver gRPC service. It is
+// the body of `flowsim connector-proxy`, which runs inside a connector's pod and
+// runs the connector's stdio entrypoint once per call.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/estuary/protocols/materialize"
+	"github.com/flowsim/flowsim/connector/stdio"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+)
+
+// NewServer returns a materialize.DriverServer that forwards every call to client,
+// for example a *stdio.Client. Errors become gRPC statuses whose message is the
+// client's error, with a stdio connector's exit status and stderr tail.
+func NewServer(client materialize.DriverClient) materialize.DriverServer {
+	return &server{c: client}
+}
+
+type server struct{ c materialize.DriverClient }
+
+func (s *server) Spec(ctx context.Context, req *materialize.SpecRequest) (*materialize.SpecResponse, error) {
+	var resp, err = s.c.Spec(ctx, req)
+	return resp, toStatus(err)
+}
+
+func (s *server) Validate(ctx context.Context, req *materialize.ValidateRequest) (*materialize.ValidateResponse, error) {
+	var resp, err = s.c.Validate(ctx, req)
+	return resp, toStatus(err)
+}
+
+func (s *server) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
+	var resp, err = s.c.ApplyUpsert(ctx, req)
+	return resp, toStatus(err)
+}
+
+func (s *server) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
+	var resp, err = s.c.ApplyDelete(ctx, req)
+	return resp, toStatus(err)
+}
+
+func (s *server) Transactions(stream materialize.Driver_TransactionsServer) error {
+	var ctx, cancel = context.WithCancel(stream.Context())
+	defer cancel()
+	var up, err = s.c.Transactions(ctx)
+	if err != nil {
+		return toStatus(err)
+	}
+	// Requests flow up in their own goroutine; responses flow down here.
+	go func() {
+		for {
+			var m, err = stream.Recv()
+			if err == io.EOF {
+				_ = up.CloseSend()
+				return
+			} else if err != nil {
+				cancel() // the caller went away: kill the connector
+				return
+			}
+			if err = up.Send(m); err != nil {
+				return // Recv below reports why
+			}
+		}
+	}()
+	for {
+		var m, err = up.Recv()
+		if err == io.EOF {
+			return nil
+		} else if err != nil {
+			return toStatus(err)
+		}
+		if err = stream.Send(m); err != nil {
+			return err
+		}
+	}
+}
+
+// toStatus maps a client error to a gRPC status, keeping its whole message.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	var code = codes.Unknown
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		code = codes.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		code = codes.Canceled
+	}
+	return status.Error(code, err.Error())
+}
+
+// Options configure Serve.
+type Options struct {
+	// MaxMessage caps one gRPC message (stdio.DefaultMaxFrame when <= 0).
+	MaxMessage int
+	// Grace is how long a shutdown waits for in-flight calls before cancelling them
+	// (default 10s).
+	Grace time.Duration
+	// Ready, if set, is called once the server is listening and SERVING.
+	Ready func(addr net.Addr)
+}
+
+// Serve serves server (and the standard grpc.health.v1 service, SERVING while it
+// listens) on lis until ctx ends, then shuts down gracefully: health turns
+// NOT_SERVING, new calls are refused, in-flight calls get Grace to finish and are
+// then cancelled (which kills and reaps their connector processes).
+func Serve(ctx context.Context, lis net.Listener, server materialize.DriverServer, opts Options) error {
+	if opts.MaxMessage <= 0 {
+		opts.MaxMessage = stdio.DefaultMaxFrame
+	}
+	if opts.Grace <= 0 {
+		opts.Grace = 10 * time.Second
+	}
+	var gs = grpc.NewServer(grpc.MaxRecvMsgSize(opts.MaxMessage), grpc.MaxSendMsgSize(opts.MaxMessage),
+		grpc.WaitForHandlers(true)) // Stop returns once handlers, and so their processes, are done
+	materialize.RegisterDriverServer(gs, server)
+	var hs = health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus("materialize.Driver", healthpb.HealthCheckResponse_SERVING)
+
+	var served = make(chan error, 1)
+	go func() { served <- gs.Serve(lis) }()
+	if opts.Ready != nil {
+		opts.Ready(lis.Addr())
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving on %s: %w", lis.Addr(), err)
+	case <-ctx.Done():
+	}
+	hs.Shutdown() // NOT_SERVING
+	var stopped = make(chan struct{})
+	go func() {
+		gs.GracefulStop()
+		close(stopped)
+	}()
+	var t = time.NewTimer(opts.Grace)
+	defer t.Stop()
+	select {
+	case <-stopped:
+	case <-t.C:
+		gs.Stop() // cancels in-flight streams
+		<-stopped
+	}
+	return nil
+}
