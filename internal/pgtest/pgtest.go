@@ -1,6 +1,7 @@
 // Package pgtest starts throwaway PostgreSQL clusters for tests: initdb into a
-// temporary directory, pg_ctl on a free 127.0.0.1 port with its unix socket in that
-// directory, stopped and removed afterwards.
+// temporary directory, postgres on a free 127.0.0.1 port with its unix socket in
+// that directory, stopped and removed afterwards. postgres runs as a child of the
+// test binary with a parent-death signal, so a crashed test leaves no server behind.
 //
 // The binaries are looked up on PATH and under /usr/lib/postgresql/*/bin (Debian's
 // layout), or in the directory named by PGTEST_BIN. initdb and postgres refuse to run
@@ -48,7 +49,7 @@ import (
 )
 
 // ErrNoBinaries is returned (wrapped) by Start when no PostgreSQL installation is found.
-var ErrNoBinaries = errors.New("PostgreSQL binaries (initdb, pg_ctl, postgres) not found")
+var ErrNoBinaries = errors.New("PostgreSQL binaries (initdb, postgres) not found")
 
 // SuperUser is the name of the cluster's superuser.
 const SuperUser = "flowsim"
@@ -61,7 +62,7 @@ type Server struct {
 	User      string
 	Password  string
 	SocketDir string
-	// BinDir holds the initdb, pg_ctl and postgres that run this cluster.
+	// BinDir holds the initdb and postgres that run this cluster.
 	BinDir string
 
 	dir     string
@@ -69,6 +70,10 @@ type Server struct {
 	logFile string
 	cred    *syscall.Credential
 	dbSeq   atomic.Int64
+
+	proc   *exec.Cmd
+	exited chan struct{} // closed when proc has exited
+	logOut *os.File
 
 	stopOnce sync.Once
 	stopErr  error
@@ -209,24 +214,66 @@ func Start(ctx context.Context) (*Server, error) {
 		if err = s.configure(); err != nil {
 			return nil, err
 		}
-		_, err = s.run(ctx, "pg_ctl", "--pgdata", s.data, "--log", s.logFile,
-			"--wait", "--timeout", "120", "start")
-		if err == nil {
+		if err = s.startPostgres(ctx); err == nil {
 			break
 		} else if attempt == 3 {
-			return nil, fmt.Errorf("%w; server log:\n%s", err, tail(s.logFile, 4096))
+			return nil, err
 		}
 	}
-	// From here on a failure must stop the server.
-	var conn *pgx.Conn
-	if conn, err = s.Connect(ctx, "postgres"); err != nil {
-		s.Stop()
-		return nil, fmt.Errorf("connecting to the new cluster: %w", err)
-	}
-	conn.Close(ctx)
-
 	ok = true
 	return s, nil
+}
+
+// startPostgres runs postgres as our child. Its parent-death signal is SIGQUIT
+// (immediate shutdown): if the test binary dies without calling Stop (a panic, a
+// timeout, a kill), the cluster goes with it instead of lingering.
+func (s *Server) startPostgres(ctx context.Context) error {
+	var logOut, err = os.OpenFile(s.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("opening server log: %w", err)
+	}
+	var cmd = exec.Command(filepath.Join(s.BinDir, "postgres"), "-D", s.data)
+	cmd.Dir = s.dir
+	cmd.Env = s.env()
+	cmd.Stdout, cmd.Stderr = logOut, logOut
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGQUIT}
+	if err = cmd.Start(); err != nil {
+		logOut.Close()
+		return fmt.Errorf("starting postgres: %w", err)
+	}
+	var exited = make(chan struct{})
+	go func() {
+		cmd.Wait()
+		logOut.Close()
+		close(exited)
+	}()
+	s.proc, s.exited, s.logOut = cmd, exited, logOut
+
+	// Ready is when it accepts our connection; an exit before that is a failure.
+	for {
+		var cctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		var conn, err = s.Connect(cctx, "postgres")
+		cancel()
+		if err == nil {
+			conn.Close(ctx)
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("postgres exited before accepting connections (%s); server log:\n%s", cmd.ProcessState, tail(s.logFile, 4096))
+		case <-ctx.Done():
+			s.signal(syscall.SIGQUIT)
+			<-exited
+			return fmt.Errorf("postgres did not accept connections: %w; last error: %v; server log:\n%s", ctx.Err(), err, tail(s.logFile, 4096))
+		case <-time.After(50 * time.Millisecond): // poll readiness, as pg_ctl -w does
+		}
+	}
+}
+
+func (s *Server) signal(sig syscall.Signal) {
+	if s.proc != nil && s.proc.Process != nil {
+		s.proc.Process.Signal(sig)
+	}
 }
 
 // configure writes the settings of this run into postgresql.auto.conf (later
@@ -253,14 +300,18 @@ max_connections = 200
 	return nil
 }
 
-// Stop stops the cluster and removes its directory. It is safe to call twice.
+// Stop stops the cluster (fast shutdown: connections are closed) and removes its
+// directory. It is safe to call twice.
 func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
-		var ctx = context.Background()
-		if _, err := s.run(ctx, "pg_ctl", "--pgdata", s.data, "--mode", "fast", "--wait", "stop"); err != nil {
-			// Try harder before giving up on the directory.
-			if _, err2 := s.run(ctx, "pg_ctl", "--pgdata", s.data, "--mode", "immediate", "--wait", "stop"); err2 != nil {
-				s.stopErr = errors.Join(err, err2)
+		if s.proc != nil {
+			s.signal(syscall.SIGINT)
+			select {
+			case <-s.exited:
+			case <-time.After(time.Minute):
+				s.signal(syscall.SIGQUIT)
+				<-s.exited
+				s.stopErr = errors.New("postgres ignored a fast shutdown for a minute; stopped it with SIGQUIT")
 			}
 		}
 		if err := os.RemoveAll(s.dir); err != nil {
@@ -270,16 +321,20 @@ func (s *Server) Stop() error {
 	return s.stopErr
 }
 
-// run runs one of the cluster's binaries as the cluster's user.
-func (s *Server) run(ctx context.Context, name string, args ...string) ([]byte, error) {
-	var cmd = exec.CommandContext(ctx, filepath.Join(s.BinDir, name), args...)
-	cmd.Dir = s.dir
-	cmd.Env = []string{
+func (s *Server) env() []string {
+	return []string{
 		"PATH=" + s.BinDir + ":/usr/bin:/bin",
 		"LC_ALL=C",
 		"TZ=UTC",
 		"HOME=" + s.dir,
 	}
+}
+
+// run runs one of the cluster's binaries as the cluster's user.
+func (s *Server) run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	var cmd = exec.CommandContext(ctx, filepath.Join(s.BinDir, name), args...)
+	cmd.Dir = s.dir
+	cmd.Env = s.env()
 	if s.cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
 	}
@@ -290,9 +345,9 @@ func (s *Server) run(ctx context.Context, name string, args ...string) ([]byte, 
 	return out, nil
 }
 
-// FindBinDir returns a directory holding initdb, pg_ctl and postgres: PGTEST_BIN
-// if set, else the resolved directory of pg_ctl on PATH, else the newest
-// /usr/lib/postgresql/<version>/bin.
+// FindBinDir returns a directory holding initdb and postgres: PGTEST_BIN if set,
+// else the resolved directory of initdb, pg_ctl or postgres on PATH, else the
+// newest /usr/lib/postgresql/<version>/bin.
 func FindBinDir() (string, error) {
 	if dir := os.Getenv("PGTEST_BIN"); dir != "" {
 		if hasBinaries(dir) {
@@ -301,13 +356,15 @@ func FindBinDir() (string, error) {
 		return "", fmt.Errorf("%w in PGTEST_BIN=%s", ErrNoBinaries, dir)
 	}
 	var candidates []string
-	if p, err := exec.LookPath("pg_ctl"); err == nil {
-		// Resolve symlinks: /usr/local/bin/pg_ctl may point into the real
-		// installation, and Debian's /usr/bin/pg_ctl is a wrapper script.
-		if real, err := filepath.EvalSymlinks(p); err == nil {
-			candidates = append(candidates, filepath.Dir(real))
+	for _, name := range []string{"initdb", "pg_ctl", "postgres"} {
+		if p, err := exec.LookPath(name); err == nil {
+			// Resolve symlinks: /usr/local/bin/pg_ctl may point into the real
+			// installation, and Debian's /usr/bin/pg_ctl is a wrapper script.
+			if real, err := filepath.EvalSymlinks(p); err == nil {
+				candidates = append(candidates, filepath.Dir(real))
+			}
+			candidates = append(candidates, filepath.Dir(p))
 		}
-		candidates = append(candidates, filepath.Dir(p))
 	}
 	var versioned, _ = filepath.Glob("/usr/lib/postgresql/*/bin")
 	sort.Slice(versioned, func(i, j int) bool { return pgVersion(versioned[i]) > pgVersion(versioned[j]) })
@@ -322,7 +379,7 @@ func FindBinDir() (string, error) {
 }
 
 func hasBinaries(dir string) bool {
-	for _, name := range []string{"initdb", "pg_ctl", "postgres"} {
+	for _, name := range []string{"initdb", "postgres"} {
 		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
 			return false
 		}

@@ -1,13 +1,18 @@
 package pgtest
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestMain(m *testing.M) { os.Exit(Main(m)) }
@@ -115,5 +120,64 @@ func TestSharedIsReused(t *testing.T) {
 	var db1, db2 = a.NewDatabase(t), a.NewDatabase(t)
 	if db1 == db2 {
 		t.Fatalf("NewDatabase returned %q twice", db1)
+	}
+}
+
+// TestHelperCrashWithoutStop is run by TestClusterDiesWithTheTestBinary in a child
+// process: it starts a cluster, reports it, and exits without stopping it.
+func TestHelperCrashWithoutStop(t *testing.T) {
+	if os.Getenv("PGTEST_HELPER_CRASH") != "1" {
+		t.Skip("helper of TestClusterDiesWithTheTestBinary")
+	}
+	var s, err = Start(context.Background())
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(3)
+	}
+	fmt.Println("cluster", s.proc.Process.Pid, s.dir)
+	os.Exit(0) // no Stop: as if the test binary had crashed
+}
+
+func TestClusterDiesWithTheTestBinary(t *testing.T) {
+	skipShort(t)
+	if _, err := FindBinDir(); err != nil {
+		Require(t, err)
+	}
+	var cmd = exec.Command(os.Args[0], "-test.run=^TestHelperCrashWithoutStop$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "PGTEST_HELPER_CRASH=1")
+	var out, err = cmd.Output()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	var pid int
+	var dir string
+	var sc = bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 3 && f[0] == "cluster" {
+			pid, _ = strconv.Atoi(f[1])
+			dir = f[2]
+		}
+	}
+	if pid == 0 {
+		t.Fatalf("helper didn't report a cluster:\n%s", out)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+
+	// Wait for the orphaned postmaster to exit: a pidfd becomes readable then.
+	var fd, perr = unix.PidfdOpen(pid, 0)
+	if errors.Is(perr, unix.ESRCH) {
+		return // already gone
+	} else if perr != nil {
+		t.Fatalf("pidfd_open(%d): %v", pid, perr)
+	}
+	defer unix.Close(fd)
+	var fds = []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 30_000)
+	if err != nil {
+		t.Fatalf("poll: %v", err)
+	}
+	if n == 0 {
+		syscall.Kill(pid, syscall.SIGQUIT)
+		t.Fatalf("postgres (pid %d) outlived the test binary that started it by 30s", pid)
 	}
 }
