@@ -299,6 +299,9 @@ func TestStoryRunSucceedsWithNumbers(t *testing.T) {
 	if diff := cmp.Diff(want, got.Status.Result); diff != "" {
 		t.Errorf("status.result mismatch (-want +got):\n%s", diff)
 	}
+	if got.Status.Seed == nil || *got.Status.Seed != 1 {
+		t.Errorf("status.seed = %v, want the seed the driver reported (1)", got.Status.Seed)
+	}
 	if !meta.IsStatusConditionTrue(got.Status.Conditions, ConditionComplete) || got.Status.CompletionTime == nil || got.Status.PodName != pod.Name {
 		t.Errorf("finished status = %+v", got.Status)
 	}
@@ -586,7 +589,8 @@ func TestStoryValidationRejections(t *testing.T) {
 			[]string{"spec.config", "exactly one of config.secretRef or config.inline must be set"}},
 		{"unknown test", func(r *flowsimv1.MatSimRun) { r.Spec.Test = "smoke" }, []string{"spec.test", "Unsupported value", `"smoke"`}},
 		{"zero loops", func(r *flowsimv1.MatSimRun) { r.Spec.Loops = ptr.To[int32](0) }, []string{"spec.loops", "greater than or equal to 1"}},
-		{"negative seed", func(r *flowsimv1.MatSimRun) { r.Spec.Seed = ptr.To[int64](-1) }, []string{"spec.seed", "greater than or equal to 0"}},
+		{"zero seed", func(r *flowsimv1.MatSimRun) { r.Spec.Seed = ptr.To[int64](0) }, []string{"spec.seed", "greater than or equal to 1"}},
+		{"zero start", func(r *flowsimv1.MatSimRun) { r.Spec.Start = ptr.To[int32](0) }, []string{"spec.start", "greater than or equal to 1"}},
 		{"zero timeout", func(r *flowsimv1.MatSimRun) { r.Spec.Timeout = &metav1.Duration{} }, []string{"spec.timeout", "timeout must be between 1s and 168h"}},
 		{"unknown protocol", func(r *flowsimv1.MatSimRun) { r.Spec.Connector.Protocol = "2022-01" }, []string{"spec.connector.protocol", "Unsupported value"}},
 		{"empty image", func(r *flowsimv1.MatSimRun) { r.Spec.Connector.Image = "" }, []string{"spec.connector.image"}},

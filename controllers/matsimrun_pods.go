@@ -73,7 +73,8 @@ func SeedFor(run *flowsimv1.MatSimRun) int64 {
 	}
 	var h = fnv.New64a()
 	_, _ = h.Write([]byte(run.UID))
-	return int64(h.Sum64() & math.MaxInt64)
+	// Never 0, which the driver takes for "pick a random seed".
+	return max(int64(h.Sum64()&math.MaxInt64), 1)
 }
 
 // TimeoutSeconds is spec.timeout in whole seconds (at least 1).

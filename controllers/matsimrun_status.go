@@ -3,6 +3,7 @@ package controllers
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -207,6 +208,7 @@ type outcome struct {
 	reason  string
 	message string
 	result  *flowsimv1.RunResult
+	seed    uint64
 	stopJob bool
 }
 
@@ -224,7 +226,7 @@ func driverOutcome(pod *corev1.Pod, final bool) *outcome {
 	var crash, crashed = connectorCrash(containerStatus(pod, ContainerConnector), "sidecar")
 
 	if r, err := result.Parse([]byte(t.Message)); err == nil {
-		var o = &outcome{result: resultStatus(r)}
+		var o = &outcome{result: resultStatus(r), seed: r.Seed}
 		switch {
 		case r.Outcome == result.Passed:
 			o.phase, o.reason = flowsimv1.PhaseSucceeded, ReasonPassed
@@ -412,6 +414,9 @@ func computeStatus(run *flowsimv1.MatSimRun, obs observed, opts StatusOptions, n
 	st.Phase, st.Reason, st.Message = o.phase, o.reason, truncate(o.message, maxMessage)
 	if o.result != nil {
 		st.Result = o.result
+		if o.seed > 0 && o.seed <= math.MaxInt64 {
+			st.Seed = ptrTo(int64(o.seed)) // the seed the driver really used
+		}
 		if o.result.Loops > 0 {
 			st.Progress = &flowsimv1.RunProgress{Loop: o.result.LoopsDone, Loops: o.result.Loops,
 				Documents: o.result.Loaded + o.result.Stored, UpdatedAt: ptrTo(metav1.NewTime(now))}

@@ -159,28 +159,29 @@ type MatSimRunSpec struct {
 	// +kubebuilder:pruning:PreserveUnknownFields
 	Resource runtime.RawExtension `json:"resource"`
 
-	// Loops is the number of transaction loops. Unset: the driver's default.
+	// Loops is the number of load/store/commit loops. Unset: the driver's default (5).
 	// +optional
 	// +kubebuilder:validation:Minimum=1
-	// +kubebuilder:validation:Maximum=64
+	// +kubebuilder:validation:Maximum=30
 	Loops *int32 `json:"loops,omitempty"`
 
-	// Start is the size exponent of the first loop. Unset: the driver's default.
+	// Start is the number of documents in the first loop; each loop doubles it (loop i has
+	// start·2^i). Unset: the driver's default (500).
 	// +optional
-	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:validation:Maximum=40
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000000
 	Start *int32 `json:"start,omitempty"`
 
-	// Batch is the maximum number of documents per Load/Store batch. Unset: the driver's default.
+	// Batch is the number of documents per Load and Store request. Unset: the driver's default (1000).
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000000
 	Batch *int32 `json:"batch,omitempty"`
 
-	// Seed of the document generator. Unset: derived from the run's UID and recorded in
+	// Seed of the documents and choices. Unset: derived from the run's UID and recorded in
 	// status.seed; set it to that value to reproduce a run.
 	// +optional
-	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Minimum=1
 	Seed *int64 `json:"seed,omitempty"`
 
 	// Timeout bounds the whole run, from the creation of its first pod.
