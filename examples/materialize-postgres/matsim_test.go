@@ -20,7 +20,13 @@ import (
 	"github.com/go-logr/logr"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	var code = pgtest.Main(m)
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
 
 var (
 	basicStart = flag.Int("basic-start", 5000, "documents in basic's first loop (doubling each loop)")
@@ -40,12 +46,16 @@ func endpoint(t *testing.T) json.RawMessage {
 	return b
 }
 
+// buildDir holds the binary built by binary(), removed by TestMain.
+var buildDir string
+
 // binary builds this command once per test run.
 var binary = sync.OnceValues(func() (string, error) {
 	var dir, err = os.MkdirTemp("", "materialize-postgres-")
 	if err != nil {
 		return "", err
 	}
+	buildDir = dir
 	var bin = filepath.Join(dir, "materialize-postgres")
 	var cmd = exec.Command("go", "build", "-tags", "nozstd", "-o", bin, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -160,7 +160,7 @@ func Start(ctx context.Context) (*Server, error) {
 	if s.Password, err = randomHex(16); err != nil {
 		return nil, err
 	}
-	if s.dir, err = os.MkdirTemp("", "pgtest-"); err != nil {
+	if s.dir, err = os.MkdirTemp(clusterParent(s.cred), "pgtest-"); err != nil {
 		return nil, fmt.Errorf("creating cluster directory: %w", err)
 	}
 	var ok bool
@@ -412,6 +412,23 @@ func unprivilegedCredential() (*syscall.Credential, error) {
 		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
 	}
 	return nil, errors.New("running as root and neither a postgres nor a nobody user exists to run the cluster as")
+}
+
+// clusterParent is where cluster directories go: the temporary directory, unless
+// the cluster's user couldn't reach it (TMPDIR under /root, say), then /tmp.
+func clusterParent(cred *syscall.Credential) string {
+	var dir = os.TempDir()
+	if cred == nil {
+		return dir
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return "/tmp" // not traversable by others
+		}
+		if d == filepath.Dir(d) {
+			return dir
+		}
+	}
 }
 
 func freePort() (int, error) {

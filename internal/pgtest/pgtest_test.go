@@ -60,6 +60,21 @@ func TestRequireSkipsOutsideCIAndFailsInCI(t *testing.T) {
 	}
 }
 
+func TestClusterParentIsReachableByTheClusterUser(t *testing.T) {
+	var private = t.TempDir() // 0700
+	if err := os.Chmod(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", private)
+	var nobody = &syscall.Credential{Uid: 65534, Gid: 65534}
+	if got := clusterParent(nobody); got != "/tmp" {
+		t.Errorf("clusterParent with TMPDIR=%s (mode 0700) = %q, want /tmp", private, got)
+	}
+	if got := clusterParent(nil); got != private {
+		t.Errorf("clusterParent when not switching users = %q, want TMPDIR %q", got, private)
+	}
+}
+
 func TestFindBinDirHonoursPGTEST_BIN(t *testing.T) {
 	t.Setenv("PGTEST_BIN", t.TempDir())
 	if _, err := FindBinDir(); !errors.Is(err, ErrNoBinaries) {

@@ -360,7 +360,7 @@ func (t *transactor) stageLoad(ctx context.Context, l *pm.TransactionRequest_Loa
 	for _, packed := range l.PackedKeys {
 		var key, err = unpackKey(tb, l.Arena.Bytes(packed))
 		if err != nil {
-			return fmt.Errorf("Load binding %d: %w", tb.index, err)
+			return fmt.Errorf("load request for binding %d: %w", tb.index, err)
 		}
 		t.keys[tb.index] = append(t.keys[tb.index], key)
 	}
@@ -490,27 +490,27 @@ func (t *transactor) stageStore(ctx context.Context, s *pm.TransactionRequest_St
 		}
 		key, err := unpackKey(tb, s.Arena.Bytes(s.PackedKeys[i]))
 		if err != nil {
-			return fmt.Errorf("Store binding %d document %d: %w", tb.index, i, err)
+			return fmt.Errorf("store request for binding %d, document %d: %w", tb.index, i, err)
 		}
 		row = append(row, key...)
 
 		values, err := tuple.Unpack(s.Arena.Bytes(s.PackedValues[i]))
 		if err != nil {
-			return fmt.Errorf("Store binding %d document %d: unpacking values: %w", tb.index, i, err)
+			return fmt.Errorf("store request for binding %d, document %d: unpacking values: %w", tb.index, i, err)
 		} else if len(values) != len(tb.values) {
-			return fmt.Errorf("Store binding %d document %d: %d values, want %d", tb.index, i, len(values), len(tb.values))
+			return fmt.Errorf("store request for binding %d, document %d: %d values, want %d", tb.index, i, len(values), len(tb.values))
 		}
 		for j, c := range tb.values {
 			var v, err = convert(c.kind, c.field, values[j])
 			if err != nil {
-				return fmt.Errorf("Store binding %d document %d: %w", tb.index, i, err)
+				return fmt.Errorf("store request for binding %d, document %d: %w", tb.index, i, err)
 			}
 			row = append(row, v)
 		}
 		if tb.document != nil {
 			var doc = s.Arena.Bytes(s.DocsJson[i])
 			if len(doc) == 0 {
-				return fmt.Errorf("Store binding %d document %d: empty document", tb.index, i)
+				return fmt.Errorf("store request for binding %d, document %d: empty document", tb.index, i)
 			}
 			row = append(row, json.RawMessage(append([]byte(nil), doc...)))
 		}
