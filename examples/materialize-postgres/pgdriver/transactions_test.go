@@ -162,6 +162,52 @@ func TestCancelledStreamRollsBack(t *testing.T) {
 	}
 }
 
+func TestTwoBindingsInOneTransaction(t *testing.T) {
+	var cfg, srv = testDB(t)
+	var d = new(Driver)
+	var spec = testSpec(t, "acme/two", cfg, bindingOpt{table: "things"}, bindingOpt{table: "events", delta: true})
+	applyUpsert(t, d, spec)
+
+	var a = makeDoc(t, `{"id":1,"name":"a","num":1}`)
+	var b = makeDoc(t, `{"id":2,"name":"b","num":2}`)
+	var s, _ = openStream(t, d, spec, 0, 0xffffffff)
+	// One round storing to both bindings: the runtime interleaves Store requests.
+	s.send(&pm.TransactionRequest{Acknowledge: &pm.TransactionRequest_Acknowledge{}})
+	s.send(&pm.TransactionRequest{Prepare: &pm.TransactionRequest_Prepare{FlowCheckpoint: []byte("c1")}})
+	for _, r := range []struct {
+		binding uint32
+		d       doc
+	}{{0, a}, {1, a}, {1, b}, {0, b}} {
+		var st = &pm.TransactionRequest_Store{Binding: r.binding}
+		st.PackedKeys = append(st.PackedKeys, st.Arena.Add(r.d.key))
+		st.PackedValues = append(st.PackedValues, st.Arena.Add(r.d.values))
+		st.DocsJson = append(st.DocsJson, st.Arena.Add([]byte(r.d.json)))
+		st.Exists = append(st.Exists, false)
+		s.send(&pm.TransactionRequest{Store: st})
+	}
+	s.send(&pm.TransactionRequest{Commit: &pm.TransactionRequest_Commit{}})
+	for _, want := range []string{"Acknowledged", "Prepared", "DriverCommitted"} {
+		var resp, err = s.c.Recv()
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", want, err)
+		}
+		if got := describeResponse(resp); got != want {
+			t.Fatalf("got %s, want %s", got, want)
+		}
+	}
+	var loaded, err = s.round(0, []doc{a, b}, nil, "c2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{a.json, b.json}, loaded); diff != "" {
+		t.Errorf("binding 0 loads (-want +got):\n%s", diff)
+	}
+	var n int
+	if err := srv.Conn(t, cfg.Database).QueryRow(context.Background(), `SELECT count(*) FROM flow.events`).Scan(&n); err != nil || n != 2 {
+		t.Errorf("delta binding has %d rows (err %v), want 2", n, err)
+	}
+}
+
 func TestNulInAKeyIsAClearError(t *testing.T) {
 	var cfg, _ = testDB(t)
 	var d = new(Driver)
