@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/estuary/protocols/flow"
 	"github.com/estuary/protocols/materialize"
@@ -168,7 +169,15 @@ func Main() {
 	if len(os.Args) < 4 || os.Args[1] != Arg {
 		return
 	}
-	var mode, args = os.Args[2], os.Args[3:]
+	Run(os.Args[2], os.Args[3:])
+}
+
+// ModeEnv selects the mode of the fakeconnector binary (default ModeOK), for images
+// whose entrypoint takes only the subcommand.
+const ModeEnv = "STDIOTEST_MODE"
+
+// Run serves one subcommand (args) as a connector in mode, then exits the process.
+func Run(mode string, args []string) {
 	var opts stdio.ServeOptions
 	switch mode {
 	case ModeOct:
@@ -193,13 +202,13 @@ func Main() {
 		os.Stdout.Write([]byte("0123456789"))
 		os.Exit(0)
 	case ModeHang:
-		select {}
+		time.Sleep(time.Hour)
 	case ModeNoResponse:
 		os.Exit(0)
 	case ModeHangPrepare:
 		beforeResponse = func(req *materialize.TransactionRequest) {
 			if req.Prepare != nil {
-				select {}
+				time.Sleep(time.Hour)
 			}
 		}
 	case ModeDieOnLoad:
