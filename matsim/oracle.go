@@ -3,6 +3,7 @@ package matsim
 import (
 	"bytes"
 	"fmt"
+	"hash/maphash"
 )
 
 // bitset over key indices.
@@ -23,6 +24,9 @@ func (b bitset) clear(i uint64)    { b[i>>6] &^= 1 << (i & 63) }
 type oracle struct {
 	src source
 	rev []uint32 // committed revision per key index
+	// sum is a hash of the canonical JSON of each key's committed document: a Loaded
+	// document with the same hash is that document, with no need to regenerate it.
+	sum []uint64
 
 	// The transaction being judged.
 	requested bitset
@@ -46,6 +50,7 @@ func (o *oracle) allocate(n int) []uint64 {
 		out[k] = first + uint64(k)
 	}
 	o.rev = append(o.rev, make([]uint32, n)...)
+	o.sum = append(o.sum, make([]uint64, n)...)
 	o.requested.grow(uint64(len(o.rev)))
 	o.got.grow(uint64(len(o.rev)))
 	o.sent.grow(uint64(len(o.rev)))
@@ -65,7 +70,7 @@ func (o *oracle) stored() []uint64 {
 
 // memBytes is the memory the oracle holds between transactions.
 func (o *oracle) memBytes() int {
-	return cap(o.rev)*4 + cap(o.requested)*8 + cap(o.got)*8 + cap(o.sent)*8
+	return cap(o.rev)*4 + cap(o.sum)*8 + cap(o.requested)*8 + cap(o.got)*8 + cap(o.sent)*8
 }
 
 // beginLoads marks the keys requested by this transaction.
@@ -108,6 +113,9 @@ func (o *oracle) judgeLoaded(doc []byte, fs *findings) bool {
 		fs.add(CheckLoadPhantom, o.src.keyString(i), fmt.Sprintf("a document was returned for a key that was never committed (it must be omitted): %s", clip(string(doc), 160)))
 		return false
 	}
+	if o.sum[i] != 0 && docHash(doc) == o.sum[i] {
+		return true
+	}
 	if d := o.src.equal(doc, i, rev); d != "" {
 		var stale string
 		if rev > 1 && o.src.equal(doc, i, rev-1) == "" {
@@ -136,18 +144,26 @@ func isJSON(b []byte) bool {
 	return err == nil
 }
 
-// txnStores are the stores of one transaction: key indices and their new revisions.
+// txnStores are the stores of one transaction: key indices, their new revisions and
+// the hashes of their documents.
 type txnStores struct {
 	keys []uint64
 	revs []uint32
+	sums []uint64
 }
 
 // commit applies a transaction's stores to the expected state.
 func (o *oracle) commit(t *txnStores) {
 	for k, i := range t.keys {
 		o.rev[i] = t.revs[k]
+		o.sum[i] = t.sums[k]
 	}
 }
+
+var hashSeed = maphash.MakeSeed()
+
+// docHash is never 0 (0 means "no hash").
+func docHash(doc []byte) uint64 { return maphash.Bytes(hashSeed, doc) | 1 }
 
 // abort drops a transaction that did not commit.
 func (o *oracle) abort(t *txnStores) {

@@ -14,11 +14,11 @@ import (
 type source interface {
 	// appendJSON appends the canonical JSON of key i at rev.
 	appendJSON(b []byte, i uint64, rev uint32) []byte
-	// packedKey returns the packed key of i.
-	packedKey(i uint64) []byte
-	// storeItem returns the packed key, packed values (selected by valueIdx) and
-	// canonical JSON (appended to buf) of key i at rev.
-	storeItem(i uint64, rev uint32, valueIdx []int, buf []byte) (key, values, doc []byte)
+	// appendKey appends the packed key of i.
+	appendKey(b []byte, i uint64) []byte
+	// appendItem appends the packed key, the packed values (selected by valueIdx) and
+	// the canonical JSON of key i at rev, returning where the values and document begin.
+	appendItem(b []byte, i uint64, rev uint32, valueIdx []int) (out []byte, valuesAt, docAt int)
 	// identify finds the key index of a loaded document.
 	identify(doc []byte) (uint64, error)
 	// equal judges a loaded document against key i at rev; "" when equal.
@@ -56,18 +56,32 @@ func (s *genSource) appendJSON(b []byte, i uint64, rev uint32) []byte {
 	return s.scratch.AppendJSON(b)
 }
 
-func (s *genSource) packedKey(i uint64) []byte {
+func (s *genSource) appendKey(b []byte, i uint64) []byte {
 	if kg, ok := s.scratch.(keyGenerator); ok {
 		kg.GenerateKey(s.seed, i)
 	} else {
 		s.scratch.Generate(s.seed, i, 1)
 	}
-	return s.scratch.Keys().Pack()
+	if ta, ok := s.scratch.(tupleAppender); ok {
+		return ta.appendKeyTuple(b)
+	}
+	return appendTuple(b, s.scratch.Keys())
 }
 
-func (s *genSource) storeItem(i uint64, rev uint32, valueIdx []int, buf []byte) ([]byte, []byte, []byte) {
+func (s *genSource) appendItem(b []byte, i uint64, rev uint32, valueIdx []int) ([]byte, int, int) {
 	s.scratch.Generate(s.seed, i, rev)
-	return s.scratch.Keys().Pack(), packSelected(s.scratch.Values(), valueIdx), s.scratch.AppendJSON(buf)
+	var valuesAt, docAt int
+	if ta, ok := s.scratch.(tupleAppender); ok {
+		b = ta.appendKeyTuple(b)
+		valuesAt = len(b)
+		b = ta.appendValuesTuple(b, valueIdx)
+	} else {
+		b = appendTuple(b, s.scratch.Keys())
+		valuesAt = len(b)
+		b = appendSelected(b, s.scratch.Values(), valueIdx)
+	}
+	docAt = len(b)
+	return s.scratch.AppendJSON(b), valuesAt, docAt
 }
 
 func (s *genSource) identify(doc []byte) (uint64, error) {
@@ -183,11 +197,15 @@ func (s *memSource) appendJSON(b []byte, i uint64, rev uint32) []byte {
 	return append(b, out...)
 }
 
-func (s *memSource) packedKey(i uint64) []byte { return s.must(i, 1).Keys().Pack() }
+func (s *memSource) appendKey(b []byte, i uint64) []byte { return appendTuple(b, s.must(i, 1).Keys()) }
 
-func (s *memSource) storeItem(i uint64, rev uint32, valueIdx []int, buf []byte) ([]byte, []byte, []byte) {
+func (s *memSource) appendItem(b []byte, i uint64, rev uint32, valueIdx []int) ([]byte, int, int) {
 	var td = s.must(i, rev)
-	return td.Keys().Pack(), packSelected(td.Values(), valueIdx), s.appendJSON(buf, i, rev)
+	b = appendTuple(b, td.Keys())
+	var valuesAt = len(b)
+	b = appendSelected(b, td.Values(), valueIdx)
+	var docAt = len(b)
+	return s.appendJSON(b, i, rev), valuesAt, docAt
 }
 
 func (s *memSource) identify(doc []byte) (uint64, error) {
@@ -362,13 +380,12 @@ func fillValue(fv reflect.Value, r *rng, depth int) {
 	}
 }
 
-// packSelected packs the values at valueIdx.
-func packSelected(values tuple.Tuple, valueIdx []int) []byte {
-	var sel = make(tuple.Tuple, len(valueIdx))
-	for k, j := range valueIdx {
-		sel[k] = values[j]
+// appendSelected appends the packed values at valueIdx.
+func appendSelected(b []byte, values tuple.Tuple, valueIdx []int) []byte {
+	for _, j := range valueIdx {
+		b = appendTuple(b, tuple.Tuple{values[j]})
 	}
-	return sel.Pack()
+	return b
 }
 
 // keyJSON renders a key tuple as a JSON array.

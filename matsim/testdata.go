@@ -54,6 +54,13 @@ type keyGenerator interface {
 	GenerateKey(seed, i uint64)
 }
 
+// tupleAppender is optionally implemented by Generated types to append their packed
+// keys and selected values without boxing them in a tuple.Tuple.
+type tupleAppender interface {
+	appendKeyTuple(b []byte) []byte
+	appendValuesTuple(b []byte, valueIdx []int) []byte
+}
+
 // sniffer is optionally implemented by Generated types to find the key index of a
 // canonical JSON document without decoding it (the fast path of verification).
 type sniffer interface {
@@ -245,6 +252,40 @@ func (d *Rich) Values() tuple.Tuple {
 	return tuple.Tuple{d.Count, d.Flag, []byte(d.Nested), note, d.Ratio, d.Rev, d.Text}
 }
 
+func (d *Rich) appendKeyTuple(b []byte) []byte {
+	return appendTupleBytes(appendTupleInt(b, d.ID), 0x02, d.Name)
+}
+
+func (d *Rich) appendValuesTuple(b []byte, valueIdx []int) []byte {
+	for _, j := range valueIdx {
+		switch j {
+		case 0:
+			b = appendTupleInt(b, d.Count)
+		case 1:
+			if d.Flag {
+				b = append(b, 0x27)
+			} else {
+				b = append(b, 0x26)
+			}
+		case 2:
+			b = appendTupleBytes(b, 0x01, string(d.Nested))
+		case 3:
+			if d.Note.Present && !d.Note.Null {
+				b = appendTupleBytes(b, 0x02, d.Note.Value)
+			} else {
+				b = append(b, 0x00)
+			}
+		case 4:
+			b = appendTupleDouble(b, d.Ratio)
+		case 5:
+			b = appendTupleInt(b, d.Rev)
+		case 6:
+			b = appendTupleBytes(b, 0x02, d.Text)
+		}
+	}
+	return b
+}
+
 func (d *Rich) UpdateValues() {
 	var i, ok = d.KeyIndex(d.seed)
 	if !ok {
@@ -301,6 +342,31 @@ var nastyTexts = []string{
 
 var longRunes = []string{"ä", "€", "𝄞", "x", " ", "\\", "\""}
 
+// longTexts are strings over 1000 bytes of mixed multi-byte runes, made once.
+var longTexts = func() []string {
+	var out []string
+	var r = newRng(0x1017)
+	for k := 0; k < 16; k++ {
+		var long = make([]byte, 0, 1200)
+		for len(long) < 1000 {
+			long = append(long, longRunes[r.intn(len(longRunes))]...)
+		}
+		out = append(out, "long:"+string(long)+":end")
+	}
+	return out
+}()
+
+// notes[rev%8][j] is the optional note's value: it changes with the revision.
+var notes = func() [][]string {
+	var out = make([][]string, 8)
+	for rev := range out {
+		for _, t := range nastyTexts {
+			out[rev] = append(out[rev], "note r"+strconv.Itoa(rev)+" "+t)
+		}
+	}
+	return out
+}()
+
 // longTextEvery is how often a document is long enough to break VARCHAR(255) columns.
 const longTextEvery = 16
 
@@ -342,11 +408,7 @@ func (d *Rich) Generate(seed, i uint64, rev uint32) {
 
 	var text = nastyTexts[r.intn(len(nastyTexts))]
 	if r.intn(longTextEvery) == 0 {
-		var long = make([]byte, 0, 1200)
-		for len(long) < 1000 {
-			long = append(long, longRunes[r.intn(len(longRunes))]...)
-		}
-		text = "long:" + string(long) + ":end"
+		text = longTexts[r.intn(len(longTexts))]
 	}
 	d.Text = text
 
@@ -356,7 +418,7 @@ func (d *Rich) Generate(seed, i uint64, rev uint32) {
 	case 1:
 		d.Note = Optional{Present: true, Null: true}
 	default:
-		d.Note = Optional{Present: true, Value: "note r" + strconv.Itoa(int(rev)) + " " + nastyTexts[r.intn(len(nastyTexts))]}
+		d.Note = Optional{Present: true, Value: notes[int(rev)%len(notes)][r.intn(len(nastyTexts))]}
 	}
 	d.Nested = appendNested(nbuf, &r, rev)
 	d.nbuf = d.Nested

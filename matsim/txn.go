@@ -76,8 +76,9 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 			PackedKeys: make([]pf.Slice, 0, hi-lo),
 		}
 		for _, i := range p.loads[lo:hi] {
-			var key = r.src.packedKey(i)
-			load.PackedKeys = append(load.PackedKeys, load.Arena.Add(key))
+			var begin = len(load.Arena)
+			load.Arena = r.src.appendKey(load.Arena, i)
+			load.PackedKeys = append(load.PackedKeys, pf.Slice{Begin: uint32(begin), End: uint32(len(load.Arena))})
 		}
 		if err := s.send(&materialize.TransactionRequest{Load: load}, "Load"); err != nil {
 			return nil, err
@@ -121,7 +122,7 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 	var storeStart = time.Now()
 	t.stores.keys = p.stores
 	t.stores.revs = make([]uint32, len(p.stores))
-	var buf []byte
+	t.stores.sums = make([]uint64, len(p.stores))
 	for lo := 0; lo < len(p.stores); lo += r.opts.Batch {
 		var hi = min(lo+r.opts.Batch, len(p.stores))
 		var st = &materialize.TransactionRequest_Store{
@@ -136,11 +137,13 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 			var rev = r.oracle.rev[i] + 1
 			t.stores.revs[k] = rev
 			r.oracle.sent.set(i)
-			var key, vals, doc = r.src.storeItem(i, rev, r.sel.valueIdx, buf[:0])
-			buf = doc
-			st.PackedKeys = append(st.PackedKeys, st.Arena.Add(key))
-			st.PackedValues = append(st.PackedValues, st.Arena.Add(vals))
-			st.DocsJson = append(st.DocsJson, st.Arena.Add(buf))
+			var begin = uint32(len(st.Arena))
+			var valuesAt, docAt int
+			st.Arena, valuesAt, docAt = r.src.appendItem(st.Arena, i, rev, r.sel.valueIdx)
+			st.PackedKeys = append(st.PackedKeys, pf.Slice{Begin: begin, End: uint32(valuesAt)})
+			st.PackedValues = append(st.PackedValues, pf.Slice{Begin: uint32(valuesAt), End: uint32(docAt)})
+			st.DocsJson = append(st.DocsJson, pf.Slice{Begin: uint32(docAt), End: uint32(len(st.Arena))})
+			t.stores.sums[k] = docHash(st.Arena[docAt:])
 			// Exists: the document was loaded (found) in this transaction, or stored before.
 			st.Exists = append(st.Exists, !p.noExists && (rev > 1 || r.oracle.requested.get(i) && r.oracle.got.get(i)))
 		}

@@ -429,10 +429,14 @@ func (t *session) applyWrites(s *state, writes [][]write, part int) {
 					continue
 				}
 			}
-			if len(old) != 0 {
+			if len(old) != 0 && t.defect == "stale-value" {
 				tbl.Prev[w.key] = old[len(old)-1]
 			}
-			tbl.Docs[w.key] = []json.RawMessage{doc}
+			if len(old) == 1 {
+				old[0] = doc // reuse the one-element slice: no allocation
+			} else {
+				tbl.Docs[w.key] = []json.RawMessage{doc}
+			}
 		}
 	}
 }
