@@ -12,6 +12,7 @@ package matsim
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/bits"
@@ -252,7 +253,7 @@ func (r *runner) setup(ctx context.Context) error {
 		EndpointSpecJson: r.opts.Config,
 	})
 	if err != nil {
-		return failf(CheckSetupSpec, "spec", "Spec failed: %v", err)
+		return r.unaryFailure(cctx, CheckSetupSpec, "spec", "Spec", err)
 	}
 	if err := specResp.Validate(); err != nil {
 		return failf(CheckProtocolInvalid, "spec", "the connector sent an invalid SpecResponse: %v", err)
@@ -272,7 +273,7 @@ func (r *runner) setup(ctx context.Context) error {
 	}
 	vresp, err := conn.Validate(cctx, vreq)
 	if err != nil {
-		return failf(CheckSetupValidate, "validate", "Validate failed: %v", err)
+		return r.unaryFailure(cctx, CheckSetupValidate, "validate", "Validate", err)
 	}
 	if err := vresp.Validate(); err != nil {
 		return failf(CheckProtocolInvalid, "validate", "the connector sent an invalid ValidateResponse: %v", err)
@@ -317,7 +318,7 @@ func (r *runner) apply(ctx context.Context, conn connector.Connector, phase stri
 	defer cancel()
 	var resp, err = conn.ApplyUpsert(cctx, &materialize.ApplyRequest{Materialization: r.spec, Version: r.version})
 	if err != nil {
-		return failf(CheckSetupApply, phase, "ApplyUpsert failed: %v", err)
+		return r.unaryFailure(cctx, CheckSetupApply, phase, "ApplyUpsert", err)
 	}
 	r.log.V(1).Info("Applied", "action", resp.ActionDescription)
 	return nil
@@ -337,4 +338,13 @@ func (r *runner) openRequest(begin, end uint32, driverCP json.RawMessage) *mater
 
 func (r *runner) open(ctx context.Context, conn connector.Connector, name string, begin, end uint32, driverCP json.RawMessage) (*stream, []byte, error) {
 	return openStream(ctx, conn, name, r.openRequest(begin, end, driverCP), r.opts.CallTimeout, r.sel.DeltaUpdates)
+}
+
+// unaryFailure reports a failed Spec, Validate or Apply; a call that ran out of time
+// is a connector.timeout naming the call.
+func (r *runner) unaryFailure(ctx context.Context, check Check, phase, call string, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return failf(CheckTimeout, phase, "the connector did not answer %s within %s", call, r.opts.CallTimeout)
+	}
+	return failf(check, phase, "%s failed: %v", call, err)
 }

@@ -6,7 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"time"
+
 	"github.com/estuary/protocols/fdb/tuple"
+	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/reference"
 )
@@ -223,5 +226,43 @@ func TestBasicDocuments(t *testing.T) {
 	rep = run(t, "basic", 8, `{"defect":"float-precision"}`, func(o *Options) { o.NewTestData = func() TestData { return new(Basic) } })
 	if rep.Result.Check != string(CheckLoadValue) {
 		t.Fatalf("float-precision with Basic: %s %s", rep.Result.Check, rep.Result.Message)
+	}
+}
+
+// hangs never answers Validate.
+type hangs struct{ *reference.Driver }
+
+func (h hangs) Validate(ctx context.Context, _ *materialize.ValidateRequest) (*materialize.ValidateResponse, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func TestUnaryCallTimeout(t *testing.T) {
+	var rep = Execute(context.Background(), Options{
+		Test: "basic", Connector: connector.InProcess(hangs{reference.New()}, "x"),
+		Loops: 1, Start: 1, Batch: 1, Seed: 1, CallTimeout: 50 * time.Millisecond,
+	})
+	if rep.Result.Check != string(CheckTimeout) || !strings.Contains(rep.Result.Message, "did not answer Validate within 50ms") {
+		t.Fatalf("got %s: %s", rep.Result.Check, rep.Result.Message)
+	}
+}
+
+func TestBuiltSpecValidates(t *testing.T) {
+	for _, td := range []TestData{new(Rich), new(Basic), new(order)} {
+		var s, err = schemaOf(td)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names = newSpecNames("basic", s.TypeName, 42)
+		if err := s.validateRequest(names, json.RawMessage(`{}`), json.RawMessage(`{}`)).Validate(); err != nil {
+			t.Fatalf("%T: ValidateRequest: %v", td, err)
+		}
+		var sel = &selection{ResourcePath: []string{"t"}}
+		sel.FieldSelection.Keys = s.Keys
+		sel.FieldSelection.Values = s.Values
+		sel.FieldSelection.Document = DocumentField
+		if err := s.materializationSpec(names, json.RawMessage(`{}`), json.RawMessage(`{}`), sel).Validate(); err != nil {
+			t.Fatalf("%T: MaterializationSpec: %v", td, err)
+		}
 	}
 }
