@@ -34,7 +34,7 @@ var (
 )
 
 // endpoint returns the connector config of a fresh database.
-func endpoint(t *testing.T) json.RawMessage {
+func endpoint(t testing.TB) json.RawMessage {
 	t.Helper()
 	var srv = pgtest.Shared(t)
 	var cfg = pgdriver.Config{Address: srv.Address(), User: srv.User, Password: srv.Password,
@@ -76,14 +76,14 @@ func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n"
 // through the stdio --command transport (one process per call).
 type transport struct {
 	name string
-	make func(t *testing.T) connector.Connector
+	make func(t testing.TB) connector.Connector
 }
 
 var transports = []transport{
-	{"in-process", func(t *testing.T) connector.Connector {
+	{"in-process", func(t testing.TB) connector.Connector {
 		return connector.InProcess(pgdriver.New(logr.Discard()), "materialize-postgres")
 	}},
-	{"command", func(t *testing.T) connector.Connector {
+	{"command", func(t testing.TB) connector.Connector {
 		var bin, err = binary()
 		if err != nil {
 			t.Fatalf("building the connector: %v", err)
@@ -121,7 +121,7 @@ func (l *lockedBuffer) String() string {
 }
 
 // execute runs one matsim test and fails t with the report unless it passed.
-func execute(t *testing.T, tr transport, opts matsim.Options) *matsim.Report {
+func execute(t testing.TB, tr transport, opts matsim.Options) *matsim.Report {
 	t.Helper()
 	var rep = executeReport(t, tr, opts)
 	if !rep.Passed() {
@@ -132,7 +132,7 @@ func execute(t *testing.T, tr transport, opts matsim.Options) *matsim.Report {
 }
 
 // executeReport runs one matsim test with this package's defaults.
-func executeReport(t *testing.T, tr transport, opts matsim.Options) *matsim.Report {
+func executeReport(t testing.TB, tr transport, opts matsim.Options) *matsim.Report {
 	t.Helper()
 	opts.Connector = tr.make(t)
 	if opts.Test == "fence" {
@@ -173,6 +173,26 @@ func TestMatsimBasic(t *testing.T) {
 			}
 			t.Logf("basic over %s: %d stored, %d loaded in %dms: %.0f docs/s",
 				tr.name, rep.Result.Stored, rep.Result.Loaded, rep.Result.DurationMillis, rep.Result.DocsPerSecond)
+		})
+	}
+}
+
+// BenchmarkMatsimBasic reports matsim basic's docs/s (loaded + stored per second
+// of the transactions phase) against the throwaway cluster, per transport:
+//
+//	go test -tags nozstd -run '^$' -bench MatsimBasic -benchtime 1x ./examples/materialize-postgres/
+func BenchmarkMatsimBasic(b *testing.B) {
+	for _, tr := range transports {
+		b.Run(tr.name, func(b *testing.B) {
+			var total, seconds float64
+			for i := 0; i < b.N; i++ {
+				var rep = execute(b, tr, matsim.Options{Test: "basic", Resource: json.RawMessage(`{"table":"bench"}`),
+					Start: *basicStart, Loops: *basicLoops, Seed: uint64(i + 1)})
+				total += float64(rep.Result.Loaded + rep.Result.Stored)
+				seconds += float64(rep.Result.Loaded+rep.Result.Stored) / rep.Result.DocsPerSecond
+			}
+			b.ReportMetric(total/seconds, "docs/s")
+			b.ReportMetric(total/float64(b.N), "docs/op")
 		})
 	}
 }
