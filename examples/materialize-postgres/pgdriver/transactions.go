@@ -79,20 +79,18 @@ type transactor struct {
 	tables          []*table
 
 	round      int
-	checkpoint []byte       // Flow checkpoint of the round being prepared
-	tx         pgx.Tx       // open database transaction of the load or store phase
-	keys       [][][]any    // staged load keys, by binding
-	rows       [][][]any    // staged store rows, by binding
-	loads      []int        // load keys staged this round, by binding
-	stores     []int        // store rows staged this round, by binding
-	seq        int64        // orders store rows: the last one of a key wins
-	upserts    []string     // INSERT ... ON CONFLICT of each standard binding
-	loadsSQL   []string     // the semi-join of each standard binding
-	sent       roundCounter // for logs
+	checkpoint []byte    // Flow checkpoint of the round being prepared
+	tx         pgx.Tx    // open database transaction of the load or store phase
+	keys       [][][]any // staged load keys, by binding
+	rows       [][][]any // staged store rows, by binding
+	loads      []int     // load keys staged this round, by binding
+	stores     []int     // store rows staged this round, by binding
+	seq        int64     // orders store rows: the last one of a key wins
+	upserts    []string  // INSERT ... ON CONFLICT of each standard binding
+	loadsSQL   []string  // the semi-join of each standard binding
+	loaded     int       // documents sent in Loaded this round, for logs
 	roundStart time.Time
 }
-
-type roundCounter struct{ loaded, stored int }
 
 func open(ctx context.Context, log logr.Logger, o *pm.TransactionRequest_Open) (*transactor, error) {
 	var cfg, tables, err = resolve(o.Materialization)
@@ -264,7 +262,7 @@ func (t *transactor) run(ctx context.Context, reqs *requests, stream pm.Driver_T
 func (t *transactor) loadPhase(ctx context.Context, reqs *requests, stream pm.Driver_TransactionsServer) (done bool, _ error) {
 	var acked bool
 	t.roundStart = time.Now()
-	t.sent = roundCounter{}
+	t.loaded = 0
 	for {
 		var req, err = reqs.recv()
 		if err == io.EOF {
@@ -320,7 +318,7 @@ func (t *transactor) storePhase(ctx context.Context, reqs *requests, stream pm.D
 			if err = t.commit(ctx); err != nil {
 				return err
 			}
-			t.log.V(1).Info("Committed round", "round", t.round, "loaded", t.sent.loaded,
+			t.log.V(1).Info("Committed round", "round", t.round, "loaded", t.loaded,
 				"stored", sum(t.stores), "took", time.Since(t.roundStart).String())
 			return send(stream, &pm.TransactionResponse{DriverCommitted: &pm.TransactionResponse_DriverCommitted{}})
 		default:
@@ -454,7 +452,7 @@ func (t *transactor) queryLoads(ctx context.Context, stream pm.Driver_Transactio
 		if len(loaded.DocsJson) == 0 {
 			return nil
 		}
-		t.sent.loaded += len(loaded.DocsJson)
+		t.loaded += len(loaded.DocsJson)
 		var err = send(stream, &pm.TransactionResponse{Loaded: loaded})
 		loaded = &pm.TransactionResponse_Loaded{Binding: uint32(tb.index)}
 		return err
