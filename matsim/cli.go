@@ -149,7 +149,6 @@ func newTestCommand(test string, o CommandOptions) *cobra.Command {
 	fs.StringVar(&f.report, "report", "text", "report format on stdout: text or json")
 	fs.StringVar(&f.junit, "junit", "", "also write a JUnit XML report to this file")
 	fs.StringVar(&f.resultFile, "result-file", "", "write the compact versioned JSON result here (e.g. /dev/termination-log)")
-	fs.DurationVar(&f.callTimeout, "call-timeout", 5*time.Minute, "longest wait for any one connector answer")
 	if test == "delta" {
 		fs.StringVar(&f.output, "output", "-", "where committed documents go as NDJSON (- is stdout)")
 	}
@@ -157,7 +156,9 @@ func newTestCommand(test string, o CommandOptions) *cobra.Command {
 		fs.StringSliceVar(&f.crashAt, "crash-at", nil, "crash points, comma separated: "+strings.Join(CrashPoints, ", ")+" (default all)")
 	}
 	if o.Server == nil {
-		f.transport.addFlags(fs)
+		f.transport.addFlags(fs, &f.callTimeout)
+	} else {
+		fs.DurationVar(&f.callTimeout, "call-timeout", 5*time.Minute, "longest wait for any one connector answer")
 	}
 	return cmd
 }
@@ -193,6 +194,9 @@ func runTest(ctx context.Context, test string, f *flags, o CommandOptions, cmd *
 		if !knownCrashPoint(c) {
 			return usageError("--crash-at: unknown crash point %q (want %s)", c, strings.Join(CrashPoints, ", "))
 		}
+	}
+	if o.Server == nil {
+		f.callTimeout = f.transport.opts.CallTimeout
 	}
 	if f.seed == 0 {
 		var b [8]byte

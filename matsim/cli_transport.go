@@ -4,32 +4,51 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/flowsim/flowsim/connector"
+	"github.com/flowsim/flowsim/connector/transports"
 	"github.com/spf13/pflag"
 )
 
-// transportFlags select how the connector is reached.
+// transportFlags select how the connector is reached (connector/transports), plus
+// the fence test's second connector.
 type transportFlags struct {
-	image, network, command, endpoint, peerEndpoint, protocol string
+	opts         transports.Options
+	peerEndpoint string
 }
 
-func (t *transportFlags) addFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&t.image, "image", "", "connector Docker image (run as docker run -i --rm --network NETWORK IMAGE <subcommand>)")
-	fs.StringVar(&t.network, "network", "host", "Docker network of --image")
-	fs.StringVar(&t.command, "command", "", "local connector command speaking the stdio protocol, e.g. \"./connector --flag\"")
-	fs.StringVar(&t.endpoint, "endpoint", "", "HOST:PORT of a materialize.Driver gRPC server (a connector or flowsim connector-proxy)")
+func (t *transportFlags) addFlags(fs *pflag.FlagSet, callTimeout *time.Duration) {
+	t.opts.Network = "host"
+	t.opts.Protocol = connector.Auto
+	t.opts.CallTimeout = 5 * time.Minute
+	t.opts.AddFlags(fs)
 	fs.StringVar(&t.peerEndpoint, "peer-endpoint", "", "fence only: HOST:PORT of a second connector process over the same store, for the newer stream")
-	fs.StringVar(&t.protocol, "protocol", "auto", "protocol revision: auto, 2021-12 or 2021-10")
+	// The engine waits at most this long for any answer, too.
+	fs.Lookup("call-timeout").Usage = "longest wait for any one connector answer (a call, or a response of the transactions stream)"
+	_ = callTimeout
 }
 
 // open returns the connector the flags select; ok is false when none was selected.
 func (t *transportFlags) open(ctx context.Context, stderr io.Writer) (conn, peer connector.Connector, ok bool, err error) {
-	if t.image == "" && t.command == "" && t.endpoint == "" {
+	t.opts.Stderr = stderr
+	conn, ok, err = transports.Open(ctx, t.opts)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if !ok {
 		if t.peerEndpoint != "" {
-			return nil, nil, false, fmt.Errorf("--peer-endpoint needs --endpoint, --command or --image")
+			return nil, nil, false, fmt.Errorf("--peer-endpoint needs --endpoint, --command or --image for the first stream")
 		}
 		return nil, nil, false, nil
 	}
-	return nil, nil, false, fmt.Errorf("transports are not wired yet")
+	if t.peerEndpoint != "" {
+		var p = t.opts
+		p.Command, p.Image, p.Endpoint = "", "", t.peerEndpoint
+		if peer, _, err = transports.Open(ctx, p); err != nil {
+			conn.Close()
+			return nil, nil, false, fmt.Errorf("--peer-endpoint: %w", err)
+		}
+	}
+	return conn, peer, true, nil
 }
