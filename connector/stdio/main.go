@@ -1,0 +1,48 @@
+package stdio
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/estuary/protocols/materialize"
+	"github.com/flowsim/flowsim/connector"
+)
+
+// ProtocolEnv selects the revision ServeArgs speaks when no --protocol flag is given
+// (for images, whose entrypoint takes only the subcommand: docker run -e …).
+const ProtocolEnv = "FLOWSIM_CONNECTOR_PROTOCOL"
+
+// ServeArgs is the whole main of a stdio connector around server:
+//
+//	connector [--protocol 2021-12|2021-10] [--max-frame BYTES] SUBCOMMAND
+//
+// It parses the flags (the revision defaults to $FLOWSIM_CONNECTOR_PROTOCOL, then
+// 2021-12), runs Serve, and returns the error to report on stderr (a
+// flag error wraps flag.ErrHelp or says so).
+func ServeArgs(ctx context.Context, server materialize.DriverServer, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var fs = flag.NewFlagSet("connector", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var protocol = fs.String("protocol", os.Getenv(ProtocolEnv), "protocol revision to speak: 2021-12 (default) or 2021-10 (emulated); also $"+ProtocolEnv)
+	var maxFrame = fs.Int("max-frame", DefaultMaxFrame, "largest request frame in bytes")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: connector [flags] spec|validate|apply-upsert|apply-delete|transactions (2021-10: apply)\n"+
+			"Requests and responses are 4-byte little-endian length-prefixed protobuf on stdin/stdout.\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("parsing flags: %w", err)
+	}
+	var rev, err = connector.ParseRevision(*protocol)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("expected exactly one subcommand")
+	}
+	return Serve(ctx, server, fs.Args(), stdin, stdout, ServeOptions{Protocol: rev, MaxFrame: *maxFrame})
+}
