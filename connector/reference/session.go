@@ -178,17 +178,17 @@ func (t *session) loadPhase() (*materialize.TransactionRequest_Prepare, error) {
 			if b.delta {
 				return nil, fmt.Errorf("protocol error: Load of delta-updates binding %d", l.Binding)
 			}
-			var keys = make([]string, len(l.PackedKeys))
-			for k, s := range l.PackedKeys {
-				keys[k] = string(l.Arena.Bytes(s))
-				requested[keys[k]] = true
+			if t.is("loaded-unrequested") {
+				for _, s := range l.PackedKeys {
+					requested[string(l.Arena.Bytes(s))] = true
+				}
 			}
 			var found [][]json.RawMessage
 			if err := t.st.read(func(s *state) error {
 				var tbl = s.table(b.table)
-				found = make([][]json.RawMessage, len(keys))
-				for k, key := range keys {
-					found[k] = t.lookup(tbl, key)
+				found = make([][]json.RawMessage, len(l.PackedKeys))
+				for k, sl := range l.PackedKeys {
+					found[k] = t.lookup(tbl, l.Arena.Bytes(sl))
 				}
 				return nil
 			}); err != nil {
@@ -283,25 +283,25 @@ func (t *session) loadPhase() (*materialize.TransactionRequest_Prepare, error) {
 }
 
 // lookup returns the stored documents of a key, the lazy-commit overlay first.
-func (t *session) lookup(tbl *table, key string) []json.RawMessage {
+func (t *session) lookup(tbl *table, key []byte) []json.RawMessage {
 	for v := len(t.volatile) - 1; v >= 0; v-- {
 		for b, ws := range t.volatile[v].writes {
 			if t.bindings[b].table != tbl.Name {
 				continue
 			}
 			for w := len(ws) - 1; w >= 0; w-- {
-				if ws[w].key == key {
+				if ws[w].key == string(key) {
 					return []json.RawMessage{ws[w].doc}
 				}
 			}
 		}
 	}
-	if t.is("stale-value") {
-		if prev, ok := tbl.Prev[key]; ok {
+	if t.defect == "stale-value" {
+		if prev, ok := tbl.Prev[string(key)]; ok {
 			return []json.RawMessage{prev}
 		}
 	}
-	return tbl.Docs[key]
+	return tbl.Docs[string(key)]
 }
 
 // storePhase collects Stores until Commit.
