@@ -79,6 +79,12 @@ func (d *Driver) Validate(ctx context.Context, req *pm.ValidateRequest) (*pm.Val
 	if err = conn.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("checking the connection to %s: %w", cfg, err)
 	}
+	for i, b := range req.Bindings {
+		var res, _ = ParseResource(b.ResourceSpecJson) // parsed above
+		if err = checkExistingTable(ctx, conn, cfg.Schema, res, &b.Collection); err != nil {
+			return nil, fmt.Errorf("binding %d (collection %s): %w", i, b.Collection.Collection, err)
+		}
+	}
 
 	if err = resp.Validate(); err != nil {
 		return nil, fmt.Errorf("building ValidateResponse: %w", err)
@@ -199,7 +205,47 @@ func (t *table) migrate(cols map[string]string) ([]string, error) {
 	return out, nil
 }
 
-func existingColumns(ctx context.Context, tx pgx.Tx, schema, name string) (map[string]string, error) {
+// querier is what pgx.Tx and *pgx.Conn have in common here.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// checkExistingTable refuses a target table that exists with a primary key that
+// doesn't fit the binding: a standard binding upserts on the collection key, and a
+// delta binding appends rows, which a primary key would refuse.
+func checkExistingTable(ctx context.Context, q querier, schema string, res Resource, c *pf.CollectionSpec) error {
+	var rows, err = q.Query(ctx, `SELECT a.attname FROM pg_index i
+		JOIN pg_class t ON t.oid = i.indrelid
+		JOIN pg_namespace n ON n.oid = t.relnamespace
+		JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
+		JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+		WHERE n.nspname = $1 AND t.relname = $2 AND i.indisprimary
+		ORDER BY k.ord`, schema, res.Table)
+	if err != nil {
+		return fmt.Errorf("looking up table %s.%s: %w", schema, res.Table, err)
+	}
+	pk, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("looking up table %s.%s: %w", schema, res.Table, err)
+	}
+	var ident = pgx.Identifier{schema, res.Table}.Sanitize()
+	switch {
+	case len(pk) == 0:
+		return nil // absent, or a delta table: ApplyUpsert checks its columns
+	case res.DeltaUpdates:
+		return fmt.Errorf("table %s exists with primary key (%s), but delta updates append rows; use another table", ident, strings.Join(pk, ", "))
+	case len(pk) != len(c.KeyPtrs):
+		return fmt.Errorf("table %s exists with primary key (%s), which doesn't match the collection key %v; use another table", ident, strings.Join(pk, ", "), c.KeyPtrs)
+	}
+	for i, col := range pk {
+		if p := c.GetProjection(col); p == nil || p.Ptr != c.KeyPtrs[i] {
+			return fmt.Errorf("table %s exists with primary key (%s), which doesn't match the collection key %v; use another table", ident, strings.Join(pk, ", "), c.KeyPtrs)
+		}
+	}
+	return nil
+}
+
+func existingColumns(ctx context.Context, tx querier, schema, name string) (map[string]string, error) {
 	var rows, err = tx.Query(ctx, `SELECT column_name, data_type FROM information_schema.columns
 		WHERE table_schema = $1 AND table_name = $2`, schema, name)
 	if err != nil {

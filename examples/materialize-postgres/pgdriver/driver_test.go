@@ -354,3 +354,35 @@ func TestApplyUpsertIsIdempotentAndApplyDeleteDrops(t *testing.T) {
 		t.Errorf("tables left after ApplyDelete: %v (description %q)", got, del.ActionDescription)
 	}
 }
+
+func TestValidateRefusesAnExistingTableWithTheWrongKey(t *testing.T) {
+	var cfg, srv = testDB(t)
+	var ctx = context.Background()
+	var conn = srv.Conn(t, cfg.Database)
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA flow;
+		CREATE TABLE flow.other_key (id NUMERIC PRIMARY KEY, name TEXT);
+		CREATE TABLE flow.keyed (id NUMERIC, name TEXT, PRIMARY KEY (id, name));`); err != nil {
+		t.Fatal(err)
+	}
+	var validate = func(resource string) error {
+		var _, err = new(Driver).Validate(ctx, &pm.ValidateRequest{
+			Materialization: "acme/m", EndpointType: pf.EndpointType_FLOW_SINK, EndpointSpecJson: mustJSON(t, cfg),
+			Bindings: []*pm.ValidateRequest_Binding{{ResourceSpecJson: json.RawMessage(resource), Collection: testCollection("acme/a")}},
+		})
+		return err
+	}
+	for _, tc := range []struct{ resource, want string }{
+		{`{"table":"other_key"}`, `primary key (id), which doesn't match the collection key [/id /name]`},
+		{`{"table":"keyed","delta_updates":true}`, "delta updates append rows"},
+	} {
+		if err := validate(tc.resource); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate %s: err = %v, want it to contain %q", tc.resource, err, tc.want)
+		}
+	}
+	// A table whose primary key is the collection key, and new tables, are fine.
+	for _, r := range []string{`{"table":"keyed"}`, `{"table":"new_table"}`, `{"table":"new_delta","delta_updates":true}`} {
+		if err := validate(r); err != nil {
+			t.Errorf("Validate %s: %v", r, err)
+		}
+	}
+}
