@@ -155,7 +155,12 @@ func (d *Driver) ApplyUpsert(ctx context.Context, req *pm.ApplyRequest) (*pm.App
 		} else if len(cols) == 0 {
 			statements = append(statements, checkpointsCreateSQL(cfg.Schema))
 		}
-		for _, t := range tables {
+		for i, t := range tables {
+			var b = req.Materialization.Bindings[i]
+			var res = Resource{Table: t.name, DeltaUpdates: t.delta}
+			if err := checkExistingTable(ctx, tx, cfg.Schema, res, &b.Collection); err != nil {
+				return err
+			}
 			var cols, err = existingColumns(ctx, tx, cfg.Schema, t.name)
 			if err != nil {
 				return err

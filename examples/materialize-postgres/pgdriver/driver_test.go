@@ -379,6 +379,11 @@ func TestValidateRefusesAnExistingTableWithTheWrongKey(t *testing.T) {
 			t.Errorf("Validate %s: err = %v, want it to contain %q", tc.resource, err, tc.want)
 		}
 	}
+	// ApplyUpsert refuses it too, should Validate have been skipped.
+	var spec = testSpec(t, "acme/m", cfg, bindingOpt{table: "other_key"})
+	if _, err := new(Driver).ApplyUpsert(ctx, &pm.ApplyRequest{Materialization: spec, Version: "v1"}); err == nil || !strings.Contains(err.Error(), "doesn't match the collection key") {
+		t.Errorf("ApplyUpsert onto a table with another key: err = %v", err)
+	}
 	// A table whose primary key is the collection key, and new tables, are fine.
 	for _, r := range []string{`{"table":"keyed"}`, `{"table":"new_table"}`, `{"table":"new_delta","delta_updates":true}`} {
 		if err := validate(r); err != nil {
