@@ -284,6 +284,7 @@ func JobForRun(run *flowsimv1.MatSimRun, opts BuildOptions) (*batchv1.Job, error
 		Command:                  []string{FlowsimBinary},
 		Args:                     args,
 		Resources:                run.Spec.Driver.Resources,
+		VolumeMounts:             []corev1.VolumeMount{{Name: volumeTmp, MountPath: "/tmp"}},
 		TerminationMessagePath:   corev1.TerminationMessagePathDefault,
 		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
 		SecurityContext:          restrictedContainer(true),
@@ -299,7 +300,8 @@ func JobForRun(run *flowsimv1.MatSimRun, opts BuildOptions) (*batchv1.Job, error
 				Items:       []corev1.KeyToPath{{Key: ref.Key, Path: ref.Key}},
 				DefaultMode: ptr.To[int32](0o440),
 			}}})
-		pod.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: volumeConfig, MountPath: ConfigDir, ReadOnly: true}}
+		pod.Containers[0].VolumeMounts = append(pod.Containers[0].VolumeMounts,
+			corev1.VolumeMount{Name: volumeConfig, MountPath: ConfigDir, ReadOnly: true})
 	}
 
 	var backoff = ptr.Deref(run.Spec.BackoffLimit, 0)

@@ -145,7 +145,10 @@ func TestJobForRunBasic(t *testing.T) {
 							"--resource", `{"delta_updates":false,"table":"flowsim"}`,
 							"--loops", "4", "--seed", "42", "--protocol", "2021-12",
 							"--result-file", "/dev/termination-log", "--log.level", "info"},
-						VolumeMounts:             []corev1.VolumeMount{{Name: "connector-config", MountPath: "/etc/flowsim/config", ReadOnly: true}},
+						VolumeMounts: []corev1.VolumeMount{
+							{Name: "tmp", MountPath: "/tmp"},
+							{Name: "connector-config", MountPath: "/etc/flowsim/config", ReadOnly: true},
+						},
 						TerminationMessagePath:   "/dev/termination-log",
 						TerminationMessagePolicy: corev1.TerminationMessageReadFile,
 						SecurityContext:          wantRestricted(true),
