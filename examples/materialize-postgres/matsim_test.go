@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/flowsim/flowsim/connector"
-	"github.com/flowsim/flowsim/connector/stdio"
+	"github.com/flowsim/flowsim/connector/transports"
 	"github.com/flowsim/flowsim/examples/materialize-postgres/pgdriver"
 	"github.com/flowsim/flowsim/internal/pgtest"
 	"github.com/flowsim/flowsim/matsim"
@@ -73,13 +73,13 @@ type buildError struct {
 func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n" + e.out }
 
 // transport makes the connectors of one run: in process, or the built binary
-// through the stdio --command transport (one process per call).
+// through the --command transport (stdio framing, one process per call).
 type transport struct {
 	name string
 	make func(t testing.TB) connector.Connector
 }
 
-var transports = []transport{
+var allTransports = []transport{
 	{"in-process", func(t testing.TB) connector.Connector {
 		return connector.InProcess(pgdriver.New(logr.Discard()), "materialize-postgres")
 	}},
@@ -88,10 +88,11 @@ var transports = []transport{
 		if err != nil {
 			t.Fatalf("building the connector: %v", err)
 		}
+		// Exactly what `flowsim matsim <test> --command BIN` opens.
 		var stderr = &lockedBuffer{}
-		c, err := stdio.NewCommand([]string{bin}, stdio.Options{CallTimeout: 5 * time.Minute, Stderr: stderr})
-		if err != nil {
-			t.Fatalf("stdio.NewCommand: %v", err)
+		c, ok, err := transports.Open(context.Background(), transports.Options{Command: bin, CallTimeout: 5 * time.Minute, Stderr: stderr})
+		if err != nil || !ok {
+			t.Fatalf("transports.Open --command %s: ok=%v err=%v", bin, ok, err)
 		}
 		t.Cleanup(func() {
 			c.Close()
@@ -156,7 +157,7 @@ func executeReport(t testing.TB, tr transport, opts matsim.Options) *matsim.Repo
 }
 
 func TestMatsimBasic(t *testing.T) {
-	for _, tr := range transports {
+	for _, tr := range allTransports {
 		t.Run(tr.name, func(t *testing.T) {
 			var start, loops = *basicStart, *basicLoops
 			var rep = execute(t, tr, matsim.Options{Test: "basic", Resource: json.RawMessage(`{"table":"basic"}`),
@@ -182,7 +183,7 @@ func TestMatsimBasic(t *testing.T) {
 //
 //	go test -tags nozstd -run '^$' -bench MatsimBasic -benchtime 1x ./examples/materialize-postgres/
 func BenchmarkMatsimBasic(b *testing.B) {
-	for _, tr := range transports {
+	for _, tr := range allTransports {
 		b.Run(tr.name, func(b *testing.B) {
 			var total, seconds float64
 			for i := 0; i < b.N; i++ {
@@ -198,7 +199,7 @@ func BenchmarkMatsimBasic(b *testing.B) {
 }
 
 func TestMatsimDelta(t *testing.T) {
-	for _, tr := range transports {
+	for _, tr := range allTransports {
 		t.Run(tr.name, func(t *testing.T) {
 			var out strings.Builder
 			var rep = execute(t, tr, matsim.Options{Test: "delta", Resource: json.RawMessage(`{"table":"delta","delta_updates":true}`),
@@ -211,7 +212,7 @@ func TestMatsimDelta(t *testing.T) {
 }
 
 func TestMatsimFence(t *testing.T) {
-	for _, tr := range transports {
+	for _, tr := range allTransports {
 		t.Run(tr.name, func(t *testing.T) {
 			execute(t, tr, matsim.Options{Test: "fence", Resource: json.RawMessage(`{"table":"fence"}`),
 				Start: 500, Loops: 1})
@@ -220,7 +221,7 @@ func TestMatsimFence(t *testing.T) {
 }
 
 func TestMatsimRecovery(t *testing.T) {
-	for _, tr := range transports {
+	for _, tr := range allTransports {
 		t.Run(tr.name, func(t *testing.T) {
 			var rep = execute(t, tr, matsim.Options{Test: "recovery", Resource: json.RawMessage(`{"table":"recovery"}`),
 				Start: 500, Loops: 3})
