@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -43,7 +44,11 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 	}
+	flag.Parse()
 	var assets, why = envtestAssets()
+	if testing.Short() && os.Getenv("CI") != "true" {
+		why = "-short (make unit) runs no envtest control plane"
+	}
 	if why != "" {
 		envMissing = why
 		os.Exit(m.Run())
