@@ -613,6 +613,9 @@ func TestStoryValidationRejections(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("rejection %q does not mention %q", err, w)
 				}
+				if testing.Verbose() && w == tc.want[0] {
+					t.Logf("rejected: %v", err)
+				}
 			}
 		})
 	}
