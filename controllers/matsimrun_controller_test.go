@@ -644,3 +644,17 @@ func TestStoryValidationRejections(t *testing.T) {
 		}
 	})
 }
+
+// The restricted namespaces of the stories really enforce the profile (otherwise the
+// stories would not prove that the operator's pods meet it).
+func TestStoryPodSecurityAdmissionIsEnforced(t *testing.T) {
+	var e = newTestEnv(t)
+	var pod = &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "unrestricted", Namespace: e.ns},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+	}
+	var err = e.c.Create(ctx, pod)
+	if err == nil || !strings.Contains(err.Error(), "restricted") {
+		t.Fatalf("creating a pod without a security context in the test namespace: %v, want a PodSecurity rejection", err)
+	}
+}

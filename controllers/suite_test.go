@@ -149,8 +149,11 @@ func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
 	requireEnvtest(t)
 	t.Parallel()
+	// Pod Security admission (on in envtest's API server) enforces the restricted profile
+	// on every pod the operator creates, and on the Job's pods the tests create.
 	var ns = &corev1.Namespace{}
 	ns.GenerateName = "msr-"
+	ns.Labels = map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}
 	if err := envClient.Create(context.Background(), ns); err != nil {
 		t.Fatalf("creating a namespace: %v", err)
 	}
