@@ -67,7 +67,8 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	}
 	var cc, err = grpc.NewClient(addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(opts.MaxMessage), grpc.MaxCallSendMsgSize(opts.MaxMessage)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(opts.MaxMessage), grpc.MaxCallSendMsgSize(opts.MaxMessage),
+			grpc.ForceCodecV2(Codec())),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("connector endpoint %q: %w", addr, err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/estuary/protocols/materialize"
+	"github.com/flowsim/flowsim/connector/grpcconn"
 	"github.com/flowsim/flowsim/connector/stdio"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -126,7 +127,8 @@ func Serve(ctx context.Context, lis net.Listener, server materialize.DriverServe
 		opts.Grace = 10 * time.Second
 	}
 	var gs = grpc.NewServer(grpc.MaxRecvMsgSize(opts.MaxMessage), grpc.MaxSendMsgSize(opts.MaxMessage),
-		grpc.WaitForHandlers(true)) // Stop returns once handlers, and so their processes, are done
+		grpc.WaitForHandlers(true),
+		grpc.ForceServerCodecV2(grpcconn.Codec())) // Stop returns once handlers, and so their processes, are done
 	materialize.RegisterDriverServer(gs, server)
 	var hs = health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
