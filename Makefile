@@ -31,7 +31,7 @@ lint:
 
 ## bench: throughput and memory benchmarks (docs/s, bytes/key, transport ratios)
 bench:
-	$(GOTEST) -run '^$$' -bench . -benchmem -benchtime 1x ./matsim/ ./connector/...
+	$(GOTEST) -run '^$$' -bench . -benchmem -benchtime 1x ./matsim/ ./connector/... ./examples/materialize-postgres/
 
 ## fuzz-short: a short run of every fuzz target (seed corpora live in testdata/fuzz)
 fuzz-short:

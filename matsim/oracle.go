@@ -110,7 +110,8 @@ func (o *oracle) judgeLoaded(doc []byte, fs *findings) bool {
 		return true
 	}
 	if rev == 0 {
-		fs.add(CheckLoadPhantom, o.src.keyString(i), fmt.Sprintf("a document was returned for a key that was never committed (it must be omitted): %s", clip(string(doc), 160)))
+		fs.add(CheckLoadPhantom, o.src.keyString(i), fmt.Sprintf("a document was returned for a key that was never committed (it must be omitted): %s "+
+			"(if the resource holds documents of an earlier run with the same --seed, use a fresh resource or another seed)", clip(string(doc), 160)))
 		return false
 	}
 	if o.sum[i] != 0 && docHash(doc) == o.sum[i] {
