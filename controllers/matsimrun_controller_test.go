@@ -598,6 +598,11 @@ func TestStoryValidationRejections(t *testing.T) {
 		{"secret key with a slash", func(r *flowsimv1.MatSimRun) {
 			r.Spec.Config = flowsimv1.ConnectorConfig{SecretRef: &flowsimv1.SecretKeyRef{Name: "s", Key: "../etc/passwd"}}
 		}, []string{"spec.config.secretRef.key"}},
+		{"crash points outside recovery", func(r *flowsimv1.MatSimRun) { r.Spec.CrashAt = []flowsimv1.CrashPoint{"after-commit"} },
+			[]string{"spec.crashAt", "crashAt applies only to the recovery test"}},
+		{"unknown crash point", func(r *flowsimv1.MatSimRun) {
+			r.Spec.Test, r.Spec.CrashAt = flowsimv1.TestRecovery, []flowsimv1.CrashPoint{"before-lunch"}
+		}, []string{"spec.crashAt[0]", "Unsupported value"}},
 		{"name too long", func(r *flowsimv1.MatSimRun) { r.Name = strings.Repeat("a", 53) }, []string{"metadata.name must be at most 52 characters"}},
 		{"name starting with a digit", func(r *flowsimv1.MatSimRun) { r.Name = "1run" }, []string{"metadata.name must be a DNS label starting with a letter"}},
 	}

@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"math"
 	"strconv"
+	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -125,6 +126,19 @@ func DriverArgs(run *flowsimv1.MatSimRun) ([]string, error) {
 	}{{"--loops", run.Spec.Loops}, {"--start", run.Spec.Start}, {"--batch", run.Spec.Batch}} {
 		if f.v != nil {
 			args = append(args, f.flag, strconv.Itoa(int(*f.v)))
+		}
+	}
+	switch run.Spec.Test {
+	case flowsimv1.TestDelta:
+		// The committed documents would otherwise flood the container log.
+		args = append(args, "--output", "/dev/null")
+	case flowsimv1.TestRecovery:
+		if len(run.Spec.CrashAt) > 0 {
+			var points = make([]string, len(run.Spec.CrashAt))
+			for i, p := range run.Spec.CrashAt {
+				points[i] = string(p)
+			}
+			args = append(args, "--crash-at", strings.Join(points, ","))
 		}
 	}
 	var protocol = run.Spec.Connector.Protocol

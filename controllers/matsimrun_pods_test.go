@@ -193,7 +193,17 @@ func TestDriverArgs(t *testing.T) {
 			want: slices.Concat([]string{"matsim", "delta", "--endpoint", "127.0.0.1:7070",
 				"--config", `{"address":"pg:5432","user":"flow"}`,
 				"--resource", `{"delta_updates":false,"table":"flowsim"}`,
-				"--loops", "4", "--start", "3", "--batch", "100", "--seed", "42", "--protocol", "auto"}, tail),
+				"--loops", "4", "--start", "3", "--batch", "100", "--output", "/dev/null", "--seed", "42", "--protocol", "auto"}, tail),
+		},
+		{
+			name: "recovery with chosen crash points",
+			mutate: func(r *flowsimv1.MatSimRun) {
+				r.Spec.Test = flowsimv1.TestRecovery
+				r.Spec.CrashAt = []flowsimv1.CrashPoint{"after-commit", "after-stores"}
+			},
+			want: slices.Concat([]string{"matsim", "recovery", "--endpoint", "127.0.0.1:7070",
+				"--config", "/etc/flowsim/config/config.yaml", "--resource", `{"delta_updates":false,"table":"flowsim"}`,
+				"--loops", "4", "--crash-at", "after-commit,after-stores", "--seed", "42", "--protocol", "2021-12"}, tail),
 		},
 	}
 	for _, tc := range cases {

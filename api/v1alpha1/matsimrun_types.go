@@ -143,7 +143,12 @@ type DriverSpec struct {
 	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
 }
 
+// CrashPoint is where the recovery test ends a stream abruptly.
+// +kubebuilder:validation:Enum=after-stores;after-commit;after-committed
+type CrashPoint string
+
 // MatSimRunSpec describes one run of a matsim test.
+// +kubebuilder:validation:XValidation:rule="!has(self.crashAt) || self.test == 'recovery'",message="crashAt applies only to the recovery test",fieldPath=".crashAt"
 type MatSimRunSpec struct {
 	// Test to run.
 	Test MatSimTest `json:"test"`
@@ -183,6 +188,13 @@ type MatSimRunSpec struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	Seed *int64 `json:"seed,omitempty"`
+
+	// CrashAt lists the recovery test's crash points (recovery only). Unset: all of them.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=3
+	CrashAt []CrashPoint `json:"crashAt,omitempty"`
 
 	// Timeout bounds the whole run, from the creation of its first pod.
 	// +optional

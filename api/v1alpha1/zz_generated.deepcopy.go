@@ -169,6 +169,11 @@ func (in *MatSimRunSpec) DeepCopyInto(out *MatSimRunSpec) {
 		*out = new(int64)
 		**out = **in
 	}
+	if in.CrashAt != nil {
+		in, out := &in.CrashAt, &out.CrashAt
+		*out = make([]CrashPoint, len(*in))
+		copy(*out, *in)
+	}
 	if in.Timeout != nil {
 		in, out := &in.Timeout, &out.Timeout
 		*out = new(metav1.Duration)
