@@ -2,11 +2,13 @@ package build
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -40,24 +42,68 @@ func run(t *testing.T, env []string, name string, args ...string) string {
 	return out.String()
 }
 
-// TestDockerBuild builds the images as `make docker-build` does (static binaries, then
-// hack/docker-build.sh) and checks that each runs.
-func TestDockerBuild(t *testing.T) {
-	requireDocker(t)
-	var bin = t.TempDir()
-	run(t, []string{"CGO_ENABLED=0"}, "go", "build", "-tags", "nozstd", "-trimpath", "-ldflags", "-s -w", "-o", bin+"/",
-		"./cmd/flowsim", "./cmd/manager")
+// images are the flowsim and manager images built once for this package's tests, from
+// the binaries in bin.
+type images struct {
+	bin, flowsim, manager string
+}
 
-	var tag = fmt.Sprintf("test-%d", os.Getpid())
-	var prefix = "flowsim-test"
-	t.Cleanup(func() {
-		for _, img := range []string{"flowsim", "manager"} {
-			_ = exec.Command("docker", "rmi", "--force", prefix+"/"+img+":"+tag).Run()
+var (
+	built     images
+	buildOnce sync.Once
+	buildErr  error
+)
+
+// TestMain removes the images the tests built.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	var code = m.Run()
+	if built.flowsim != "" {
+		_ = exec.Command("docker", "rmi", "--force", built.flowsim, built.manager).Run()
+		_ = os.RemoveAll(built.bin)
+	}
+	os.Exit(code)
+}
+
+// buildImages builds the images as `make docker-build` does: static binaries, then
+// hack/docker-build.sh.
+func buildImages(t *testing.T) images {
+	t.Helper()
+	requireDocker(t)
+	buildOnce.Do(func() {
+		var bin, err = os.MkdirTemp("", "flowsim-docker-test-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		var tag, prefix = fmt.Sprintf("test-%d", os.Getpid()), "flowsim-test"
+		built = images{bin: bin, flowsim: prefix + "/flowsim:" + tag, manager: prefix + "/manager:" + tag}
+		for _, step := range []struct {
+			env  []string
+			args []string
+		}{
+			{[]string{"CGO_ENABLED=0"}, []string{"go", "build", "-tags", "nozstd", "-trimpath", "-ldflags", "-s -w", "-o", bin + "/", "./cmd/flowsim", "./cmd/manager"}},
+			{[]string{"BIN=" + bin, "TAG=" + tag, "IMAGE_PREFIX=" + prefix}, []string{"bash", "hack/docker-build.sh"}},
+		} {
+			var cmd = exec.Command(step.args[0], step.args[1:]...)
+			cmd.Dir = ".."
+			cmd.Env = append(os.Environ(), step.env...)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("%s: %w\n%s", strings.Join(step.args, " "), err, out)
+				return
+			}
 		}
 	})
-	run(t, []string{"BIN=" + bin, "TAG=" + tag, "IMAGE_PREFIX=" + prefix}, "bash", "hack/docker-build.sh")
+	if buildErr != nil {
+		t.Fatalf("building the images: %v", buildErr)
+	}
+	return built
+}
 
-	var flowsim, manager = prefix + "/flowsim:" + tag, prefix + "/manager:" + tag
+// TestDockerBuild checks that the images `make docker-build` builds run.
+func TestDockerBuild(t *testing.T) {
+	var img = buildImages(t)
+	var bin, flowsim, manager = img.bin, img.flowsim, img.manager
 	for _, img := range []string{flowsim, manager} {
 		if user := strings.TrimSpace(run(t, nil, "docker", "image", "inspect", "--format", "{{.Config.User}}", img)); user != "65532:65532" {
 			t.Errorf("%s runs as %q, want the non-root 65532:65532", img, user)

@@ -1,0 +1,152 @@
+package build
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+
+	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
+	"github.com/flowsim/flowsim/controllers"
+	"github.com/flowsim/flowsim/matsim/result"
+)
+
+// TestPodCommandsRunInDocker plays the kubelet with Docker: it runs the exact containers
+// of the pod the operator builds (controllers.JobForRun) from the real images — install
+// into a shared folder (the emptyDir), the connector behind the proxy, then the driver in
+// the connector's network namespace — and parses the driver's termination message as the
+// operator does. The connector is flowsim's reference connector, once correct and once
+// with a deliberate defect.
+func TestPodCommandsRunInDocker(t *testing.T) {
+	var img = buildImages(t)
+	var cases = []struct {
+		name    string
+		config  string
+		outcome result.Outcome
+		check   string
+	}{
+		{"correct connector passes", `{"state_dir":"/tmp/ref"}`, result.Passed, ""},
+		{"dropping stores fails load.missing", `{"state_dir":"/tmp/ref","defect":"drop-store"}`, result.Failed, "load.missing"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var run = &flowsimv1.MatSimRun{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("docker-%d", i), Namespace: "ns", UID: "uid"},
+				Spec: flowsimv1.MatSimRunSpec{
+					Test: flowsimv1.TestBasic,
+					Connector: flowsimv1.ConnectorSpec{Image: img.flowsim,
+						Command: []string{"/flowsim/flowsim", "reference-connector"}},
+					Config:   flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(tc.config)}},
+					Resource: runtime.RawExtension{Raw: []byte(`{"name":"t"}`)},
+					Loops:    ptr.To[int32](3),
+					Start:    ptr.To[int32](50),
+					Seed:     ptr.To[int64](7),
+				},
+			}
+			var job, err = controllers.JobForRun(run, controllers.BuildOptions{FlowsimImage: img.flowsim})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var spec = job.Spec.Template.Spec
+			var res = runPod(t, spec, fmt.Sprintf("flowsim-test-%d-%d", os.Getpid(), i))
+			if res.Outcome != tc.outcome || res.Check != tc.check {
+				t.Errorf("driver result %+v, want outcome %s check %q", res, tc.outcome, tc.check)
+			}
+			if res.Seed != 7 || res.Loops != 3 {
+				t.Errorf("driver ran with seed %d and %d loops, want the run's 7 and 3", res.Seed, res.Loops)
+			}
+			if tc.outcome == result.Passed && res.Verified == 0 {
+				t.Errorf("a passing run verified no documents: %+v", res)
+			}
+		})
+	}
+}
+
+// runPod runs the pod's containers in Docker and returns the driver's parsed result.
+func runPod(t *testing.T, spec corev1.PodSpec, name string) result.Result {
+	t.Helper()
+	var dirs = map[string]string{} // volume name -> host folder
+	for _, v := range spec.Volumes {
+		if v.EmptyDir != nil {
+			dirs[v.Name] = t.TempDir()
+			if err := os.Chmod(dirs[v.Name], 0o777); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var termination = filepath.Join(t.TempDir(), "termination-log")
+	if err := os.WriteFile(termination, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(termination, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	var dockerArgs = func(c corev1.Container, extra ...string) []string {
+		var args = []string{"--user", "65532:65532", "--read-only=" + fmt.Sprint(ptr.Deref(c.SecurityContext.ReadOnlyRootFilesystem, false)),
+			"--cap-drop", "ALL", "--security-opt", "no-new-privileges"}
+		for _, m := range c.VolumeMounts {
+			var host, ok = dirs[m.Name]
+			if !ok {
+				t.Fatalf("container %s mounts %s, which this test cannot provide", c.Name, m.Name)
+			}
+			var mount = host + ":" + m.MountPath
+			if m.ReadOnly {
+				mount += ":ro"
+			}
+			args = append(args, "-v", mount)
+		}
+		args = append(args, extra...)
+		var cmd = slices.Concat(c.Command, c.Args)
+		return slices.Concat(args, []string{"--entrypoint", cmd[0], c.Image}, cmd[1:])
+	}
+
+	var install, connector, driver = spec.InitContainers[0], spec.InitContainers[1], spec.Containers[0]
+	run(t, nil, "docker", slices.Concat([]string{"run", "--rm"}, dockerArgs(install))...)
+
+	run(t, nil, "docker", slices.Concat([]string{"run", "-d", "--name", name}, dockerArgs(connector))...)
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", "--force", name).Run() })
+	// The startup probe's part: wait until the proxy serves.
+	var deadline = time.Now().Add(30 * time.Second)
+	for {
+		var out, _ = exec.Command("docker", "logs", name).CombinedOutput()
+		if strings.Contains(string(out), "serving") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the connector proxy did not start serving:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+
+	var cmd = exec.Command("docker", slices.Concat([]string{"run", "--rm", "--network", "container:" + name},
+		dockerArgs(driver, "-v", termination+":"+driver.TerminationMessagePath))...)
+	var out, err = cmd.CombinedOutput()
+	var code = cmd.ProcessState.ExitCode()
+	if err != nil && code != 1 {
+		t.Fatalf("the driver failed with exit code %d: %v\n%s", code, err, out)
+	}
+	b, err := os.ReadFile(termination)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 4096 {
+		t.Errorf("termination message is %d bytes; Kubernetes keeps 4096", len(b))
+	}
+	res, err := result.Parse(b)
+	if err != nil {
+		t.Fatalf("parsing the termination message %q: %v\ndriver output:\n%s", b, err, out)
+	}
+	if want := res.Outcome.ExitCode(); code != want {
+		t.Errorf("driver exit code %d, want %d for outcome %s", code, want, res.Outcome)
+	}
+	return res
+}
