@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
+	"github.com/flowsim/flowsim/connector/proxy"
 	"github.com/flowsim/flowsim/connector/stdio/stdiotest"
 	"github.com/flowsim/flowsim/connector/transports"
 	"github.com/google/go-cmp/cmp"
@@ -19,8 +22,23 @@ import (
 	"google.golang.org/grpc"
 )
 
+// proxyArg makes this test binary run `connector-proxy` (see serveProxy).
+const proxyArg = "connector-proxy"
+
 func TestMain(m *testing.M) {
 	stdiotest.Main()
+	if len(os.Args) > 1 && os.Args[1] == proxyArg {
+		var ctx, stop = signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		var cmd = proxy.NewCommand()
+		cmd.SetArgs(os.Args[2:])
+		var err = cmd.ExecuteContext(ctx)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "connector-proxy:", err)
+			os.Exit(2)
+		}
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 
