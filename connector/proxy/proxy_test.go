@@ -133,6 +133,24 @@ func TestProxyConnectorFailures(t *testing.T) {
 	})
 }
 
+// A connector killed by a signal in the middle of a stream: the caller learns how it
+// died and sees the end of its stderr.
+func TestProxyChildKilledBySignal(t *testing.T) {
+	var gc, sc, _ = startProxy(t, stdiotest.ModeKilledOnLoad, proxy.Options{})
+	var err = stdiotest.Exercise(context.Background(), gc, 10)
+	for _, want := range []string{"transactions: killed by signal: killed", "loading…"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not contain %q", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "sent by flowsim") {
+		t.Errorf("the proxy claims it killed the connector: %v", err)
+	}
+	if n := sc.Running(); n != 0 {
+		t.Errorf("%d connector processes still running", n)
+	}
+}
+
 // On shutdown, an in-flight stream that does not finish within the grace period is
 // cancelled and its connector reaped before Serve returns.
 func TestProxyShutdownCancelsStream(t *testing.T) {

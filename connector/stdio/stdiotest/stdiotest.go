@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/estuary/protocols/flow"
@@ -149,18 +150,19 @@ func Command(mode string) []string {
 
 // Modes of the re-executed connector.
 const (
-	ModeOK          = "ok"           // Dec 2021, well behaved
-	ModeOct         = "oct"          // Oct 2021 emulation
-	ModeLogStdout   = "log-stdout"   // logs a line to stdout before serving
-	ModeExit3       = "exit3"        // writes an error to stderr, exits 3
-	ModeBigStderr   = "big-stderr"   // writes 10 KiB of numbered stderr lines, exits 1
-	ModeOversize    = "oversize"     // answers with a 2 MiB frame
-	ModeTruncated   = "truncated"    // answers with a frame cut short, exits 0
-	ModeHang        = "hang"         // never answers
-	ModeHangPrepare = "hang-prepare" // serves transactions but never answers Prepare
-	ModeDieOnLoad   = "die-on-load"  // exits 7 with a panic message at the first Load
-	ModeTrailing    = "trailing"     // writes a log line to stdout after the response
-	ModeNoResponse  = "no-response"  // exits 0 without writing anything
+	ModeOK           = "ok"             // Dec 2021, well behaved
+	ModeOct          = "oct"            // Oct 2021 emulation
+	ModeLogStdout    = "log-stdout"     // logs a line to stdout before serving
+	ModeExit3        = "exit3"          // writes an error to stderr, exits 3
+	ModeBigStderr    = "big-stderr"     // writes 10 KiB of numbered stderr lines, exits 1
+	ModeOversize     = "oversize"       // answers with a 2 MiB frame
+	ModeTruncated    = "truncated"      // answers with a frame cut short, exits 0
+	ModeHang         = "hang"           // never answers
+	ModeHangPrepare  = "hang-prepare"   // serves transactions but never answers Prepare
+	ModeDieOnLoad    = "die-on-load"    // exits 7 with a panic message at the first Load
+	ModeTrailing     = "trailing"       // writes a log line to stdout after the response
+	ModeNoResponse   = "no-response"    // exits 0 without writing anything
+	ModeKilledOnLoad = "killed-on-load" // is killed by SIGKILL at the first Load
 )
 
 // Main runs this process as a connector when its arguments say so (see Command), and
@@ -208,6 +210,14 @@ func Run(mode string, args []string) {
 	case ModeHangPrepare:
 		beforeResponse = func(req *materialize.TransactionRequest) {
 			if req.Prepare != nil {
+				time.Sleep(time.Hour)
+			}
+		}
+	case ModeKilledOnLoad:
+		beforeResponse = func(req *materialize.TransactionRequest) {
+			if req.Load != nil {
+				fmt.Fprintln(os.Stderr, "loading…")
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 				time.Sleep(time.Hour)
 			}
 		}
