@@ -14,6 +14,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -93,17 +94,17 @@ func (r *MatSimRunReconciler) reconcile(ctx context.Context, run *flowsimv1.MatS
 	if err := r.ensurePeer(ctx, run, &obs); err != nil {
 		return ctrl.Result{}, err
 	}
-	var created bool
-	if created, err = r.ensureJob(ctx, run, &obs); err != nil {
+	if err := r.ensureJob(ctx, run, &obs); err != nil {
 		return ctrl.Result{}, err
 	}
 	r.readProgress(ctx, &obs)
 
+	var wasStarted = meta.IsStatusConditionTrue(run.Status.Conditions, ConditionStarted)
 	var st, v = computeStatus(run, obs, r.Policy, r.now())
 	if err := r.writeStatus(ctx, run, st); err != nil {
 		return ctrl.Result{}, err
 	}
-	if created {
+	if !wasStarted && obs.job != nil && meta.IsStatusConditionTrue(st.Conditions, ConditionStarted) {
 		r.Recorder.Eventf(run, obs.job, corev1.EventTypeNormal, EventStarted, "Start", "Created Job %s", obs.job.Name)
 	}
 	if v.finished {
@@ -225,23 +226,23 @@ func (r *MatSimRunReconciler) ensurePeer(ctx context.Context, run *flowsimv1.Mat
 }
 
 // ensureJob creates the driver Job once; for fence, only when the peer is ready.
-func (r *MatSimRunReconciler) ensureJob(ctx context.Context, run *flowsimv1.MatSimRun, obs *observed) (bool, error) {
+func (r *MatSimRunReconciler) ensureJob(ctx context.Context, run *flowsimv1.MatSimRun, obs *observed) error {
 	if obs.job != nil || obs.jobGone {
-		return false, nil
+		return nil
 	}
 	if run.Spec.Test == flowsimv1.TestFence && !peerReady(obs.peer) {
-		return false, nil // the peer pod's watch wakes us
+		return nil // the peer pod's watch wakes us
 	}
 	var job, err = JobForRun(run, r.Build)
 	if err != nil {
-		return false, fmt.Errorf("building the driver Job: %w", err)
+		return fmt.Errorf("building the driver Job: %w", err)
 	}
 	if err := r.create(ctx, job); err != nil {
-		return false, err
+		return err
 	}
 	ctrl.LoggerFrom(ctx).Info("Created driver Job", "job", klog.KObj(job))
 	obs.job = job
-	return true, nil
+	return nil
 }
 
 // readProgress reads the driver's last progress line while it runs.

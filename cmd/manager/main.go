@@ -80,7 +80,9 @@ func main() {
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        "flowsim-operator.flowsim.dev",
 		LeaderElectionNamespace: leaderNamespace,
-		Cache:                   controllers.CacheOptions(),
+		// Safe: the manager exits right after its manager stops.
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         controllers.CacheOptions(),
 	})
 	if err != nil {
 		log.Error(err, "Creating the manager")
