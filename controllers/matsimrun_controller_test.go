@@ -603,6 +603,8 @@ func TestStoryValidationRejections(t *testing.T) {
 		{"unknown crash point", func(r *flowsimv1.MatSimRun) {
 			r.Spec.Test, r.Spec.CrashAt = flowsimv1.TestRecovery, []flowsimv1.CrashPoint{"before-lunch"}
 		}, []string{"spec.crashAt[0]", "Unsupported value"}},
+		{"ttl too short to read the result", func(r *flowsimv1.MatSimRun) { r.Spec.TTLSecondsAfterFinished = ptr.To[int32](0) },
+			[]string{"spec.ttlSecondsAfterFinished", "greater than or equal to 60"}},
 		{"name too long", func(r *flowsimv1.MatSimRun) { r.Name = strings.Repeat("a", 53) }, []string{"metadata.name must be at most 52 characters"}},
 		{"name starting with a digit", func(r *flowsimv1.MatSimRun) { r.Name = "1run" }, []string{"metadata.name must be a DNS label starting with a letter"}},
 	}

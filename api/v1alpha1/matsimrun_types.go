@@ -211,9 +211,10 @@ type MatSimRunSpec struct {
 	BackoffLimit *int32 `json:"backoffLimit,omitempty"`
 
 	// TTLSecondsAfterFinished deletes the finished Job (and its pod and logs) after this long.
+	// At least 60, so that the operator reads the driver's result before the pod goes.
 	// Unset: the Job is kept until the MatSimRun is deleted.
 	// +optional
-	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Minimum=60
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
 
 	// Driver overrides for the matsim driver container.
