@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,11 +29,18 @@ const proxyArg = "connector-proxy"
 func TestMain(m *testing.M) {
 	stdiotest.Main()
 	if len(os.Args) > 1 && os.Args[1] == proxyArg {
+		if path := os.Getenv("FLOWSIM_TEST_PROXY_CPUPROFILE"); path != "" { // for profiling the benchmark
+			if f, err := os.Create(path); err == nil {
+				_ = pprof.StartCPUProfile(f)
+				defer pprof.StopCPUProfile()
+			}
+		}
 		var ctx, stop = signal.NotifyContext(context.Background(), syscall.SIGTERM)
 		var cmd = proxy.NewCommand()
 		cmd.SetArgs(os.Args[2:])
 		var err = cmd.ExecuteContext(ctx)
 		stop()
+		pprof.StopCPUProfile()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "connector-proxy:", err)
 			os.Exit(2)
