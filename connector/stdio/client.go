@@ -1,6 +1,7 @@
 package stdio
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -143,7 +144,10 @@ func (c *Client) setRevision(r connector.Revision) {
 	c.mu.Unlock()
 }
 
-func (c *Client) start(sub string) (*proc, error) {
+func (c *Client) start(sub string) (*proc, error) { return c.startWith(sub, c.opts.Stderr) }
+
+// startWith starts sub with its stderr passed through to stderr (nil: kept for errors only).
+func (c *Client) startWith(sub string, stderr io.Writer) (*proc, error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -152,7 +156,7 @@ func (c *Client) start(sub string) (*proc, error) {
 	c.mu.Unlock()
 
 	var argv, cleanup = c.argv(sub)
-	return startProc(sub, c.target, argv, c.opts.Stderr, cleanup, func(p *proc, running bool) {
+	return startProc(sub, c.target, argv, stderr, cleanup, func(p *proc, running bool) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if running {
@@ -194,7 +198,7 @@ func (c *Client) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest,
 			return nil, err
 		}
 	default:
-		var err = c.unary(ctx, "apply-upsert", req, resp)
+		var err = c.probe(ctx, "apply-upsert", req, resp, true)
 		if isUnknownSubcommand(err, "apply-upsert") {
 			resp = new(materialize.ApplyResponse)
 			if err = c.unary(ctx, "apply", req, resp); err != nil {
@@ -249,7 +253,7 @@ func (c *Client) detect(ctx context.Context) connector.Revision {
 	if r := c.revision(); r != connector.Auto {
 		return r
 	}
-	var err = c.unary(ctx, "apply-upsert", &materialize.ApplyRequest{}, new(materialize.ApplyResponse))
+	var err = c.probe(ctx, "apply-upsert", &materialize.ApplyRequest{}, new(materialize.ApplyResponse), false)
 	if isUnknownSubcommand(err, "apply-upsert") {
 		c.setRevision(connector.Oct2021)
 	} else {
@@ -261,12 +265,46 @@ func (c *Client) detect(ctx context.Context) connector.Revision {
 // unary runs one process for a unary subcommand: one request on stdin, one
 // response on stdout, then a clean exit.
 func (c *Client) unary(ctx context.Context, sub string, req, resp Message) error {
+	return c.unaryWith(ctx, sub, req, resp, c.opts.Stderr)
+}
+
+// probe is unary for the revision detection. Its stderr is held back: a connector
+// rejecting the subcommand says so there, and the user would take that for a
+// failure. With replay, any other outcome passes the held stderr through afterwards.
+func (c *Client) probe(ctx context.Context, sub string, req, resp Message, replay bool) error {
+	var held lockedBuffer
+	var err = c.unaryWith(ctx, sub, req, resp, &held)
+	if replay && c.opts.Stderr != nil && !isUnknownSubcommand(err, sub) {
+		_, _ = c.opts.Stderr.Write(held.Bytes())
+	}
+	return err
+}
+
+// lockedBuffer is a bytes.Buffer safe for a process's stderr copying.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Bytes()
+}
+
+func (c *Client) unaryWith(ctx context.Context, sub string, req, resp Message, stderr io.Writer) error {
 	if c.opts.CallTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.opts.CallTimeout)
 		defer cancel()
 	}
-	var p, err = c.start(sub)
+	var p, err = c.startWith(sub, stderr)
 	if err != nil {
 		return err
 	}

@@ -260,3 +260,26 @@ func TestServeSubcommands(t *testing.T) {
 		}
 	}
 }
+
+// Revision detection does not show the user the connector's complaint about the
+// subcommand it does not know; other stderr still passes through.
+func TestDetectionKeepsStderrQuiet(t *testing.T) {
+	var passed syncBuffer
+	var c = newClient(t, stdiotest.ModeOct, stdio.Options{Stderr: &passed})
+	if _, err := c.ApplyUpsert(context.Background(), &materialize.ApplyRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if c.Info().Protocol != connector.Oct2021 {
+		t.Fatalf("Info().Protocol = %s", c.Info().Protocol)
+	}
+	if strings.Contains(passed.String(), "unknown subcommand") {
+		t.Errorf("the probe's stderr was passed through: %q", passed.String())
+	}
+	var c3 = newClient(t, stdiotest.ModeExit3, stdio.Options{Stderr: &passed})
+	if _, err := c3.ApplyUpsert(context.Background(), &materialize.ApplyRequest{}); err == nil {
+		t.Fatal("exit3 succeeded")
+	}
+	if !strings.Contains(passed.String(), "missing host") {
+		t.Errorf("a real failure's stderr was not passed through: %q", passed.String())
+	}
+}

@@ -60,7 +60,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Command, "command", o.Command, `run a local connector binary, e.g. "/usr/local/bin/connector --verbose" (split like a shell; the subcommand is appended)`)
 	fs.StringVar(&o.Image, "image", o.Image, "run a connector image present in the local Docker engine (never pulled)")
 	fs.StringVar(&o.Network, "network", o.Network, "Docker network of --image containers")
-	fs.StringArrayVar(&o.DockerArgs, "docker-arg", o.DockerArgs, "extra `docker run` option for --image, one argument per flag (repeatable), e.g. --docker-arg=-v --docker-arg=/data:/data; also $"+DockerArgsEnv)
+	fs.StringArrayVar(&o.DockerArgs, "docker-arg", o.DockerArgs, "extra docker run option for --image, one argument per flag (repeatable), e.g. --docker-arg=-v --docker-arg=/data:/data; also $"+DockerArgsEnv)
 	fs.StringVar(&o.Endpoint, "endpoint", o.Endpoint, "dial a materialize.Driver gRPC server (a connector or flowsim connector-proxy), HOST:PORT")
 	fs.Var((*revisionValue)(&o.Protocol), "protocol", "protocol revision of the connector: auto, 2021-12 or 2021-10")
 	fs.IntVar(&o.MaxFrame, "max-frame", o.MaxFrame, "largest message in bytes (stdio frame or gRPC message)")
