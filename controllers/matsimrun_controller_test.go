@@ -665,3 +665,28 @@ func TestStoryPodSecurityAdmissionIsEnforced(t *testing.T) {
 		t.Fatalf("creating a pod without a security context in the test namespace: %v, want a PodSecurity rejection", err)
 	}
 }
+
+// Story: the connector sidecar crash-loops before the driver could start (a connector that
+// cannot even serve); after the restart limit the run fails and its Job is removed.
+func TestStoryConnectorCrashLoop(t *testing.T) {
+	var e = newTestEnv(t)
+	e.newRun("loop")
+	var job = e.waitJob("loop")
+	var pod = e.startPod(job)
+	var now = metav1.Now()
+	pod.Status.Phase = corev1.PodPending
+	pod.Status.InitContainerStatuses[1] = corev1.ContainerStatus{Name: ContainerConnector, Image: pod.Spec.InitContainers[1].Image,
+		RestartCount: testPolicyEnv.ConnectorRestartLimit,
+		State:        corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+			ExitCode: 1, Reason: "Error", Message: "exec /connector/connector: no such file or directory", StartedAt: now, FinishedAt: now}}}
+	pod.Status.ContainerStatuses[0] = corev1.ContainerStatus{Name: ContainerDriver, Image: "flowsim:test",
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}
+	e.updatePodStatus(pod)
+
+	var got = e.waitRun("loop", "fails", phaseIs(flowsimv1.PhaseFailed, ReasonConnectorCrashed))
+	if !strings.Contains(got.Status.Message, "no such file or directory") {
+		t.Errorf("message %q lacks the connector's last log line", got.Status.Message)
+	}
+	e.gone("the driver Job", job)
+}
