@@ -30,19 +30,22 @@ func TestPodCommandsRunInDocker(t *testing.T) {
 	var img = buildImages(t)
 	var cases = []struct {
 		name    string
+		test    flowsimv1.MatSimTest
 		config  string
 		outcome result.Outcome
 		check   string
 	}{
-		{"correct connector passes", `{"state_dir":"/tmp/ref"}`, result.Passed, ""},
-		{"dropping stores fails load.missing", `{"state_dir":"/tmp/ref","defect":"drop-store"}`, result.Failed, "load.missing"},
+		{"correct connector passes", flowsimv1.TestBasic, `{"state_dir":"/tmp/ref"}`, result.Passed, ""},
+		{"dropping stores fails load.missing", flowsimv1.TestBasic, `{"state_dir":"/tmp/ref","defect":"drop-store"}`, result.Failed, "load.missing"},
+		// The peer pod's connector shares the store through the same /tmp folder.
+		{"fence through the peer pod passes", flowsimv1.TestFence, `{"state_dir":"/tmp/ref"}`, result.Passed, ""},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var run = &flowsimv1.MatSimRun{
 				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("docker-%d", i), Namespace: "ns", UID: "uid"},
 				Spec: flowsimv1.MatSimRunSpec{
-					Test: flowsimv1.TestBasic,
+					Test: tc.test,
 					Connector: flowsimv1.ConnectorSpec{Image: img.flowsim,
 						Command: []string{"/flowsim/flowsim", "reference-connector"}},
 					Config:   flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(tc.config)}},
@@ -57,7 +60,11 @@ func TestPodCommandsRunInDocker(t *testing.T) {
 				t.Fatal(err)
 			}
 			var spec = job.Spec.Template.Spec
-			var res = runPod(t, spec, fmt.Sprintf("flowsim-test-%d-%d", os.Getpid(), i))
+			var peer *corev1.Pod
+			if tc.test == flowsimv1.TestFence {
+				peer = controllers.PeerPodForRun(run, controllers.BuildOptions{FlowsimImage: img.flowsim})
+			}
+			var res = runPod(t, spec, peer, controllers.PeerEndpoint(run), fmt.Sprintf("flowsim-test-%d-%d", os.Getpid(), i))
 			if res.Outcome != tc.outcome || res.Check != tc.check {
 				t.Errorf("driver result %+v, want outcome %s check %q", res, tc.outcome, tc.check)
 			}
@@ -71,8 +78,10 @@ func TestPodCommandsRunInDocker(t *testing.T) {
 	}
 }
 
-// runPod runs the pod's containers in Docker and returns the driver's parsed result.
-func runPod(t *testing.T, spec corev1.PodSpec, name string) result.Result {
+// runPod runs the pod's containers in Docker and returns the driver's parsed result. With
+// a fence peer pod, its connector runs first and the driver reaches it by the peer
+// Service's name (an /etc/hosts entry standing in for cluster DNS).
+func runPod(t *testing.T, spec corev1.PodSpec, peer *corev1.Pod, peerEndpoint, name string) result.Result {
 	t.Helper()
 	var dirs = map[string]string{} // volume name -> host folder
 	for _, v := range spec.Volumes {
@@ -109,23 +118,34 @@ func runPod(t *testing.T, spec corev1.PodSpec, name string) result.Result {
 		return slices.Concat(args, []string{"--entrypoint", cmd[0], c.Image}, cmd[1:])
 	}
 
-	var install, connector, driver = spec.InitContainers[0], spec.InitContainers[1], spec.Containers[0]
-	run(t, nil, "docker", slices.Concat([]string{"run", "--rm"}, dockerArgs(install))...)
-
-	run(t, nil, "docker", slices.Concat([]string{"run", "-d", "--name", name}, dockerArgs(connector))...)
-	t.Cleanup(func() { _ = exec.Command("docker", "rm", "--force", name).Run() })
-	// The startup probe's part: wait until the proxy serves.
-	var deadline = time.Now().Add(30 * time.Second)
-	for {
-		var out, _ = exec.Command("docker", "logs", name).CombinedOutput()
-		if strings.Contains(string(out), "serving") {
-			break
+	// start runs a pod's install init container, then its connector in the background
+	// until the proxy serves (the probes' part).
+	var start = func(install, connector corev1.Container, name string, extra ...string) {
+		run(t, nil, "docker", slices.Concat([]string{"run", "--rm"}, dockerArgs(install))...)
+		run(t, nil, "docker", slices.Concat([]string{"run", "-d", "--name", name}, dockerArgs(connector, extra...))...)
+		t.Cleanup(func() { _ = exec.Command("docker", "rm", "--force", name).Run() })
+		var deadline = time.Now().Add(30 * time.Second)
+		for {
+			var out, _ = exec.Command("docker", "logs", name).CombinedOutput()
+			if strings.Contains(string(out), "serving") {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the connector proxy of %s did not start serving:\n%s", name, out)
+			}
+			time.Sleep(100 * time.Millisecond) // polling interval
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the connector proxy did not start serving:\n%s", out)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval
 	}
+
+	var hosts []string
+	if peer != nil {
+		start(peer.Spec.InitContainers[0], peer.Spec.Containers[0], name+"-peer")
+		var ip = strings.TrimSpace(run(t, nil, "docker", "inspect", "--format", "{{.NetworkSettings.IPAddress}}", name+"-peer"))
+		var host, _, _ = strings.Cut(peerEndpoint, ":")
+		hosts = []string{"--add-host", host + ":" + ip}
+	}
+	var connector, driver = spec.InitContainers[1], spec.Containers[0]
+	start(spec.InitContainers[0], connector, name, hosts...)
 
 	var cmd = exec.Command("docker", slices.Concat([]string{"run", "--rm", "--network", "container:" + name},
 		dockerArgs(driver, "-v", termination+":"+driver.TerminationMessagePath))...)
