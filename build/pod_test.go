@@ -29,16 +29,19 @@ import (
 func TestPodCommandsRunInDocker(t *testing.T) {
 	var img = buildImages(t)
 	var cases = []struct {
-		name    string
-		test    flowsimv1.MatSimTest
-		config  string
-		outcome result.Outcome
-		check   string
+		name     string
+		test     flowsimv1.MatSimTest
+		config   string
+		resource string
+		outcome  result.Outcome
+		check    string
 	}{
-		{"correct connector passes", flowsimv1.TestBasic, `{"state_dir":"/tmp/ref"}`, result.Passed, ""},
-		{"dropping stores fails load.missing", flowsimv1.TestBasic, `{"state_dir":"/tmp/ref","defect":"drop-store"}`, result.Failed, "load.missing"},
+		{"correct connector passes", flowsimv1.TestBasic, `{"state_dir":"/tmp/ref"}`, `{"name":"t"}`, result.Passed, ""},
+		{"dropping stores fails load.missing", flowsimv1.TestBasic, `{"state_dir":"/tmp/ref","defect":"drop-store"}`, `{"name":"t"}`, result.Failed, "load.missing"},
+		{"delta passes", flowsimv1.TestDelta, `{"state_dir":"/tmp/ref"}`, `{"name":"d","delta_updates":true}`, result.Passed, ""},
+		{"recovery at chosen crash points passes", flowsimv1.TestRecovery, `{"state_dir":"/tmp/ref"}`, `{"name":"r"}`, result.Passed, ""},
 		// The peer pod's connector shares the store through the same /tmp folder.
-		{"fence through the peer pod passes", flowsimv1.TestFence, `{"state_dir":"/tmp/ref"}`, result.Passed, ""},
+		{"fence through the peer pod passes", flowsimv1.TestFence, `{"state_dir":"/tmp/ref"}`, `{"name":"f"}`, result.Passed, ""},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,11 +52,14 @@ func TestPodCommandsRunInDocker(t *testing.T) {
 					Connector: flowsimv1.ConnectorSpec{Image: img.flowsim,
 						Command: []string{"/flowsim/flowsim", "reference-connector"}},
 					Config:   flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(tc.config)}},
-					Resource: runtime.RawExtension{Raw: []byte(`{"name":"t"}`)},
+					Resource: runtime.RawExtension{Raw: []byte(tc.resource)},
 					Loops:    ptr.To[int32](3),
 					Start:    ptr.To[int32](50),
 					Seed:     ptr.To[int64](7),
 				},
+			}
+			if tc.test == flowsimv1.TestRecovery {
+				run.Spec.CrashAt = []flowsimv1.CrashPoint{"after-stores", "after-committed"}
 			}
 			var job, err = controllers.JobForRun(run, controllers.BuildOptions{FlowsimImage: img.flowsim})
 			if err != nil {
@@ -71,8 +77,8 @@ func TestPodCommandsRunInDocker(t *testing.T) {
 			if res.Seed != 7 || res.Loops != 3 {
 				t.Errorf("driver ran with seed %d and %d loops, want the run's 7 and 3", res.Seed, res.Loops)
 			}
-			if tc.outcome == result.Passed && res.Verified == 0 {
-				t.Errorf("a passing run verified no documents: %+v", res)
+			if tc.outcome == result.Passed && (res.Stored == 0 || (tc.test != flowsimv1.TestDelta && res.Verified == 0)) {
+				t.Errorf("a passing run stored or verified no documents: %+v", res)
 			}
 		})
 	}
