@@ -160,6 +160,13 @@ func runPod(t *testing.T, spec corev1.PodSpec, peer *corev1.Pod, peerEndpoint, n
 	if err != nil && code != 1 {
 		t.Fatalf("the driver failed with exit code %d: %v\n%s", code, err, out)
 	}
+	// The kubelet's part once the driver exits: stop the sidecar (SIGTERM). The proxy must
+	// exit 0, or the stop would look like a crash.
+	run(t, nil, "docker", "stop", "--time", "10", name)
+	if code := strings.TrimSpace(run(t, nil, "docker", "inspect", "--format", "{{.State.ExitCode}}", name)); code != "0" {
+		t.Errorf("the connector sidecar exited with code %s on SIGTERM, want 0", code)
+	}
+
 	b, err := os.ReadFile(termination)
 	if err != nil {
 		t.Fatal(err)

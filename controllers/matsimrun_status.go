@@ -117,11 +117,35 @@ func truncate(s string, n int) string {
 
 // connectorCrash describes the last non-zero exit of a connector container, if any.
 func connectorCrash(s *corev1.ContainerStatus, where string) (string, bool) {
+	return connectorCrashBefore(s, where, nil)
+}
+
+// sidecarCrash is connectorCrash for the driver pod's sidecar: once the driver has
+// exited, the kubelet stops the sidecar (SIGTERM, then SIGKILL after the grace period),
+// and that exit is no crash.
+func sidecarCrash(pod *corev1.Pod) (string, bool) {
+	var driverEnd *metav1.Time
+	if d := containerStatus(pod, ContainerDriver); d != nil && d.State.Terminated != nil {
+		driverEnd = &d.State.Terminated.FinishedAt
+	}
+	return connectorCrashBefore(containerStatus(pod, ContainerConnector), "sidecar", driverEnd)
+}
+
+func stoppedAfter(t *corev1.ContainerStateTerminated, end *metav1.Time) bool {
+	if end == nil || t.FinishedAt.Before(end) {
+		return false
+	}
+	// Timestamps have one-second precision: in the driver's last second, only the
+	// signals the kubelet stops containers with count as stopping.
+	return t.FinishedAt.Time.After(end.Time) || (t.Reason != "OOMKilled" && (t.ExitCode == 128+15 || t.ExitCode == 128+9))
+}
+
+func connectorCrashBefore(s *corev1.ContainerStatus, where string, driverEnd *metav1.Time) (string, bool) {
 	if s == nil {
 		return "", false
 	}
 	var t = s.State.Terminated
-	if t == nil || t.ExitCode == 0 {
+	if t == nil || t.ExitCode == 0 || stoppedAfter(t, driverEnd) {
 		t = s.LastTerminationState.Terminated
 	}
 	if t == nil || t.ExitCode == 0 {
@@ -223,7 +247,7 @@ func driverOutcome(pod *corev1.Pod, final bool) *outcome {
 		return nil
 	}
 	var t = s.State.Terminated
-	var crash, crashed = connectorCrash(containerStatus(pod, ContainerConnector), "sidecar")
+	var crash, crashed = sidecarCrash(pod)
 
 	if r, err := result.Parse([]byte(t.Message)); err == nil {
 		var o = &outcome{result: resultStatus(r), seed: r.Seed}
@@ -286,7 +310,7 @@ func judge(run *flowsimv1.MatSimRun, start *metav1.Time, obs observed, opts Stat
 		case pod == nil || podDeleted(pod):
 			return failed(ReasonPodDeleted, "the driver pod was deleted before the run finished (Job: %s)", jobFailed.Message), time.Time{}
 		}
-		if crash, ok := connectorCrash(containerStatus(pod, ContainerConnector), "sidecar"); ok {
+		if crash, ok := sidecarCrash(pod); ok {
 			return failed(ReasonConnectorCrashed, "%s", crash), time.Time{}
 		}
 		return failed(ReasonJobFailed, "the driver Job failed: %s: %s", jobFailed.Reason, jobFailed.Message), time.Time{}
@@ -315,7 +339,7 @@ func judge(run *flowsimv1.MatSimRun, start *metav1.Time, obs observed, opts Stat
 	}
 	if s := containerStatus(pod, ContainerConnector); s != nil && s.RestartCount >= opts.ConnectorRestartLimit {
 		if d := containerStatus(pod, ContainerDriver); d == nil || (d.State.Running == nil && d.State.Terminated == nil) {
-			if crash, ok := connectorCrash(s, "sidecar"); ok {
+			if crash, ok := sidecarCrash(pod); ok {
 				var o = failed(ReasonConnectorCrashed, "%s", crash)
 				o.stopJob = true
 				return o, time.Time{}

@@ -216,6 +216,42 @@ func TestComputeStatusOutcomes(t *testing.T) {
 	}
 }
 
+// The kubelet stops the sidecar after the driver exits; that is no crash, but a crash in
+// the same second that the driver exits is.
+func TestComputeStatusSidecarStoppedAfterTheDriver(t *testing.T) {
+	var checkFailed = result.Result{Test: "basic", Outcome: result.Failed, Check: "load.value", Message: "wrong value"}
+	var driverEnd = metav1.Time{Time: t0.Add(10 * time.Second)}
+	var sidecar = func(code int32, reason string, at time.Duration) podOpt {
+		return func(p *corev1.Pod) {
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: ContainerDriver, State: corev1.ContainerState{
+				Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Message: resultJSON(checkFailed), FinishedAt: driverEnd}}}}
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: ContainerConnector, State: corev1.ContainerState{
+				Terminated: &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason, Message: "last words",
+					FinishedAt: metav1.Time{Time: driverEnd.Add(at)}}}}}
+		}
+	}
+	var cases = []struct {
+		name   string
+		opt    podOpt
+		reason string
+	}{
+		{"SIGKILLed after the grace period", sidecar(137, "Error", 30*time.Second), ReasonCheckFailed},
+		{"SIGTERM in the driver's last second", sidecar(143, "Error", 0), ReasonCheckFailed},
+		{"exit 0 when stopped", sidecar(0, "Completed", time.Second), ReasonCheckFailed},
+		{"crashed before the driver ended", sidecar(2, "Error", -time.Second), ReasonConnectorCrashed},
+		{"crashed in the driver's last second", sidecar(2, "Error", 0), ReasonConnectorCrashed},
+		{"OOM-killed in the driver's last second", sidecar(137, "OOMKilled", 0), ReasonConnectorCrashed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var st, _ = computeStatus(startedRun(), observed{job: job(jobCond(batchv1.JobFailed, "PodFailurePolicy")), pods: pod(tc.opt)}, testPolicy, t0.Add(time.Minute))
+			if st.Reason != tc.reason {
+				t.Errorf("reason = %s (%s), want %s", st.Reason, st.Message, tc.reason)
+			}
+		})
+	}
+}
+
 func TestComputeStatusResultNumbers(t *testing.T) {
 	var st, _ = computeStatus(startedRun(), observed{job: job(), pods: pod(driverExit(0, "Completed", resultJSON(passed)))}, testPolicy, t0.Add(time.Minute))
 	var want = &flowsimv1.RunResult{Outcome: "passed", Protocol: "2021-12", LoopsDone: 4, Loops: 4, Loaded: 10, Stored: 30, Verified: 30,
