@@ -231,7 +231,7 @@ func (c *Client) Transactions(ctx context.Context, opts ...grpc.CallOption) (mat
 	}
 	var st = &stream{Driver_TransactionsClient: s, c: c}
 	if oct {
-		return &octStream{stream: st, ready: make(chan struct{}, 1)}, nil
+		return &octStream{stream: st, ctx: ctx, ready: make(chan struct{}, 1)}, nil
 	}
 	return st, nil
 }
@@ -262,6 +262,7 @@ func (s *stream) Recv() (*materialize.TransactionResponse, error) {
 // synthesized Acknowledged for each.
 type octStream struct {
 	*stream
+	ctx     context.Context // of the call
 	pending atomic.Int32
 	ready   chan struct{}
 	rx      chan recvd
@@ -291,7 +292,11 @@ func (s *octStream) Recv() (*materialize.TransactionResponse, error) {
 		go func() {
 			for {
 				var m, err = s.stream.Recv()
-				s.rx <- recvd{m, err}
+				select {
+				case s.rx <- recvd{m, err}:
+				case <-s.ctx.Done(): // abandoned
+					return
+				}
 				if err != nil {
 					return
 				}

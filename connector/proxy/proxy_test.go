@@ -189,6 +189,43 @@ func TestProxyShutdownCancelsStream(t *testing.T) {
 	}
 }
 
+// The real command passes the connector's stderr through to its own.
+func TestProxyCommandPassesStderr(t *testing.T) {
+	var self, _ = os.Executable()
+	var cmd = exec.Command(self, append([]string{cliArg, "--listen", "127.0.0.1:0", "--"}, stdiotest.Command(stdiotest.ModeExit3)...)...)
+	var stderr, err = cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var lines = bufio.NewScanner(stderr)
+	var addr string
+	for addr == "" && lines.Scan() {
+		if _, rest, ok := strings.Cut(lines.Text(), "serving materialize.Driver on "); ok {
+			addr, _, _ = strings.Cut(rest, " ")
+		}
+	}
+	gc, err := grpcconn.Dial(context.Background(), addr, grpcconn.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gc.Close()
+	if _, err = gc.Spec(context.Background(), &materialize.SpecRequest{}); err == nil {
+		t.Fatal("Spec succeeded")
+	}
+	// The line the connector wrote is on the proxy's stderr (and the call has returned,
+	// so it was written before the error was sent).
+	for lines.Scan() {
+		if lines.Text() == "error: invalid endpoint config: missing host" {
+			return
+		}
+	}
+	t.Fatal("the connector's stderr never reached the proxy's stderr")
+}
+
 // The real command: readiness on stderr, health SERVING, and on SIGTERM an
 // in-flight stream is allowed to finish before the process exits 0.
 func TestProxyCommandSigterm(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/estuary/protocols/flow"
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/stdio"
@@ -281,5 +282,34 @@ func TestDetectionKeepsStderrQuiet(t *testing.T) {
 	}
 	if !strings.Contains(passed.String(), "missing host") {
 		t.Errorf("a real failure's stderr was not passed through: %q", passed.String())
+	}
+}
+
+// A connector that dies while flowsim only sends (its unread responses fill every
+// buffer): Send still returns promptly, with the exit status.
+func TestSendAfterDeathWithUnreadResponses(t *testing.T) {
+	var c = newClient(t, stdiotest.ModeFloodThenDie, stdio.Options{Protocol: connector.Dec2021})
+	var stream, err = c.Transactions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = stream.Send(&materialize.TransactionRequest{Open: &materialize.TransactionRequest_Open{}}); err != nil {
+		t.Fatal(err)
+	}
+	var load = &materialize.TransactionRequest{Load: &materialize.TransactionRequest_Load{
+		Arena: []byte("k"), PackedKeys: []flow.Slice{{Begin: 0, End: 1}}}}
+	var prepare = &materialize.TransactionRequest{Prepare: &materialize.TransactionRequest_Prepare{FlowCheckpoint: []byte("x")}}
+	for i := 0; err == nil; i++ {
+		if i == 1_000_000 {
+			t.Fatal("Send kept succeeding after the connector exited")
+		}
+		err = stream.Send(load)
+		if err == nil && i%1000 == 0 {
+			err = stream.Send(prepare) // flushes
+		}
+	}
+	var ce *stdio.CallError
+	if !errors.As(err, &ce) || ce.ExitCode != 9 || !strings.Contains(ce.Stderr, "flooded") {
+		t.Fatalf("got %v, want exit code 9 with its stderr", err)
 	}
 }

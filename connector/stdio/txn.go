@@ -137,22 +137,27 @@ func (s *txnStream) finish(err error) {
 	}
 	s.tmu.Unlock()
 
+	s.final = s.describe(err)
+	close(s.finished)
+	close(s.rx)
+}
+
+// describe is the stream's error once the process is reaped, given what reading
+// its stdout ended with.
+func (s *txnStream) describe(readErr error) error {
 	var code, _ = s.p.exitStatus()
 	switch {
 	case s.timedOut.Load():
-		s.final = s.p.callError(fmt.Errorf("no response to %s within %s (--call-timeout); the connector was killed: %w",
+		return s.p.callError(fmt.Errorf("no response to %s within %s (--call-timeout); the connector was killed: %w",
 			s.awaitName.Load(), s.timeout, context.DeadlineExceeded))
 	case s.ctx.Err() != nil:
-		s.final = s.p.callError(s.ctx.Err())
-	case err == io.EOF && code == 0:
-		s.final = io.EOF
-	case err == io.EOF:
-		s.final = s.p.callError(nil)
-	default:
-		s.final = s.p.callError(err)
+		return s.p.callError(s.ctx.Err())
+	case readErr == io.EOF && code == 0:
+		return io.EOF
+	case readErr == io.EOF:
+		return s.p.callError(nil)
 	}
-	close(s.finished)
-	close(s.rx)
+	return s.p.callError(readErr)
 }
 
 func (s *txnStream) Send(m *materialize.TransactionRequest) error {
@@ -193,29 +198,37 @@ func (s *txnStream) Send(m *materialize.TransactionRequest) error {
 	return nil
 }
 
-// sendError waits for the process to end (it has closed stdin, or we did) and
-// describes why sending failed. Called with mu held.
+// sendError waits for the process to end (it closed its stdin, or we did) and
+// describes why sending failed. It does not wait for the stdout reader, which may be
+// blocked on responses nobody receives. Called with mu held.
 func (s *txnStream) sendError(werr error) error {
 	s.mu.Unlock()
 	var t = time.NewTimer(reapGrace)
 	select {
-	case <-s.finished:
+	case <-s.p.done:
 	case <-t.C:
 		s.p.kill()
-		<-s.finished
+		<-s.p.done
 	}
 	t.Stop()
 	s.mu.Lock()
 
+	var err error
+	select {
+	case <-s.finished:
+		err = s.final // the reader saw it end: its account is the most precise
+	default:
+		err = s.describe(io.EOF)
+	}
 	var ce *CallError
-	if errors.As(s.final, &ce) {
+	if errors.As(err, &ce) {
 		var cp = *ce
 		if cp.Err == nil && werr != nil {
 			cp.Err = fmt.Errorf("writing to stdin: %w", werr)
 		}
 		return &cp
 	}
-	var err = errors.New("the connector exited (exit code 0) while the stream was still open")
+	err = errors.New("the connector exited (exit code 0) while the stream was still open")
 	if werr != nil {
 		err = fmt.Errorf("%w: writing to stdin: %w", err, werr)
 	}

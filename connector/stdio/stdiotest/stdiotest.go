@@ -163,6 +163,7 @@ const (
 	ModeTrailing     = "trailing"       // writes a log line to stdout after the response
 	ModeNoResponse   = "no-response"    // exits 0 without writing anything
 	ModeKilledOnLoad = "killed-on-load" // is killed by SIGKILL at the first Load
+	ModeFloodThenDie = "flood-then-die" // answers Open with Opened and 1000 Loaded, then exits 9
 )
 
 // Main runs this process as a connector when its arguments say so (see Command), and
@@ -213,6 +214,18 @@ func Run(mode string, args []string) {
 				time.Sleep(time.Hour)
 			}
 		}
+	case ModeFloodThenDie:
+		var r, w = stdio.NewReader(os.Stdin, 0, "stdin"), stdio.NewWriter(os.Stdout)
+		_ = r.Read(new(materialize.TransactionRequest))
+		_ = w.Write(&materialize.TransactionResponse{Opened: &materialize.TransactionResponse_Opened{}})
+		for i := 0; i < 1000; i++ {
+			var l = &materialize.TransactionResponse_Loaded{}
+			l.DocsJson = append(l.DocsJson, l.Arena.Add([]byte(`{"flood":true}`)))
+			_ = w.Write(&materialize.TransactionResponse{Loaded: l})
+		}
+		_ = w.Flush()
+		fmt.Fprintln(os.Stderr, "flooded")
+		os.Exit(9)
 	case ModeKilledOnLoad:
 		beforeResponse = func(req *materialize.TransactionRequest) {
 			if req.Load != nil {
