@@ -164,6 +164,8 @@ type runner struct {
 	version string
 	// onCommitted runs when a transaction's DriverCommitted arrives.
 	onCommitted func(t *txn)
+	// Bytes per Load key and per Store item, learned from earlier requests.
+	keySize, itemSize int
 }
 
 func validateOptions(o *Options) error {
@@ -210,7 +212,7 @@ func execute(ctx context.Context, o *Options, rep *Report) error {
 	if err := validateOptions(o); err != nil {
 		return err
 	}
-	var r = &runner{opts: o, rep: rep, log: o.Log, rng: newRng(o.Seed, 0x5eed), version: fmt.Sprintf("flowsim-%016x", o.Seed)}
+	var r = &runner{opts: o, rep: rep, log: o.Log, keySize: 32, itemSize: 1024, rng: newRng(o.Seed, 0x5eed), version: fmt.Sprintf("flowsim-%016x", o.Seed)}
 	var err error
 	if r.schema, err = schemaOf(o.NewTestData()); err != nil {
 		return failf(CheckSetupConfig, "setup", "%v", err)

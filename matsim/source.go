@@ -51,6 +51,12 @@ type genSource struct {
 	buf     []byte
 }
 
+// clone returns a source that yields the same documents and can be used from
+// another goroutine.
+func (s *genSource) clone() *genSource {
+	return &genSource{seed: s.seed, newTD: s.newTD, scratch: s.newTD().(Generated)}
+}
+
 func (s *genSource) appendJSON(b []byte, i uint64, rev uint32) []byte {
 	s.scratch.Generate(s.seed, i, rev)
 	return s.scratch.AppendJSON(b)

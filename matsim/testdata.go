@@ -562,6 +562,15 @@ func (d *Rich) MarshalJSON() ([]byte, error) { return d.AppendJSON(nil), nil }
 
 const hexDigits = "0123456789abcdef"
 
+// needsEscape marks the bytes a JSON string must escape.
+var needsEscape = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
 // appendString appends s as a JSON string, escaping quotes, backslashes and
 // control characters and leaving other UTF-8 as is.
 func appendString(b []byte, s string) []byte {
@@ -569,7 +578,7 @@ func appendString(b []byte, s string) []byte {
 	var start = 0
 	for i := 0; i < len(s); i++ {
 		var c = s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
+		if !needsEscape[c] {
 			continue
 		}
 		b = append(b, s[start:i]...)

@@ -72,7 +72,7 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 		}
 		var lo, hi = b * r.opts.Batch, min((b+1)*r.opts.Batch, len(p.loads))
 		var load = &materialize.TransactionRequest_Load{
-			Arena:      make(pf.Arena, 0, (hi-lo)*24),
+			Arena:      make(pf.Arena, 0, (hi-lo)*r.keySize),
 			PackedKeys: make([]pf.Slice, 0, hi-lo),
 		}
 		for _, i := range p.loads[lo:hi] {
@@ -80,6 +80,7 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 			load.Arena = r.src.appendKey(load.Arena, i)
 			load.PackedKeys = append(load.PackedKeys, pf.Slice{Begin: uint32(begin), End: uint32(len(load.Arena))})
 		}
+		r.keySize = max(r.keySize, len(load.Arena)/(hi-lo)+8)
 		if err := s.send(&materialize.TransactionRequest{Load: load}, "Load"); err != nil {
 			return nil, err
 		}
@@ -123,36 +124,8 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 	t.stores.keys = p.stores
 	t.stores.revs = make([]uint32, len(p.stores))
 	t.stores.sums = make([]uint64, len(p.stores))
-	for lo := 0; lo < len(p.stores); lo += r.opts.Batch {
-		var hi = min(lo+r.opts.Batch, len(p.stores))
-		var st = &materialize.TransactionRequest_Store{
-			Arena:        make(pf.Arena, 0, (hi-lo)*768),
-			PackedKeys:   make([]pf.Slice, 0, hi-lo),
-			PackedValues: make([]pf.Slice, 0, hi-lo),
-			DocsJson:     make([]pf.Slice, 0, hi-lo),
-			Exists:       make([]bool, 0, hi-lo),
-		}
-		for k := lo; k < hi; k++ {
-			var i = p.stores[k]
-			var rev = r.oracle.rev[i] + 1
-			t.stores.revs[k] = rev
-			r.oracle.sent.set(i)
-			var begin = uint32(len(st.Arena))
-			var valuesAt, docAt int
-			st.Arena, valuesAt, docAt = r.src.appendItem(st.Arena, i, rev, r.sel.valueIdx)
-			st.PackedKeys = append(st.PackedKeys, pf.Slice{Begin: begin, End: uint32(valuesAt)})
-			st.PackedValues = append(st.PackedValues, pf.Slice{Begin: uint32(valuesAt), End: uint32(docAt)})
-			st.DocsJson = append(st.DocsJson, pf.Slice{Begin: uint32(docAt), End: uint32(len(st.Arena))})
-			t.stores.sums[k] = docHash(st.Arena[docAt:])
-			// Exists: the document was loaded (found) in this transaction, or stored before.
-			st.Exists = append(st.Exists, !p.noExists && (rev > 1 || r.oracle.requested.get(i) && r.oracle.got.get(i)))
-		}
-		if err := s.send(&materialize.TransactionRequest{Store: st}, "Store"); err != nil {
-			return nil, err
-		}
-		if err := r.drain(s); err != nil {
-			return nil, err
-		}
+	if err := r.sendStores(s, p, &t.stores); err != nil {
+		return nil, err
 	}
 	stat.StoreTime = time.Since(storeStart)
 	stat.Stored = int64(len(p.stores))
@@ -263,4 +236,84 @@ func gcd(a, b int) int {
 		a, b = b, a%b
 	}
 	return a
+}
+
+// sendStores builds and sends the Store requests of a transaction. Building
+// (generating, encoding and packing documents) is the engine's heaviest work, so
+// generated sources build batches on parallel workers, each with its own source,
+// while this goroutine sends them in order: the requests are the same whoever
+// built them.
+func (r *runner) sendStores(s *stream, p txnPlan, ts *txnStores) error {
+	var n = len(p.stores)
+	var batches = (n + r.opts.Batch - 1) / r.opts.Batch
+	var workers = 1
+	var sources = []source{r.src}
+	if g, ok := r.src.(*genSource); ok && batches > 1 {
+		workers = 2
+		sources = append(sources, g.clone())
+	}
+	var results = make([]chan *materialize.TransactionRequest_Store, batches)
+	for b := range results {
+		results[b] = make(chan *materialize.TransactionRequest_Store, 1)
+	}
+	// Each worker builds at most 2 batches ahead of the sender. (Budgets are per
+	// worker: with a shared one, a fast worker could hold every token with batches
+	// far ahead while the sender waits for a batch of the other.)
+	var tokens = make([]chan struct{}, workers)
+	for w := range tokens {
+		tokens[w] = make(chan struct{}, 2)
+	}
+	var done = make(chan struct{})
+	defer close(done)
+	var itemSize = r.itemSize
+	for w := 0; w < workers; w++ {
+		go func(w int, src source) {
+			for b := w; b < batches; b += workers {
+				select {
+				case tokens[w] <- struct{}{}:
+				case <-done:
+					return
+				}
+				var lo, hi = b * r.opts.Batch, min((b+1)*r.opts.Batch, n)
+				var st = &materialize.TransactionRequest_Store{
+					Arena:        make(pf.Arena, 0, (hi-lo)*itemSize),
+					PackedKeys:   make([]pf.Slice, 0, hi-lo),
+					PackedValues: make([]pf.Slice, 0, hi-lo),
+					DocsJson:     make([]pf.Slice, 0, hi-lo),
+					Exists:       make([]bool, 0, hi-lo),
+				}
+				for k := lo; k < hi; k++ {
+					var i = p.stores[k]
+					var rev = r.oracle.rev[i] + 1
+					ts.revs[k] = rev
+					var begin = uint32(len(st.Arena))
+					var valuesAt, docAt int
+					st.Arena, valuesAt, docAt = src.appendItem(st.Arena, i, rev, r.sel.valueIdx)
+					st.PackedKeys = append(st.PackedKeys, pf.Slice{Begin: begin, End: uint32(valuesAt)})
+					st.PackedValues = append(st.PackedValues, pf.Slice{Begin: uint32(valuesAt), End: uint32(docAt)})
+					st.DocsJson = append(st.DocsJson, pf.Slice{Begin: uint32(docAt), End: uint32(len(st.Arena))})
+					ts.sums[k] = docHash(st.Arena[docAt:])
+					// Exists: the document was loaded (found) in this transaction, or stored before.
+					st.Exists = append(st.Exists, !p.noExists && (rev > 1 || r.oracle.requested.get(i) && r.oracle.got.get(i)))
+				}
+				results[b] <- st
+			}
+		}(w, sources[w])
+	}
+	for b := 0; b < batches; b++ {
+		var st = <-results[b]
+		<-tokens[b%workers]
+		var lo = b * r.opts.Batch
+		for k := range st.DocsJson {
+			r.oracle.sent.set(p.stores[lo+k])
+		}
+		r.itemSize = max(r.itemSize, len(st.Arena)/len(st.DocsJson)+64)
+		if err := s.send(&materialize.TransactionRequest{Store: st}, "Store"); err != nil {
+			return err
+		}
+		if err := r.drain(s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
