@@ -102,7 +102,9 @@ func (s *txnStream) readLoop(r *Reader) {
 			break
 		}
 		if awaitedResponse(m) {
-			s.awaiting.Add(-1)
+			// Never below zero: an unasked-for response must not disarm a later deadline.
+			for n := s.awaiting.Load(); n > 0 && !s.awaiting.CompareAndSwap(n, n-1); n = s.awaiting.Load() {
+			}
 		}
 		if s.timeout > 0 {
 			s.lastEvent.Store(time.Now().UnixNano())
