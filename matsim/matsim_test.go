@@ -118,7 +118,11 @@ func TestDefectMatrix(t *testing.T) {
 			}
 			d, test, check := d, test, check
 			t.Run(d.Name+"/"+test, func(t *testing.T) {
-				for seed := uint64(1); seed <= 3; seed++ {
+				var seeds = uint64(10)
+				if testing.Short() {
+					seeds = 3
+				}
+				for seed := uint64(1); seed <= seeds; seed++ {
 					var rep = run(t, test, seed, fmt.Sprintf(`{"defect":%q}`, d.Name), func(o *Options) { o.CallTimeout = 500 * time.Millisecond })
 					if rep.Passed() {
 						t.Fatalf("seed %d: %s passed against defect %s (%s)", seed, test, d.Name, d.Description)

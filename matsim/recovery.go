@@ -98,7 +98,7 @@ func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, na
 	}
 	var logCP = append([]byte(nil), s.driverCP.DriverCheckpointJson...)
 	s.onCommitted = nil
-	s.abort()
+	s.crash()
 
 	// Restart.
 	if r.opts.Reopen != nil {

@@ -58,7 +58,9 @@ type stream struct {
 	client  materialize.Driver_TransactionsClient
 	cancel  context.CancelFunc
 	q       *respQueue
-	timeout time.Duration
+	// recvDone is closed when the RPC has ended (Recv returned an error or EOF).
+	recvDone chan struct{}
+	timeout  time.Duration
 	delta   bool
 
 	// Protocol state.
@@ -94,9 +96,10 @@ func openStream(ctx context.Context, conn connector.Connector, name string, open
 	}
 	var s = &stream{
 		name: name, client: client, cancel: cancel, timeout: timeout, delta: delta,
-		q: &respQueue{signal: make(chan struct{}, 1)},
+		q: &respQueue{signal: make(chan struct{}, 1)}, recvDone: make(chan struct{}),
 	}
 	go func() {
+		defer close(s.recvDone)
 		for {
 			var m, err = client.Recv()
 			if err != nil {
@@ -127,6 +130,19 @@ func openStream(ctx context.Context, conn connector.Connector, name string, open
 // abort ends the RPC without a clean close (a crash of the runtime side).
 func (s *stream) abort() {
 	s.cancel()
+}
+
+// crash ends the RPC abruptly, as a runtime process dying does, and waits (at most
+// the call timeout) until the connector's side of the stream has ended too, so that
+// whatever the connector does with the requests it already received happens before
+// a restart.
+func (s *stream) crash() {
+	s.cancel()
+	_ = s.client.CloseSend()
+	select {
+	case <-s.recvDone:
+	case <-time.After(s.timeout):
+	}
 }
 
 func (s *stream) phase() string { return fmt.Sprintf("%s, transaction %d", s.name, s.round) }
