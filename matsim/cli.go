@@ -397,12 +397,18 @@ func jsonable(v interface{}) interface{} {
 // `flowsim matsim` (`go run . basic --config ...`) and runs the test in process
 // against server. It returns the exit code.
 func Run(ctx context.Context, server materialize.DriverServer, newTestData func() TestData) int {
-	var cmd = NewCommand(CommandOptions{Server: server, NewTestData: newTestData})
-	cmd.Use = os.Args[0]
-	cmd.SetArgs(os.Args[1:])
+	return runMain(ctx, server, newTestData, os.Args, os.Stdout, os.Stderr)
+}
+
+func runMain(ctx context.Context, server materialize.DriverServer, newTestData func() TestData, args []string, stdout, stderr io.Writer) int {
+	var cmd = NewCommand(CommandOptions{Server: server, NewTestData: newTestData, Stdout: stdout, Stderr: stderr})
+	cmd.Use = args[0]
+	cmd.SetArgs(args[1:])
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
 	var err = cmd.ExecuteContext(ctx)
 	if err != nil && !errors.Is(err, ErrFailed) {
-		fmt.Fprintln(os.Stderr, "matsim:", err)
+		fmt.Fprintln(stderr, "matsim:", err)
 	}
 	return ExitCode(err)
 }

@@ -167,14 +167,18 @@ func TestSecretsNeverPrinted(t *testing.T) {
 }
 
 func TestRunLibraryEntryPoint(t *testing.T) {
-	var saved = os.Args
-	defer func() { os.Args = saved }()
-	os.Args = []string{"my-connector", "fence", "--start", "20", "--seed", "5"}
-	if code := Run(context.Background(), reference.New(), func() TestData { return new(Basic) }); code != 0 {
-		t.Fatalf("Run exited %d", code)
+	var out, errOut bytes.Buffer
+	var args = []string{"my-connector", "fence", "--start", "20", "--seed", "5"}
+	if code := runMain(context.Background(), reference.New(), func() TestData { return new(Basic) }, args, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out.String(), errOut.String())
 	}
-	os.Args = []string{"my-connector", "basic", "--image", "x"}
-	if code := Run(context.Background(), reference.New(), nil); code != 2 {
-		t.Fatalf("transport flags make no sense with an in-process server: exit %d, want 2", code)
+	if !strings.Contains(out.String(), "matsim fence: PASSED") {
+		t.Fatalf("no report:\n%s", out.String())
+	}
+	out.Reset()
+	errOut.Reset()
+	args = []string{"my-connector", "basic", "--image", "x"}
+	if code := runMain(context.Background(), reference.New(), nil, args, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "unknown flag: --image") {
+		t.Fatalf("transport flags make no sense with an in-process server: exit %d, %s", code, errOut.String())
 	}
 }
