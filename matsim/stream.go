@@ -54,14 +54,14 @@ func (q *respQueue) pop() (recvd, bool) {
 // stream drives one Transactions RPC and checks every message the connector sends
 // against the protocol's ordering rules.
 type stream struct {
-	name    string // "stream", "stream A" …: used in messages
-	client  materialize.Driver_TransactionsClient
-	cancel  context.CancelFunc
-	q       *respQueue
+	name   string // "stream", "stream A" …: used in messages
+	client materialize.Driver_TransactionsClient
+	cancel context.CancelFunc
+	q      *respQueue
 	// recvDone is closed when the RPC has ended (Recv returned an error or EOF).
 	recvDone chan struct{}
 	timeout  time.Duration
-	delta   bool
+	delta    bool
 
 	// Protocol state.
 	round         int  // transaction number, from 1
