@@ -331,6 +331,8 @@ func (c *Client) unaryWith(ctx context.Context, sub string, req, resp Message, s
 
 	var code, _ = p.exitStatus()
 	switch {
+	case rerr == nil && len(trailing) == 0 && code == 0:
+		return nil // even if the deadline passed meanwhile
 	case ctx.Err() == context.DeadlineExceeded && c.opts.CallTimeout > 0:
 		return p.callError(fmt.Errorf("no response within %s (--call-timeout); the connector was killed: %w",
 			c.opts.CallTimeout, context.DeadlineExceeded))
@@ -349,10 +351,8 @@ func (c *Client) unaryWith(ctx context.Context, sub string, req, resp Message, s
 		return p.callError(&FrameError{Kind: ErrNotProtocol, Frame: 2,
 			Msg: fmt.Sprintf("unexpected bytes on stdout after the response: %s "+
 				"(a connector logging to stdout is a common bug: logs belong on stderr)", Printable(trailing, showBytes))})
-	case code != 0:
-		return p.callError(nil)
 	}
-	return nil
+	return p.callError(nil) // code != 0
 }
 
 // rest reads what remains of the stream, returning at most n bytes of it.
