@@ -25,9 +25,16 @@ func Codec() encoding.CodecV2 { return codec{fallback: encoding.GetCodecV2("prot
 
 type codec struct{ fallback encoding.CodecV2 }
 
+// RawMessage is an encoded message that Codec passes through as is: a relay sends and
+// receives *RawMessage in place of a decoded message.
+type RawMessage []byte
+
 func (codec) Name() string { return "proto" }
 
 func (c codec) Marshal(v any) (mem.BufferSlice, error) {
+	if r, ok := v.(*RawMessage); ok {
+		return mem.BufferSlice{mem.SliceBuffer(*r)}, nil
+	}
 	var m, ok = v.(gogoMessage)
 	if !ok {
 		return c.fallback.Marshal(v)
@@ -50,6 +57,10 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
+	if r, ok := v.(*RawMessage); ok {
+		*r = data.Materialize()
+		return nil
+	}
 	var m, ok = v.(gogoMessage)
 	if !ok {
 		return c.fallback.Unmarshal(data, v)

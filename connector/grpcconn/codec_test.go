@@ -40,8 +40,18 @@ func TestCodecRoundTrip(t *testing.T) {
 			t.Fatalf("size %d: round trip changed the message", size)
 		}
 	}
+	// A RawMessage passes through untouched both ways.
+	var raw = RawMessage{0x2a, 0x00}
+	rd, err := c.Marshal(&raw)
+	if err != nil || !bytes.Equal(rd.Materialize(), raw) {
+		t.Fatalf("RawMessage marshals to %q, %v", rd.Materialize(), err)
+	}
+	var back RawMessage
+	if err = c.Unmarshal(rd, &back); err != nil || !bytes.Equal(back, raw) {
+		t.Fatalf("RawMessage unmarshals to %q, %v", back, err)
+	}
 	// Messages that are not gogo go to the default codec.
-	var data, err = c.Marshal(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING})
+	data, err := c.Marshal(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING})
 	if err != nil {
 		t.Fatal(err)
 	}

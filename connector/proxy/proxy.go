@@ -24,11 +24,26 @@ import (
 // NewServer returns a materialize.DriverServer that forwards every call to client,
 // for example a *stdio.Client. Errors become gRPC statuses whose message is the
 // client's error, with a stdio connector's exit status and stderr tail.
+//
+// When client is a *stdio.Client, Serve relays the messages of transactions streams
+// without decoding them.
 func NewServer(client materialize.DriverClient) materialize.DriverServer {
-	return &server{c: client}
+	var s = &server{c: client}
+	if r, ok := client.(rawTransactor); ok {
+		s.raw = r
+	}
+	return s
 }
 
-type server struct{ c materialize.DriverClient }
+// rawTransactor is implemented by *stdio.Client.
+type rawTransactor interface {
+	TransactionsRaw(ctx context.Context) (stdio.RawStream, error)
+}
+
+type server struct {
+	c   materialize.DriverClient
+	raw rawTransactor
+}
 
 func (s *server) Spec(ctx context.Context, req *materialize.SpecRequest) (*materialize.SpecResponse, error) {
 	var resp, err = s.c.Spec(ctx, req)
@@ -86,6 +101,79 @@ func (s *server) Transactions(stream materialize.Driver_TransactionsServer) erro
 	}
 }
 
+// transactionsRaw is Transactions relaying encoded messages.
+func (s *server) transactionsRaw(stream grpc.ServerStream) error {
+	var ctx, cancel = context.WithCancel(stream.Context())
+	defer cancel()
+	var up, err = s.raw.TransactionsRaw(ctx)
+	if err != nil {
+		return toStatus(err)
+	}
+	go func() {
+		for {
+			var m grpcconn.RawMessage
+			if err := stream.RecvMsg(&m); err == io.EOF {
+				_ = up.CloseSend()
+				return
+			} else if err != nil {
+				cancel() // the caller went away: kill the connector
+				return
+			}
+			if err := up.SendRaw(m); err != nil {
+				return // RecvRaw below reports why
+			}
+		}
+	}()
+	for {
+		var b, err = up.RecvRaw()
+		if err == io.EOF {
+			return nil
+		} else if err != nil {
+			return toStatus(err)
+		}
+		var m = grpcconn.RawMessage(b)
+		if err = stream.SendMsg(&m); err != nil {
+			return err
+		}
+	}
+}
+
+// register registers ds on gs as materialize.Driver.
+func register(gs *grpc.Server, ds materialize.DriverServer) {
+	var s, ok = ds.(*server)
+	if !ok || s.raw == nil {
+		materialize.RegisterDriverServer(gs, ds)
+		return
+	}
+	gs.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "materialize.Driver",
+		HandlerType: (*materialize.DriverServer)(nil),
+		Methods: []grpc.MethodDesc{
+			{MethodName: "Spec", Handler: unary(s.Spec)},
+			{MethodName: "Validate", Handler: unary(s.Validate)},
+			{MethodName: "ApplyUpsert", Handler: unary(s.ApplyUpsert)},
+			{MethodName: "ApplyDelete", Handler: unary(s.ApplyDelete)},
+		},
+		Streams: []grpc.StreamDesc{{
+			StreamName:    "Transactions",
+			Handler:       func(_ any, stream grpc.ServerStream) error { return s.transactionsRaw(stream) },
+			ServerStreams: true,
+			ClientStreams: true,
+		}},
+		Metadata: "materialize/materialize.proto",
+	}, s)
+}
+
+func unary[Req, Resp any](call func(context.Context, *Req) (*Resp, error)) func(any, context.Context, func(any) error, grpc.UnaryServerInterceptor) (any, error) {
+	return func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+		var req = new(Req)
+		if err := dec(req); err != nil {
+			return nil, err
+		}
+		return call(ctx, req)
+	}
+}
+
 // toStatus maps a client error to a gRPC status, keeping its whole message.
 func toStatus(err error) error {
 	if err == nil {
@@ -129,7 +217,7 @@ func Serve(ctx context.Context, lis net.Listener, server materialize.DriverServe
 	var gs = grpc.NewServer(grpc.MaxRecvMsgSize(opts.MaxMessage), grpc.MaxSendMsgSize(opts.MaxMessage),
 		grpc.WaitForHandlers(true),
 		grpc.ForceServerCodecV2(grpcconn.Codec())) // Stop returns once handlers, and so their processes, are done
-	materialize.RegisterDriverServer(gs, server)
+	register(gs, server)
 	var hs = health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

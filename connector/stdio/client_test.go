@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -311,5 +312,47 @@ func TestSendAfterDeathWithUnreadResponses(t *testing.T) {
 	var ce *stdio.CallError
 	if !errors.As(err, &ce) || ce.ExitCode != 9 || !strings.Contains(ce.Stderr, "flooded") {
 		t.Fatalf("got %v, want exit code 9 with its stderr", err)
+	}
+}
+
+// The raw stream relays encoded messages, with the same Oct 2021 adaptation.
+func TestTransactionsRaw(t *testing.T) {
+	for _, mode := range []string{stdiotest.ModeOK, stdiotest.ModeOct} {
+		t.Run(mode, func(t *testing.T) {
+			var c = newClient(t, mode, stdio.Options{CallTimeout: time.Minute})
+			var stream, err = c.TransactionsRaw(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, step := range []struct {
+				req  *materialize.TransactionRequest
+				want func(*materialize.TransactionResponse) bool
+			}{
+				{&materialize.TransactionRequest{Open: &materialize.TransactionRequest_Open{}},
+					func(m *materialize.TransactionResponse) bool { return m.Opened != nil }},
+				{&materialize.TransactionRequest{Acknowledge: &materialize.TransactionRequest_Acknowledge{}},
+					func(m *materialize.TransactionResponse) bool { return m.Acknowledged != nil }},
+				{&materialize.TransactionRequest{Prepare: &materialize.TransactionRequest_Prepare{FlowCheckpoint: []byte("x")}},
+					func(m *materialize.TransactionResponse) bool { return m.Prepared != nil }},
+				{&materialize.TransactionRequest{Commit: &materialize.TransactionRequest_Commit{}},
+					func(m *materialize.TransactionResponse) bool { return m.DriverCommitted != nil }},
+			} {
+				var b, _ = step.req.Marshal()
+				if err = stream.SendRaw(b); err != nil {
+					t.Fatal(err)
+				}
+				b, err = stream.RecvRaw()
+				var m materialize.TransactionResponse
+				if err != nil || m.Unmarshal(b) != nil || !step.want(&m) {
+					t.Fatalf("after %v: got %v (%q), %v", step.req, &m, b, err)
+				}
+			}
+			if err = stream.CloseSend(); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := stream.RecvRaw(); err != io.EOF {
+				t.Fatalf("after CloseSend: %q, %v", b, err)
+			}
+		})
 	}
 }

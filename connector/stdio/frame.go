@@ -175,6 +175,20 @@ func (w *Writer) Write(m Message) error {
 	return err
 }
 
+// WriteRaw writes b, an encoded message, as one frame into the buffer.
+func (w *Writer) WriteRaw(b []byte) error {
+	if uint64(len(b)) > uint64(^uint32(0)) {
+		return fmt.Errorf("message of %d bytes is too large for a frame", len(b))
+	}
+	var hdr [headerSize]byte
+	binary.LittleEndian.PutUint32(hdr[:], uint32(len(b)))
+	if _, err := w.w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.w.Write(b)
+	return err
+}
+
 // Flush writes buffered frames to the underlying writer.
 func (w *Writer) Flush() error { return w.w.Flush() }
 

@@ -1,6 +1,7 @@
 package stdio
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,28 @@ import (
 // connector, Acknowledge is not sent and Recv synthesizes Acknowledged in its place.
 // Errors of Send and Recv carry the process's exit status and stderr tail.
 func (c *Client) Transactions(ctx context.Context, _ ...grpc.CallOption) (materialize.Driver_TransactionsClient, error) {
+	return c.transactions(ctx, false)
+}
+
+// RawStream is a transactions stream of encoded messages: protobuf bytes without the
+// length prefix. A relay that need not look into the messages (connector-proxy) saves
+// decoding and re-encoding each one. It behaves as the stream of Transactions
+// (flushing, Oct 2021 adaptation, deadlines, errors).
+type RawStream interface {
+	// SendRaw sends one encoded TransactionRequest; b may be reused once it returns.
+	SendRaw(b []byte) error
+	// RecvRaw returns one encoded TransactionResponse, owned by the caller.
+	RecvRaw() ([]byte, error)
+	// CloseSend closes the connector's stdin.
+	CloseSend() error
+}
+
+// TransactionsRaw starts `transactions` and returns its stream of encoded messages.
+func (c *Client) TransactionsRaw(ctx context.Context) (RawStream, error) {
+	return c.transactions(ctx, true)
+}
+
+func (c *Client) transactions(ctx context.Context, raw bool) (*txnStream, error) {
 	var oct = c.detect(ctx) == connector.Oct2021
 	var p, err = c.start("transactions")
 	if err != nil {
@@ -29,8 +52,9 @@ func (c *Client) Transactions(ctx context.Context, _ ...grpc.CallOption) (materi
 	var s = &txnStream{
 		ctx:      ctx,
 		p:        p,
+		raw:      raw,
 		w:        NewWriter(p.stdin),
-		rx:       make(chan *materialize.TransactionResponse, 256),
+		rx:       make(chan rxItem, 256),
 		ackReady: make(chan struct{}, 1),
 		finished: make(chan struct{}),
 		oct:      oct,
@@ -40,6 +64,21 @@ func (c *Client) Transactions(ctx context.Context, _ ...grpc.CallOption) (materi
 	go s.readLoop(NewReader(p.stdout, c.opts.MaxFrame, "connector stdout"))
 	return s, nil
 }
+
+// rxItem is a response, decoded (m) or encoded (b) as the stream is typed or raw.
+type rxItem struct {
+	m *materialize.TransactionResponse
+	b []byte
+}
+
+// The first byte of an encoded message names its one field (number << 3 | 2).
+const (
+	tagOpen, tagLoad, tagPrepare, tagStore, tagCommit, tagAcknowledge = 0x0a, 0x12, 0x1a, 0x22, 0x2a, 0x32
+	tagOpened, tagPrepared, tagDriverCommitted, tagAcknowledged       = 0x0a, 0x1a, 0x22, 0x2a
+)
+
+// encodedAcknowledged is TransactionResponse{Acknowledged: {}}.
+var encodedAcknowledged = []byte{tagAcknowledged, 0}
 
 var acknowledged = materialize.TransactionResponse{Acknowledged: &materialize.TransactionResponse_Acknowledged{}}
 
@@ -55,9 +94,10 @@ type txnStream struct {
 	sendClosed bool
 
 	// Receive side.
-	rx       chan *materialize.TransactionResponse // closed after final is set
-	final    error                                 // io.EOF or a *CallError
-	finished chan struct{}                         // closed once the process is reaped and final set
+	raw      bool
+	rx       chan rxItem   // closed after final is set
+	final    error         // io.EOF or a *CallError
+	finished chan struct{} // closed once the process is reaped and final set
 
 	// Oct 2021: Acknowledged responses to synthesize.
 	pendingAcks atomic.Int32
@@ -75,8 +115,8 @@ type txnStream struct {
 
 var _ materialize.Driver_TransactionsClient = (*txnStream)(nil)
 
-// awaited reports the request kinds that the connector must answer with exactly one response.
-func awaitedRequest(m *materialize.TransactionRequest) string {
+// requestName names the request kinds that the connector must answer with exactly one response.
+func requestName(m *materialize.TransactionRequest) string {
 	switch {
 	case m.Open != nil:
 		return "Open"
@@ -97,11 +137,23 @@ func awaitedResponse(m *materialize.TransactionResponse) bool {
 func (s *txnStream) readLoop(r *Reader) {
 	var err error
 	for {
-		var m = new(materialize.TransactionResponse)
-		if err = r.Read(m); err != nil {
-			break
+		var item rxItem
+		var awaited bool
+		if s.raw {
+			var b []byte
+			if b, err = r.Next(); err != nil {
+				break
+			}
+			item.b = bytes.Clone(b)
+			awaited = len(b) > 0 && (b[0] == tagOpened || b[0] == tagPrepared || b[0] == tagDriverCommitted || b[0] == tagAcknowledged)
+		} else {
+			item.m = new(materialize.TransactionResponse)
+			if err = r.Read(item.m); err != nil {
+				break
+			}
+			awaited = awaitedResponse(item.m)
 		}
-		if awaitedResponse(m) {
+		if awaited {
 			// Never below zero: an unasked-for response must not disarm a later deadline.
 			for n := s.awaiting.Load(); n > 0 && !s.awaiting.CompareAndSwap(n, n-1); n = s.awaiting.Load() {
 			}
@@ -110,7 +162,7 @@ func (s *txnStream) readLoop(r *Reader) {
 			s.lastEvent.Store(time.Now().UnixNano())
 		}
 		select {
-		case s.rx <- m:
+		case s.rx <- item:
 			continue
 		case <-s.ctx.Done():
 			err = s.ctx.Err()
@@ -163,6 +215,33 @@ func (s *txnStream) describe(readErr error) error {
 }
 
 func (s *txnStream) Send(m *materialize.TransactionRequest) error {
+	return s.send(requestName(m), m.Load != nil || m.Store != nil, func() error { return s.w.Write(m) })
+}
+
+// SendRaw sends one encoded TransactionRequest.
+func (s *txnStream) SendRaw(b []byte) error {
+	var name string
+	var batched bool
+	if len(b) > 0 {
+		switch b[0] {
+		case tagOpen:
+			name = "Open"
+		case tagAcknowledge:
+			name = "Acknowledge"
+		case tagPrepare:
+			name = "Prepare"
+		case tagCommit:
+			name = "Commit"
+		case tagLoad, tagStore:
+			batched = true
+		}
+	}
+	return s.send(name, batched, func() error { return s.w.WriteRaw(b) })
+}
+
+// send writes one request: name is its kind when the connector must answer it,
+// batched says it may wait in the buffer.
+func (s *txnStream) send(name string, batched bool, write func() error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
@@ -174,7 +253,7 @@ func (s *txnStream) Send(m *materialize.TransactionRequest) error {
 			return errors.New("Send after CloseSend")
 		}
 	}
-	if s.oct && m.Acknowledge != nil {
+	if s.oct && name == "Acknowledge" {
 		s.pendingAcks.Add(1)
 		select {
 		case s.ackReady <- struct{}{}:
@@ -182,7 +261,7 @@ func (s *txnStream) Send(m *materialize.TransactionRequest) error {
 		}
 		return nil
 	}
-	if name := awaitedRequest(m); name != "" {
+	if name != "" {
 		s.awaiting.Add(1)
 		if s.timeout > 0 {
 			s.awaitName.Store(name)
@@ -190,8 +269,8 @@ func (s *txnStream) Send(m *materialize.TransactionRequest) error {
 			s.arm()
 		}
 	}
-	var err = s.w.Write(m)
-	if err == nil && m.Load == nil && m.Store == nil {
+	var err = write()
+	if err == nil && !batched {
 		err = s.w.Flush()
 	}
 	if err != nil {
@@ -238,17 +317,39 @@ func (s *txnStream) sendError(werr error) error {
 }
 
 func (s *txnStream) Recv() (*materialize.TransactionResponse, error) {
+	var item, err = s.recv()
+	if err != nil {
+		return nil, err
+	} else if item.m == nil {
+		var m = acknowledged
+		return &m, nil
+	}
+	return item.m, nil
+}
+
+// RecvRaw returns one encoded TransactionResponse.
+func (s *txnStream) RecvRaw() ([]byte, error) {
+	var item, err = s.recv()
+	if err != nil {
+		return nil, err
+	} else if item.b == nil {
+		return bytes.Clone(encodedAcknowledged), nil
+	}
+	return item.b, nil
+}
+
+// recv returns the next response; an empty item is a synthesized Acknowledged.
+func (s *txnStream) recv() (rxItem, error) {
 	for {
 		if s.takeAck() {
-			var m = acknowledged
-			return &m, nil
+			return rxItem{}, nil
 		}
 		select {
-		case m, ok := <-s.rx:
+		case item, ok := <-s.rx:
 			if !ok {
-				return nil, s.final
+				return rxItem{}, s.final
 			}
-			return m, nil
+			return item, nil
 		case <-s.ackReady:
 		}
 	}
