@@ -24,6 +24,12 @@ import (
 // DefaultMaxMessage is the default cap on one gRPC message in either direction.
 const DefaultMaxMessage = 64 << 20
 
+// Flow-control window and socket buffer sizes, on both ends (see connector/proxy).
+const (
+	WindowSize = 16 << 20
+	BufferSize = 256 << 10
+)
+
 // Options configure Dial.
 type Options struct {
 	// Protocol the server speaks; Auto detects it (Unimplemented ApplyUpsert means
@@ -69,6 +75,12 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(opts.MaxMessage), grpc.MaxCallSendMsgSize(opts.MaxMessage),
 			grpc.ForceCodecV2(Codec())),
+		// Store and Loaded messages run to hundreds of KiB: large flow-control windows
+		// and buffers keep a stream from stalling on window updates and small writes.
+		grpc.WithInitialWindowSize(WindowSize),
+		grpc.WithInitialConnWindowSize(WindowSize),
+		grpc.WithReadBufferSize(BufferSize),
+		grpc.WithWriteBufferSize(BufferSize),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("connector endpoint %q: %w", addr, err)

@@ -216,7 +216,9 @@ func Serve(ctx context.Context, lis net.Listener, server materialize.DriverServe
 	}
 	var gs = grpc.NewServer(grpc.MaxRecvMsgSize(opts.MaxMessage), grpc.MaxSendMsgSize(opts.MaxMessage),
 		grpc.WaitForHandlers(true),
-		grpc.ForceServerCodecV2(grpcconn.Codec())) // Stop returns once handlers, and so their processes, are done
+		grpc.ForceServerCodecV2(grpcconn.Codec()),
+		grpc.InitialWindowSize(grpcconn.WindowSize), grpc.InitialConnWindowSize(grpcconn.WindowSize),
+		grpc.ReadBufferSize(grpcconn.BufferSize), grpc.WriteBufferSize(grpcconn.BufferSize)) // Stop returns once handlers, and so their processes, are done
 	register(gs, server)
 	var hs = health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)

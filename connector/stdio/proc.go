@@ -117,6 +117,8 @@ func startProc(call, target string, argv []string, stderr io.Writer, cleanup fun
 		inW.Close()
 		return nil, fmt.Errorf("creating stdout pipe: %w", err)
 	}
+	growPipe(inW)
+	growPipe(outR)
 	var p = &proc{
 		call:   call,
 		target: target,
