@@ -12,13 +12,11 @@ const fullRange = math.MaxUint32
 
 // basic: loops of load/store/commit with upserts, then every key loaded and verified.
 func (r *runner) basic(ctx context.Context) error {
-	var s, _, err = r.open(ctx, r.opts.Connector, "stream", 0, fullRange, nil)
+	var s, done, err = r.openTimed(ctx)
 	if err != nil {
 		return err
 	}
-	defer s.abort()
-	var start = time.Now()
-	defer func() { r.rep.txnTime = time.Since(start) }()
+	defer done()
 
 	for loop := 0; loop < r.opts.Loops; loop++ {
 		var keys = r.chooseKeys(r.opts.Start << loop)
@@ -38,13 +36,11 @@ func (r *runner) basic(ctx context.Context) error {
 // delta: store-only loops; each committed transaction's documents go to Output as
 // NDJSON. A Loaded from the connector fails the test.
 func (r *runner) delta(ctx context.Context) error {
-	var s, _, err = r.open(ctx, r.opts.Connector, "stream", 0, fullRange, nil)
+	var s, done, err = r.openTimed(ctx)
 	if err != nil {
 		return err
 	}
-	defer s.abort()
-	var start = time.Now()
-	defer func() { r.rep.txnTime = time.Since(start) }()
+	defer done()
 
 	var buf []byte
 	var writeErr error
@@ -72,4 +68,18 @@ func (r *runner) delta(ctx context.Context) error {
 		return failf(CheckSetupConfig, "output", "writing delta documents to --output: %v", writeErr)
 	}
 	return nil
+}
+
+// openTimed opens the single stream of basic and delta; done ends it and records the
+// duration of the transactions phase.
+func (r *runner) openTimed(ctx context.Context) (*stream, func(), error) {
+	var s, _, err = r.open(ctx, r.opts.Connector, "stream", 0, fullRange, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	var start = time.Now()
+	return s, func() {
+		s.abort()
+		r.rep.txnTime = time.Since(start)
+	}, nil
 }

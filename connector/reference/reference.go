@@ -160,17 +160,23 @@ func (d *Driver) Validate(ctx context.Context, req *materialize.ValidateRequest)
 	return out, nil
 }
 
-// ApplyUpsert implements materialize.DriverServer. It creates the tables; applying
-// the same spec again changes nothing.
-func (d *Driver) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
+// applyTarget validates an Apply request and returns its config and store.
+func (d *Driver) applyTarget(req *materialize.ApplyRequest) (Config, store, error) {
 	if err := req.Validate(); err != nil {
-		return nil, fmt.Errorf("validating request: %w", err)
+		return Config{}, nil, fmt.Errorf("validating request: %w", err)
 	}
 	var cfg, err = parseConfig(req.Materialization.EndpointSpecJson)
 	if err != nil {
-		return nil, err
+		return cfg, nil, err
 	}
 	st, err := d.storeFor(cfg)
+	return cfg, st, err
+}
+
+// ApplyUpsert implements materialize.DriverServer. It creates the tables; applying
+// the same spec again changes nothing.
+func (d *Driver) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
+	var cfg, st, err = d.applyTarget(req)
 	if err != nil {
 		return nil, err
 	}
@@ -204,14 +210,7 @@ func (d *Driver) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest)
 
 // ApplyDelete implements materialize.DriverServer.
 func (d *Driver) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
-	if err := req.Validate(); err != nil {
-		return nil, fmt.Errorf("validating request: %w", err)
-	}
-	var cfg, err = parseConfig(req.Materialization.EndpointSpecJson)
-	if err != nil {
-		return nil, err
-	}
-	st, err := d.storeFor(cfg)
+	var _, st, err = d.applyTarget(req)
 	if err != nil {
 		return nil, err
 	}

@@ -160,29 +160,23 @@ func (f *fileStore) save(st *state) error {
 }
 
 func (f *fileStore) update(fn func(*state) error) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var l, err = f.lock(true)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	st, err := f.load()
-	if err != nil {
-		return err
-	}
-	// Work on a copy so that a failed update leaves nothing behind.
-	var cp = deepCopy(st)
-	if err := fn(cp); err != nil {
-		return err
-	}
-	return f.save(cp)
+	return f.locked(true, func(st *state) error {
+		// Work on a copy so that a failed update leaves nothing behind.
+		var cp = deepCopy(st)
+		if err := fn(cp); err != nil {
+			return err
+		}
+		return f.save(cp)
+	})
 }
 
-func (f *fileStore) read(fn func(*state) error) error {
+func (f *fileStore) read(fn func(*state) error) error { return f.locked(false, fn) }
+
+// locked runs fn on the loaded state while holding the process and file locks.
+func (f *fileStore) locked(exclusive bool, fn func(*state) error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var l, err = f.lock(false)
+	var l, err = f.lock(exclusive)
 	if err != nil {
 		return err
 	}
