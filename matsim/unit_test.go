@@ -3,6 +3,7 @@ package matsim
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -264,5 +265,16 @@ func TestBuiltSpecValidates(t *testing.T) {
 		if err := s.materializationSpec(names, json.RawMessage(`{}`), json.RawMessage(`{}`), sel).Validate(); err != nil {
 			t.Fatalf("%T: MaterializationSpec: %v", td, err)
 		}
+	}
+}
+
+func TestRestartFailureIsSetupConnect(t *testing.T) {
+	var rep = run(t, "recovery", 1, `{}`, func(o *Options) {
+		o.Reopen = func(context.Context) (connector.Connector, error) {
+			return nil, fmt.Errorf("no such container")
+		}
+	})
+	if rep.Result.Check != string(CheckSetupConnect) || rep.ExitCode() != 2 || !strings.Contains(rep.Result.Message, "no such container") {
+		t.Fatalf("got %s exit %d: %s", rep.Result.Check, rep.ExitCode(), rep.Result.Message)
 	}
 }

@@ -3,6 +3,8 @@ package reference
 import (
 	"bytes"
 	"encoding/json"
+
+	"github.com/estuary/protocols/fdb/tuple"
 	"sort"
 	"strconv"
 	"unicode/utf8"
@@ -39,6 +41,8 @@ var Defects = []Defect{
 	{"exists-ignored", "data", "inserts updated documents as new rows (INSERT where an UPSERT belongs), duplicating keys",
 		map[string]string{"basic": "load.duplicate"}},
 	// Protocol.
+	{"left-join", "data", "answers a missing key with a document holding only its key fields (a LEFT JOIN where an INNER JOIN belongs)",
+		map[string]string{"basic": "load.phantom"}},
 	{"loaded-unrequested", "protocol", "sends a Loaded document for a key that was not requested",
 		map[string]string{"basic": "load.unrequested"}},
 	{"loaded-twice", "protocol", "sends the first found document of every Load twice",
@@ -204,4 +208,19 @@ func keepOldOnNull(old, doc json.RawMessage) json.RawMessage {
 		return doc
 	}
 	return out
+}
+
+// keyOnlyDocument builds {"key1": v1, ...} from a packed key, as a LEFT JOIN returns
+// for a row that does not exist.
+func keyOnlyDocument(fields []string, packed []byte) json.RawMessage {
+	var t, err = tuple.Unpack(packed)
+	if err != nil || len(t) != len(fields) {
+		return json.RawMessage("{}")
+	}
+	var m = map[string]interface{}{}
+	for i, f := range fields {
+		m[f] = t[i]
+	}
+	var b, _ = json.Marshal(m)
+	return b
 }

@@ -198,6 +198,9 @@ func (t *session) loadPhase() (*materialize.TransactionRequest_Prepare, error) {
 				if len(docs) == 0 && t.is("loaded-empty") {
 					docs = []json.RawMessage{json.RawMessage("{}")}
 				}
+				if len(docs) == 0 && t.is("left-join") {
+					docs = []json.RawMessage{keyOnlyDocument(t.open.Materialization.Bindings[l.Binding].FieldSelection.Keys, l.Arena.Bytes(l.PackedKeys[k]))}
+				}
 				if len(docs) != 0 && k == 0 && t.is("loaded-not-json") {
 					docs = []json.RawMessage{json.RawMessage("<html>oops</html>")}
 				}
