@@ -15,6 +15,11 @@ func TestREADMEDocumentsEveryCheckAndDefect(t *testing.T) {
 		t.Fatal(err)
 	}
 	var readme = string(b)
+	for _, table := range []string{CheckTable(), DefectTable()} {
+		if !strings.Contains(readme, table) {
+			t.Errorf("README's table is stale; regenerate it with go run -tags nozstd ./hack/gentables:\n%s", table)
+		}
+	}
 	for _, c := range AllChecks {
 		if !strings.Contains(readme, "`"+string(c.Check)+"`") {
 			t.Errorf("README does not document check %s", c.Check)

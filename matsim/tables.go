@@ -1,0 +1,51 @@
+package matsim
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/flowsim/flowsim/connector/reference"
+)
+
+// CheckTable renders the README's table of checks, with the defects proving each.
+func CheckTable() string {
+	var b strings.Builder
+	b.WriteString("| check | what it catches | proven by defect (test) |\n|---|---|---|\n")
+	for _, c := range AllChecks {
+		var by []string
+		for _, d := range reference.Defects {
+			for test, ch := range d.CaughtBy {
+				if ch == string(c.Check) {
+					by = append(by, fmt.Sprintf("`%s` (%s)", d.Name, test))
+				}
+			}
+		}
+		sort.Strings(by)
+		var proof = strings.Join(by, ", ")
+		if proof == "" {
+			proof = "a wrapped connector in matsim's unit tests (setup checks need no defect)"
+		}
+		var kind = ""
+		if c.Setup {
+			kind = " (setup error, exit 2)"
+		}
+		fmt.Fprintf(&b, "| `%s`%s | %s | %s |\n", c.Check, kind, c.Catches, proof)
+	}
+	return b.String()
+}
+
+// DefectTable renders the README's table of the reference connector's defects.
+func DefectTable() string {
+	var b strings.Builder
+	b.WriteString("| defect | class | what it does | caught by |\n|---|---|---|---|\n")
+	for _, d := range reference.Defects {
+		var by []string
+		for test, ch := range d.CaughtBy {
+			by = append(by, fmt.Sprintf("%s → `%s`", test, ch))
+		}
+		sort.Strings(by)
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", d.Name, d.Class, d.Description, strings.Join(by, ", "))
+	}
+	return b.String()
+}
