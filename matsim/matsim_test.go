@@ -227,6 +227,39 @@ func TestSetupFailures(t *testing.T) {
 	}
 }
 
+func TestOptionalFieldsAreNotSelected(t *testing.T) {
+	// The generic SQL driver of this era makes object fields FIELD_OPTIONAL.
+	var srv = wrapped{Driver: reference.New(), validate: func(r *materialize.ValidateResponse) {
+		r.Bindings[0].Constraints["nested"] = &materialize.Constraint{Type: materialize.Constraint_FIELD_OPTIONAL, Reason: "This field is able to be materialized"}
+	}}
+	var rep = Execute(context.Background(), Options{
+		Test: "basic", Connector: connector.InProcess(srv, "x"), Loops: 2, Start: 20, Batch: 7, Seed: 3,
+	})
+	if !rep.Passed() || len(rep.DroppedFields) != 1 || !strings.Contains(rep.DroppedFields[0], "nested (FIELD_OPTIONAL") {
+		t.Fatalf("want a pass with nested not selected; got %s %v", rep.Result.Message, rep.DroppedFields)
+	}
+}
+
+func TestFenceOfARecoveryLogConnector(t *testing.T) {
+	// No checkpoints and no fencing: the runtime's recovery log fences such a connector.
+	var ref = reference.New()
+	var rep = Execute(context.Background(), Options{
+		Test: "fence", Connector: connector.InProcess(noCheckpoint{ref}, "x"), Config: json.RawMessage(`{"defect":"no-fence"}`),
+		Loops: 1, Start: 30, Batch: 7, Seed: 3, CallTimeout: 5 * time.Second,
+	})
+	if !rep.Passed() || len(rep.Notes) == 0 || !strings.Contains(rep.Notes[0], "recovery log") {
+		t.Fatalf("want a pass with a note; got %s %v", rep.Result.Message, rep.Notes)
+	}
+	// Its data must still be consistent: a zombie that half-writes is caught.
+	rep = Execute(context.Background(), Options{
+		Test: "fence", Connector: connector.InProcess(noCheckpoint{reference.New()}, "x"), Config: json.RawMessage(`{"defect":"drop-store"}`),
+		Loops: 1, Start: 30, Batch: 7, Seed: 3, CallTimeout: 5 * time.Second,
+	})
+	if rep.Passed() {
+		t.Fatal("drop-store passed fence")
+	}
+}
+
 func TestOptionalFieldForbiddenIsDropped(t *testing.T) {
 	var srv = wrapped{Driver: reference.New(), validate: func(r *materialize.ValidateResponse) {
 		r.Bindings[0].Constraints["note"] = &materialize.Constraint{Type: materialize.Constraint_FIELD_FORBIDDEN, Reason: "no nullable strings"}

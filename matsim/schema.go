@@ -288,9 +288,11 @@ type selection struct {
 	Dropped []string
 }
 
-// selectFields applies the connector's constraints. Keys, required fields and (for
-// standard updates) the document must be materializable; a forbidden optional value
-// field is left out. A field without a constraint is implicitly forbidden.
+// selectFields applies the connector's constraints the way the runtime's default
+// field selection does: keys, and (for standard updates) the document, must be
+// materializable; value fields the connector requires or recommends are selected;
+// optional ones are not (the document still carries them); a forbidden value field
+// is left out. A field without a constraint is implicitly forbidden.
 func (s *docSchema) selectFields(b *materialize.ValidateResponse_Binding) (*selection, error) {
 	var sel = &selection{ResourcePath: b.ResourcePath, DeltaUpdates: b.DeltaUpdates}
 	var forbidden = func(name string) (bool, string) {
@@ -314,10 +316,10 @@ func (s *docSchema) selectFields(b *materialize.ValidateResponse_Binding) (*sele
 	for i, v := range s.Values {
 		var no, why = forbidden(v)
 		switch {
-		case no && s.Fields[v].Required:
-			problems = append(problems, fmt.Sprintf("required field %q: %s", v, why))
 		case no:
 			sel.Dropped = append(sel.Dropped, fmt.Sprintf("%s (%s)", v, why))
+		case b.Constraints[v].Type == materialize.Constraint_FIELD_OPTIONAL:
+			sel.Dropped = append(sel.Dropped, fmt.Sprintf("%s (FIELD_OPTIONAL: %s; not selected by default)", v, b.Constraints[v].Reason))
 		default:
 			sel.FieldSelection.Values = append(sel.FieldSelection.Values, v)
 			sel.valueIdx = append(sel.valueIdx, i)
