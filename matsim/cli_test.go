@@ -182,3 +182,15 @@ func TestRunLibraryEntryPoint(t *testing.T) {
 		t.Fatalf("transport flags make no sense with an in-process server: exit %d, %s", code, errOut.String())
 	}
 }
+
+func TestCLIConfigAndResourceFiles(t *testing.T) {
+	var out, errOut, code = cli(t, CommandOptions{}, "basic", "--loops", "2", "--start", "30",
+		"--config", "../testdata/reference-config.yaml", "--resource", "../testdata/resource.yaml")
+	if code != 0 || !strings.Contains(out, "resource:  flowsim_example (standard updates)") {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	out, _, code = cli(t, CommandOptions{}, "basic", "--loops", "2", "--start", "30", "--config", "../testdata/drop-store.yaml")
+	if code != 1 || !strings.Contains(out, "FAILED (load.missing)") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
