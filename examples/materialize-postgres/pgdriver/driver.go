@@ -174,12 +174,7 @@ func (d *Driver) ApplyUpsert(ctx context.Context, req *pm.ApplyRequest) (*pm.App
 		if req.DryRun {
 			return nil
 		}
-		for _, s := range statements {
-			if _, err := tx.Exec(ctx, s); err != nil {
-				return fmt.Errorf("executing %q: %w", s, err)
-			}
-		}
-		return nil
+		return execAll(ctx, tx, statements)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("applying %s to %s: %w", req.Materialization.Materialization, cfg, err)
@@ -324,12 +319,7 @@ func (d *Driver) ApplyDelete(ctx context.Context, req *pm.ApplyRequest) (*pm.App
 		if req.DryRun {
 			return nil
 		}
-		for _, s := range statements {
-			if _, err := tx.Exec(ctx, s); err != nil {
-				return fmt.Errorf("executing %q: %w", s, err)
-			}
-		}
-		return nil
+		return execAll(ctx, tx, statements)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("deleting %s from %s: %w", req.Materialization.Materialization, cfg, err)
@@ -371,3 +361,13 @@ func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''
 
 // errFenced is returned by a commit of a stream that a newer one fenced off.
 var errFenced = errors.New("fenced off")
+
+// execAll runs statements in order in tx, naming the one that fails.
+func execAll(ctx context.Context, tx pgx.Tx, statements []string) error {
+	for _, s := range statements {
+		if _, err := tx.Exec(ctx, s); err != nil {
+			return fmt.Errorf("executing %q: %w", s, err)
+		}
+	}
+	return nil
+}
