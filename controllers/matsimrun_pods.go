@@ -320,13 +320,8 @@ func JobForRun(run *flowsimv1.MatSimRun, opts BuildOptions) (*batchv1.Job, error
 
 	var backoff = ptr.Deref(run.Spec.BackoffLimit, 0)
 	return &batchv1.Job{
-		TypeMeta: metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name:            JobName(run),
-			Namespace:       run.Namespace,
-			Labels:          labels,
-			OwnerReferences: ownerRef(run),
-		},
+		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+		ObjectMeta: childMeta(run, JobName(run), labels),
 		Spec: batchv1.JobSpec{
 			Parallelism:             ptr.To[int32](1),
 			Completions:             ptr.To[int32](1),
@@ -363,27 +358,17 @@ func PeerPodForRun(run *flowsimv1.MatSimRun, opts BuildOptions) *corev1.Pod {
 	pod.ActiveDeadlineSeconds = ptr.To(TimeoutSeconds(run))
 
 	return &corev1.Pod{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name:            PeerName(run),
-			Namespace:       run.Namespace,
-			Labels:          Labels(run, RolePeer),
-			OwnerReferences: ownerRef(run),
-		},
-		Spec: pod,
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: childMeta(run, PeerName(run), Labels(run, RolePeer)),
+		Spec:       pod,
 	}
 }
 
 // PeerServiceForRun addresses the peer pod (PeerEndpoint).
 func PeerServiceForRun(run *flowsimv1.MatSimRun) *corev1.Service {
 	return &corev1.Service{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name:            PeerName(run),
-			Namespace:       run.Namespace,
-			Labels:          Labels(run, RolePeer),
-			OwnerReferences: ownerRef(run),
-		},
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: childMeta(run, PeerName(run), Labels(run, RolePeer)),
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeClusterIP,
 			Selector: selectorLabels(run, RolePeer),
@@ -402,13 +387,8 @@ func PeerServiceForRun(run *flowsimv1.MatSimRun) *corev1.Service {
 // sidecar and the fence peer) only from the run's own driver pod.
 func NetworkPolicyForRun(run *flowsimv1.MatSimRun) *networkingv1.NetworkPolicy {
 	return &networkingv1.NetworkPolicy{
-		TypeMeta: metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name:            PolicyName(run),
-			Namespace:       run.Namespace,
-			Labels:          Labels(run, RoleNetworkPolicy),
-			OwnerReferences: ownerRef(run),
-		},
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+		ObjectMeta: childMeta(run, PolicyName(run), Labels(run, RoleNetworkPolicy)),
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{LabelRun: run.Name}},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
@@ -422,5 +402,15 @@ func NetworkPolicyForRun(run *flowsimv1.MatSimRun) *networkingv1.NetworkPolicy {
 				}},
 			}},
 		},
+	}
+}
+
+// childMeta is the metadata of an object the run owns.
+func childMeta(run *flowsimv1.MatSimRun, name string, labels map[string]string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:            name,
+		Namespace:       run.Namespace,
+		Labels:          labels,
+		OwnerReferences: ownerRef(run),
 	}
 }
