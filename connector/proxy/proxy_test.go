@@ -191,23 +191,7 @@ func TestProxyShutdownCancelsStream(t *testing.T) {
 
 // The real command passes the connector's stderr through to its own.
 func TestProxyCommandPassesStderr(t *testing.T) {
-	var self, _ = os.Executable()
-	var cmd = exec.Command(self, append([]string{cliArg, "--listen", "127.0.0.1:0", "--"}, stdiotest.Command(stdiotest.ModeExit3)...)...)
-	var stderr, err = cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err = cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var lines = bufio.NewScanner(stderr)
-	var addr string
-	for addr == "" && lines.Scan() {
-		if _, rest, ok := strings.Cut(lines.Text(), "serving materialize.Driver on "); ok {
-			addr, _, _ = strings.Cut(rest, " ")
-		}
-	}
+	var _, lines, addr = startProxyCommand(t, stdiotest.ModeExit3)
 	gc, err := grpcconn.Dial(context.Background(), addr, grpcconn.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -229,27 +213,7 @@ func TestProxyCommandPassesStderr(t *testing.T) {
 // The real command: readiness on stderr, health SERVING, and on SIGTERM an
 // in-flight stream is allowed to finish before the process exits 0.
 func TestProxyCommandSigterm(t *testing.T) {
-	var self, _ = os.Executable()
-	var cmd = exec.Command(self, append([]string{cliArg, "--listen", "127.0.0.1:0", "--"}, stdiotest.Command(stdiotest.ModeOK)...)...)
-	var stderr, err = cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err = cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-
-	var lines = bufio.NewScanner(stderr)
-	var addr string
-	for addr == "" && lines.Scan() {
-		if _, rest, ok := strings.Cut(lines.Text(), "serving materialize.Driver on "); ok {
-			addr, _, _ = strings.Cut(rest, " ")
-		}
-	}
-	if addr == "" {
-		t.Fatal("the proxy never said it was serving")
-	}
+	var cmd, lines, addr = startProxyCommand(t, stdiotest.ModeOK)
 	var rest = make(chan string, 1)
 	go func() {
 		var b strings.Builder
@@ -318,4 +282,32 @@ func TestProxyCommandSigterm(t *testing.T) {
 	if out := <-rest; !strings.Contains(out, "flowsim connector-proxy: stopped") {
 		t.Errorf("stderr after SIGTERM: %q", out)
 	}
+}
+
+// startProxyCommand runs `flowsim connector-proxy` (this test binary) in front of a
+// fake connector in mode, and returns the process, its stderr lines after the
+// readiness line, and the address it serves on.
+func startProxyCommand(t *testing.T, mode string) (*exec.Cmd, *bufio.Scanner, string) {
+	t.Helper()
+	var self, _ = os.Executable()
+	var cmd = exec.Command(self, append([]string{cliArg, "--listen", "127.0.0.1:0", "--"}, stdiotest.Command(mode)...)...)
+	var stderr, err = cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var lines = bufio.NewScanner(stderr)
+	var addr string
+	for addr == "" && lines.Scan() {
+		if _, rest, ok := strings.Cut(lines.Text(), "serving materialize.Driver on "); ok {
+			addr, _, _ = strings.Cut(rest, " ")
+		}
+	}
+	if addr == "" {
+		t.Fatal("the proxy never said where it serves")
+	}
+	return cmd, lines, addr
 }
