@@ -9,8 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,28 +42,59 @@ type Flags struct {
 	ResultFile  string
 	CallTimeout time.Duration
 	CrashAt     []string
+	// Quiet prints only the outcome, failures and the reproduce line; Verbose logs
+	// at debug level (unless --log.level says otherwise).
+	Quiet, Verbose bool
+	// Terminal says stdout is a terminal (set by the caller): delta's documents then
+	// go to a file unless --output - asks for stdout.
+	Terminal bool
 }
 
+// IgnoredFlags are flags a test accepts and ignores, so that one set of flags runs
+// every test; help does not show them.
+func IgnoredFlags(test string) []string {
+	if test == "fence" || test == "recovery" {
+		return []string{"loops"}
+	}
+	return nil
+}
+
+// ReportFlags write reports; a rerun line leaves them out so that it does not
+// overwrite the reports of the run it reproduces.
+var ReportFlags = []string{"report", "junit", "result-file", "q", "v"}
+
 // NewFlags defines the flags of test on fs and returns where they are parsed to.
+// Each flag's help says what it means for that test.
 func NewFlags(test string, fs *flag.FlagSet) *Flags {
 	var f = &Flags{Test: test}
 	fs.StringVar(&f.LogLevel, "log.level", "info", "log level: "+strings.Join(logging.Levels, "|"))
 	fs.StringVar(&f.Config, "config", "", "connector endpoint config: an inline YAML mapping, or a path to a YAML file")
 	fs.StringVar(&f.Resource, "resource", "", "connector resource config: an inline YAML mapping, or a path to a YAML file")
-	fs.IntVar(&f.Loops, "loops", 5, "number of load/store/commit loops")
-	fs.IntVar(&f.Start, "start", 500, "documents in the first loop; each loop doubles it (loop i has start·2^i)")
+	switch test {
+	case "fence":
+		fs.IntVar(&f.Loops, "loops", 5, "ignored: fence runs two phases")
+		fs.IntVar(&f.Start, "start", 500, "documents per transaction (stream A's held transaction stores twice as many)")
+	case "recovery":
+		fs.IntVar(&f.Loops, "loops", 5, "ignored: recovery runs one phase per --crash-at point")
+		fs.IntVar(&f.Start, "start", 500, "documents per transaction (three transactions per crash point)")
+	default:
+		fs.IntVar(&f.Loops, "loops", 5, "number of load/store/commit loops")
+		fs.IntVar(&f.Start, "start", 500, "documents in the first loop; each loop doubles it (loop i has start·2^i)")
+	}
 	fs.IntVar(&f.Batch, "batch", 1000, "documents per Load and Store request")
 	fs.Uint64Var(&f.Seed, "seed", 0, "seed of the documents and choices (0: random; always printed)")
 	fs.StringVar(&f.Report, "report", "text", "report format on stdout: text or json")
 	fs.StringVar(&f.JUnit, "junit", "", "also write a JUnit XML report to this file")
 	fs.StringVar(&f.ResultFile, "result-file", "", "write the compact versioned JSON result here (e.g. /dev/termination-log)")
 	if test == "delta" {
-		fs.StringVar(&f.Output, "output", "-", "where committed documents go as NDJSON (- is stdout)")
+		fs.StringVar(&f.Output, "output", "", "where committed documents go as NDJSON: a file, or - for stdout (default: stdout, or delta-SEED.ndjson when stdout is a terminal)")
 	}
 	if test == "recovery" {
 		fs.Var((*listValue)(&f.CrashAt), "crash-at", "crash points, comma separated: "+strings.Join(CrashPoints, ", ")+" (default all)")
 	}
 	fs.DurationVar(&f.CallTimeout, "call-timeout", 5*time.Minute, "longest wait for any one connector answer (a call, or a response of the transactions stream)")
+	fs.BoolVar(&f.Quiet, "q", false, "quiet: no progress; the report shows only the outcome, failures and the reproduce line")
+	fs.BoolVar(&f.Verbose, "v", false, "verbose: log at debug level (--log.level overrides)")
 	return f
 }
 
@@ -70,7 +103,12 @@ type listValue []string
 
 func (l *listValue) String() string { return strings.Join(*l, ",") }
 func (l *listValue) Set(s string) error {
-	*l = append(*l, strings.Split(s, ",")...)
+	for _, c := range strings.Split(s, ",") {
+		if !knownCrashPoint(c) {
+			return fmt.Errorf("unknown crash point %q (want %s)", c, strings.Join(CrashPoints, ", "))
+		}
+		*l = append(*l, c)
+	}
 	return nil
 }
 
@@ -118,7 +156,8 @@ type Session struct {
 }
 
 // Prepare checks the flags and returns a Session writing to stdout and stderr. Every
-// error is a usage error (exit code 2).
+// error is a usage error (exit code 2) of one line, found before anything starts:
+// values out of range, unreadable config, and output paths that cannot be written.
 func (f *Flags) Prepare(stdout, stderr io.Writer) (*Session, error) {
 	config, err := resolveYAML("--config", f.Config)
 	if err != nil {
@@ -127,6 +166,9 @@ func (f *Flags) Prepare(stdout, stderr io.Writer) (*Session, error) {
 	var red = newRedactor(config)
 	stdout, stderr = red.writer(stdout), red.writer(stderr)
 
+	if f.Verbose && f.LogLevel == "info" {
+		f.LogLevel = "debug"
+	}
 	log, err := logging.New(f.LogLevel, stderr)
 	if err != nil {
 		return nil, UsageError("--log.level: %v", err)
@@ -135,29 +177,100 @@ func (f *Flags) Prepare(stdout, stderr io.Writer) (*Session, error) {
 	if err != nil {
 		return nil, UsageError("%v", err)
 	}
-	if f.Report != "text" && f.Report != "json" {
-		return nil, UsageError("--report must be text or json (got %q)", f.Report)
-	}
-	for _, c := range f.CrashAt {
-		if !knownCrashPoint(c) {
-			return nil, UsageError("--crash-at: unknown crash point %q (want %s)", c, strings.Join(CrashPoints, ", "))
-		}
+	if err := f.check(); err != nil {
+		return nil, err
 	}
 	if f.Seed == 0 {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		f.Seed = binary.LittleEndian.Uint64(b[:]) | 1
 	}
+	if f.Test == "delta" && f.Output == "" && f.Terminal {
+		f.Output = fmt.Sprintf("delta-%d.ndjson", f.Seed)
+	}
+	for _, o := range []struct{ flag, path string }{{"--junit", f.JUnit}, {"--result-file", f.ResultFile}, {"--output", f.Output}} {
+		if err := checkWritable(o.path); err != nil {
+			return nil, UsageError("%s: %v", o.flag, err)
+		}
+	}
+	var loops = f.Loops
+	switch f.Test {
+	case "fence":
+		loops = fencePhases
+	case "recovery":
+		loops = len(CrashPoints)
+		if len(f.CrashAt) != 0 {
+			loops = len(f.CrashAt)
+		}
+	}
+	var progress = stderr
+	if f.Quiet {
+		progress = nil
+	}
 	return &Session{
 		Options: Options{
 			Test: f.Test, Config: config, Resource: resource,
-			Loops: f.Loops, Start: f.Start, Batch: f.Batch, Seed: f.Seed,
+			Loops: loops, Start: f.Start, Batch: f.Batch, Seed: f.Seed,
 			CallTimeout: f.CallTimeout, CrashAt: f.CrashAt,
-			Progress: stderr, Log: log,
+			Progress: progress, Log: log,
 		},
 		Stdout: stdout, Stderr: stderr, Log: log,
 		flags: f, red: red,
 	}, nil
+}
+
+// fencePhases is the number of phases of the fence test (identical and overlapping
+// key ranges), reported as its loops.
+const fencePhases = 2
+
+// check rejects flag values the engine would reject later, or would accept and
+// misbehave on, with a one-line usage error.
+func (f *Flags) check() error {
+	var loops = f.Loops
+	if f.Test == "fence" || f.Test == "recovery" {
+		loops = 1 // ignored
+	}
+	switch {
+	case loops < 1:
+		return UsageError("--loops must be at least 1 (got %d)", f.Loops)
+	case f.Start < 1:
+		return UsageError("--start must be at least 1 (got %d)", f.Start)
+	case f.Batch < 1:
+		return UsageError("--batch must be at least 1 (got %d)", f.Batch)
+	case loops > 40 || bits.Len64(uint64(f.Start))+loops > 40:
+		return UsageError("--start %d doubled over --loops %d is more documents than matsim can address", f.Start, loops)
+	case f.CallTimeout <= 0:
+		return UsageError("--call-timeout must be positive (got %s)", f.CallTimeout)
+	case f.Report != "text" && f.Report != "json":
+		return UsageError("--report must be text or json (got %q)", f.Report)
+	}
+	for _, c := range f.CrashAt {
+		if !knownCrashPoint(c) {
+			return UsageError("--crash-at: unknown crash point %q (want %s)", c, strings.Join(CrashPoints, ", "))
+		}
+	}
+	return nil
+}
+
+// checkWritable fails when path (a file to write after the run; "" and "-" are
+// none) cannot be created or written. It leaves no new file behind.
+func checkWritable(path string) error {
+	if path == "" || path == "-" {
+		return nil
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a directory", path)
+	}
+	var _, statErr = os.Stat(path)
+	var file, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	file.Close()
+	if os.IsNotExist(statErr) {
+		os.Remove(path)
+	}
+	return nil
 }
 
 // Run runs the test and writes its reports; rerun is a command line that reproduces
@@ -177,6 +290,7 @@ func (s *Session) Run(ctx context.Context, rerun string) error {
 	var reportOut = s.Stdout
 	if f.Test == "delta" {
 		if f.Output == "-" || f.Output == "" {
+			// Stdout is not a terminal (see Prepare), or the user asked for it.
 			opts.Output = s.Stdout
 			reportOut = s.Stderr // stdout carries the documents
 		} else {
@@ -186,6 +300,9 @@ func (s *Session) Run(ctx context.Context, rerun string) error {
 			}
 			defer file.Close()
 			opts.Output = file
+			if f.Terminal {
+				fmt.Fprintf(s.Stderr, "delta: committed documents go to %s (--output - writes them to stdout)\n", f.Output)
+			}
 		}
 	}
 
@@ -196,9 +313,12 @@ func (s *Session) Run(ctx context.Context, rerun string) error {
 	s.red.scrubReport(rep)
 
 	var werr error
-	if f.Report == "json" {
+	switch {
+	case f.Report == "json":
 		werr = rep.WriteJSON(reportOut)
-	} else {
+	case f.Quiet:
+		werr = rep.WriteSummary(reportOut, rerun)
+	default:
 		werr = rep.WriteText(reportOut, rerun)
 	}
 	if werr == nil && f.JUnit != "" {
@@ -238,26 +358,29 @@ func writeFile(path string, fn func(io.Writer) error) error {
 // FlagValue is a flag given on the command line, for RerunLine.
 type FlagValue struct{ Name, Value string }
 
-// RerunLine renders a command that reruns this run with its seed: path is the
-// command (e.g. "flowsim matsim basic"), set the flags the user gave.
+// ConfigEnv is the variable a rerun line reads a secret-holding --config from.
+const ConfigEnv = "FLOWSIM_CONFIG"
+
+// RerunLine renders a command that reruns this run with its seed and can be pasted
+// into a shell: path is the command (e.g. "flowsim matsim basic"), set the flags the
+// user gave. Report flags are left out (a rerun must not overwrite the reports), and
+// a --config holding secrets becomes "$FLOWSIM_CONFIG", with a second line saying so.
 func (s *Session) RerunLine(path string, set []FlagValue) string {
 	var parts = []string{path}
-	var config bool
+	var note string
 	for _, fl := range set {
-		if fl.Name == "seed" {
+		switch {
+		case fl.Name == "seed" || slices.Contains(ReportFlags, fl.Name):
 			continue
-		}
-		if fl.Name == "config" {
-			config = true
+		case fl.Name == "config" && s.red.scrub(string(s.Options.Config)) != string(s.Options.Config):
+			parts = append(parts, "--config=\"$"+ConfigEnv+"\"")
+			note = "\n  (--config holds secrets: set " + ConfigEnv + " to its value before running the line above)"
 			continue
 		}
 		parts = append(parts, "--"+fl.Name+"="+shellQuote(fl.Value))
 	}
-	if config {
-		parts = append(parts, "--config=…")
-	}
 	parts = append(parts, fmt.Sprintf("--seed=%d", s.flags.Seed))
-	return strings.Join(parts, " ")
+	return strings.Join(parts, " ") + note
 }
 
 func shellQuote(s string) string {
