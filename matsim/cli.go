@@ -19,6 +19,7 @@ import (
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/internal/logging"
+	"github.com/flowsim/flowsim/matsim/result"
 	"github.com/go-logr/logr"
 	"gopkg.in/yaml.v3"
 )
@@ -61,7 +62,13 @@ func IgnoredFlags(test string) []string {
 
 // ReportFlags write reports; a rerun line leaves them out so that it does not
 // overwrite the reports of the run it reproduces.
-var ReportFlags = []string{"report", "junit", "result-file", "q", "v"}
+var ReportFlags = []string{"report", "junit", "result-file", "quiet", "verbose"}
+
+// QuietUsage and VerboseUsage document --quiet and --verbose (-q, -v in the CLI).
+const (
+	QuietUsage   = "no progress; the report shows only the outcome, failures and the reproduce line"
+	VerboseUsage = "log at debug level (--log.level overrides)"
+)
 
 // NewFlags defines the flags of test on fs and returns where they are parsed to.
 // Each flag's help says what it means for that test.
@@ -93,8 +100,8 @@ func NewFlags(test string, fs *flag.FlagSet) *Flags {
 		fs.Var((*listValue)(&f.CrashAt), "crash-at", "crash points, comma separated: "+strings.Join(CrashPoints, ", ")+" (default all)")
 	}
 	fs.DurationVar(&f.CallTimeout, "call-timeout", 5*time.Minute, "longest wait for any one connector answer (a call, or a response of the transactions stream)")
-	fs.BoolVar(&f.Quiet, "q", false, "quiet: no progress; the report shows only the outcome, failures and the reproduce line")
-	fs.BoolVar(&f.Verbose, "v", false, "verbose: log at debug level (--log.level overrides)")
+	fs.BoolVar(&f.Quiet, "quiet", false, QuietUsage)
+	fs.BoolVar(&f.Verbose, "verbose", false, VerboseUsage)
 	return f
 }
 
@@ -151,8 +158,13 @@ type Session struct {
 	// Stdout and Stderr redact the connector config's secrets.
 	Stdout, Stderr io.Writer
 	Log            logr.Logger
-	flags          *Flags
-	red            *redactor
+	// BeforeReport, when set, runs after the test and before the report is written
+	// (a live display stops there).
+	BeforeReport func()
+	// Paint, when set, colours the status words of the text report.
+	Paint func(result.Outcome, string) string
+	flags *Flags
+	red   *redactor
 }
 
 // Prepare checks the flags and returns a Session writing to stdout and stderr. Every
@@ -311,6 +323,10 @@ func (s *Session) Run(ctx context.Context, rerun string) error {
 	}
 	var rep = Execute(ctx, opts)
 	s.red.scrubReport(rep)
+	rep.paint = s.Paint
+	if s.BeforeReport != nil {
+		s.BeforeReport()
+	}
 
 	var werr error
 	switch {

@@ -7,8 +7,8 @@ import (
 	"io"
 	"regexp"
 	"sort"
-	"strings"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
@@ -35,7 +35,11 @@ const maxPhaseWidth = 40
 
 func (r *Report) writeText(w io.Writer, rerun string, summary bool) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "matsim %s: %s", r.Result.Test, StatusWords[r.Result.Outcome])
+	var paint = r.paint
+	if paint == nil {
+		paint = func(_ result.Outcome, s string) string { return s }
+	}
+	fmt.Fprintf(&b, "matsim %s: %s", r.Result.Test, paint(r.Result.Outcome, StatusWords[r.Result.Outcome]))
 	if r.Result.Check != "" {
 		fmt.Fprintf(&b, " (%s)", r.Result.Check)
 	}
@@ -82,7 +86,7 @@ func (r *Report) writeText(w io.Writer, rerun string, summary bool) error {
 			t.Stored, t.Loaded, t.Verified, t.DocsPerSecond, seconds(r.txnTime), seconds(time.Duration(t.DurationMillis)*time.Millisecond))
 	}
 	for _, f := range r.Failures {
-		fmt.Fprintf(&b, "\n  FAIL %s\n", indent(f.Error(), "    "))
+		fmt.Fprintf(&b, "\n  %s %s\n", paint(result.Failed, "FAIL"), indent(f.Error(), "    "))
 	}
 	if rerun != "" {
 		fmt.Fprintf(&b, "\n  reproduce: %s\n", rerun)

@@ -91,6 +91,7 @@ type Report struct {
 	Keys            int            `json:"keys"`
 	started         time.Time
 	txnTime         time.Duration
+	paint           func(result.Outcome, string) string // colours of the text report
 }
 
 // Passed reports whether every check passed.

@@ -29,8 +29,11 @@ func run(ctx context.Context, args []string) int {
 		Short:         "Test materialization connectors against the Flow materialize protocol",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       "-", // --version; the template prints cli.Version()
 	}
+	root.SetVersionTemplate(cli.Version())
 	root.AddCommand(cli.NewMatsimCommand(cli.CommandOptions{}))
+	root.AddCommand(cli.NewVersionCommand())
 	root.AddCommand(newProxyCommand())
 	root.AddCommand(newReferenceConnectorCommand())
 	root.AddCommand(kubeCommands()...)

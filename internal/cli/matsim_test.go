@@ -69,7 +69,7 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"basic", "--resource", "{a: 1"}, "--resource"},
 		{[]string{"recovery", "--crash-at", "before-lunch"}, `unknown crash point "before-lunch"`},
 		{[]string{"basic", "extra-arg"}, "unknown command"},
-		{[]string{"basic", "--peer-endpoint", "127.0.0.1:1"}, "--peer-endpoint needs"},
+		{[]string{"fence", "--peer-endpoint", "127.0.0.1:1"}, "--peer-endpoint needs"},
 	} {
 		var _, errOut, code = cli(t, CommandOptions{}, c.args...)
 		if code != 2 || !strings.Contains(errOut, c.says) {
