@@ -45,7 +45,7 @@ type Display struct {
 func New(w io.Writer, live bool) *Display {
 	var d = &Display{w: w, bars: map[string]*mpb.Bar{}}
 	if live {
-		d.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithAutoRefresh())
+		d.p = mpb.New(mpb.WithOutput(w), mpb.WithAutoRefresh()) // as wide as the terminal
 	}
 	return d
 }
@@ -66,7 +66,7 @@ func (d *Display) Update(name string, done, total int64) {
 		if d.last != nil && !d.last.Completed() {
 			d.last.SetTotal(-1, true) // finish it where it is
 		}
-		b = d.p.AddBar(total,
+		b = d.p.AddBar(total, mpb.BarWidth(30),
 			mpb.PrependDecorators(
 				decor.Name(name, decor.WC{C: decor.DindentRight | decor.DextraSpace}),
 				decor.CountersNoUnit("%d / %d docs", decor.WCSyncWidth),
