@@ -68,7 +68,7 @@ func (d *Display) Update(name string, done, total int64) {
 		}
 		b = d.p.AddBar(total, mpb.BarWidth(30),
 			mpb.PrependDecorators(
-				decor.Name(name, decor.WC{C: decor.DindentRight | decor.DextraSpace}),
+				decor.Name(name, decor.WCSyncSpaceR),
 				decor.CountersNoUnit("%d / %d docs", decor.WCSyncWidth),
 			),
 			mpb.AppendDecorators(
