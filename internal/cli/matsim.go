@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	pf "github.com/estuary/protocols/flow"
 	"github.com/estuary/protocols/materialize"
@@ -161,9 +162,14 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 	}
 	defer display.Stop()
 	sess.Options.NewTestData = o.NewTestData
+	if !f.Quiet {
+		// Off a terminal: a plain line every 10s within a long transaction, next to
+		// the per-loop FLOWSIM-PROGRESS lines.
+		display.Plain = 10 * time.Second
+		sess.Options.OnProgress = func(e matsim.ProgressEvent) { display.Update(e.Phase, e.Done, e.Total) }
+	}
 	if display.Live() {
 		sess.Options.Progress = nil // the display replaces the progress lines
-		sess.Options.OnProgress = func(e matsim.ProgressEvent) { display.Update(e.Phase, e.Done, e.Total) }
 		sess.BeforeReport = display.Stop
 	}
 	if f.Report == "text" && progress.ColorFor(stdout) {
