@@ -49,6 +49,7 @@ type flags struct {
 	resultFile  string
 	callTimeout time.Duration
 	crashAt     []string
+	exactlyOnce bool
 	transport   transportFlags
 }
 
@@ -155,6 +156,9 @@ func newTestCommand(test string, o CommandOptions) *cobra.Command {
 	if test == "recovery" {
 		fs.StringSliceVar(&f.crashAt, "crash-at", nil, "crash points, comma separated: "+strings.Join(CrashPoints, ", ")+" (default all)")
 	}
+	if test == "fence" || test == "recovery" {
+		fs.BoolVar(&f.exactlyOnce, "exactly-once", false, "assert that the connector stores Flow checkpoints transactionally: an empty Opened checkpoint after a commit fails the run")
+	}
 	if o.Server == nil {
 		f.transport.addFlags(fs, &f.callTimeout)
 	} else {
@@ -207,7 +211,7 @@ func runTest(ctx context.Context, test string, f *flags, o CommandOptions, cmd *
 	var opts = Options{
 		Test: test, Config: config, Resource: resource,
 		Loops: f.loops, Start: f.start, Batch: f.batch, Seed: f.seed,
-		NewTestData: o.NewTestData, CallTimeout: f.callTimeout, CrashAt: f.crashAt,
+		NewTestData: o.NewTestData, CallTimeout: f.callTimeout, CrashAt: f.crashAt, ExactlyOnce: f.exactlyOnce,
 		Progress: stderr, Log: log,
 	}
 

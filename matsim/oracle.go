@@ -2,8 +2,13 @@ package matsim
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"hash/maphash"
+	"strconv"
+	"strings"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // bitset over key indices.
@@ -96,6 +101,15 @@ func (o *oracle) judgeLoaded(doc []byte, fs *findings) bool {
 		}
 		return false
 	}
+	if i >= uint64(len(o.rev)) || !o.requested.get(i) || o.got.get(i) {
+		if j, ok := o.mergedTwin(i); ok {
+			o.got.set(j)
+			fs.add(CheckLoadMerged, o.src.keyString(j)+" ≡ "+o.src.keyString(i), fmt.Sprintf(
+				"a Load of key %s returned the document of key %s: the connector keeps these two distinct keys as one row (%s)",
+				o.src.keyString(j), o.src.keyString(i), twinReason(o.src, j, i)))
+			return false
+		}
+	}
 	if i >= uint64(len(o.rev)) || !o.requested.get(i) {
 		fs.add(CheckLoadUnrequested, o.src.keyString(i), "a Loaded document for a key matsim did not request in this transaction")
 		return false
@@ -174,4 +188,65 @@ func (o *oracle) abort(t *txnStores) {
 			o.sent.clear(i)
 		}
 	}
+}
+
+// mergedTwin finds, for a Loaded document of key i that was not requested or was
+// already returned, a twin of i (same family) that was requested and not returned:
+// the connector answered the twin's Load with i's row.
+func (o *oracle) mergedTwin(i uint64) (uint64, bool) {
+	var first, n = o.src.twins(i)
+	var best, found = uint64(0), false
+	for j := first; j < first+n && j < uint64(len(o.rev)); j++ {
+		if j == i || !o.requested.get(j) || o.got.get(j) {
+			continue
+		}
+		// Prefer a twin whose name collides with i's under a common collation: it is
+		// the one the connector most likely merged.
+		if !found || collides(o.src, i, j) && !collides(o.src, i, best) {
+			best, found = j, true
+		}
+	}
+	return best, found
+}
+
+// collides reports whether the keys of a and b differ only by case, trailing spaces
+// or Unicode normalisation or width.
+func collides(src source, a, b uint64) bool {
+	var r = twinReason(src, a, b)
+	return strings.Contains(r, "; they differ only by")
+}
+
+// twinReason says how the keys of indices a and b differ, for messages.
+func twinReason(src source, a, b uint64) string {
+	var ka, kb []interface{}
+	if json.Unmarshal([]byte(src.keyString(a)), &ka) != nil || json.Unmarshal([]byte(src.keyString(b)), &kb) != nil || len(ka) != len(kb) {
+		return "they differ"
+	}
+	var diff []int
+	for k := range ka {
+		if fmt.Sprint(ka[k]) != fmt.Sprint(kb[k]) {
+			diff = append(diff, k)
+		}
+	}
+	if len(diff) != 1 {
+		return "they differ in several key components"
+	}
+	var k = diff[0]
+	var sa, oka = ka[k].(string)
+	var sb, okb = kb[k].(string)
+	var how = "only in key component " + strconv.Itoa(k+1)
+	if k > 0 {
+		how += "; keying rows on the first component only merges them"
+	}
+	if oka && okb {
+		switch {
+		case strings.EqualFold(sa, sb) || strings.ToLower(sa) == strings.ToLower(sb):
+			how += "; they differ only by letter case (a case-insensitive collation merges them)"
+		case strings.TrimRight(sa, " ") == strings.TrimRight(sb, " "):
+			how += "; they differ only by trailing spaces (a PAD SPACE collation or trimming merges them)"
+		case norm.NFKC.String(sa) == norm.NFKC.String(sb):
+			how += "; they differ only by Unicode normalisation or width (NFC/NFD, full-width letters)"
+		}
+	}
+	return "they differ " + how
 }

@@ -123,7 +123,10 @@ func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, na
 	// The checkpoint.
 	var atLeastOnce = len(opened) == 0
 	switch {
+	case atLeastOnce && r.opts.ExactlyOnce:
+		return nil, nil, failf(CheckRecoveryCheckpt, name, "after the crash Opened returned an empty checkpoint; with --exactly-once the connector must return %s, the checkpoint of the last committed transaction", describeCheckpoint(lastCommitted))
 	case atLeastOnce:
+		r.rep.Result.AtLeastOnceOnly = true
 		r.rep.Notes = appendOnce(r.rep.Notes, "the connector returns no Flow checkpoint from Open: it relies on the runtime's recovery log (at-least-once), so recovery accepts an aborted transaction's documents as present or absent")
 		if ambiguous {
 			committed = false

@@ -149,6 +149,7 @@ type CrashPoint string
 
 // MatSimRunSpec describes one run of a matsim test.
 // +kubebuilder:validation:XValidation:rule="!has(self.crashAt) || self.test == 'recovery'",message="crashAt applies only to the recovery test",fieldPath=".crashAt"
+// +kubebuilder:validation:XValidation:rule="!has(self.exactlyOnce) || !self.exactlyOnce || self.test == 'fence' || self.test == 'recovery'",message="exactlyOnce applies only to the fence and recovery tests",fieldPath=".exactlyOnce"
 type MatSimRunSpec struct {
 	// Test to run.
 	Test MatSimTest `json:"test"`
@@ -195,6 +196,12 @@ type MatSimRunSpec struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=3
 	CrashAt []CrashPoint `json:"crashAt,omitempty"`
+
+	// ExactlyOnce asserts that the connector stores Flow checkpoints transactionally
+	// (fence and recovery only, the driver's --exactly-once): an empty Opened checkpoint
+	// after a commit then fails the run instead of passing as "verified at-least-once only".
+	// +optional
+	ExactlyOnce *bool `json:"exactlyOnce,omitempty"`
 
 	// Timeout bounds the whole run, from the creation of its first pod.
 	// +optional
@@ -260,6 +267,10 @@ type RunResult struct {
 	// Message saying what broke; truncated to a few KiB.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// AtLeastOnceOnly: the connector returned no Flow checkpoint from Open, so the run
+	// verified at-least-once delivery only (set spec.exactlyOnce to require checkpoints).
+	// +optional
+	AtLeastOnceOnly bool `json:"atLeastOnceOnly,omitempty"`
 }
 
 // MatSimRunStatus is the observed state of a run.

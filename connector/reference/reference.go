@@ -255,8 +255,12 @@ func (d *Driver) Transactions(stream materialize.Driver_TransactionsServer) erro
 var errFenced = errors.New("this stream was fenced off by a newer stream over an overlapping key range")
 
 // openFence fences every row of the materialization overlapping [begin, end] and
-// returns this stream's fence and the checkpoint of the narrowest covering row.
-func openFence(s *state, mat string, begin, end uint32, exactOnly, stale, fenceNewer bool) (int64, []byte) {
+// returns this stream's fence and the checkpoint of the narrowest covering row, as
+// the SQL drivers of the protocols module do: a split child starts from its
+// parent's checkpoint, and streams over disjoint ranges never fence each other.
+func openFence(s *state, mat string, begin, end uint32, defect string) (int64, []byte) {
+	var exactOnly, stale, fenceNewer = defect == "exact-range-only", defect == "stale-checkpoint", defect == "fence-newer"
+	var global = defect == "global-fence"
 	var rows = s.Checkpoint[mat]
 	var mine *fenceRow
 	var maxFence int64
@@ -266,13 +270,14 @@ func openFence(s *state, mat string, begin, end uint32, exactOnly, stale, fenceN
 		if exact {
 			mine = r
 		}
-		if (overlaps && !exactOnly) || exact {
+		if (overlaps && !exactOnly) || exact || global {
 			r.Fence++
 		}
 		if r.Fence > maxFence {
 			maxFence = r.Fence
 		}
 	}
+	var newRow = mine == nil
 	if mine == nil {
 		mine = &fenceRow{Begin: begin, End: end, Fence: maxFence + 1}
 		s.Checkpoint[mat] = append(rows, mine)
@@ -293,7 +298,7 @@ func openFence(s *state, mat string, begin, end uint32, exactOnly, stale, fenceN
 			}
 		}
 	}
-	if best == nil {
+	if best == nil || newRow && defect == "split-loses-checkpoint" {
 		return mine.Fence, nil
 	}
 	if stale {
