@@ -212,3 +212,65 @@ func TestBasicVerifiesStoredKeysInEveryLoop(t *testing.T) {
 		}
 	}
 }
+
+// endsOnThirdPrepare ends a stream cleanly (no error) when the third Prepare of
+// the stream arrives, so that a crash after it can never happen.
+type endsOnThirdPrepare struct{ *reference.Driver }
+
+type countPrepares struct {
+	materialize.Driver_TransactionsServer
+	n    int
+	stop chan struct{}
+}
+
+func (c *countPrepares) Recv() (*materialize.TransactionRequest, error) {
+	var m, err = c.Driver_TransactionsServer.Recv()
+	if err == nil && m.Prepare != nil {
+		if c.n++; c.n == 3 {
+			close(c.stop)
+			select {} // the stream is ended by the wrapper; this goroutine parks
+		}
+	}
+	return m, err
+}
+
+func (e endsOnThirdPrepare) Transactions(stream materialize.Driver_TransactionsServer) error {
+	var c = &countPrepares{Driver_TransactionsServer: stream, stop: make(chan struct{})}
+	var done = make(chan error, 1)
+	go func() { done <- e.Driver.Transactions(c) }()
+	select {
+	case err := <-done:
+		return err
+	case <-c.stop:
+		return nil
+	}
+}
+
+func TestRecoveryCrashThatCannotHappenIsVacuous(t *testing.T) {
+	var rep = run(t, "recovery", 3, `{}`, func(o *Options) {
+		o.Connector = connector.InProcess(endsOnThirdPrepare{reference.New()}, "x")
+		o.Reopen = nil
+		o.CrashAt = []string{"after-prepared"}
+	})
+	if rep.Result.Check != string(CheckRecoveryVacuous) || !strings.Contains(rep.Result.Message, "after-prepared") {
+		t.Fatalf("want recovery.vacuous naming the crash point, got %s: %s", rep.Result.Check, rep.Result.Message)
+	}
+}
+
+func TestRecoveryCrashesAtEveryMessageBoundary(t *testing.T) {
+	var start = time.Now()
+	var rep = run(t, "recovery", 5, `{}`, func(o *Options) { o.CrashAt = []string{"all"}; o.Start = 200 })
+	if !rep.Passed() || rep.Result.LoopsDone != len(CrashPoints) {
+		t.Fatalf("want %d passing crash points, got %d: %s", len(CrashPoints), rep.Result.LoopsDone, rep.Result.Message)
+	}
+	for _, p := range CrashPoints {
+		var seen bool
+		for _, l := range rep.Loops {
+			seen = seen || strings.Contains(l.Phase, "(crash "+p+")")
+		}
+		if !seen {
+			t.Errorf("crash point %s did not run", p)
+		}
+	}
+	t.Logf("%d crash points in %s", len(CrashPoints), time.Since(start))
+}

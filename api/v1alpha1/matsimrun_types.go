@@ -144,7 +144,7 @@ type DriverSpec struct {
 }
 
 // CrashPoint is where the recovery test ends a stream abruptly.
-// +kubebuilder:validation:Enum=after-stores;after-commit;after-committed
+// +kubebuilder:validation:Enum=before-acknowledge;after-acknowledge;after-load;after-loads;after-prepare;after-prepared;after-store;after-stores;after-commit;after-committed;after-next-acknowledge;all
 type CrashPoint string
 
 // MatSimRunSpec describes one run of a matsim test.
@@ -194,7 +194,7 @@ type MatSimRunSpec struct {
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MinItems=1
-	// +kubebuilder:validation:MaxItems=3
+	// +kubebuilder:validation:MaxItems=12
 	CrashAt []CrashPoint `json:"crashAt,omitempty"`
 
 	// ExactlyOnce asserts that the connector stores Flow checkpoints transactionally
