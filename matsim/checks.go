@@ -37,6 +37,8 @@ const (
 	CheckRecoveryState    Check = "recovery.state"
 	CheckApplyIdempotent  Check = "recovery.apply-idempotent"
 	CheckDeltaModeDiffers Check = "setup.delta-updates"
+	CheckMigrateApply     Check = "migrate.apply"    // applying an evolved spec over existing tables failed
+	CheckMigrateState     Check = "migrate.state"    // after applying an evolved spec, stored documents differ
 	CheckVacuous          Check = "run.vacuous"      // the run did not exercise what the test claims
 	CheckRecoveryVacuous  Check = "recovery.vacuous" // a crash did not happen where it was asked
 )
@@ -85,6 +87,8 @@ var AllChecks = []CheckInfo{
 	{CheckRecoveryCheckpt, "after a crash, Opened returned a checkpoint other than the last committed one (with --exactly-once also an empty one)", false},
 	{CheckRecoveryState, "after a crash, stored data differs from the committed state (lost commits, half-applied transactions)", false},
 	{CheckApplyIdempotent, "applying the same spec a second time fails", false},
+	{CheckMigrateApply, "Validate or ApplyUpsert of an evolved spec (a new optional field, a field made nullable, an added binding) over tables holding data failed", false},
+	{CheckMigrateState, "after applying an evolved spec, documents differ from what was stored: the table was dropped or recreated, or the new field was ignored", false},
 	{CheckVacuous, "a run that exercised nothing: basic verified no Loaded document of a stored key in a loop after the first, delta saw a transaction not committed, fence could not attempt the older stream's commit; the message says what was missing", false},
 	{CheckRecoveryVacuous, "a crash that did not happen where it was asked (the stream had already ended, or the connector failed first)", false},
 	{CheckDeltaModeDiffers, "the binding's delta_updates does not match the test (delta needs true, basic/fence/recovery need false)", true},

@@ -111,6 +111,7 @@ var testHelp = map[string]string{
 	"delta":    "Store-only loops against a delta-updates binding; committed documents go to --output as NDJSON",
 	"fence":    "Two streams over overlapping key ranges: the older one's commit must fail, the newer one's succeed",
 	"recovery": "Crash the stream at chosen points; the committed state and checkpoint must survive a restart",
+	"migrate":  "Store with spec v1, apply v2 (new optional field, nullable field, second binding) twice, store and load with v2",
 }
 
 var testExample = map[string]string{
@@ -121,6 +122,7 @@ var testExample = map[string]string{
 	"delta":    `  flowsim matsim delta --output docs.ndjson --resource '{table: events, delta_updates: true}' --command ./my-connector`,
 	"fence":    `  flowsim matsim fence --command ./my-connector --config config.yaml --resource '{table: t1}'`,
 	"recovery": `  flowsim matsim recovery --crash-at after-commit --command ./my-connector --config config.yaml`,
+	"migrate":  `  flowsim matsim migrate --command ./my-connector --config config.yaml --resource '{table: t1}'`,
 }
 
 func newTestCommand(test string, o CommandOptions) *cobra.Command {

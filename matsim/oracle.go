@@ -40,6 +40,13 @@ type oracle struct {
 	// committed, or about to be (its DriverCommitted may be pending).
 	sent    bitset
 	reqList []uint64
+	// unmatched holds Loaded documents of this transaction whose key is in a known
+	// family but matches none of its keys exactly; judged by judgeMissing.
+	unmatched [][]byte
+	// suspects are unrequested or repeated documents of keys with twins, judged by
+	// judgeMissing (final is set while it does).
+	suspects []suspect
+	final    bool
 	// alt, when set, also accepts key i at revision alt[i] (0: absent) — the state of
 	// a transaction that an at-least-once connector may have partly applied.
 	alt map[uint64]uint32
@@ -85,6 +92,7 @@ func (o *oracle) beginLoads(keys []uint64) {
 		o.got.clear(i)
 	}
 	o.reqList = append(o.reqList[:0], keys...)
+	o.unmatched, o.suspects = nil, nil
 	for _, i := range keys {
 		o.requested.set(i)
 	}
@@ -94,6 +102,62 @@ func (o *oracle) beginLoads(keys []uint64) {
 func (o *oracle) judgeLoaded(doc []byte, fs *findings) bool {
 	var i, err = o.src.identify(doc)
 	if err != nil {
+		// A key that is not exactly one matsim made (e.g. its string corrupted) is
+		// judged at the end of the transaction as a requested key of its family that
+		// nothing else answered, so that the difference is shown.
+		if _, _, ok := o.src.family(doc); ok {
+			o.unmatched = append(o.unmatched, append([]byte(nil), doc...))
+			return false
+		}
+	}
+	return o.judgeDoc(doc, i, err, fs)
+}
+
+type suspect struct {
+	i   uint64
+	doc []byte
+}
+
+// judgeSuspects decides, once every Loaded of a transaction arrived, whether an
+// unrequested or repeated document of a key with twins answered a twin's Load.
+func (o *oracle) judgeSuspects(fs *findings) {
+	var list = o.suspects
+	o.suspects = nil
+	o.final = true
+	defer func() { o.final = false }()
+	for _, s := range list {
+		if j, ok := o.mergedTwin(s.i); ok {
+			o.got.set(j)
+			fs.add(CheckLoadMerged, o.src.keyString(j)+" ≡ "+o.src.keyString(s.i), fmt.Sprintf(
+				"a Load of key %s returned the document of key %s: the connector keeps these two distinct keys as one row (%s)",
+				o.src.keyString(j), o.src.keyString(s.i), twinReason(o.src, j, s.i)))
+			continue
+		}
+		o.judgeDoc(s.doc, s.i, nil, fs)
+	}
+}
+
+// judgeUnmatched judges the documents whose key matched no generated key exactly.
+func (o *oracle) judgeUnmatched(fs *findings) {
+	var docs = o.unmatched
+	o.unmatched = nil
+	for _, doc := range docs {
+		var i, err = o.src.identify(doc)
+		if first, n, ok := o.src.family(doc); ok {
+			for j := first; j < first+n && j < uint64(len(o.rev)); j++ {
+				if o.requested.get(j) && !o.got.get(j) {
+					i, err = j, nil
+					break
+				}
+			}
+		}
+		o.judgeDoc(doc, i, err, fs)
+	}
+}
+
+// judgeDoc judges a Loaded document as the document of key i (err: unidentified).
+func (o *oracle) judgeDoc(doc []byte, i uint64, err error, fs *findings) bool {
+	if err != nil {
 		if !isJSON(doc) {
 			fs.add(CheckLoadUndecodable, "", fmt.Sprintf("a Loaded document is not valid JSON: %s", clip(string(doc), 160)))
 		} else {
@@ -101,12 +165,11 @@ func (o *oracle) judgeLoaded(doc []byte, fs *findings) bool {
 		}
 		return false
 	}
-	if i >= uint64(len(o.rev)) || !o.requested.get(i) || o.got.get(i) {
-		if j, ok := o.mergedTwin(i); ok {
-			o.got.set(j)
-			fs.add(CheckLoadMerged, o.src.keyString(j)+" ≡ "+o.src.keyString(i), fmt.Sprintf(
-				"a Load of key %s returned the document of key %s: the connector keeps these two distinct keys as one row (%s)",
-				o.src.keyString(j), o.src.keyString(i), twinReason(o.src, j, i)))
+	if i < uint64(len(o.rev)) && (!o.requested.get(i) || o.got.get(i)) && !o.final {
+		if _, n := o.src.twins(i); n > 1 {
+			// Decided at the end of the transaction: a twin that nothing else
+			// answered means the connector merged the two keys.
+			o.suspects = append(o.suspects, suspect{i, append([]byte(nil), doc...)})
 			return false
 		}
 	}
@@ -144,6 +207,8 @@ func (o *oracle) judgeLoaded(doc []byte, fs *findings) bool {
 
 // judgeMissing reports requested, committed keys that no Loaded returned.
 func (o *oracle) judgeMissing(fs *findings) {
+	o.judgeUnmatched(fs)
+	o.judgeSuspects(fs)
 	for _, i := range o.reqList {
 		if a, ok := o.alt[i]; ok && a == 0 {
 			continue // absence is acceptable too

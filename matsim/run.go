@@ -27,7 +27,7 @@ import (
 )
 
 // Tests are the test names, in documentation order.
-var Tests = []string{"basic", "delta", "fence", "recovery"}
+var Tests = []string{"basic", "delta", "fence", "recovery", "migrate"}
 
 // Options configure one run.
 type Options struct {
@@ -171,6 +171,8 @@ type runner struct {
 	// sawCheckpoint is set once the connector returned a non-empty Flow checkpoint
 	// from Open: it stores checkpoints, so an empty one later is not at-least-once.
 	sawCheckpoint bool
+	// secondSel is the field selection of the binding migrate's spec v2 adds.
+	secondSel *selection
 	// Bytes per Load key and per Store item, learned from earlier requests.
 	keySize, itemSize int
 }
@@ -256,6 +258,8 @@ func execute(ctx context.Context, o *Options, rep *Report) error {
 		return r.fence(ctx)
 	case "recovery":
 		return r.recovery(ctx)
+	case "migrate":
+		return r.migrate(ctx)
 	}
 	return nil
 }

@@ -68,6 +68,12 @@ type twinner interface {
 	Twins(i uint64) (first, n uint64)
 }
 
+// familySniffer is optionally implemented by twinner types: the family of a
+// document whose key is not exactly one of the family's (e.g. a corrupted name).
+type familySniffer interface {
+	SniffFamily(doc []byte, seed uint64) (first, n uint64, ok bool)
+}
+
 // sniffer is optionally implemented by Generated types to find the key index of a
 // canonical JSON document without decoding it (the fast path of verification).
 type sniffer interface {
@@ -556,6 +562,25 @@ func (d *Rich) KeyIndex(seed uint64) (uint64, bool) {
 // have names that collide in common collations.
 func (d *Rich) Twins(i uint64) (first, n uint64) {
 	return i / keyFamilySize * keyFamilySize, keyFamilySize
+}
+
+// SniffFamily implements familySniffer: the family of a canonical document's
+// integer key, whatever its name.
+func (d *Rich) SniffFamily(doc []byte, seed uint64) (first, n uint64, ok bool) {
+	const prefix = `{"id":`
+	if len(doc) < len(prefix)+2 || string(doc[:len(prefix)]) != prefix {
+		return 0, 0, false
+	}
+	var j = len(prefix)
+	for j < len(doc) && (doc[j] == '-' || doc[j] >= '0' && doc[j] <= '9') {
+		j++
+	}
+	var id, err = strconv.ParseInt(string(doc[len(prefix):j]), 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	var f, fok = richIndex(seed, id)
+	return f * keyFamilySize, keyFamilySize, fok
 }
 
 // SniffIndex implements sniffer for documents in canonical form.

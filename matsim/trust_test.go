@@ -274,3 +274,24 @@ func TestRecoveryCrashesAtEveryMessageBoundary(t *testing.T) {
 	}
 	t.Logf("%d crash points in %s", len(CrashPoints), time.Since(start))
 }
+
+func TestMigrateVerifiesOldAndNewDocuments(t *testing.T) {
+	var rep = run(t, "migrate", 8, `{}`, nil)
+	if !rep.Passed() || rep.Result.LoopsDone != 3 {
+		t.Fatalf("migrate against the reference: %s (%d steps): %s", rep.Result.Outcome, rep.Result.LoopsDone, rep.Result.Message)
+	}
+	// 60 documents stored with v1, 120 with v2, and all of them loaded back twice.
+	if rep.Result.Stored != 180 || rep.Result.Verified != 60+120 {
+		t.Fatalf("stored %d, verified %d; want 180 and 180", rep.Result.Stored, rep.Result.Verified)
+	}
+	for _, d := range []string{"drop-on-apply", "ignore-new-field"} {
+		var rep = run(t, "migrate", 8, `{"defect":"`+d+`"}`, nil)
+		if rep.Result.Check != string(CheckMigrateState) {
+			t.Fatalf("%s: want migrate.state, got %s: %s", d, rep.Result.Check, rep.Result.Message)
+		}
+	}
+	rep = run(t, "migrate", 8, `{}`, func(o *Options) { o.Resource = json.RawMessage(`{}`) })
+	if rep.Result.Check != string(CheckSetupConfig) || !strings.Contains(rep.Result.Message, "second binding") {
+		t.Fatalf("want a setup error asking for a named resource, got %s: %s", rep.Result.Check, rep.Result.Message)
+	}
+}

@@ -104,6 +104,10 @@ var Defects = []Defect{
 		map[string]string{"recovery": "recovery.checkpoint"}},
 	{"no-checkpoint", "durability", "stores checkpoints with its data but returns none from Open, so the runtime cannot tell it is exactly-once (passes as at-least-once without --exactly-once)",
 		map[string]string{"recovery --exactly-once": "recovery.checkpoint", "fence --exactly-once": "fence.checkpoint"}},
+	{"drop-on-apply", "durability", "drops and recreates a table when an evolved spec is applied over it, losing its data",
+		map[string]string{"migrate": "migrate.state"}},
+	{"ignore-new-field", "data", "ignores fields a later spec adds: documents lose members that were not fields when the table was created",
+		map[string]string{"migrate": "migrate.state"}},
 	{"torn-commit", "durability", "applies half of a stream's third transaction, then crashes without its checkpoint",
 		map[string]string{"basic": "connector.error", "recovery": "recovery.state"}},
 	{"stale-checkpoint", "durability", "returns the first checkpoint it ever committed from Open",
@@ -271,4 +275,27 @@ func foldKey(defect string, packed []byte) []byte {
 		}
 	}
 	return t.Pack()
+}
+
+// keepMembers drops the top-level members of doc that are not in fields, as a
+// store that rebuilds documents from the columns it knows does.
+func keepMembers(doc json.RawMessage, fields []string) json.RawMessage {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(doc, &m) != nil {
+		return doc
+	}
+	var known = map[string]bool{}
+	for _, f := range fields {
+		known[f] = true
+	}
+	for k := range m {
+		if !known[k] {
+			delete(m, k)
+		}
+	}
+	var out, err = json.Marshal(m)
+	if err != nil {
+		return doc
+	}
+	return out
 }

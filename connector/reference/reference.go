@@ -190,11 +190,22 @@ func (d *Driver) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest)
 	err = st.update(func(s *state) error {
 		for _, b := range req.Materialization.Bindings {
 			var name = b.ResourcePath[0]
-			if _, ok := s.Tables[name]; !ok {
-				s.table(name)
+			var fields = b.FieldSelection.AllFields()
+			if tbl, ok := s.Tables[name]; !ok {
+				s.table(name).Fields = fields
 				created = append(created, name)
 			} else if cfg.Defect == "apply-once" {
 				return fmt.Errorf("table %s already exists (defect apply-once)", name)
+			} else if !sameFields(tbl.Fields, fields) {
+				switch cfg.Defect {
+				case "drop-on-apply":
+					delete(s.Tables, name) // recreated empty: the data is lost
+					s.table(name).Fields = fields
+				case "ignore-new-field":
+					// The table keeps the columns it was created with.
+				default:
+					tbl.Fields = fields
+				}
 			}
 		}
 		return nil
@@ -317,3 +328,15 @@ func findRow(s *state, mat string, begin, end uint32) *fenceRow {
 }
 
 var _ = pf.Arena{}
+
+func sameFields(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if a[k] != b[k] {
+			return false
+		}
+	}
+	return true
+}

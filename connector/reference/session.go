@@ -413,6 +413,9 @@ func (t *session) applyWrites(s *state, writes [][]write, part int) {
 			}
 			var old = tbl.Docs[w.key]
 			var doc = w.doc
+			if t.defect == "ignore-new-field" && len(tbl.Fields) != 0 {
+				doc = keepMembers(doc, tbl.Fields)
+			}
 			switch t.defect {
 			case "drop-store":
 				var h = fnv.New32a()
