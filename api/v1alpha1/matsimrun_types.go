@@ -7,7 +7,7 @@ import (
 )
 
 // MatSimTest names one of the matsim tests.
-// +kubebuilder:validation:Enum=basic;delta;fence;recovery
+// +kubebuilder:validation:Enum=basic;delta;fence;recovery;migrate
 type MatSimTest string
 
 const (
@@ -20,6 +20,8 @@ const (
 	TestFence MatSimTest = "fence"
 	// TestRecovery: streams are cut mid-transaction and must recover from the last commit.
 	TestRecovery MatSimTest = "recovery"
+	// TestMigrate: spec v1, then an evolved spec v2 over the same tables.
+	TestMigrate MatSimTest = "migrate"
 )
 
 // ProtocolRevision selects the revision of the materialize protocol spoken to the connector.

@@ -237,6 +237,18 @@ func TestMatsimRecovery(t *testing.T) {
 	}
 }
 
+func TestMatsimMigrate(t *testing.T) {
+	for _, tr := range allTransports {
+		t.Run(tr.name, func(t *testing.T) {
+			var rep = execute(t, tr, matsim.Options{Test: "migrate", Resource: json.RawMessage(`{"table":"migrate"}`),
+				Start: 500, Loops: 1})
+			if rep.Result.LoopsDone != 3 || rep.Result.Verified != 1500 {
+				t.Errorf("migrate: %d steps, %d documents verified; want 3 and 1500", rep.Result.LoopsDone, rep.Result.Verified)
+			}
+		})
+	}
+}
+
 // TestMainRunsMatsimInProcess runs the built binary the way docs/postgres.md
 // shows: `materialize-postgres basic --config ... --resource ...`.
 func TestMainRunsMatsimInProcess(t *testing.T) {
