@@ -125,7 +125,9 @@ func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, na
 	default:
 	}
 	var logCP = append([]byte(nil), s.driverCP.DriverCheckpointJson...)
-	s.crash()
+	if err := s.crash(); err != nil {
+		return nil, nil, err
+	}
 
 	// Restart.
 	if r.opts.Reopen != nil {
