@@ -1,11 +1,16 @@
 // Package connector is the seam between the matsim engine and the ways a
 // materialization connector is reached: in process, a local command or Docker image
 // speaking the stdin/stdout framing (connector/stdio), or a gRPC endpoint
-// (connector/grpcconn). The engine consumes only the Connector interface.
+// (connector/grpcconn). The engine consumes only the Connector and Session
+// interfaces defined here, which flowsim owns: every transport gives the same
+// guarantees, in particular that Session.Kill returns only once the connector side
+// of the stream has stopped.
 package connector
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/estuary/protocols/materialize"
 )
@@ -50,28 +55,39 @@ func (i Info) String() string {
 	return fmt.Sprintf("%s %s (protocol %s)", i.Transport, i.Target, i.Protocol)
 }
 
-// Connector is a materialization connector the engine can drive. Every call of the
-// embedded DriverClient speaks the Dec2021 revision, whatever the connector speaks.
+// Connector is a materialization connector the engine can drive. Every call speaks
+// the Dec2021 revision, whatever the connector speaks (see Adapt).
 type Connector interface {
-	materialize.DriverClient
-	// Info describes the connector. Protocol may read Auto until the first call.
+	Spec(ctx context.Context, req *materialize.SpecRequest) (*materialize.SpecResponse, error)
+	Validate(ctx context.Context, req *materialize.ValidateRequest) (*materialize.ValidateResponse, error)
+	ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error)
+	ApplyDelete(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error)
+	// Transactions opens a transactions session. Ending ctx kills it.
+	Transactions(ctx context.Context) (Session, error)
+	// Info describes the connector.
 	Info() Info
 	// Close releases processes, containers and connections. It is safe to call twice.
 	Close() error
 }
 
-// InProcess wraps a DriverServer running in this process.
-func InProcess(server materialize.DriverServer, name string) Connector {
-	return inProcess{DriverClient: materialize.AdaptServerToClient(server), name: name}
+// Session is one transactions stream. Send, CloseSend and Kill may be called from
+// one goroutine while Recv is called from another.
+type Session interface {
+	// Send transmits a request. When the connector already ended the stream it
+	// returns io.EOF (Recv then returns the real error) or the connector's error.
+	Send(*materialize.TransactionRequest) error
+	// Recv returns the next response; io.EOF once the connector ended the stream cleanly.
+	Recv() (*materialize.TransactionResponse, error)
+	// CloseSend ends the request side cleanly: a correct connector then ends the stream.
+	CloseSend() error
+	// Kill ends the session abruptly, as a crash of the runtime does, and returns
+	// only once the connector side has stopped: in process, its Transactions returned;
+	// a command or image, the process (and container) is gone; through
+	// connector-proxy, the proxy confirmed that its child was reaped. It returns an
+	// error saying what could not be confirmed within its bound. Kill after the
+	// stream ended returns nil at once; it is safe to call more than once.
+	Kill() error
 }
 
-type inProcess struct {
-	materialize.DriverClient
-	name string
-}
-
-func (c inProcess) Info() Info {
-	return Info{Transport: "in-process", Target: c.name, Protocol: Dec2021}
-}
-
-func (inProcess) Close() error { return nil }
+// KillTimeout bounds the wait of Session.Kill for the connector side to stop.
+const KillTimeout = 30 * time.Second

@@ -128,6 +128,9 @@ func DriverArgs(run *flowsimv1.MatSimRun) ([]string, error) {
 			args = append(args, f.flag, strconv.Itoa(int(*f.v)))
 		}
 	}
+	if run.Spec.ExactlyOnce != nil && *run.Spec.ExactlyOnce {
+		args = append(args, "--exactly-once")
+	}
 	switch run.Spec.Test {
 	case flowsimv1.TestDelta:
 		// The committed documents would otherwise flood the container log.

@@ -205,6 +205,16 @@ func TestDriverArgs(t *testing.T) {
 				"--config", "/etc/flowsim/config/config.yaml", "--resource", `{"delta_updates":false,"table":"flowsim"}`,
 				"--loops", "4", "--crash-at", "after-commit,after-stores", "--seed", "42", "--protocol", "2021-12"}, tail),
 		},
+		{
+			name: "recovery asserting exactly-once",
+			mutate: func(r *flowsimv1.MatSimRun) {
+				r.Spec.Test = flowsimv1.TestRecovery
+				r.Spec.ExactlyOnce = ptr.To(true)
+			},
+			want: slices.Concat([]string{"matsim", "recovery", "--endpoint", "127.0.0.1:7070",
+				"--config", "/etc/flowsim/config/config.yaml", "--resource", `{"delta_updates":false,"table":"flowsim"}`,
+				"--loops", "4", "--exactly-once", "--seed", "42", "--protocol", "2021-12"}, tail),
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -212,17 +212,18 @@ func podDeleted(pod *corev1.Pod) bool {
 
 func resultStatus(r result.Result) *flowsimv1.RunResult {
 	return &flowsimv1.RunResult{
-		Outcome:       string(r.Outcome),
-		Protocol:      r.Protocol,
-		LoopsDone:     int32(r.LoopsDone),
-		Loops:         int32(r.Loops),
-		Loaded:        r.Loaded,
-		Stored:        r.Stored,
-		Verified:      r.Verified,
-		Duration:      metav1.Duration{Duration: time.Duration(r.DurationMillis) * time.Millisecond},
-		DocsPerSecond: strconv.FormatFloat(r.DocsPerSecond, 'f', 1, 64),
-		Check:         r.Check,
-		Message:       r.Message,
+		Outcome:         string(r.Outcome),
+		Protocol:        r.Protocol,
+		LoopsDone:       int32(r.LoopsDone),
+		Loops:           int32(r.Loops),
+		Loaded:          r.Loaded,
+		Stored:          r.Stored,
+		Verified:        r.Verified,
+		Duration:        metav1.Duration{Duration: time.Duration(r.DurationMillis) * time.Millisecond},
+		DocsPerSecond:   strconv.FormatFloat(r.DocsPerSecond, 'f', 1, 64),
+		Check:           r.Check,
+		Message:         r.Message,
+		AtLeastOnceOnly: r.AtLeastOnceOnly,
 	}
 }
 
@@ -256,6 +257,9 @@ func driverOutcome(pod *corev1.Pod, final bool) *outcome {
 			o.phase, o.reason = flowsimv1.PhaseSucceeded, ReasonPassed
 			o.message = fmt.Sprintf("%s passed: %d loops, %d documents stored, %d loaded, %d verified",
 				r.Test, r.LoopsDone, r.Stored, r.Loaded, r.Verified)
+			if r.AtLeastOnceOnly {
+				o.message += "; " + result.AtLeastOnceHeadline + " (the connector returned no Flow checkpoint; set spec.exactlyOnce to require one)"
+			}
 		case crashed:
 			// The driver's complaint is a consequence; the crash is what to fix.
 			o.phase, o.reason, o.message = flowsimv1.PhaseFailed, ReasonConnectorCrashed, crash

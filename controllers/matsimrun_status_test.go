@@ -355,3 +355,16 @@ func TestTruncate(t *testing.T) {
 		t.Errorf("truncate(short) = %q", got)
 	}
 }
+
+// A run that could verify at-least-once delivery only says so in its status.
+func TestComputeStatusAtLeastOnceOnly(t *testing.T) {
+	var r = passed
+	r.Test, r.AtLeastOnceOnly = "recovery", true
+	var st, _ = computeStatus(startedRun(), observed{job: job(), pods: pod(driverExit(0, "Completed", resultJSON(r)))}, testPolicy, t0.Add(time.Minute))
+	if st.Result == nil || !st.Result.AtLeastOnceOnly {
+		t.Fatalf("status.result.atLeastOnceOnly not set: %+v", st.Result)
+	}
+	if !strings.Contains(st.Message, "verified at-least-once only") {
+		t.Errorf("the status message must say verified at-least-once only: %q", st.Message)
+	}
+}

@@ -18,6 +18,7 @@ const (
 	CheckLoadPhantom      Check = "load.phantom"       // a document for a key that was never stored (or whose store was fenced/aborted)
 	CheckLoadValue        Check = "load.value"         // a returned document differs from the last committed one
 	CheckLoadUndecodable  Check = "load.undecodable"   // a returned document isn't JSON of the test data type
+	CheckLoadMerged       Check = "load.merged-keys"   // two distinct keys kept as one row (collation twins, first key component only)
 	CheckDeltaLoaded      Check = "delta.loaded"       // Loaded sent for a delta-updates binding
 	CheckProtocolInvalid  Check = "protocol.invalid"   // a message fails its Validate()
 	CheckProtocolOrder    Check = "protocol.order"     // a message the protocol doesn't allow at this point
@@ -30,10 +31,16 @@ const (
 	CheckNotFenced        Check = "fence.not-fenced"
 	CheckNewerFailed      Check = "fence.newer-failed"
 	CheckZombieVisible    Check = "fence.zombie-visible"
+	CheckFenceCheckpoint  Check = "fence.checkpoint"      // the newer stream's Opened lacks the checkpoint of the range covering it
+	CheckDisjointFenced   Check = "fence.disjoint-fenced" // a stream was fenced by one over a disjoint key range
 	CheckRecoveryCheckpt  Check = "recovery.checkpoint"
 	CheckRecoveryState    Check = "recovery.state"
 	CheckApplyIdempotent  Check = "recovery.apply-idempotent"
 	CheckDeltaModeDiffers Check = "setup.delta-updates"
+	CheckMigrateApply     Check = "migrate.apply"    // applying an evolved spec over existing tables failed
+	CheckMigrateState     Check = "migrate.state"    // after applying an evolved spec, stored documents differ
+	CheckVacuous          Check = "run.vacuous"      // the run did not exercise what the test claims
+	CheckRecoveryVacuous  Check = "recovery.vacuous" // a crash did not happen where it was asked
 )
 
 // Setup checks: the connector could not be set up; a failure exits 2.
@@ -56,6 +63,7 @@ type CheckInfo struct {
 
 // AllChecks documents every check, in README order.
 var AllChecks = []CheckInfo{
+	{CheckLoadMerged, "two distinct keys kept as one row: keys that differ only in a later key component, by letter case, by trailing spaces or by Unicode normalisation or width (first-key-only keys, case-insensitive or PAD SPACE collations, normalising stores); the message names both keys", false},
 	{CheckLoadUnrequested, "a Loaded document whose key was not requested in this transaction", false},
 	{CheckLoadDuplicate, "the same key returned twice in one transaction (duplicate rows, double sends)", false},
 	{CheckLoadPhantom, "a document for a key that was never stored, e.g. an empty document for a missing key, or a fenced stream's write", false},
@@ -74,9 +82,15 @@ var AllChecks = []CheckInfo{
 	{CheckNotFenced, "a fenced (older) stream's commit succeeded", false},
 	{CheckNewerFailed, "the newer stream could not commit after fencing the older one", false},
 	{CheckZombieVisible, "a fenced stream's stores are visible after its commit failed", false},
-	{CheckRecoveryCheckpt, "after a crash, Opened returned a checkpoint other than the last committed one", false},
+	{CheckFenceCheckpoint, "the newer stream's Opened did not return the checkpoint committed over the key range covering it (a split child must start from its parent's); an empty one fails with --exactly-once or when the connector returned checkpoints before", false},
+	{CheckDisjointFenced, "a stream could not commit while a stream over a disjoint key range was open (a global fence breaks every multi-shard materialization)", false},
+	{CheckRecoveryCheckpt, "after a crash, Opened returned a checkpoint other than the last committed one (with --exactly-once also an empty one)", false},
 	{CheckRecoveryState, "after a crash, stored data differs from the committed state (lost commits, half-applied transactions)", false},
 	{CheckApplyIdempotent, "applying the same spec a second time fails", false},
+	{CheckMigrateApply, "Validate or ApplyUpsert of an evolved spec (a new optional field, a field made nullable, an added binding) over tables holding data failed", false},
+	{CheckMigrateState, "after applying an evolved spec, documents differ from what was stored: the table was dropped or recreated, or the new field was ignored", false},
+	{CheckVacuous, "a run that exercised nothing: basic verified no Loaded document of a stored key in a loop after the first, delta saw a transaction not committed, fence could not attempt the older stream's commit; the message says what was missing", false},
+	{CheckRecoveryVacuous, "a crash that did not happen where it was asked (the stream had already ended, or the connector failed first)", false},
 	{CheckDeltaModeDiffers, "the binding's delta_updates does not match the test (delta needs true, basic/fence/recovery need false)", true},
 	{CheckSetupConfig, "bad flags, --config or --resource", true},
 	{CheckSetupConnect, "the connector cannot be started or reached", true},

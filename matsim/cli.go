@@ -43,6 +43,7 @@ type Flags struct {
 	ResultFile  string
 	CallTimeout time.Duration
 	CrashAt     []string
+	ExactlyOnce bool
 	// Quiet prints only the outcome, failures and the reproduce line; Verbose logs
 	// at debug level (unless --log.level says otherwise).
 	Quiet, Verbose bool
@@ -98,6 +99,9 @@ func NewFlags(test string, fs *flag.FlagSet) *Flags {
 	}
 	if test == "recovery" {
 		fs.Var((*listValue)(&f.CrashAt), "crash-at", "crash points, comma separated: "+strings.Join(CrashPoints, ", ")+" (default all)")
+	}
+	if test == "fence" || test == "recovery" {
+		fs.BoolVar(&f.ExactlyOnce, "exactly-once", false, "assert that the connector stores Flow checkpoints transactionally: an empty Opened checkpoint after a commit fails the run")
 	}
 	fs.DurationVar(&f.CallTimeout, "call-timeout", 5*time.Minute, "longest wait for any one connector answer (a call, or a response of the transactions stream)")
 	fs.BoolVar(&f.Quiet, "quiet", false, QuietUsage)
@@ -227,7 +231,7 @@ func (f *Flags) Prepare(stdout, stderr io.Writer) (*Session, error) {
 		Options: Options{
 			Test: f.Test, Config: config, Resource: resource,
 			Loops: loops, Start: f.Start, Batch: f.Batch, Seed: f.Seed,
-			CallTimeout: f.CallTimeout, CrashAt: f.CrashAt,
+			CallTimeout: f.CallTimeout, CrashAt: f.CrashAt, ExactlyOnce: f.ExactlyOnce,
 			Progress: progress, Log: log,
 		},
 		Stdout: stdout, Stderr: stderr, Log: log,
@@ -557,6 +561,7 @@ func isTest(name string) bool {
 var TestHelp = map[string]string{
 	"basic":    "Load/store/commit loops with upserts, then load every key back and verify it",
 	"delta":    "Store-only loops against a delta-updates binding; committed documents go to --output as NDJSON",
-	"fence":    "Two streams over overlapping key ranges: the older one's commit must fail, the newer one's succeed",
+	"fence":    "Streams over the same, overlapping, split, disjoint and straddling key ranges: fencing must be per key range",
 	"recovery": "Crash the stream at chosen points; the committed state and checkpoint must survive a restart",
+	"migrate":  "Store with spec v1, apply v2 (new optional field, nullable field, second binding) twice, store and load with v2",
 }

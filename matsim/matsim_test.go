@@ -117,13 +117,25 @@ func TestDefectMatrix(t *testing.T) {
 				continue
 			}
 			d, test, check := d, test, check
-			t.Run(d.Name+"/"+test, func(t *testing.T) {
+			var args = strings.Fields(test)
+			test = args[0]
+			t.Run(d.Name+"/"+strings.Join(args, "_"), func(t *testing.T) {
 				var seeds = uint64(10)
 				if testing.Short() {
 					seeds = 3
 				}
 				for seed := uint64(1); seed <= seeds; seed++ {
-					var rep = run(t, test, seed, fmt.Sprintf(`{"defect":%q}`, d.Name), func(o *Options) { o.CallTimeout = 500 * time.Millisecond })
+					var rep = run(t, test, seed, fmt.Sprintf(`{"defect":%q}`, d.Name), func(o *Options) {
+						o.CallTimeout = 500 * time.Millisecond
+						for _, a := range args[1:] {
+							switch a {
+							case "--exactly-once":
+								o.ExactlyOnce = true
+							default:
+								t.Fatalf("defect %s: the matrix does not know flag %s", d.Name, a)
+							}
+						}
+					})
 					if rep.Passed() {
 						t.Fatalf("seed %d: %s passed against defect %s (%s)", seed, test, d.Name, d.Description)
 					}

@@ -2,10 +2,15 @@ package matsim
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"hash/maphash"
 	"math/bits"
 	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // bitset over key indices.
@@ -37,6 +42,13 @@ type oracle struct {
 	// committed, or about to be (its DriverCommitted may be pending).
 	sent    bitset
 	reqList []uint64
+	// unmatched holds Loaded documents of this transaction whose key is in a known
+	// family but matches none of its keys exactly; judged by judgeMissing.
+	unmatched [][]byte
+	// suspects are unrequested or repeated documents of keys with twins, judged by
+	// judgeMissing (final is set while it does).
+	suspects []suspect
+	final    bool
 	// alt, when set, also accepts key i at revision alt[i] (0: absent) — the state of
 	// a transaction that an at-least-once connector may have partly applied.
 	alt map[uint64]uint32
@@ -90,6 +102,7 @@ func (o *oracle) beginLoads(keys []uint64) {
 		o.got.clear(i)
 	}
 	o.reqList = keys // not a copy (8 bytes a key): a plan's keys are never changed
+	o.unmatched, o.suspects = nil, nil
 	for _, i := range keys {
 		o.requested.set(i)
 	}
@@ -99,12 +112,76 @@ func (o *oracle) beginLoads(keys []uint64) {
 func (o *oracle) judgeLoaded(doc []byte, fs *findings) bool {
 	var i, err = o.src.identify(doc)
 	if err != nil {
+		// A key that is not exactly one matsim made (e.g. its string corrupted) is
+		// judged at the end of the transaction as a requested key of its family that
+		// nothing else answered, so that the difference is shown.
+		if _, _, ok := o.src.family(doc); ok {
+			o.unmatched = append(o.unmatched, append([]byte(nil), doc...))
+			return false
+		}
+	}
+	return o.judgeDoc(doc, i, err, fs)
+}
+
+type suspect struct {
+	i   uint64
+	doc []byte
+}
+
+// judgeSuspects decides, once every Loaded of a transaction arrived, whether an
+// unrequested or repeated document of a key with twins answered a twin's Load.
+func (o *oracle) judgeSuspects(fs *findings) {
+	var list = o.suspects
+	o.suspects = nil
+	o.final = true
+	defer func() { o.final = false }()
+	for _, s := range list {
+		if j, ok := o.mergedTwin(s.i); ok {
+			o.got.set(j)
+			fs.add(CheckLoadMerged, o.src.keyString(j)+" ≡ "+o.src.keyString(s.i), fmt.Sprintf(
+				"a Load of key %s returned the document of key %s: the connector keeps these two distinct keys as one row (%s)",
+				o.src.keyString(j), o.src.keyString(s.i), twinReason(o.src, j, s.i)))
+			continue
+		}
+		o.judgeDoc(s.doc, s.i, nil, fs)
+	}
+}
+
+// judgeUnmatched judges the documents whose key matched no generated key exactly.
+func (o *oracle) judgeUnmatched(fs *findings) {
+	var docs = o.unmatched
+	o.unmatched = nil
+	for _, doc := range docs {
+		var i, err = o.src.identify(doc)
+		if first, n, ok := o.src.family(doc); ok {
+			for j := first; j < first+n && j < uint64(len(o.rev)); j++ {
+				if o.requested.get(j) && !o.got.get(j) {
+					i, err = j, nil
+					break
+				}
+			}
+		}
+		o.judgeDoc(doc, i, err, fs)
+	}
+}
+
+// judgeDoc judges a Loaded document as the document of key i (err: unidentified).
+func (o *oracle) judgeDoc(doc []byte, i uint64, err error, fs *findings) bool {
+	if err != nil {
 		if !isJSON(doc) {
 			fs.add(CheckLoadUndecodable, "", fmt.Sprintf("a Loaded document is not valid JSON: %s", clip(string(doc), 160)))
 		} else {
 			fs.add(CheckLoadUnrequested, "", fmt.Sprintf("a Loaded document matches no requested key (%v): %s", err, clip(string(doc), 160)))
 		}
 		return false
+	}
+	if i < uint64(len(o.rev)) && (!o.requested.get(i) || o.got.get(i)) && !o.final {
+		if _, n := o.src.twins(i); n > 1 {
+			// Decided at the end of the transaction: a twin that nothing else
+			// answered means the connector merged the two keys.
+			o.suspects = append(o.suspects, suspect{i, append([]byte(nil), doc...)})
+			return false
+		}
 	}
 	if i >= uint64(len(o.rev)) || !o.requested.get(i) {
 		fs.add(CheckLoadUnrequested, o.src.keyString(i), "a Loaded document for a key matsim did not request in this transaction")
@@ -140,6 +217,8 @@ func (o *oracle) judgeLoaded(doc []byte, fs *findings) bool {
 
 // judgeMissing reports requested, committed keys that no Loaded returned.
 func (o *oracle) judgeMissing(fs *findings) {
+	o.judgeUnmatched(fs)
+	o.judgeSuspects(fs)
 	for _, i := range o.reqList {
 		if a, ok := o.alt[i]; ok && a == 0 {
 			continue // absence is acceptable too
@@ -184,4 +263,65 @@ func (o *oracle) abort(t *txnStores) {
 			o.sent.clear(i)
 		}
 	}
+}
+
+// mergedTwin finds, for a Loaded document of key i that was not requested or was
+// already returned, a twin of i (same family) that was requested and not returned:
+// the connector answered the twin's Load with i's row.
+func (o *oracle) mergedTwin(i uint64) (uint64, bool) {
+	var first, n = o.src.twins(i)
+	var best, found = uint64(0), false
+	for j := first; j < first+n && j < uint64(len(o.rev)); j++ {
+		if j == i || !o.requested.get(j) || o.got.get(j) {
+			continue
+		}
+		// Prefer a twin whose name collides with i's under a common collation: it is
+		// the one the connector most likely merged.
+		if !found || collides(o.src, i, j) && !collides(o.src, i, best) {
+			best, found = j, true
+		}
+	}
+	return best, found
+}
+
+// collides reports whether the keys of a and b differ only by case, trailing spaces
+// or Unicode normalisation or width.
+func collides(src source, a, b uint64) bool {
+	var r = twinReason(src, a, b)
+	return strings.Contains(r, "; they differ only by")
+}
+
+// twinReason says how the keys of indices a and b differ, for messages.
+func twinReason(src source, a, b uint64) string {
+	var ka, kb []interface{}
+	if json.Unmarshal([]byte(src.keyString(a)), &ka) != nil || json.Unmarshal([]byte(src.keyString(b)), &kb) != nil || len(ka) != len(kb) {
+		return "they differ"
+	}
+	var diff []int
+	for k := range ka {
+		if fmt.Sprint(ka[k]) != fmt.Sprint(kb[k]) {
+			diff = append(diff, k)
+		}
+	}
+	if len(diff) != 1 {
+		return "they differ in several key components"
+	}
+	var k = diff[0]
+	var sa, oka = ka[k].(string)
+	var sb, okb = kb[k].(string)
+	var how = "only in key component " + strconv.Itoa(k+1)
+	if k > 0 {
+		how += "; keying rows on the first component only merges them"
+	}
+	if oka && okb {
+		switch {
+		case strings.EqualFold(sa, sb) || strings.ToLower(sa) == strings.ToLower(sb):
+			how += "; they differ only by letter case (a case-insensitive collation merges them)"
+		case strings.TrimRight(sa, " ") == strings.TrimRight(sb, " "):
+			how += "; they differ only by trailing spaces (a PAD SPACE collation or trimming merges them)"
+		case norm.NFKC.String(sa) == norm.NFKC.String(sb):
+			how += "; they differ only by Unicode normalisation or width (NFC/NFD, full-width letters)"
+		}
+	}
+	return "they differ " + how
 }

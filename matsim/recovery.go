@@ -4,17 +4,29 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"time"
+
+	pf "github.com/estuary/protocols/flow"
+	"github.com/estuary/protocols/materialize"
 
 	"github.com/flowsim/flowsim/connector"
 )
 
-// CrashPoints are where the recovery test ends the stream abruptly:
-//   - after-stores: the transaction's Stores were sent, Commit was not;
+// CrashPoints are where the recovery test ends the stream abruptly, one at every
+// message boundary of a transaction:
+//   - before-acknowledge: the previous transaction's DriverCommitted arrived, its
+//     Acknowledge was never sent;
+//   - after-acknowledge: Acknowledge sent, no Load yet;
+//   - after-load: the first Load request sent; after-loads: every Load sent;
+//   - after-prepare: Prepare sent, Prepared not awaited; after-prepared: Prepared arrived;
+//   - after-store: the first Store request sent; after-stores: every Store sent, no Commit;
 //   - after-commit: Commit was sent, DriverCommitted not awaited (it may or may not
 //     have committed, but all or nothing, and its checkpoint with it);
-//   - after-committed: DriverCommitted arrived, the next Acknowledge was never sent.
-var CrashPoints = []string{"after-stores", "after-commit", "after-committed"}
+//   - after-committed: DriverCommitted arrived, the next Acknowledge was never sent;
+//   - after-next-acknowledge: the next transaction's Acknowledge was sent and answered.
+var CrashPoints = []string{"before-acknowledge", "after-acknowledge", "after-load", "after-loads", "after-prepare", "after-prepared",
+	"after-store", "after-stores", "after-commit", "after-committed", "after-next-acknowledge"}
 
 func knownCrashPoint(s string) bool {
 	for _, c := range CrashPoints {
@@ -22,7 +34,17 @@ func knownCrashPoint(s string) bool {
 			return true
 		}
 	}
-	return false
+	return s == "all"
+}
+
+// crashRank orders the crash points along a transaction.
+func crashRank(point string) int {
+	for n, c := range CrashPoints {
+		if c == point {
+			return n
+		}
+	}
+	return len(CrashPoints)
 }
 
 // recovery drives a few transactions, crashes at a chosen point, restarts the
@@ -33,6 +55,11 @@ func knownCrashPoint(s string) bool {
 // transaction's documents may be present or absent, per document.
 func (r *runner) recovery(ctx context.Context) error {
 	var points = r.opts.CrashAt
+	for _, p := range points {
+		if p == "all" {
+			points = nil
+		}
+	}
 	if len(points) == 0 {
 		points = CrashPoints
 	}
@@ -64,7 +91,10 @@ func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, na
 	for k := 0; k < 2; k++ {
 		var keys = r.chooseKeys(r.opts.Start)
 		var cp = flowCheckpoint(s.name, s.round)
-		if _, err := r.transact(s, txnPlan{phase: fmt.Sprintf("%s: transaction %d", name, k+1), loads: keys, stores: keys}); err != nil {
+		// Every stored key is loaded too, so that data lost before the crash is
+		// reported as such (load.missing), not as a recovery failure.
+		var loads = append(r.oracle.stored(), keysNotIn(keys, r.oracle)...)
+		if _, err := r.transact(s, txnPlan{phase: fmt.Sprintf("%s: transaction %d", name, k+1), loads: loads, stores: keys}); err != nil {
 			return nil, nil, err
 		}
 		if err := s.awaitCommitted(); err != nil {
@@ -75,30 +105,29 @@ func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, na
 	// The transaction that crashes.
 	var keys = r.chooseKeys(r.opts.Start)
 	var crashCP = flowCheckpoint(s.name, s.round)
-	t, err := r.transact(s, txnPlan{phase: name + ": crashing transaction", loads: keys, stores: keys, holdCommit: true})
+	t, err := r.crashingTxn(s, name+": crashing transaction", keys, point)
 	if err != nil {
 		return nil, nil, err
 	}
-	var committed, ambiguous bool
-	switch point {
-	case "after-stores":
-	case "after-commit":
-		if err := r.commit(s, t, 0); err != nil {
-			return nil, nil, err
+	var committed = crashRank(point) >= crashRank("after-committed")
+	var ambiguous = point == "after-commit"
+	if t == nil {
+		t = &txn{} // crashed before any Store: nothing of it can be stored
+	}
+	// The crash must happen where it was asked: on a stream that is still open. (A
+	// connector that failed on its own has crashed already; recovery judges that.)
+	s.onCommitted = nil
+	select {
+	case <-s.recvDone:
+		if err := r.drain(s); err == nil || strings.Contains(err.Error(), "closed the stream") {
+			return nil, nil, failf(CheckRecoveryVacuous, name, "the connector had already ended the stream when matsim was to crash it %s, so that crash point was not exercised", point)
 		}
-		ambiguous = true
-	case "after-committed":
-		if err := r.commit(s, t, 0); err != nil {
-			return nil, nil, err
-		}
-		if err := s.awaitCommitted(); err != nil {
-			return nil, nil, err
-		}
-		committed = true
+	default:
 	}
 	var logCP = append([]byte(nil), s.driverCP.DriverCheckpointJson...)
-	s.onCommitted = nil
-	s.crash()
+	if err := s.crash(); err != nil {
+		return nil, nil, err
+	}
 
 	// Restart.
 	if r.opts.Reopen != nil {
@@ -123,7 +152,10 @@ func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, na
 	// The checkpoint.
 	var atLeastOnce = len(opened) == 0
 	switch {
+	case atLeastOnce && r.opts.ExactlyOnce:
+		return nil, nil, failf(CheckRecoveryCheckpt, name, "after the crash Opened returned an empty checkpoint; with --exactly-once the connector must return %s, the checkpoint of the last committed transaction", describeCheckpoint(lastCommitted))
 	case atLeastOnce:
+		r.rep.Result.AtLeastOnceOnly = true
 		r.rep.Notes = appendOnce(r.rep.Notes, "the connector returns no Flow checkpoint from Open: it relies on the runtime's recovery log (at-least-once), so recovery accepts an aborted transaction's documents as present or absent")
 		if ambiguous {
 			committed = false
@@ -202,4 +234,106 @@ func appendOnce(list []string, s string) []string {
 		}
 	}
 	return append(list, s)
+}
+
+// crashingTxn runs the transaction that recovery crashes, stopping at point. It
+// returns the transaction once Stores were sent (nil before). A stream the
+// connector ended before the point fails as recovery.vacuous.
+func (r *runner) crashingTxn(s *stream, phase string, keys []uint64, point string) (*txn, error) {
+	var fs = newFindings(phase, r.binding)
+	r.oracle.beginLoads(keys)
+	s.onLoaded = func(doc []byte) { r.oracle.judgeLoaded(doc, fs) }
+	var vacuous = func(err error) error {
+		if f, ok := asFailure(err); ok && f.Check == CheckConnectorError && strings.Contains(f.Message, "closed the stream") {
+			return failf(CheckRecoveryVacuous, phase, "the connector ended the stream before the crash point %s was reached, so that crash was not exercised: %s", point, f.Message)
+		}
+		return err
+	}
+	var stop = func(p string) bool { return point == p }
+	if stop("before-acknowledge") {
+		return nil, nil
+	}
+	if err := s.send(&materialize.TransactionRequest{Acknowledge: &materialize.TransactionRequest_Acknowledge{}}, "Acknowledge"); err != nil {
+		return nil, vacuous(err)
+	}
+	if stop("after-acknowledge") {
+		return nil, nil
+	}
+	for lo := 0; lo < len(keys); lo += r.opts.Batch {
+		var hi = min(lo+r.opts.Batch, len(keys))
+		var load = &materialize.TransactionRequest_Load{}
+		for _, i := range keys[lo:hi] {
+			var begin = len(load.Arena)
+			load.Arena = r.src.appendKey(load.Arena, i)
+			load.PackedKeys = append(load.PackedKeys, pf.Slice{Begin: uint32(begin), End: uint32(len(load.Arena))})
+		}
+		if err := s.send(&materialize.TransactionRequest{Load: load}, "Load"); err != nil {
+			return nil, vacuous(err)
+		}
+		if err := r.drain(s); err != nil {
+			return nil, vacuous(err)
+		}
+		if stop("after-load") {
+			return nil, nil
+		}
+	}
+	if stop("after-loads") {
+		return nil, nil
+	}
+	if err := s.await("Acknowledged", "Acknowledge", func() bool { return s.ackReceived }); err != nil {
+		return nil, vacuous(err)
+	}
+	if err := s.send(&materialize.TransactionRequest{Prepare: &materialize.TransactionRequest_Prepare{
+		FlowCheckpoint: flowCheckpoint(s.name, s.round),
+	}}, "Prepare"); err != nil {
+		return nil, vacuous(err)
+	}
+	if stop("after-prepare") {
+		return nil, nil
+	}
+	if err := s.await("Prepared", "Prepare", func() bool { return s.prepared }); err != nil {
+		return nil, vacuous(err)
+	}
+	r.oracle.judgeMissing(fs)
+	if !fs.empty() {
+		var list = fs.list()
+		r.rep.Failures = append(r.rep.Failures, list...)
+		return nil, list[0]
+	}
+	if stop("after-prepared") {
+		return nil, nil
+	}
+	var stores = keys
+	if stop("after-store") {
+		stores = keys[:min(len(keys), r.opts.Batch)]
+	}
+	var t = &txn{started: time.Now()}
+	t.stores = txnStores{keys: stores, revs: make([]uint32, len(stores)), sums: make([]uint64, len(stores))}
+	if err := r.sendStores(s, txnPlan{phase: phase, loads: keys, stores: stores}, &t.stores); err != nil {
+		return nil, vacuous(err)
+	}
+	r.rep.Loops = append(r.rep.Loops, LoopStats{Phase: phase, Requested: len(keys), Stored: int64(len(stores))})
+	t.statIdx = len(r.rep.Loops) - 1
+	if crashRank(point) <= crashRank("after-stores") {
+		return t, nil
+	}
+	if err := r.commit(s, t, 0); err != nil {
+		return nil, vacuous(err)
+	}
+	if stop("after-commit") {
+		return t, nil
+	}
+	if err := s.awaitCommitted(); err != nil {
+		return nil, vacuous(err)
+	}
+	if stop("after-committed") {
+		return t, nil
+	}
+	if err := s.send(&materialize.TransactionRequest{Acknowledge: &materialize.TransactionRequest_Acknowledge{}}, "Acknowledge"); err != nil {
+		return nil, vacuous(err)
+	}
+	if err := s.await("Acknowledged", "Acknowledge", func() bool { return s.ackReceived }); err != nil {
+		return nil, vacuous(err)
+	}
+	return t, nil
 }

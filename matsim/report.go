@@ -43,6 +43,9 @@ func (r *Report) writeText(w io.Writer, rerun string, summary bool) error {
 	if r.Result.Check != "" {
 		fmt.Fprintf(&b, " (%s)", r.Result.Check)
 	}
+	if r.Result.AtLeastOnceOnly {
+		fmt.Fprintf(&b, ", %s: the connector returned no Flow checkpoint from Open, so exactly-once could not be checked (--exactly-once asserts it)", result.AtLeastOnceHeadline)
+	}
 	b.WriteString("\n")
 	if !summary {
 		fmt.Fprintf(&b, "  connector: %s\n", r.Connector)
@@ -160,6 +163,10 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		Time:      secs,
 		SystemOut: fmt.Sprintf("connector: %s\nseed: %d\nloaded: %d, stored: %d, verified: %d, docs/s: %.0f",
 			r.Connector, r.Result.Seed, r.Result.Loaded, r.Result.Stored, r.Result.Verified, r.Result.DocsPerSecond),
+	}
+	if r.Result.AtLeastOnceOnly {
+		c.Name += " (" + result.AtLeastOnceHeadline + ")"
+		c.SystemOut = result.AtLeastOnceHeadline + "\n" + c.SystemOut
 	}
 	var s = junitSuite{Name: "matsim", Tests: 1, Time: secs}
 	if len(r.Failures) != 0 {

@@ -27,7 +27,7 @@ import (
 )
 
 // Tests are the test names, in documentation order.
-var Tests = []string{"basic", "delta", "fence", "recovery"}
+var Tests = []string{"basic", "delta", "fence", "recovery", "migrate"}
 
 // Options configure one run.
 type Options struct {
@@ -60,7 +60,11 @@ type Options struct {
 	CallTimeout time.Duration
 	// CrashAt selects recovery's crash points (default all).
 	CrashAt []string
-	Log     logr.Logger
+	// ExactlyOnce asserts that the connector stores Flow checkpoints transactionally
+	// with its data: an empty or stale Opened checkpoint after a commit then fails
+	// fence and recovery instead of being accepted as at-least-once.
+	ExactlyOnce bool
+	Log         logr.Logger
 }
 
 // LoopStats measure one transaction.
@@ -162,6 +166,11 @@ type runner struct {
 	version string
 	// onCommitted runs when a transaction's DriverCommitted arrives.
 	onCommitted func(t *txn)
+	// sawCheckpoint is set once the connector returned a non-empty Flow checkpoint
+	// from Open: it stores checkpoints, so an empty one later is not at-least-once.
+	sawCheckpoint bool
+	// secondSel is the field selection of the binding migrate's spec v2 adds.
+	secondSel *selection
 	// Bytes per Load key and per Store item, learned from earlier requests.
 	keySize, itemSize int
 }
@@ -247,6 +256,8 @@ func execute(ctx context.Context, o *Options, rep *Report) error {
 		return r.fence(ctx)
 	case "recovery":
 		return r.recovery(ctx)
+	case "migrate":
+		return r.migrate(ctx)
 	}
 	return nil
 }
@@ -293,6 +304,9 @@ func (r *runner) setup(ctx context.Context) error {
 	var vb = vresp.Bindings[0]
 	var wantDelta = r.opts.Test == "delta"
 	if vb.DeltaUpdates != wantDelta {
+		if wantDelta && !hasDeltaOption(specResp.ResourceSpecSchemaJson) {
+			return failf(CheckDeltaModeDiffers, "validate", "the delta test needs a delta-updates binding, but this connector's resource schema has no delta-updates option (Validate returned delta_updates=false for resource %s): it does not materialize with delta updates, so the delta test does not apply to it", clip(string(r.opts.Resource), 200))
+		}
 		if wantDelta {
 			return failf(CheckDeltaModeDiffers, "validate", "the delta test needs a delta-updates binding, but Validate returned delta_updates=false for resource %s (set the resource's delta-updates option)", clip(string(r.opts.Resource), 200))
 		}
@@ -305,6 +319,10 @@ func (r *runner) setup(ctx context.Context) error {
 	r.rep.ResourcePath = vb.ResourcePath
 	r.rep.DeltaUpdates = vb.DeltaUpdates
 	r.rep.DroppedFields = r.sel.Dropped
+	if r.sel.Keyless {
+		r.rep.Notes = append(r.rep.Notes, "the connector forbids the key fields ("+strings.Join(r.sel.KeyReasons, "; ")+
+			"): valid for a delta-updates binding, so the key fields were left out of the field selection and Stores carry the documents only")
+	}
 	if n := len(r.o().NewTestData().Values()); n != len(r.schema.Values) {
 		return failf(CheckSetupConfig, "setup", "test data type %s: Values() returns %d values but the type has %d non-key fields %v", r.schema.TypeName, n, len(r.schema.Values), r.schema.Values)
 	}
@@ -356,4 +374,38 @@ func (r *runner) unaryFailure(ctx context.Context, check Check, phase, call stri
 		return failf(CheckTimeout, phase, "the connector did not answer %s within %s", call, r.opts.CallTimeout)
 	}
 	return failf(check, phase, "%s failed: %v", call, err)
+}
+
+// hasDeltaOption reports whether a connector's resource schema has a property that
+// looks like a delta-updates switch (delta_updates, deltaUpdates, delta-updates …),
+// at any depth. A schema that is not JSON is given the benefit of the doubt.
+func hasDeltaOption(schema json.RawMessage) bool {
+	var v interface{}
+	if json.Unmarshal(schema, &v) != nil {
+		return true
+	}
+	var found bool
+	var walk func(v interface{})
+	walk = func(v interface{}) {
+		switch t := v.(type) {
+		case map[string]interface{}:
+			if props, ok := t["properties"].(map[string]interface{}); ok {
+				for k := range props {
+					var n = strings.NewReplacer("_", "", "-", "", " ", "").Replace(strings.ToLower(k))
+					if strings.Contains(n, "delta") {
+						found = true
+					}
+				}
+			}
+			for _, e := range t {
+				walk(e)
+			}
+		case []interface{}:
+			for _, e := range t {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	return found
 }

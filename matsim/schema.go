@@ -286,6 +286,10 @@ type selection struct {
 	valueIdx []int
 	// Dropped lists optional fields the connector forbade, with its reasons.
 	Dropped []string
+	// Keyless is set for a delta-updates binding whose connector forbids the key
+	// fields: it receives the documents only (a webhook-style sink).
+	Keyless    bool
+	KeyReasons []string
 }
 
 // selectFields applies the connector's constraints the way the runtime's default
@@ -305,13 +309,24 @@ func (s *docSchema) selectFields(b *materialize.ValidateResponse_Binding) (*sele
 		}
 		return false, ""
 	}
-	var problems []string
+	var problems, keyProblems, forbiddenKeys []string
 	for _, k := range s.Keys {
 		if no, why := forbidden(k); no {
-			problems = append(problems, fmt.Sprintf("key field %q: %s", k, why))
+			keyProblems = append(keyProblems, fmt.Sprintf("key field %q: %s", k, why))
+			forbiddenKeys = append(forbiddenKeys, k)
 		}
 	}
-	sel.FieldSelection.Keys = append([]string(nil), s.Keys...)
+	switch {
+	case len(keyProblems) == 0:
+		sel.FieldSelection.Keys = append([]string(nil), s.Keys...)
+	case b.DeltaUpdates && len(forbiddenKeys) == len(s.Keys):
+		// Valid for the runtime: a delta-updates sink that needs only the document
+		// may forbid every key field (FieldSelection.Validate accepts no keys).
+		sel.Keyless = true
+		sel.KeyReasons = keyProblems
+	default:
+		problems = append(problems, keyProblems...)
+	}
 
 	for i, v := range s.Values {
 		var no, why = forbidden(v)
@@ -327,6 +342,8 @@ func (s *docSchema) selectFields(b *materialize.ValidateResponse_Binding) (*sele
 	}
 	if no, why := forbidden(DocumentField); !no {
 		sel.FieldSelection.Document = DocumentField
+	} else if sel.Keyless {
+		problems = append(problems, fmt.Sprintf("document field %q: %s (a binding that forbids the keys must take the document)", DocumentField, why))
 	} else if !b.DeltaUpdates {
 		problems = append(problems, fmt.Sprintf("document field %q: %s (standard updates must store the document to load it)", DocumentField, why))
 	}

@@ -27,6 +27,11 @@ type source interface {
 	keyString(i uint64) string
 	// forget drops revisions above rev of key i (an aborted transaction's).
 	forget(i uint64, rev uint32)
+	// family finds the family of a document whose key identify did not recognise.
+	family(doc []byte) (first, n uint64, ok bool)
+	// twins returns the family of key i: indices [first, first+n) whose keys a
+	// careless store may take for one another (n is 1 when the type has none).
+	twins(i uint64) (first, n uint64)
 }
 
 // newSource picks the generated source when the type supports it.
@@ -122,6 +127,20 @@ func (s *genSource) keyString(i uint64) string {
 }
 
 func (s *genSource) forget(uint64, uint32) {}
+
+func (s *genSource) family(doc []byte) (uint64, uint64, bool) {
+	if f, ok := s.scratch.(familySniffer); ok {
+		return f.SniffFamily(doc, s.seed)
+	}
+	return 0, 0, false
+}
+
+func (s *genSource) twins(i uint64) (uint64, uint64) {
+	if t, ok := s.scratch.(twinner); ok {
+		return t.Twins(i)
+	}
+	return i, 1
+}
 
 // ---------------------------------------------------------------------------
 
@@ -241,6 +260,10 @@ func (s *memSource) equal(doc []byte, i uint64, rev uint32) string {
 	}
 	return fmt.Sprintf("Equal reports a difference: expected %s, got %s", clip(string(wb), 200), clip(string(doc), 200))
 }
+
+func (s *memSource) twins(i uint64) (uint64, uint64) { return i, 1 }
+
+func (s *memSource) family([]byte) (uint64, uint64, bool) { return 0, 0, false }
 
 func (s *memSource) keyString(i uint64) string { return keyJSON(s.must(i, 1).Keys()) }
 

@@ -55,7 +55,7 @@ func (q *respQueue) pop() (recvd, bool) {
 // against the protocol's ordering rules.
 type stream struct {
 	name   string // "stream", "stream A" …: used in messages
-	client materialize.Driver_TransactionsClient
+	client connector.Session
 	cancel context.CancelFunc
 	q      *respQueue
 	// recvDone is closed when the RPC has ended (Recv returned an error or EOF).
@@ -127,23 +127,22 @@ func openStream(ctx context.Context, conn connector.Connector, name string, open
 	return s, m.Opened.FlowCheckpoint, nil
 }
 
-// abort ends the RPC without a clean close (a crash of the runtime side).
-func (s *stream) abort() {
-	s.cancel()
+// abort ends the session without a clean close, as a crash of the runtime does,
+// and returns once the connector side has stopped (Session.Kill), so that nothing of
+// a failed or finished stream outlives it. A connector side that could not be
+// confirmed stopped is returned as a connector.error.
+func (s *stream) abort() error {
+	defer s.cancel()
+	if err := s.client.Kill(); err != nil {
+		return failf(CheckConnectorError, s.phase(), "stopping the stream: %v", err)
+	}
+	return nil
 }
 
-// crash ends the RPC abruptly, as a runtime process dying does, and waits (at most
-// the call timeout) until the connector's side of the stream has ended too, so that
-// whatever the connector does with the requests it already received happens before
-// a restart.
-func (s *stream) crash() {
-	s.cancel()
-	_ = s.client.CloseSend()
-	select {
-	case <-s.recvDone:
-	case <-time.After(s.timeout):
-	}
-}
+// crash ends the session abruptly, as a runtime process dying does. Like abort it
+// returns once the connector side has stopped, so that whatever the connector does
+// with the requests it already received happens before a restart.
+func (s *stream) crash() error { return s.abort() }
 
 func (s *stream) phase() string { return fmt.Sprintf("%s, transaction %d", s.name, s.round) }
 

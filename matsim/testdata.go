@@ -61,6 +61,19 @@ type tupleAppender interface {
 	appendValuesTuple(b []byte, valueIdx []int) []byte
 }
 
+// twinner is optionally implemented by Generated types whose keys come in families
+// of "twins" (keys a careless store could take for one another): key i's family is
+// the indices [first, first+n).
+type twinner interface {
+	Twins(i uint64) (first, n uint64)
+}
+
+// familySniffer is optionally implemented by twinner types: the family of a
+// document whose key is not exactly one of the family's (e.g. a corrupted name).
+type familySniffer interface {
+	SniffFamily(doc []byte, seed uint64) (first, n uint64, ok bool)
+}
+
 // sniffer is optionally implemented by Generated types to find the key index of a
 // canonical JSON document without decoding it (the fast path of verification).
 type sniffer interface {
@@ -373,7 +386,7 @@ const longTextEvery = 16
 // Generate implements Generated.
 func (d *Rich) Generate(seed, i uint64, rev uint32) {
 	var nbuf = d.nbuf[:0]
-	*d = Rich{seed: seed, ID: richID(seed, i), Name: nastyNames[i%uint64(len(nastyNames))], Rev: int64(rev)}
+	*d = Rich{seed: seed, ID: richID(seed, i/keyFamilySize), Name: familyName(i), Rev: int64(rev)}
 	var r = newRng(seed, i, uint64(rev))
 
 	switch r.intn(6) {
@@ -426,7 +439,7 @@ func (d *Rich) Generate(seed, i uint64, rev uint32) {
 
 // GenerateKey implements keyGenerator.
 func (d *Rich) GenerateKey(seed, i uint64) {
-	d.seed, d.ID, d.Name = seed, richID(seed, i), nastyNames[i%uint64(len(nastyNames))]
+	d.seed, d.ID, d.Name = seed, richID(seed, i/keyFamilySize), familyName(i)
 }
 
 // richNested builds a nested object with arrays, nulls, unicode keys and numbers.
@@ -457,7 +470,42 @@ func appendNested(b []byte, r *rng, rev uint32) json.RawMessage {
 	return b
 }
 
-// richID maps a key index to an integer key component, bijectively for a seed:
+// keyFamilySize is how many consecutive key indices share one integer key
+// component (a family): their names are "collation twins", distinct strings that
+// common database collations compare as equal (case, trailing spaces, Unicode
+// normalisation, ß/ss, full width), so a connector that keys rows on the first key
+// component only or compares keys with such a collation merges them.
+const keyFamilySize = 8
+
+// keyFamilies are the names of a family's members; family f uses familySet(f).
+// Together they hold every nastyName.
+var keyFamilies = [4][keyFamilySize]string{
+	{"plain", "Plain", "PLAIN", "plain ", "plain  ", "", "naïve café", "nai\u0308ve cafe\u0301"},
+	{"Zürich/ß/İ", "Zu\u0308rich/ß/İ", "straße", "STRASSE", "strasse", "Straße ", "ＦＵＬＬ ｗｉｄｔｈ", "FULL width"},
+	{"emoji 🚀 👩‍👩‍👧‍👦", "EMOJI 🚀 👩‍👩‍👧‍👦", "trailing space ", "trailing space", `quote " and 'single'`, `QUOTE " AND 'SINGLE'`, `back\slash \\ \u0041`, "new\nline\ttab\r\n"},
+	{"日本語のキー", "日本語のキー ", "עברית RTL", "עברית rtl", "ctl \u0001\u001f\u007f", "<script>&amp;</script>", "<SCRIPT>&amp;</SCRIPT>", "\u2028\u2029 separators"},
+}
+
+// familyJSON holds the canonical JSON encodings of keyFamilies.
+var familyJSON = func() (out [len(keyFamilies)][keyFamilySize]string) {
+	for s := range keyFamilies {
+		for m, n := range keyFamilies[s] {
+			out[s][m] = string(appendString(nil, n))
+		}
+	}
+	return out
+}()
+
+// familySet picks the names of family f; it varies independently of the class of
+// f's integer (richID cycles classes with f%4).
+func familySet(f uint64) uint64 { return f / 4 % uint64(len(keyFamilies)) }
+
+// familyName is the name component of key index i.
+func familyName(i uint64) string {
+	return keyFamilies[familySet(i/keyFamilySize)][i%keyFamilySize]
+}
+
+// richID maps a family index to an integer key component, bijectively for a seed:
 // indices cycle through values just below 2^53, just above -2^53, small
 // non-negative values and small negative values.
 func richID(seed, i uint64) int64 {
@@ -497,16 +545,47 @@ func richIndex(seed uint64, id int64) (uint64, bool) {
 
 // KeyIndex implements Generated.
 func (d *Rich) KeyIndex(seed uint64) (uint64, bool) {
-	var i, ok = richIndex(seed, d.ID)
-	if !ok || d.Name != nastyNames[i%uint64(len(nastyNames))] {
+	var f, ok = richIndex(seed, d.ID)
+	if !ok {
 		return 0, false
 	}
-	return i, true
+	var names = &keyFamilies[familySet(f)]
+	for m := range names {
+		if names[m] == d.Name {
+			return f*keyFamilySize + uint64(m), true
+		}
+	}
+	return 0, false
+}
+
+// Twins implements twinner: the keys of i's family share its integer component and
+// have names that collide in common collations.
+func (d *Rich) Twins(i uint64) (first, n uint64) {
+	return i / keyFamilySize * keyFamilySize, keyFamilySize
+}
+
+// SniffFamily implements familySniffer: the family of a canonical document's
+// integer key, whatever its name.
+func (d *Rich) SniffFamily(doc []byte, seed uint64) (first, n uint64, ok bool) {
+	const prefix = `{"id":`
+	if len(doc) < len(prefix)+2 || string(doc[:len(prefix)]) != prefix {
+		return 0, 0, false
+	}
+	var j = len(prefix)
+	for j < len(doc) && (doc[j] == '-' || doc[j] >= '0' && doc[j] <= '9') {
+		j++
+	}
+	var id, err = strconv.ParseInt(string(doc[len(prefix):j]), 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	var f, fok = richIndex(seed, id)
+	return f * keyFamilySize, keyFamilySize, fok
 }
 
 // SniffIndex implements sniffer for documents in canonical form.
 func (d *Rich) SniffIndex(doc []byte, seed uint64) (uint64, bool) {
-	const prefix = `{"id":`
+	const prefix, name = `{"id":`, `,"name":`
 	if len(doc) < len(prefix)+2 || string(doc[:len(prefix)]) != prefix {
 		return 0, false
 	}
@@ -518,7 +597,20 @@ func (d *Rich) SniffIndex(doc []byte, seed uint64) (uint64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	return richIndex(seed, id)
+	var f, ok = richIndex(seed, id)
+	if !ok || len(doc) < j+len(name) || string(doc[j:j+len(name)]) != name {
+		return 0, false
+	}
+	var rest = doc[j+len(name):]
+	// An encoded JSON string ends at its first unescaped quote, so a prefix match
+	// of a whole encoded name is that name.
+	var encoded = &familyJSON[familySet(f)]
+	for m := range encoded {
+		if len(rest) >= len(encoded[m]) && string(rest[:len(encoded[m])]) == encoded[m] {
+			return f*keyFamilySize + uint64(m), true
+		}
+	}
+	return 0, false
 }
 
 // AppendJSON implements Generated: fields in declaration order, `note` omitted when absent.

@@ -21,8 +21,13 @@ func (r *runner) basic(ctx context.Context) error {
 	for loop := 0; loop < r.opts.Loops; loop++ {
 		var keys = r.chooseKeys(r.opts.Start << loop)
 		var phase = fmt.Sprintf("loop %d of %d", loop+1, r.opts.Loops)
+		var verified = r.rep.Result.Verified
 		if _, err := r.transact(s, txnPlan{phase: phase, loads: keys, stores: keys, loop: loop + 1}); err != nil {
 			return err
+		}
+		if loop > 0 && r.rep.Result.Verified == verified {
+			return failf(CheckVacuous, phase, "no Loaded document of a previously stored key was verified in this loop (%d keys requested): "+
+				"basic must verify stored documents in every loop after the first", len(keys))
 		}
 		r.rep.Result.LoopsDone = loop + 1
 	}
@@ -44,7 +49,9 @@ func (r *runner) delta(ctx context.Context) error {
 
 	var buf []byte
 	var writeErr error
+	var commits int
 	r.onCommitted = func(t *txn) {
+		commits++
 		for k, i := range t.stores.keys {
 			buf = r.src.appendJSON(buf[:0], i, t.stores.revs[k])
 			buf = append(buf, '\n')
@@ -63,6 +70,9 @@ func (r *runner) delta(ctx context.Context) error {
 	}
 	if err := r.finishStream(s); err != nil {
 		return err
+	}
+	if commits != r.opts.Loops {
+		return failf(CheckVacuous, "delta", "%d of %d transactions were confirmed committed (DriverCommitted); delta must commit every transaction", commits, r.opts.Loops)
 	}
 	if writeErr != nil {
 		return failf(CheckSetupConfig, "output", "writing delta documents to --output: %v", writeErr)

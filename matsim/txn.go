@@ -211,7 +211,8 @@ func (r *runner) chooseKeys(n int) []uint64 {
 	var stored = r.oracle.stored()
 	var existing = 0
 	if len(stored) > 0 {
-		existing = min(len(stored), n/4+r.rng.intn(n/4+1))
+		// At least one, so that every loop after the first verifies a stored key.
+		existing = min(len(stored), max(1, n/4+r.rng.intn(n/4+1)))
 	}
 	var fresh = r.oracle.allocate(n - existing)
 	var out = make([]uint64, 0, n)
@@ -298,7 +299,12 @@ func (r *runner) sendStores(s *stream, p txnPlan, ts *txnStores) error {
 					var begin = uint32(len(st.Arena))
 					var valuesAt, docAt int
 					st.Arena, valuesAt, docAt = src.appendItem(st.Arena, i, rev, r.sel.valueIdx)
-					st.PackedKeys = append(st.PackedKeys, pf.Slice{Begin: begin, End: uint32(valuesAt)})
+					if r.sel.Keyless {
+						// No key field is selected: the packed key is the empty tuple.
+						st.PackedKeys = append(st.PackedKeys, pf.Slice{Begin: begin, End: begin})
+					} else {
+						st.PackedKeys = append(st.PackedKeys, pf.Slice{Begin: begin, End: uint32(valuesAt)})
+					}
 					st.PackedValues = append(st.PackedValues, pf.Slice{Begin: uint32(valuesAt), End: uint32(docAt)})
 					st.DocsJson = append(st.DocsJson, pf.Slice{Begin: uint32(docAt), End: uint32(len(st.Arena))})
 					ts.sums[k] = docHash(st.Arena[docAt:])

@@ -7,7 +7,7 @@ import (
 )
 
 // MatSimTest names one of the matsim tests.
-// +kubebuilder:validation:Enum=basic;delta;fence;recovery
+// +kubebuilder:validation:Enum=basic;delta;fence;recovery;migrate
 type MatSimTest string
 
 const (
@@ -20,6 +20,8 @@ const (
 	TestFence MatSimTest = "fence"
 	// TestRecovery: streams are cut mid-transaction and must recover from the last commit.
 	TestRecovery MatSimTest = "recovery"
+	// TestMigrate: spec v1, then an evolved spec v2 over the same tables.
+	TestMigrate MatSimTest = "migrate"
 )
 
 // ProtocolRevision selects the revision of the materialize protocol spoken to the connector.
@@ -144,11 +146,12 @@ type DriverSpec struct {
 }
 
 // CrashPoint is where the recovery test ends a stream abruptly.
-// +kubebuilder:validation:Enum=after-stores;after-commit;after-committed
+// +kubebuilder:validation:Enum=before-acknowledge;after-acknowledge;after-load;after-loads;after-prepare;after-prepared;after-store;after-stores;after-commit;after-committed;after-next-acknowledge;all
 type CrashPoint string
 
 // MatSimRunSpec describes one run of a matsim test.
 // +kubebuilder:validation:XValidation:rule="!has(self.crashAt) || self.test == 'recovery'",message="crashAt applies only to the recovery test",fieldPath=".crashAt"
+// +kubebuilder:validation:XValidation:rule="!has(self.exactlyOnce) || !self.exactlyOnce || self.test == 'fence' || self.test == 'recovery'",message="exactlyOnce applies only to the fence and recovery tests",fieldPath=".exactlyOnce"
 type MatSimRunSpec struct {
 	// Test to run.
 	Test MatSimTest `json:"test"`
@@ -193,8 +196,14 @@ type MatSimRunSpec struct {
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MinItems=1
-	// +kubebuilder:validation:MaxItems=3
+	// +kubebuilder:validation:MaxItems=12
 	CrashAt []CrashPoint `json:"crashAt,omitempty"`
+
+	// ExactlyOnce asserts that the connector stores Flow checkpoints transactionally
+	// (fence and recovery only, the driver's --exactly-once): an empty Opened checkpoint
+	// after a commit then fails the run instead of passing as "verified at-least-once only".
+	// +optional
+	ExactlyOnce *bool `json:"exactlyOnce,omitempty"`
 
 	// Timeout bounds the whole run, from the creation of its first pod.
 	// +optional
@@ -260,6 +269,10 @@ type RunResult struct {
 	// Message saying what broke; truncated to a few KiB.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// AtLeastOnceOnly: the connector returned no Flow checkpoint from Open, so the run
+	// verified at-least-once delivery only (set spec.exactlyOnce to require checkpoints).
+	// +optional
+	AtLeastOnceOnly bool `json:"atLeastOnceOnly,omitempty"`
 }
 
 // MatSimRunStatus is the observed state of a run.

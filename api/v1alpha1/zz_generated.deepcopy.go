@@ -174,6 +174,11 @@ func (in *MatSimRunSpec) DeepCopyInto(out *MatSimRunSpec) {
 		*out = make([]CrashPoint, len(*in))
 		copy(*out, *in)
 	}
+	if in.ExactlyOnce != nil {
+		in, out := &in.ExactlyOnce, &out.ExactlyOnce
+		*out = new(bool)
+		**out = **in
+	}
 	if in.Timeout != nil {
 		in, out := &in.Timeout, &out.Timeout
 		*out = new(metav1.Duration)

@@ -162,18 +162,18 @@ func (c *Client) wrap(method string, err error) error {
 }
 
 // Spec calls Spec.
-func (c *Client) Spec(ctx context.Context, req *materialize.SpecRequest, opts ...grpc.CallOption) (*materialize.SpecResponse, error) {
+func (c *Client) Spec(ctx context.Context, req *materialize.SpecRequest) (*materialize.SpecResponse, error) {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	var resp, err = c.dc.Spec(ctx, req, opts...)
+	var resp, err = c.dc.Spec(ctx, req)
 	return resp, c.wrap("Spec", err)
 }
 
 // Validate calls Validate.
-func (c *Client) Validate(ctx context.Context, req *materialize.ValidateRequest, opts ...grpc.CallOption) (*materialize.ValidateResponse, error) {
+func (c *Client) Validate(ctx context.Context, req *materialize.ValidateRequest) (*materialize.ValidateResponse, error) {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	var resp, err = c.dc.Validate(ctx, req, opts...)
+	var resp, err = c.dc.Validate(ctx, req)
 	return resp, c.wrap("Validate", err)
 }
 
@@ -181,18 +181,18 @@ func (c *Client) Validate(ctx context.Context, req *materialize.ValidateRequest,
 const applyMethod = "/materialize.Driver/Apply"
 
 // ApplyUpsert calls ApplyUpsert, or Apply on an Oct 2021 server.
-func (c *Client) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest, opts ...grpc.CallOption) (*materialize.ApplyResponse, error) {
+func (c *Client) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	if c.revision() == connector.Oct2021 {
 		var resp = new(materialize.ApplyResponse)
-		return resp, c.wrap("Apply", c.cc.Invoke(ctx, applyMethod, req, resp, opts...))
+		return resp, c.wrap("Apply", c.cc.Invoke(ctx, applyMethod, req, resp))
 	}
-	var resp, err = c.dc.ApplyUpsert(ctx, req, opts...)
+	var resp, err = c.dc.ApplyUpsert(ctx, req)
 	if c.revision() == connector.Auto {
 		if status.Code(err) == codes.Unimplemented {
 			resp = new(materialize.ApplyResponse)
-			if err2 := c.cc.Invoke(ctx, applyMethod, req, resp, opts...); status.Code(err2) != codes.Unimplemented {
+			if err2 := c.cc.Invoke(ctx, applyMethod, req, resp); status.Code(err2) != codes.Unimplemented {
 				if err2 == nil {
 					c.setRevision(connector.Oct2021)
 				}
@@ -206,13 +206,13 @@ func (c *Client) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest,
 }
 
 // ApplyDelete calls ApplyDelete; an Oct 2021 server has none.
-func (c *Client) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest, opts ...grpc.CallOption) (*materialize.ApplyResponse, error) {
+func (c *Client) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
 	if c.revision() == connector.Oct2021 {
 		return nil, fmt.Errorf("connector endpoint %s: ApplyDelete is not part of the 2021-10 protocol it speaks", c.addr)
 	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	var resp, err = c.dc.ApplyDelete(ctx, req, opts...)
+	var resp, err = c.dc.ApplyDelete(ctx, req)
 	return resp, c.wrap("ApplyDelete", err)
 }
 
@@ -235,45 +235,152 @@ func (c *Client) detect(ctx context.Context) connector.Revision {
 
 // Transactions opens the stream; for an Oct 2021 server it drops Acknowledge and
 // synthesizes Acknowledged.
-func (c *Client) Transactions(ctx context.Context, opts ...grpc.CallOption) (materialize.Driver_TransactionsClient, error) {
+func (c *Client) Transactions(ctx context.Context) (connector.Session, error) {
 	var oct = c.detect(ctx) == connector.Oct2021
-	var s, err = c.dc.Transactions(ctx, opts...)
+	ctx, cancel := context.WithCancel(ctx)
+	var cs, err = c.cc.NewStream(ctx, &transactionsDesc, transactionsMethod)
 	if err != nil {
+		cancel()
 		return nil, c.wrap("Transactions", err)
 	}
-	var st = &stream{Driver_TransactionsClient: s, c: c}
+	var st = &session{cs: cs, c: c, cancel: cancel, recvDone: make(chan struct{})}
 	if oct {
-		return &octStream{stream: st, ctx: ctx, ready: make(chan struct{}, 1)}, nil
+		return &octStream{session: st, ctx: ctx, ready: make(chan struct{}, 1)}, nil
 	}
 	return st, nil
 }
 
-// stream names the endpoint in its errors.
-type stream struct {
-	materialize.Driver_TransactionsClient
-	c *Client
+const transactionsMethod = "/materialize.Driver/Transactions"
+
+var transactionsDesc = grpc.StreamDesc{StreamName: "Transactions", ServerStreams: true, ClientStreams: true}
+
+// Metadata of the kill handshake with connector-proxy. The proxy announces in its
+// response header that it understands KillRequest; the client then sends
+// KillRequest in place of a TransactionRequest, the proxy kills and reaps its
+// connector process and ends the stream with KillTrailer in its trailer, whose value
+// says what happened ("reaped", or the error).
+const (
+	KillHeader  = "flowsim-kill"
+	KillTrailer = "flowsim-connector-stopped"
+	// KillReaped is the value of KillTrailer once the child process was reaped.
+	KillReaped = "reaped"
+)
+
+// KillRequest is the encoded kill request: a TransactionRequest carrying only field
+// 15 (unknown to the protocol, so that no connector mistakes it for a request),
+// empty. It is only sent to a server that announced KillHeader.
+var KillRequest = RawMessage{15<<3 | 2, 0}
+
+// IsKillRequest reports whether an encoded TransactionRequest is KillRequest.
+func IsKillRequest(b []byte) bool { return len(b) == 2 && b[0] == KillRequest[0] && b[1] == 0 }
+
+// session is a Transactions stream that names the endpoint in its errors.
+type session struct {
+	cs     grpc.ClientStream
+	c      *Client
+	cancel context.CancelFunc
+
+	sendMu sync.Mutex
+	recvMu sync.Mutex
+	// recvDone is closed once Recv saw the end of the RPC.
+	recvDone chan struct{}
+	recvErr  error
+	killOnce sync.Once
+	killErr  error
 }
 
-func (s *stream) Send(m *materialize.TransactionRequest) error {
-	var err = s.Driver_TransactionsClient.Send(m)
+func (s *session) Send(m *materialize.TransactionRequest) error {
+	s.sendMu.Lock()
+	var err = s.cs.SendMsg(m)
+	s.sendMu.Unlock()
 	if err == io.EOF {
 		return err // gRPC: the real error comes from Recv
 	}
 	return s.c.wrap("Transactions", err)
 }
 
-func (s *stream) Recv() (*materialize.TransactionResponse, error) {
-	var m, err = s.Driver_TransactionsClient.Recv()
-	if err == io.EOF {
-		return nil, err
+func (s *session) CloseSend() error {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	return s.c.wrap("Transactions", s.cs.CloseSend())
+}
+
+func (s *session) Recv() (*materialize.TransactionResponse, error) {
+	s.recvMu.Lock()
+	defer s.recvMu.Unlock()
+	select {
+	case <-s.recvDone:
+		return nil, s.recvErr
+	default:
 	}
-	return m, s.c.wrap("Transactions", err)
+	var m = new(materialize.TransactionResponse)
+	var err = s.cs.RecvMsg(m)
+	if err == nil {
+		return m, nil
+	}
+	if err != io.EOF {
+		err = s.c.wrap("Transactions", err)
+	}
+	s.recvErr = err
+	close(s.recvDone)
+	return nil, err
+}
+
+// Kill asks connector-proxy to kill and reap its connector process and waits for
+// its confirmation. A server that is not connector-proxy gets the RPC cancelled;
+// Kill then returns once the RPC has ended on this side, which is all that can be
+// known of such a server.
+func (s *session) Kill() error {
+	s.killOnce.Do(func() { s.killErr = s.kill() })
+	return s.killErr
+}
+
+func (s *session) kill() error {
+	defer s.cancel()
+	select {
+	case <-s.recvDone:
+		return nil // the stream already ended: the proxy's child was reaped before its status was sent
+	default:
+	}
+	var bound = connector.KillTimeout
+	if s.c.opts.CallTimeout > 0 && s.c.opts.CallTimeout < bound {
+		bound = s.c.opts.CallTimeout
+	}
+	var timer = time.AfterFunc(bound, s.cancel)
+	defer timer.Stop()
+	var hdr, err = s.cs.Header() // waits for the server's header, or the end of the RPC
+	if err != nil || len(hdr.Get(KillHeader)) == 0 {
+		return nil // not connector-proxy, or already over
+	}
+	s.sendMu.Lock()
+	var k = KillRequest
+	err = s.cs.SendMsg(&k)
+	s.sendMu.Unlock()
+	// Receive until the end of the RPC (a concurrent Recv may be doing so too).
+	for {
+		var _, rerr = s.Recv()
+		if rerr != nil {
+			break
+		}
+	}
+	var trailer = s.cs.Trailer().Get(KillTrailer)
+	switch {
+	case len(trailer) > 0 && trailer[0] == KillReaped:
+		return nil
+	case len(trailer) > 0:
+		return fmt.Errorf("connector endpoint %s: the proxy could not stop its connector process: %s", s.c.addr, trailer[0])
+	case err != nil && err != io.EOF:
+		return fmt.Errorf("connector endpoint %s: sending the kill request: %w", s.c.addr, err)
+	case status.Code(s.recvErr) == codes.Canceled || status.Code(errors.Unwrap(s.recvErr)) == codes.Canceled:
+		return fmt.Errorf("connector endpoint %s: the proxy did not confirm within %s that its connector process stopped", s.c.addr, bound)
+	}
+	return nil // the stream ended on its own meanwhile: the proxy reaps before it ends a stream
 }
 
 // octStream adapts an Oct 2021 stream: Acknowledge is not sent, and Recv returns a
 // synthesized Acknowledged for each.
 type octStream struct {
-	*stream
+	*session
 	ctx     context.Context // of the call
 	pending atomic.Int32
 	ready   chan struct{}
@@ -295,7 +402,7 @@ func (s *octStream) Send(m *materialize.TransactionRequest) error {
 		}
 		return nil
 	}
-	return s.stream.Send(m)
+	return s.session.Send(m)
 }
 
 func (s *octStream) Recv() (*materialize.TransactionResponse, error) {
@@ -303,7 +410,7 @@ func (s *octStream) Recv() (*materialize.TransactionResponse, error) {
 		s.rx = make(chan recvd, 16)
 		go func() {
 			for {
-				var m, err = s.stream.Recv()
+				var m, err = s.session.Recv()
 				select {
 				case s.rx <- recvd{m, err}:
 				case <-s.ctx.Done(): // abandoned

@@ -9,15 +9,18 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/estuary/protocols/materialize"
+	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/grpcconn"
 	"github.com/flowsim/flowsim/connector/stdio"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -25,9 +28,12 @@ import (
 // for example a *stdio.Client. Errors become gRPC statuses whose message is the
 // client's error, with a stdio connector's exit status and stderr tail.
 //
-// When client is a *stdio.Client, Serve relays the messages of transactions streams
-// without decoding them.
-func NewServer(client materialize.DriverClient) materialize.DriverServer {
+// Served with Serve, transactions streams also understand the kill handshake of
+// connector/grpcconn (grpcconn.KillHeader): the proxy kills its session, which for
+// a *stdio.Client kills and reaps the connector process, and confirms it in the
+// trailer. When client is a *stdio.Client, Serve relays the messages of
+// transactions streams without decoding them.
+func NewServer(client connector.Connector) materialize.DriverServer {
 	var s = &server{c: client}
 	if r, ok := client.(rawTransactor); ok {
 		s.raw = r
@@ -41,7 +47,7 @@ type rawTransactor interface {
 }
 
 type server struct {
-	c   materialize.DriverClient
+	c   connector.Connector
 	raw rawTransactor
 }
 
@@ -65,50 +71,70 @@ func (s *server) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest)
 	return resp, toStatus(err)
 }
 
+// Transactions serves a stream of decoded messages (without the kill handshake,
+// which needs Serve's registration).
 func (s *server) Transactions(stream materialize.Driver_TransactionsServer) error {
-	var ctx, cancel = context.WithCancel(stream.Context())
-	defer cancel()
-	var up, err = s.c.Transactions(ctx)
-	if err != nil {
-		return toStatus(err)
-	}
-	// Requests flow up in their own goroutine; responses flow down here.
-	go func() {
-		for {
-			var m, err = stream.Recv()
-			if err == io.EOF {
-				_ = up.CloseSend()
-				return
-			} else if err != nil {
-				cancel() // the caller went away: kill the connector
-				return
-			}
-			if err = up.Send(m); err != nil {
-				return // Recv below reports why
-			}
-		}
-	}()
-	for {
-		var m, err = up.Recv()
-		if err == io.EOF {
-			return nil
-		} else if err != nil {
-			return toStatus(err)
-		}
-		if err = stream.Send(m); err != nil {
-			return err
-		}
-	}
+	return s.transactions(stream)
 }
 
-// transactionsRaw is Transactions relaying encoded messages.
-func (s *server) transactionsRaw(stream grpc.ServerStream) error {
+// upstream is a session of the proxied connector, typed or raw.
+type upstream interface {
+	send(grpcconn.RawMessage) error
+	recv() (any, error)
+	CloseSend() error
+	Kill() error
+}
+
+type typedUp struct{ connector.Session }
+
+func (u typedUp) send(b grpcconn.RawMessage) error {
+	var m = new(materialize.TransactionRequest)
+	if err := m.Unmarshal(b); err != nil {
+		return fmt.Errorf("decoding a request from the driver: %w", err)
+	}
+	return u.Send(m)
+}
+func (u typedUp) recv() (any, error) { return u.Recv() }
+
+type rawUp struct{ stdio.RawStream }
+
+func (u rawUp) send(b grpcconn.RawMessage) error { return u.SendRaw(b) }
+func (u rawUp) recv() (any, error) {
+	var b, err = u.RecvRaw()
+	if err != nil {
+		return nil, err
+	}
+	var m = grpcconn.RawMessage(b)
+	return &m, nil
+}
+
+// transactions relays one stream. Requests flow up in their own goroutine,
+// responses flow down here. A kill request from the driver kills the session; the
+// stream then ends with grpcconn.KillTrailer saying whether the connector stopped.
+func (s *server) transactions(stream grpc.ServerStream) error {
 	var ctx, cancel = context.WithCancel(stream.Context())
 	defer cancel()
-	var up, err = s.raw.TransactionsRaw(ctx)
-	if err != nil {
-		return toStatus(err)
+	var up upstream
+	if s.raw != nil {
+		var r, err = s.raw.TransactionsRaw(ctx)
+		if err != nil {
+			return toStatus(err)
+		}
+		up = rawUp{r}
+	} else {
+		var t, err = s.c.Transactions(ctx)
+		if err != nil {
+			return toStatus(err)
+		}
+		up = typedUp{t}
 	}
+	// The driver may now use the kill handshake.
+	if err := stream.SendHeader(metadata.Pairs(grpcconn.KillHeader, "1")); err != nil {
+		_ = up.Kill()
+		return err
+	}
+	var killed = make(chan error, 1)
+	var killing atomic.Bool
 	go func() {
 		for {
 			var m grpcconn.RawMessage
@@ -119,20 +145,33 @@ func (s *server) transactionsRaw(stream grpc.ServerStream) error {
 				cancel() // the caller went away: kill the connector
 				return
 			}
-			if err := up.SendRaw(m); err != nil {
-				return // RecvRaw below reports why
+			if grpcconn.IsKillRequest(m) {
+				killing.Store(true)
+				killed <- up.Kill()
+				return
+			}
+			if err := up.send(m); err != nil {
+				return // recv below reports why
 			}
 		}
 	}()
 	for {
-		var b, err = up.RecvRaw()
+		var m, err = up.recv()
+		if killing.Load() {
+			var kerr = <-killed
+			var confirm = grpcconn.KillReaped
+			if kerr != nil {
+				confirm = kerr.Error()
+			}
+			stream.SetTrailer(metadata.Pairs(grpcconn.KillTrailer, confirm))
+			return status.Error(codes.Aborted, "the driver killed the stream")
+		}
 		if err == io.EOF {
 			return nil
 		} else if err != nil {
 			return toStatus(err)
 		}
-		var m = grpcconn.RawMessage(b)
-		if err = stream.SendMsg(&m); err != nil {
+		if err = stream.SendMsg(m); err != nil {
 			return err
 		}
 	}
@@ -141,7 +180,7 @@ func (s *server) transactionsRaw(stream grpc.ServerStream) error {
 // register registers ds on gs as materialize.Driver.
 func register(gs *grpc.Server, ds materialize.DriverServer) {
 	var s, ok = ds.(*server)
-	if !ok || s.raw == nil {
+	if !ok {
 		materialize.RegisterDriverServer(gs, ds)
 		return
 	}
@@ -156,7 +195,7 @@ func register(gs *grpc.Server, ds materialize.DriverServer) {
 		},
 		Streams: []grpc.StreamDesc{{
 			StreamName:    "Transactions",
-			Handler:       func(_ any, stream grpc.ServerStream) error { return s.transactionsRaw(stream) },
+			Handler:       func(_ any, stream grpc.ServerStream) error { return s.transactions(stream) },
 			ServerStreams: true,
 			ClientStreams: true,
 		}},

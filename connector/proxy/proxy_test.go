@@ -51,6 +51,18 @@ func TestMain(m *testing.M) {
 // listener and returns a connected grpcconn client.
 func startProxy(t *testing.T, mode string, opts proxy.Options) (*grpcconn.Client, *stdio.Client, func() error) {
 	t.Helper()
+	return startProxyWith(t, mode, opts, nil)
+}
+
+// startProxyOf is startProxy serving wrap(the stdio client).
+func startProxyOf(t *testing.T, mode string, wrap func(connector.Connector) connector.Connector) (*grpcconn.Client, *stdio.Client) {
+	t.Helper()
+	var gc, sc, _ = startProxyWith(t, mode, proxy.Options{}, wrap)
+	return gc, sc
+}
+
+func startProxyWith(t *testing.T, mode string, opts proxy.Options, wrap func(connector.Connector) connector.Connector) (*grpcconn.Client, *stdio.Client, func() error) {
+	t.Helper()
 	var sc, err = stdio.NewCommand(stdiotest.Command(mode), stdio.Options{CallTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +74,11 @@ func startProxy(t *testing.T, mode string, opts proxy.Options) (*grpcconn.Client
 	}
 	var ctx, cancel = context.WithCancel(context.Background())
 	var done = make(chan error, 1)
-	go func() { done <- proxy.Serve(ctx, lis, proxy.NewServer(sc), opts) }()
+	var served connector.Connector = sc
+	if wrap != nil {
+		served = wrap(sc)
+	}
+	go func() { done <- proxy.Serve(ctx, lis, proxy.NewServer(served), opts) }()
 	var stop = sync.OnceValue(func() error { cancel(); return <-done })
 	t.Cleanup(func() { stop() })
 

@@ -190,11 +190,22 @@ func (d *Driver) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest)
 	err = st.update(func(s *state) error {
 		for _, b := range req.Materialization.Bindings {
 			var name = b.ResourcePath[0]
-			if _, ok := s.Tables[name]; !ok {
-				s.table(name)
+			var fields = b.FieldSelection.AllFields()
+			if tbl, ok := s.Tables[name]; !ok {
+				s.table(name).Fields = fields
 				created = append(created, name)
 			} else if cfg.Defect == "apply-once" {
 				return fmt.Errorf("table %s already exists (defect apply-once)", name)
+			} else if !sameFields(tbl.Fields, fields) {
+				switch cfg.Defect {
+				case "drop-on-apply":
+					delete(s.Tables, name) // recreated empty: the data is lost
+					s.table(name).Fields = fields
+				case "ignore-new-field":
+					// The table keeps the columns it was created with.
+				default:
+					tbl.Fields = fields
+				}
 			}
 		}
 		return nil
@@ -255,8 +266,12 @@ func (d *Driver) Transactions(stream materialize.Driver_TransactionsServer) erro
 var errFenced = errors.New("this stream was fenced off by a newer stream over an overlapping key range")
 
 // openFence fences every row of the materialization overlapping [begin, end] and
-// returns this stream's fence and the checkpoint of the narrowest covering row.
-func openFence(s *state, mat string, begin, end uint32, exactOnly, stale, fenceNewer bool) (int64, []byte) {
+// returns this stream's fence and the checkpoint of the narrowest covering row, as
+// the SQL drivers of the protocols module do: a split child starts from its
+// parent's checkpoint, and streams over disjoint ranges never fence each other.
+func openFence(s *state, mat string, begin, end uint32, defect string) (int64, []byte) {
+	var exactOnly, stale, fenceNewer = defect == "exact-range-only", defect == "stale-checkpoint", defect == "fence-newer"
+	var global = defect == "global-fence"
 	var rows = s.Checkpoint[mat]
 	var mine *fenceRow
 	var maxFence int64
@@ -266,13 +281,14 @@ func openFence(s *state, mat string, begin, end uint32, exactOnly, stale, fenceN
 		if exact {
 			mine = r
 		}
-		if (overlaps && !exactOnly) || exact {
+		if (overlaps && !exactOnly) || exact || global {
 			r.Fence++
 		}
 		if r.Fence > maxFence {
 			maxFence = r.Fence
 		}
 	}
+	var newRow = mine == nil
 	if mine == nil {
 		mine = &fenceRow{Begin: begin, End: end, Fence: maxFence + 1}
 		s.Checkpoint[mat] = append(rows, mine)
@@ -293,7 +309,7 @@ func openFence(s *state, mat string, begin, end uint32, exactOnly, stale, fenceN
 			}
 		}
 	}
-	if best == nil {
+	if best == nil || newRow && defect == "split-loses-checkpoint" {
 		return mine.Fence, nil
 	}
 	if stale {
@@ -312,3 +328,15 @@ func findRow(s *state, mat string, begin, end uint32) *fenceRow {
 }
 
 var _ = pf.Arena{}
+
+func sameFields(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if a[k] != b[k] {
+			return false
+		}
+	}
+	return true
+}

@@ -60,6 +60,9 @@ func newTxnSession(d *Driver, stream materialize.Driver_TransactionsServer, open
 
 func (t *session) is(defect string) bool { return t.defect == defect }
 
+// rowKey is the key of the row that holds a packed key (see foldKey).
+func (t *session) rowKey(packed []byte) []byte { return foldKey(t.defect, packed) }
+
 func (t *session) recv() (*materialize.TransactionRequest, error) {
 	var req, err = t.stream.Recv()
 	if err != nil {
@@ -74,10 +77,13 @@ func (t *session) recv() (*materialize.TransactionRequest, error) {
 func (t *session) run() error {
 	var cp []byte
 	if err := t.st.update(func(s *state) error {
-		t.fence, cp = openFence(s, t.mat, t.open.KeyBegin, t.open.KeyEnd, t.is("exact-fence"), t.is("stale-checkpoint"), t.is("fence-newer"))
+		t.fence, cp = openFence(s, t.mat, t.open.KeyBegin, t.open.KeyEnd, t.defect)
 		return nil
 	}); err != nil {
 		return err
+	}
+	if t.is("no-checkpoint") {
+		cp = nil
 	}
 	if err := t.stream.Send(&materialize.TransactionResponse{
 		Opened: &materialize.TransactionResponse_Opened{FlowCheckpoint: cp},
@@ -188,7 +194,7 @@ func (t *session) loadPhase() (*materialize.TransactionRequest_Prepare, error) {
 				var tbl = s.table(b.table)
 				found = make([][]json.RawMessage, len(l.PackedKeys))
 				for k, sl := range l.PackedKeys {
-					found[k] = t.lookup(tbl, l.Arena.Bytes(sl))
+					found[k] = t.lookup(tbl, t.rowKey(l.Arena.Bytes(sl)))
 				}
 				return nil
 			}); err != nil {
@@ -327,7 +333,7 @@ func (t *session) storePhase(prepare *materialize.TransactionRequest_Prepare) ([
 			for k := range s.DocsJson {
 				var doc = append(json.RawMessage(nil), s.Arena.Bytes(s.DocsJson[k])...)
 				writes[s.Binding] = append(writes[s.Binding], write{
-					key:    string(s.Arena.Bytes(s.PackedKeys[k])),
+					key:    string(t.rowKey(s.Arena.Bytes(s.PackedKeys[k]))),
 					doc:    doc,
 					exists: s.Exists[k],
 				})
@@ -407,6 +413,9 @@ func (t *session) applyWrites(s *state, writes [][]write, part int) {
 			}
 			var old = tbl.Docs[w.key]
 			var doc = w.doc
+			if t.defect == "ignore-new-field" && len(tbl.Fields) != 0 {
+				doc = keepMembers(doc, tbl.Fields)
+			}
 			switch t.defect {
 			case "drop-store":
 				var h = fnv.New32a()

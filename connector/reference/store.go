@@ -27,6 +27,8 @@ type table struct {
 	// Prev holds the previous document of each key (for the stale-value defect).
 	Prev  map[string]json.RawMessage
 	Delta []json.RawMessage
+	// Fields are the fields of the spec that created the table (or last changed it).
+	Fields []string
 }
 
 // fenceRow is the checkpoint and fence of one key range of a materialization.

@@ -14,7 +14,6 @@ import (
 
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
-	"google.golang.org/grpc"
 )
 
 // Options configure a Client.
@@ -168,7 +167,7 @@ func (c *Client) startWith(sub string, stderr io.Writer) (*proc, error) {
 }
 
 // Spec runs `spec`.
-func (c *Client) Spec(ctx context.Context, req *materialize.SpecRequest, _ ...grpc.CallOption) (*materialize.SpecResponse, error) {
+func (c *Client) Spec(ctx context.Context, req *materialize.SpecRequest) (*materialize.SpecResponse, error) {
 	var resp = new(materialize.SpecResponse)
 	if err := c.unary(ctx, "spec", req, resp); err != nil {
 		return nil, err
@@ -177,7 +176,7 @@ func (c *Client) Spec(ctx context.Context, req *materialize.SpecRequest, _ ...gr
 }
 
 // Validate runs `validate`.
-func (c *Client) Validate(ctx context.Context, req *materialize.ValidateRequest, _ ...grpc.CallOption) (*materialize.ValidateResponse, error) {
+func (c *Client) Validate(ctx context.Context, req *materialize.ValidateRequest) (*materialize.ValidateResponse, error) {
 	var resp = new(materialize.ValidateResponse)
 	if err := c.unary(ctx, "validate", req, resp); err != nil {
 		return nil, err
@@ -186,7 +185,7 @@ func (c *Client) Validate(ctx context.Context, req *materialize.ValidateRequest,
 }
 
 // ApplyUpsert runs `apply-upsert`, or `apply` for an Oct 2021 connector.
-func (c *Client) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest, _ ...grpc.CallOption) (*materialize.ApplyResponse, error) {
+func (c *Client) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
 	var resp = new(materialize.ApplyResponse)
 	switch c.revision() {
 	case connector.Oct2021:
@@ -215,7 +214,7 @@ func (c *Client) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest,
 }
 
 // ApplyDelete runs `apply-delete`; the Oct 2021 revision has no such verb.
-func (c *Client) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest, _ ...grpc.CallOption) (*materialize.ApplyResponse, error) {
+func (c *Client) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
 	if c.revision() == connector.Oct2021 {
 		return nil, fmt.Errorf("connector %s: apply-delete is not part of the 2021-10 protocol this connector speaks", c.target)
 	}

@@ -12,8 +12,6 @@ import (
 
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/metadata"
 )
 
 // Transactions starts `transactions` and returns its stream. Send buffers Load and
@@ -21,7 +19,7 @@ import (
 // closes the connector's stdin, which ends the stream cleanly. For an Oct 2021
 // connector, Acknowledge is not sent and Recv synthesizes Acknowledged in its place.
 // Errors of Send and Recv carry the process's exit status and stderr tail.
-func (c *Client) Transactions(ctx context.Context, _ ...grpc.CallOption) (materialize.Driver_TransactionsClient, error) {
+func (c *Client) Transactions(ctx context.Context) (connector.Session, error) {
 	return c.transactions(ctx, false)
 }
 
@@ -36,6 +34,8 @@ type RawStream interface {
 	RecvRaw() ([]byte, error)
 	// CloseSend closes the connector's stdin.
 	CloseSend() error
+	// Kill kills the connector process and returns once it is reaped.
+	Kill() error
 }
 
 // TransactionsRaw starts `transactions` and returns its stream of encoded messages.
@@ -49,8 +49,10 @@ func (c *Client) transactions(ctx context.Context, raw bool) (*txnStream, error)
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	var s = &txnStream{
 		ctx:      ctx,
+		cancel:   cancel,
 		p:        p,
 		raw:      raw,
 		w:        NewWriter(p.stdin),
@@ -84,6 +86,7 @@ var acknowledged = materialize.TransactionResponse{Acknowledged: &materialize.Tr
 
 type txnStream struct {
 	ctx     context.Context
+	cancel  context.CancelFunc // kills the process (see watch)
 	p       *proc
 	oct     bool
 	timeout time.Duration
@@ -113,7 +116,7 @@ type txnStream struct {
 	armed     bool
 }
 
-var _ materialize.Driver_TransactionsClient = (*txnStream)(nil)
+var _ connector.Session = (*txnStream)(nil)
 
 // requestName names the request kinds that the connector must answer with exactly one response.
 func requestName(m *materialize.TransactionRequest) string {
@@ -416,17 +419,17 @@ func (s *txnStream) onTimer() {
 	s.p.kill()
 }
 
-func (s *txnStream) Context() context.Context     { return s.ctx }
-func (s *txnStream) Header() (metadata.MD, error) { return nil, nil }
-func (s *txnStream) Trailer() metadata.MD         { return nil }
-func (s *txnStream) SendMsg(m interface{}) error {
-	return s.Send(m.(*materialize.TransactionRequest))
-}
-func (s *txnStream) RecvMsg(m interface{}) error {
-	var rx, err = s.Recv()
-	if err != nil {
-		return err
+// Kill kills the connector process (and removes its container) and returns once
+// the process is reaped and the stream's final error is set.
+func (s *txnStream) Kill() error {
+	s.cancel()
+	s.p.kill()
+	var t = time.NewTimer(connector.KillTimeout)
+	defer t.Stop()
+	select {
+	case <-s.finished:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("connector %s transactions: the process was not reaped within %s of being killed", s.p.target, connector.KillTimeout)
 	}
-	*m.(*materialize.TransactionResponse) = *rx
-	return nil
 }

@@ -149,6 +149,10 @@ func runMatsim(tb testing.TB, test string, o transports.Options, config string, 
 		Batch:       25,
 		Seed:        1,
 		CallTimeout: time.Minute,
+		// A process (or container) per call makes each crash point take seconds:
+		// through transports recovery crashes at one point of each kind; the full
+		// sweep runs in process (matsim's tests) and in the PostgreSQL example.
+		CrashAt: []string{"after-load", "after-stores", "after-commit", "after-next-acknowledge"},
 	})
 }
 

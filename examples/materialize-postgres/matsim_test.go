@@ -214,8 +214,13 @@ func TestMatsimDelta(t *testing.T) {
 func TestMatsimFence(t *testing.T) {
 	for _, tr := range allTransports {
 		t.Run(tr.name, func(t *testing.T) {
-			execute(t, tr, matsim.Options{Test: "fence", Resource: json.RawMessage(`{"table":"fence"}`),
-				Start: 500, Loops: 1})
+			// The connector stores checkpoints with its data: exactly-once is asserted,
+			// and every key-range case (same, overlapping, split, disjoint, straddling) runs.
+			var rep = execute(t, tr, matsim.Options{Test: "fence", Resource: json.RawMessage(`{"table":"fence"}`),
+				Start: 500, Loops: 1, ExactlyOnce: true})
+			if rep.Result.AtLeastOnceOnly || rep.Result.LoopsDone != 4 {
+				t.Errorf("fence: want 4 exactly-once phases, got %d (atLeastOnceOnly=%v)", rep.Result.LoopsDone, rep.Result.AtLeastOnceOnly)
+			}
 		})
 	}
 }
@@ -224,9 +229,21 @@ func TestMatsimRecovery(t *testing.T) {
 	for _, tr := range allTransports {
 		t.Run(tr.name, func(t *testing.T) {
 			var rep = execute(t, tr, matsim.Options{Test: "recovery", Resource: json.RawMessage(`{"table":"recovery"}`),
-				Start: 500, Loops: 3})
-			if rep.Result.LoopsDone == 0 {
+				Start: 500, Loops: 3, ExactlyOnce: true, CrashAt: []string{"all"}})
+			if rep.Result.LoopsDone != len(matsim.CrashPoints) || rep.Result.AtLeastOnceOnly {
 				t.Errorf("recovery passed without completing a crash point: %+v", rep.Result)
+			}
+		})
+	}
+}
+
+func TestMatsimMigrate(t *testing.T) {
+	for _, tr := range allTransports {
+		t.Run(tr.name, func(t *testing.T) {
+			var rep = execute(t, tr, matsim.Options{Test: "migrate", Resource: json.RawMessage(`{"table":"migrate"}`),
+				Start: 500, Loops: 1})
+			if rep.Result.LoopsDone != 3 || rep.Result.Verified != 1500 {
+				t.Errorf("migrate: %d steps, %d documents verified; want 3 and 1500", rep.Result.LoopsDone, rep.Result.Verified)
 			}
 		})
 	}

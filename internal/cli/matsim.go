@@ -46,8 +46,9 @@ func NewMatsimCommand(o CommandOptions) *cobra.Command {
 		Long: `matsim runs a test against a materialization connector: basic (load/store/commit
 loops with upserts, then every key loaded back and verified), delta (store-only loops,
 committed documents written as NDJSON), fence (an older stream must be fenced off by a
-newer one over overlapping keys) or recovery (crashes at chosen points; the committed
-state and checkpoint must survive).
+newer one over overlapping keys), recovery (crashes at chosen points; the committed
+state and checkpoint must survive) or migrate (an evolved spec applied over tables that
+hold data).
 
 With no connector flag, the built-in reference connector runs in process.
 Exit code: 0 passed, 1 the connector failed a check, 2 usage or setup error.`,
@@ -78,6 +79,7 @@ var testExample = map[string]string{
 	"delta":    `  flowsim matsim delta --output docs.ndjson --resource '{table: events, delta_updates: true}' --command ./my-connector`,
 	"fence":    `  flowsim matsim fence --command ./my-connector --config config.yaml --resource '{table: t1}'`,
 	"recovery": `  flowsim matsim recovery --crash-at after-commit --command ./my-connector --config config.yaml`,
+	"migrate":  `  flowsim matsim migrate --command ./my-connector --config config.yaml --resource '{table: t1}'`,
 }
 
 func newTestCommand(test string, o CommandOptions) *cobra.Command {

@@ -61,7 +61,14 @@ type Result struct {
 	// and Message says what broke. Both are empty when the run passed.
 	Check   string `json:"check,omitempty"`
 	Message string `json:"message,omitempty"`
+	// AtLeastOnceOnly is set when the connector returned no Flow checkpoint from
+	// Open after a commit: it relies on the runtime's recovery log, so the run could
+	// verify at-least-once delivery only, not that the connector is exactly-once.
+	AtLeastOnceOnly bool `json:"atLeastOnceOnly,omitempty"`
 }
+
+// AtLeastOnceHeadline is what reports say when AtLeastOnceOnly is set.
+const AtLeastOnceHeadline = "verified at-least-once only"
 
 // Marshal encodes r in at most max bytes (0: no limit), shortening Message
 // (on a rune boundary, with a marker) when needed. Kubernetes keeps at most 4096

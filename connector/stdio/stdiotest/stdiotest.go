@@ -256,7 +256,7 @@ func Run(mode string, args []string) {
 // Exercise drives a connector through Open and two rounds: the first stores docs
 // documents, the second loads them all back and checks every one. It is a smoke
 // test of a transport, independent of the matsim engine.
-func Exercise(ctx context.Context, c materialize.DriverClient, docs int) error {
+func Exercise(ctx context.Context, c connector.Connector, docs int) error {
 	var stream, err = c.Transactions(ctx)
 	if err != nil {
 		return fmt.Errorf("starting transactions: %w", err)

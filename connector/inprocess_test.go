@@ -1,0 +1,111 @@
+package connector_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync/atomic"
+	"testing"
+
+	"github.com/estuary/protocols/materialize"
+	"github.com/flowsim/flowsim/connector"
+)
+
+// blockingServer's Transactions answers Open, then blocks on what a real driver
+// blocks on (a database call bound to the stream's context), ignoring Recv.
+type blockingServer struct {
+	materialize.DriverServer
+	running  atomic.Int32
+	returned atomic.Bool
+	ctxErr   atomic.Value
+}
+
+func (s *blockingServer) Transactions(stream materialize.Driver_TransactionsServer) error {
+	s.running.Add(1)
+	defer s.running.Add(-1)
+	defer s.returned.Store(true)
+	if _, err := stream.Recv(); err != nil {
+		return err
+	}
+	if err := stream.Send(&materialize.TransactionResponse{Opened: &materialize.TransactionResponse_Opened{}}); err != nil {
+		return err
+	}
+	<-stream.Context().Done()
+	s.ctxErr.Store(stream.Context().Err())
+	return stream.Context().Err()
+}
+
+// Kill returns only once the server's Transactions returned, its stream context
+// having been cancelled.
+func TestInProcessKillWaitsForTheServer(t *testing.T) {
+	var srv = new(blockingServer)
+	var c = connector.InProcess(srv, "blocking")
+	var s, err = c.Transactions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = s.Send(&materialize.TransactionRequest{Open: &materialize.TransactionRequest_Open{}}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := s.Recv(); err != nil || m.Opened == nil {
+		t.Fatalf("Recv: %v, %v", m, err)
+	}
+	if err = s.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if !srv.returned.Load() || srv.running.Load() != 0 {
+		t.Fatal("Kill returned while the server's Transactions was still running")
+	}
+	if e, _ := srv.ctxErr.Load().(error); !errors.Is(e, context.Canceled) {
+		t.Errorf("the server's stream context ended with %v, want context.Canceled", e)
+	}
+	if _, err = s.Recv(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Recv after Kill: %v", err)
+	}
+	if err = s.Kill(); err != nil {
+		t.Errorf("second Kill: %v", err)
+	}
+}
+
+// A clean close: CloseSend gives the server io.EOF, and Recv returns io.EOF once
+// Transactions returned nil; responses sent before come first.
+func TestInProcessCleanClose(t *testing.T) {
+	var c = connector.InProcess(echoServer{}, "echo")
+	var s, err = c.Transactions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = s.Send(&materialize.TransactionRequest{Open: &materialize.TransactionRequest_Open{}}); err != nil {
+		t.Fatal(err)
+	}
+	if err = s.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := s.Recv(); err != nil || m.Opened == nil {
+		t.Fatalf("Recv: %v, %v", m, err)
+	}
+	if _, err = s.Recv(); err != io.EOF {
+		t.Fatalf("Recv after the server returned: %v, want io.EOF", err)
+	}
+	if err = s.Send(&materialize.TransactionRequest{}); err == nil {
+		t.Error("Send after CloseSend succeeded")
+	}
+}
+
+type echoServer struct{ materialize.DriverServer }
+
+func (echoServer) Transactions(stream materialize.Driver_TransactionsServer) error {
+	for {
+		var m, err = stream.Recv()
+		if err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if m.Open != nil {
+			if err = stream.Send(&materialize.TransactionResponse{Opened: &materialize.TransactionResponse_Opened{}}); err != nil {
+				return err
+			}
+		}
+	}
+}
