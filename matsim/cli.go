@@ -218,10 +218,7 @@ func (f *Flags) Prepare(stdout, stderr io.Writer) (*Session, error) {
 	case "fence":
 		loops = fencePhases
 	case "recovery":
-		loops = len(CrashPoints)
-		if len(f.CrashAt) != 0 {
-			loops = len(f.CrashAt)
-		}
+		loops = len(crashPointsOf(f.CrashAt))
 	}
 	var progress = stderr
 	if f.Quiet {
@@ -238,10 +235,6 @@ func (f *Flags) Prepare(stdout, stderr io.Writer) (*Session, error) {
 		flags: f, red: red,
 	}, nil
 }
-
-// fencePhases is the number of phases of the fence test (identical and overlapping
-// key ranges), reported as its loops.
-const fencePhases = 2
 
 // check rejects flag values the engine would reject later, or would accept and
 // misbehave on, with a one-line usage error.

@@ -10,6 +10,21 @@ import (
 	"github.com/flowsim/flowsim/connector"
 )
 
+// fencePhaseTable lists the fence test's two-stream phases: older stream A's and
+// newer stream B's key ranges.
+var fencePhaseTable = []struct {
+	name    string
+	a, b    [2]uint32
+	inherit bool // B's range is covered by A's: B's Opened must return A's checkpoint
+}{
+	{"same key range", [2]uint32{0, fullRange}, [2]uint32{0, fullRange}, true},
+	{"overlapping key ranges", [2]uint32{0, 0xbfffffff}, [2]uint32{0x40000000, fullRange}, false},
+	{"split: child range inside the parent", [2]uint32{0, 0x7fffffff}, [2]uint32{0, 0x3fffffff}, true},
+}
+
+// fencePhases is the number of phases of the fence test, reported as its loops.
+var fencePhases = len(fencePhaseTable) + 1
+
 // fence: fencing is per key range, as the runtime splits a materialization into
 // shards by key range. An older stream A and a newer stream B over overlapping key
 // ranges: once B has opened, A's next commit must fail; B must still commit, and
@@ -19,16 +34,8 @@ import (
 // from the parent's checkpoint), and two neighbours over disjoint ranges, which must
 // both keep committing, then straddled by a newer range that fences both.
 func (r *runner) fence(ctx context.Context) error {
-	var phases = []struct {
-		name    string
-		a, b    [2]uint32
-		inherit bool // B's range is covered by A's: B's Opened must return A's checkpoint
-	}{
-		{"same key range", [2]uint32{0, fullRange}, [2]uint32{0, fullRange}, true},
-		{"overlapping key ranges", [2]uint32{0, 0xbfffffff}, [2]uint32{0x40000000, fullRange}, false},
-		{"split: child range inside the parent", [2]uint32{0, 0x7fffffff}, [2]uint32{0, 0x3fffffff}, true},
-	}
-	var total = len(phases) + 1
+	var phases = fencePhaseTable
+	var total = fencePhases
 	var start = time.Now()
 	defer func() { r.rep.txnTime = time.Since(start) }()
 	for n, ph := range phases {

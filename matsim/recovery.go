@@ -37,6 +37,19 @@ func knownCrashPoint(s string) bool {
 	return s == "all"
 }
 
+// crashPointsOf expands --crash-at: empty or "all" is every crash point.
+func crashPointsOf(list []string) []string {
+	for _, p := range list {
+		if p == "all" {
+			return CrashPoints
+		}
+	}
+	if len(list) == 0 {
+		return CrashPoints
+	}
+	return list
+}
+
 // crashRank orders the crash points along a transaction.
 func crashRank(point string) int {
 	for n, c := range CrashPoints {
@@ -54,15 +67,7 @@ func crashRank(point string) int {
 // checkpoint rely on the runtime's recovery log (at-least-once): for them the aborted
 // transaction's documents may be present or absent, per document.
 func (r *runner) recovery(ctx context.Context) error {
-	var points = r.opts.CrashAt
-	for _, p := range points {
-		if p == "all" {
-			points = nil
-		}
-	}
-	if len(points) == 0 {
-		points = CrashPoints
-	}
+	var points = crashPointsOf(r.opts.CrashAt)
 	var conn = r.opts.Connector
 	var driverCP []byte // the driver checkpoint the runtime's recovery log holds
 	var start = time.Now()

@@ -21,11 +21,11 @@ func (r *runner) basic(ctx context.Context) error {
 	for loop := 0; loop < r.opts.Loops; loop++ {
 		var keys = r.chooseKeys(r.opts.Start << loop)
 		var phase = fmt.Sprintf("loop %d of %d", loop+1, r.opts.Loops)
-		var verified = r.rep.Result.Verified
-		if _, err := r.transact(s, txnPlan{phase: phase, loads: keys, stores: keys, loop: loop + 1}); err != nil {
+		var stat, err = r.transact(s, txnPlan{phase: phase, loads: keys, stores: keys, loop: loop + 1})
+		if err != nil {
 			return err
 		}
-		if loop > 0 && r.rep.Result.Verified == verified {
+		if loop > 0 && r.rep.Loops[stat.statIdx].Verified == 0 {
 			return failf(CheckVacuous, phase, "no Loaded document of a previously stored key was verified in this loop (%d keys requested): "+
 				"basic must verify stored documents in every loop after the first", len(keys))
 		}
