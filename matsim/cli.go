@@ -50,6 +50,7 @@ type flags struct {
 	callTimeout time.Duration
 	crashAt     []string
 	transport   transportFlags
+	verify      verifyFlags // cli_verify.go
 }
 
 // exitError carries an exit code through cobra.
@@ -117,7 +118,10 @@ var testExample = map[string]string{
   flowsim matsim basic --image ghcr.io/acme/materialize-x:dev --config config.yaml --resource '{table: t1}'
   flowsim matsim basic --command ./my-connector --config '{address: "localhost:5432", password: s3cret}'
   flowsim matsim basic --endpoint 127.0.0.1:9000 --loops 3 --start 1000 --seed 42`,
-	"delta":    `  flowsim matsim delta --output docs.ndjson --resource '{table: events, delta_updates: true}' --command ./my-connector`,
+	"delta": `  flowsim matsim delta --output docs.ndjson --resource '{table: events, delta_updates: true}' --command ./my-connector
+  flowsim matsim delta --output /dev/null --command ./my-connector --config config.yaml --resource '{table: events, delta_updates: true}' \
+      --verify-sql 'SELECT flow_document FROM $FLOWSIM_TABLE'
+  flowsim matsim delta --command ./my-connector --verify-command 'my-dump-tool --table $FLOWSIM_TABLE --format ndjson'`,
 	"fence":    `  flowsim matsim fence --command ./my-connector --config config.yaml --resource '{table: t1}'`,
 	"recovery": `  flowsim matsim recovery --crash-at after-commit --command ./my-connector --config config.yaml`,
 }
@@ -151,6 +155,9 @@ func newTestCommand(test string, o CommandOptions) *cobra.Command {
 	fs.StringVar(&f.resultFile, "result-file", "", "write the compact versioned JSON result here (e.g. /dev/termination-log)")
 	if test == "delta" {
 		fs.StringVar(&f.output, "output", "-", "where committed documents go as NDJSON (- is stdout)")
+	}
+	if test == "delta" || test == "recovery" {
+		f.verify.addFlags(fs)
 	}
 	if test == "recovery" {
 		fs.StringSliceVar(&f.crashAt, "crash-at", nil, "crash points, comma separated: "+strings.Join(CrashPoints, ", ")+" (default all)")
@@ -210,6 +217,9 @@ func runTest(ctx context.Context, test string, f *flags, o CommandOptions, cmd *
 		NewTestData: o.NewTestData, CallTimeout: f.callTimeout, CrashAt: f.crashAt,
 		Progress: stderr, Log: log,
 	}
+	if opts.Verifier, err = f.verify.build(config); err != nil {
+		return usageError("%v", err)
+	}
 
 	// The connector.
 	switch {
@@ -231,6 +241,9 @@ func runTest(ctx context.Context, test string, f *flags, o CommandOptions, cmd *
 			}
 			if f.resource == "" {
 				opts.Resource = json.RawMessage(fmt.Sprintf(`{"name":"flowsim_%s","delta_updates":%v}`, test, test == "delta"))
+			}
+			if test == "delta" && opts.Verifier == nil {
+				opts.Verifier = referenceVerifier(ref, config) // its rows are in this process
 			}
 		}
 	}

@@ -75,6 +75,9 @@ func (t *session) run() error {
 	var cp []byte
 	if err := t.st.update(func(s *state) error {
 		t.fence, cp = openFence(s, t.mat, t.open.KeyBegin, t.open.KeyEnd, t.is("exact-fence"), t.is("stale-checkpoint"), t.is("fence-newer"))
+		if t.is("delta-replay-on-open") {
+			t.replayDelta(s) // rows.go
+		}
 		return nil
 	}); err != nil {
 		return err
@@ -402,7 +405,7 @@ func (t *session) applyWrites(s *state, writes [][]write, part int) {
 				continue
 			}
 			if t.bindings[b].delta {
-				tbl.Delta = append(tbl.Delta, w.doc)
+				t.appendDelta(tbl, w, n == 0) // rows.go
 				continue
 			}
 			var old = tbl.Docs[w.key]

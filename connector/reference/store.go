@@ -27,6 +27,8 @@ type table struct {
 	// Prev holds the previous document of each key (for the stale-value defect).
 	Prev  map[string]json.RawMessage
 	Delta []json.RawMessage
+	// LastDelta holds the delta rows of the last commit (for delta-replay-on-open).
+	LastDelta []json.RawMessage
 }
 
 // fenceRow is the checkpoint and fence of one key range of a materialization.
