@@ -147,8 +147,26 @@ type DriverSpec struct {
 // +kubebuilder:validation:Enum=after-stores;after-commit;after-committed
 type CrashPoint string
 
+// VerifySpec reads a delta-updates binding back with a SQL query against PostgreSQL
+// (the driver's --verify-sql) and compares the rows with what was committed.
+type VerifySpec struct {
+	// SQL selects one column, the document (json, jsonb or text), of every row of the
+	// binding. $FLOWSIM_TABLE is the binding's resource path as a quoted, qualified
+	// identifier, e.g. SELECT flow_document FROM $FLOWSIM_TABLE.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=4096
+	SQL string `json:"sql"`
+
+	// SecretRef holds the PostgreSQL connection, YAML or JSON: {url: postgres://...} or
+	// {address, user, password, database}; mounted in the driver container only.
+	// Unset: the connector's config is the connection.
+	// +optional
+	SecretRef *SecretKeyRef `json:"secretRef,omitempty"`
+}
+
 // MatSimRunSpec describes one run of a matsim test.
 // +kubebuilder:validation:XValidation:rule="!has(self.crashAt) || self.test == 'recovery'",message="crashAt applies only to the recovery test",fieldPath=".crashAt"
+// +kubebuilder:validation:XValidation:rule="!has(self.verify) || self.test == 'delta' || self.test == 'recovery'",message="verify applies only to the delta and recovery tests",fieldPath=".verify"
 type MatSimRunSpec struct {
 	// Test to run.
 	Test MatSimTest `json:"test"`
@@ -195,6 +213,13 @@ type MatSimRunSpec struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=3
 	CrashAt []CrashPoint `json:"crashAt,omitempty"`
+
+	// Verify reads a delta-updates binding back after delta (or after each crash point
+	// of recovery on a delta binding) and fails the run when a committed document is
+	// missing, duplicated, changed, or a row was never committed. A command verifier
+	// (--verify-command) is not offered in pods: the driver image has no client tools.
+	// +optional
+	Verify *VerifySpec `json:"verify,omitempty"`
 
 	// Timeout bounds the whole run, from the creation of its first pod.
 	// +optional
