@@ -4,16 +4,18 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"flag"
+
 	"github.com/flowsim/flowsim/matsim/verifier"
-	"github.com/spf13/pflag"
 )
 
-// verifyFlags select a Verifier for delta and recovery (on a delta binding).
-type verifyFlags struct {
+// VerifyFlags select a Verifier for delta and recovery (on a delta binding).
+type VerifyFlags struct {
 	command, sql, connection string
 }
 
-func (v *verifyFlags) addFlags(fs *pflag.FlagSet) {
+// AddFlags defines --verify-command, --verify-sql and --verify-connection on fs.
+func (v *VerifyFlags) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&v.command, "verify-command", "", "after the last commit, run this command (no shell; $FLOWSIM_TABLE, $FLOWSIM_SCHEMA, $FLOWSIM_RESOURCE_PATH are expanded) "+
 		"that prints the destination's rows as NDJSON documents, and compare them with what was committed")
 	fs.StringVar(&v.sql, "verify-sql", "", "like --verify-command, with a PostgreSQL query selecting one column, the document "+
@@ -24,7 +26,7 @@ func (v *verifyFlags) addFlags(fs *pflag.FlagSet) {
 
 // build returns the selected verifier, or nil. config is the connector's config,
 // the default connection of --verify-sql.
-func (v *verifyFlags) build(config json.RawMessage) (Verifier, error) {
+func (v *VerifyFlags) build(config json.RawMessage) (Verifier, error) {
 	switch {
 	case v.command != "" && v.sql != "":
 		return nil, fmt.Errorf("give --verify-command or --verify-sql, not both")
