@@ -97,12 +97,15 @@ const (
 	InstallDir = "/flowsim-install"
 	// ConfigDir holds the connector config key mounted from its Secret (driver only).
 	ConfigDir = "/etc/flowsim/config"
+	// VerifyDir holds spec.verify's connection key mounted from its Secret (driver only).
+	VerifyDir = "/etc/flowsim/verify"
 	// DefaultConnectorEntrypoint is the connector image convention.
 	DefaultConnectorEntrypoint = "/connector/connector"
 
 	volumeFlowsim = "flowsim"
 	volumeConfig  = "connector-config"
 	volumeTmp     = "tmp"
+	volumeVerify  = "verify-connection"
 
 	// NonRootUID runs every container (the distroless "nonroot" user).
 	NonRootUID = 65532

@@ -144,6 +144,7 @@ func DriverArgs(run *flowsimv1.MatSimRun) ([]string, error) {
 			args = append(args, "--crash-at", strings.Join(points, ","))
 		}
 	}
+	args = append(args, verifyArgs(run)...) // matsimrun_verify.go
 	var protocol = run.Spec.Connector.Protocol
 	if protocol == "" {
 		protocol = flowsimv1.ProtocolAuto
@@ -320,6 +321,8 @@ func JobForRun(run *flowsimv1.MatSimRun, opts BuildOptions) (*batchv1.Job, error
 		pod.Containers[0].VolumeMounts = append(pod.Containers[0].VolumeMounts,
 			corev1.VolumeMount{Name: volumeConfig, MountPath: ConfigDir, ReadOnly: true})
 	}
+
+	mountVerifySecret(run, &pod) // matsimrun_verify.go
 
 	var backoff = ptr.Deref(run.Spec.BackoffLimit, 0)
 	return &batchv1.Job{

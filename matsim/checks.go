@@ -43,6 +43,15 @@ const (
 	CheckRecoveryVacuous  Check = "recovery.vacuous" // a crash did not happen where it was asked
 )
 
+// Checks of what a delta-updates binding holds, read back by a Verifier.
+const (
+	CheckDeltaValue     Check = "delta.value"     // a row of a committed key matches none of its committed documents
+	CheckDeltaDuplicate Check = "delta.duplicate" // a committed document read back more than once
+	CheckDeltaExtra     Check = "delta.extra"     // a row that no committed transaction stored
+	CheckDeltaMissing   Check = "delta.missing"   // a committed document not read back
+	CheckSetupVerify    Check = "setup.verify"    // the verifier could not read the destination
+)
+
 // Setup checks: the connector could not be set up; a failure exits 2.
 const (
 	CheckSetupConfig     Check = "setup.config"
@@ -71,6 +80,10 @@ var AllChecks = []CheckInfo{
 	{CheckLoadValue, "a document that differs from the last committed one (stale values, corrupted unicode, truncated strings, lost precision, lost nested fields, null not applied)", false},
 	{CheckLoadMissing, "a stored document that Load did not return (dropped stores, lost commits, deferred Loaded never flushed)", false},
 	{CheckDeltaLoaded, "Loaded sent for a delta-updates binding", false},
+	{CheckDeltaValue, "with a verifier: a delta row of a committed key that matches none of its committed documents (truncated or mangled values), compared like Loaded documents", false},
+	{CheckDeltaDuplicate, "with a verifier: a committed delta document stored more than once (a transaction replayed after a restart)", false},
+	{CheckDeltaExtra, "with a verifier: a delta row that no committed transaction stored (an aborted transaction's rows, rows of another run)", false},
+	{CheckDeltaMissing, "with a verifier: a committed delta document that is not in the destination (dropped rows, lost commits)", false},
 	{CheckProtocolInvalid, "a message that fails its own Validate() (e.g. an empty driver checkpoint marked as a merge patch)", false},
 	{CheckProtocolOrder, "a message the protocol does not allow at that point (e.g. Prepared before Prepare)", false},
 	{CheckAckTwice, "Acknowledged answered twice in one transaction", false},
@@ -98,6 +111,7 @@ var AllChecks = []CheckInfo{
 	{CheckSetupValidate, "Validate failed (e.g. wrong password, unreachable database)", true},
 	{CheckSetupConstraint, "Validate forbade a field matsim needs (a key, a required field, the document)", true},
 	{CheckSetupApply, "ApplyUpsert failed", true},
+	{CheckSetupVerify, "the verifier (--verify-command, --verify-sql) could not read the destination back", true},
 }
 
 func isSetup(c Check) bool {

@@ -50,6 +50,8 @@ type Flags struct {
 	// Terminal says stdout is a terminal (set by the caller): delta's documents then
 	// go to a file unless --output - asks for stdout.
 	Terminal bool
+	// Verify selects a Verifier (delta, recovery): cli_verify.go.
+	Verify VerifyFlags
 }
 
 // IgnoredFlags are flags a test accepts and ignores, so that one set of flags runs
@@ -96,6 +98,9 @@ func NewFlags(test string, fs *flag.FlagSet) *Flags {
 	fs.StringVar(&f.ResultFile, "result-file", "", "write the compact versioned JSON result here (e.g. /dev/termination-log)")
 	if test == "delta" {
 		fs.StringVar(&f.Output, "output", "", "where committed documents go as NDJSON: a file, or - for stdout (default: stdout, or delta-SEED.ndjson when stdout is a terminal)")
+	}
+	if test == "delta" || test == "recovery" {
+		f.Verify.AddFlags(fs)
 	}
 	if test == "recovery" {
 		fs.Var((*listValue)(&f.CrashAt), "crash-at", "crash points, comma separated: "+strings.Join(CrashPoints, ", ")+" (default all)")
@@ -200,6 +205,10 @@ func (f *Flags) Prepare(stdout, stderr io.Writer) (*Session, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
+	verifier, err := f.Verify.build(config)
+	if err != nil {
+		return nil, UsageError("%v", err)
+	}
 	if f.Seed == 0 {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
@@ -229,7 +238,7 @@ func (f *Flags) Prepare(stdout, stderr io.Writer) (*Session, error) {
 			Test: f.Test, Config: config, Resource: resource,
 			Loops: loops, Start: f.Start, Batch: f.Batch, Seed: f.Seed,
 			CallTimeout: f.CallTimeout, CrashAt: f.CrashAt, ExactlyOnce: f.ExactlyOnce,
-			Progress: progress, Log: log,
+			Progress: progress, Log: log, Verifier: verifier,
 		},
 		Stdout: stdout, Stderr: stderr, Log: log,
 		flags: f, red: red,

@@ -100,6 +100,11 @@ func diffValue(ptr string, w, g interface{}) string {
 		return ""
 	default: // string, bool, nil
 		if w != g {
+			if ws, ok := w.(string); ok {
+				if gs, ok := g.(string); ok && show(w) == show(g) {
+					return fmt.Sprintf("%s: expected %s (%d bytes), got %d bytes", at, show(w), len(ws), len(gs))
+				}
+			}
 			return fmt.Sprintf("%s: expected %s, got %s", at, show(w), show(g))
 		}
 		return ""

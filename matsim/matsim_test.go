@@ -14,9 +14,15 @@ import (
 )
 
 // run executes a test against a fresh in-process reference connector.
+// A test named "delta --verify" (as in the defects' CaughtBy) runs delta with a
+// verifier reading the reference connector's rows.
 func run(t *testing.T, test string, seed uint64, config string, mutate func(*Options)) *Report {
 	t.Helper()
 	var ref = reference.New()
+	var verifier Verifier
+	if name, ok := strings.CutSuffix(test, " --verify"); ok {
+		test, verifier = name, referenceVerifier(ref, json.RawMessage(config))
+	}
 	var opts = Options{
 		Test:      test,
 		Connector: connector.InProcess(ref, "reference"),
@@ -31,6 +37,7 @@ func run(t *testing.T, test string, seed uint64, config string, mutate func(*Opt
 		Batch:       25,
 		Seed:        seed,
 		CallTimeout: 5 * time.Second,
+		Verifier:    verifier,
 	}
 	if mutate != nil {
 		mutate(&opts)

@@ -85,6 +85,9 @@ func (r *runner) recovery(ctx context.Context) error {
 }
 
 func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, name, point string, driverCP []byte) (connector.Connector, []byte, error) {
+	if r.sel.DeltaUpdates {
+		return r.deltaRecoveryPhase(ctx, conn, name, point, driverCP) // verify_delta.go
+	}
 	var s, _, err = r.open(ctx, conn, name+": stream before the crash", 0, fullRange, driverCP)
 	if err != nil {
 		return nil, nil, err

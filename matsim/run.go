@@ -52,6 +52,11 @@ type Options struct {
 	NewTestData func() TestData
 	// Output receives delta's committed documents as NDJSON (nil: discarded).
 	Output io.Writer
+
+	// Verifier, when set, reads a delta-updates binding back after delta (and after
+	// each crash point of recovery on a delta binding); see verify.go.
+	Verifier Verifier
+
 	// Progress receives one result.Progress line per loop (nil: none).
 	Progress io.Writer
 	// OnProgress, when set, follows each transaction as it runs (a live display).
@@ -173,6 +178,8 @@ type runner struct {
 	secondSel *selection
 	// Bytes per Load key and per Store item, learned from earlier requests.
 	keySize, itemSize int
+	// deltaTwice are delta documents that may be read back twice (verify_delta.go).
+	deltaTwice map[rowRef]bool
 }
 
 func validateOptions(o *Options) error {
@@ -302,7 +309,7 @@ func (r *runner) setup(ctx context.Context) error {
 		return failf(CheckProtocolInvalid, "validate", "ValidateResponse has %d bindings for 1 requested", len(vresp.Bindings))
 	}
 	var vb = vresp.Bindings[0]
-	var wantDelta = r.opts.Test == "delta"
+	var wantDelta = r.opts.Test == "delta" || r.opts.Test == "recovery" && r.opts.Verifier != nil && vb.DeltaUpdates
 	if vb.DeltaUpdates != wantDelta {
 		if wantDelta && !hasDeltaOption(specResp.ResourceSpecSchemaJson) {
 			return failf(CheckDeltaModeDiffers, "validate", "the delta test needs a delta-updates binding, but this connector's resource schema has no delta-updates option (Validate returned delta_updates=false for resource %s): it does not materialize with delta updates, so the delta test does not apply to it", clip(string(r.opts.Resource), 200))
@@ -310,7 +317,7 @@ func (r *runner) setup(ctx context.Context) error {
 		if wantDelta {
 			return failf(CheckDeltaModeDiffers, "validate", "the delta test needs a delta-updates binding, but Validate returned delta_updates=false for resource %s (set the resource's delta-updates option)", clip(string(r.opts.Resource), 200))
 		}
-		return failf(CheckDeltaModeDiffers, "validate", "the %s test needs a standard (non-delta) binding, but Validate returned delta_updates=true for resource %s (use the delta test, or turn delta updates off)", r.opts.Test, clip(string(r.opts.Resource), 200))
+		return failf(CheckDeltaModeDiffers, "validate", "the %s test needs a standard (non-delta) binding, but Validate returned delta_updates=true for resource %s (use the delta test, or turn delta updates off; recovery of a delta-updates binding needs a verifier: --verify-command or --verify-sql)", r.opts.Test, clip(string(r.opts.Resource), 200))
 	}
 	if r.sel, err = r.schema.selectFields(vb); err != nil {
 		return failf(CheckSetupConstraint, "validate", "%v", err)

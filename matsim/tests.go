@@ -61,6 +61,13 @@ func (r *runner) delta(ctx context.Context) error {
 		}
 	}
 	for loop := 0; loop < r.opts.Loops; loop++ {
+		if r.opts.Verifier != nil && loop > 0 && loop == r.opts.Loops-1 {
+			// With a verifier the last loop runs after a restart (see verify_delta.go).
+			if s, err = r.deltaRestart(ctx, s); err != nil {
+				return err
+			}
+			defer s.abort()
+		}
 		var keys = r.chooseKeys(r.opts.Start << loop)
 		var phase = fmt.Sprintf("loop %d of %d", loop+1, r.opts.Loops)
 		if _, err := r.transact(s, txnPlan{phase: phase, stores: keys, loop: loop + 1, noExists: true}); err != nil {
@@ -76,6 +83,9 @@ func (r *runner) delta(ctx context.Context) error {
 	}
 	if writeErr != nil {
 		return failf(CheckSetupConfig, "output", "writing delta documents to --output: %v", writeErr)
+	}
+	if r.opts.Verifier != nil {
+		return r.verifyDelta(ctx, "read back after the last commit", "")
 	}
 	return nil
 }

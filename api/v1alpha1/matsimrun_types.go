@@ -149,9 +149,27 @@ type DriverSpec struct {
 // +kubebuilder:validation:Enum=before-acknowledge;after-acknowledge;after-load;after-loads;after-prepare;after-prepared;after-store;after-stores;after-commit;after-committed;after-next-acknowledge;all
 type CrashPoint string
 
+// VerifySpec reads a delta-updates binding back with a SQL query against PostgreSQL
+// (the driver's --verify-sql) and compares the rows with what was committed.
+type VerifySpec struct {
+	// SQL selects one column, the document (json, jsonb or text), of every row of the
+	// binding. $FLOWSIM_TABLE is the binding's resource path as a quoted, qualified
+	// identifier, e.g. SELECT flow_document FROM $FLOWSIM_TABLE.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=4096
+	SQL string `json:"sql"`
+
+	// SecretRef holds the PostgreSQL connection, YAML or JSON: {url: postgres://...} or
+	// {address, user, password, database}; mounted in the driver container only.
+	// Unset: the connector's config is the connection.
+	// +optional
+	SecretRef *SecretKeyRef `json:"secretRef,omitempty"`
+}
+
 // MatSimRunSpec describes one run of a matsim test.
 // +kubebuilder:validation:XValidation:rule="!has(self.crashAt) || self.test == 'recovery'",message="crashAt applies only to the recovery test",fieldPath=".crashAt"
 // +kubebuilder:validation:XValidation:rule="!has(self.exactlyOnce) || !self.exactlyOnce || self.test == 'fence' || self.test == 'recovery'",message="exactlyOnce applies only to the fence and recovery tests",fieldPath=".exactlyOnce"
+// +kubebuilder:validation:XValidation:rule="!has(self.verify) || self.test == 'delta' || self.test == 'recovery'",message="verify applies only to the delta and recovery tests",fieldPath=".verify"
 type MatSimRunSpec struct {
 	// Test to run.
 	Test MatSimTest `json:"test"`
@@ -204,6 +222,12 @@ type MatSimRunSpec struct {
 	// after a commit then fails the run instead of passing as "verified at-least-once only".
 	// +optional
 	ExactlyOnce *bool `json:"exactlyOnce,omitempty"`
+	// Verify reads a delta-updates binding back after delta (or after each crash point
+	// of recovery on a delta binding) and fails the run when a committed document is
+	// missing, duplicated, changed, or a row was never committed. A command verifier
+	// (--verify-command) is not offered in pods: the driver image has no client tools.
+	// +optional
+	Verify *VerifySpec `json:"verify,omitempty"`
 
 	// Timeout bounds the whole run, from the creation of its first pod.
 	// +optional

@@ -86,6 +86,15 @@ var Defects = []Defect{
 		map[string]string{"recovery": "recovery.apply-idempotent"}},
 	{"crash-on-store", "protocol", "fails the stream when the first Store arrives",
 		map[string]string{"basic": "connector.error", "delta": "connector.error"}},
+	// Delta updates: only a verifier that reads the rows back catches these.
+	{"delta-drop-rows", "data", "delta updates: silently drops the rows of about one key in ten",
+		map[string]string{"delta --verify": "delta.missing"}},
+	{"delta-replay-on-open", "durability", "delta updates: appends the last committed transaction's rows again when a stream opens (a stage-and-copy connector re-running its last COPY after a restart)",
+		map[string]string{"delta --verify": "delta.duplicate"}},
+	{"delta-marker-rows", "data", "delta updates: appends a marker row ({\"flow_txn\": N}) to the table with every commit",
+		map[string]string{"delta --verify": "delta.extra"}},
+	{"delta-truncate-values", "data", "delta updates: truncates strings longer than 255 bytes, like a VARCHAR(255) column",
+		map[string]string{"delta --verify": "delta.value"}},
 	// Fencing.
 	{"no-fence", "fencing", "never fences: an older stream keeps committing",
 		map[string]string{"fence": "fence.not-fenced"}},

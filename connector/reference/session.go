@@ -78,6 +78,9 @@ func (t *session) run() error {
 	var cp []byte
 	if err := t.st.update(func(s *state) error {
 		t.fence, cp = openFence(s, t.mat, t.open.KeyBegin, t.open.KeyEnd, t.defect)
+		if t.is("delta-replay-on-open") {
+			t.replayDelta(s) // rows.go
+		}
 		return nil
 	}); err != nil {
 		return err
@@ -408,7 +411,7 @@ func (t *session) applyWrites(s *state, writes [][]write, part int) {
 				continue
 			}
 			if t.bindings[b].delta {
-				tbl.Delta = append(tbl.Delta, w.doc)
+				t.appendDelta(tbl, w, n == 0) // rows.go
 				continue
 			}
 			var old = tbl.Docs[w.key]

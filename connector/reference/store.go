@@ -29,6 +29,8 @@ type table struct {
 	Delta []json.RawMessage
 	// Fields are the fields of the spec that created the table (or last changed it).
 	Fields []string
+	// LastDelta holds the delta rows of the last commit (for delta-replay-on-open).
+	LastDelta []json.RawMessage
 }
 
 // fenceRow is the checkpoint and fence of one key range of a materialization.

@@ -76,7 +76,10 @@ var testExample = map[string]string{
   flowsim matsim basic --image ghcr.io/acme/materialize-x:dev --config config.yaml --resource '{table: t1}'
   flowsim matsim basic --command ./my-connector --config '{address: "localhost:5432", password: s3cret}'
   flowsim matsim basic --endpoint 127.0.0.1:9000 --loops 3 --start 1000 --seed 42`,
-	"delta":    `  flowsim matsim delta --output docs.ndjson --resource '{table: events, delta_updates: true}' --command ./my-connector`,
+	"delta": `  flowsim matsim delta --output docs.ndjson --resource '{table: events, delta_updates: true}' --command ./my-connector
+  flowsim matsim delta --output /dev/null --command ./my-connector --config config.yaml --resource '{table: events, delta_updates: true}' \
+      --verify-sql 'SELECT flow_document FROM $FLOWSIM_TABLE'
+  flowsim matsim delta --command ./my-connector --verify-command 'my-dump-tool --table $FLOWSIM_TABLE --format ndjson'`,
 	"fence":    `  flowsim matsim fence --command ./my-connector --config config.yaml --resource '{table: t1}'`,
 	"recovery": `  flowsim matsim recovery --crash-at after-commit --command ./my-connector --config config.yaml`,
 	"migrate":  `  flowsim matsim migrate --command ./my-connector --config config.yaml --resource '{table: t1}'`,
@@ -216,6 +219,9 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 			if f.Resource == "" {
 				sess.Options.Resource = json.RawMessage(fmt.Sprintf(`{"name":"flowsim_%s","delta_updates":%v}`, f.Test, f.Test == "delta"))
 			}
+			if f.Test == "delta" && sess.Options.Verifier == nil {
+				sess.Options.Verifier = referenceRows(ref, sess.Options.Config) // its rows are in this process
+			}
 		}
 	}
 	var set []matsim.FlagValue
@@ -266,4 +272,14 @@ func defaultStateDir(ctx context.Context, sess *matsim.Session, t *transportFlag
 	fmt.Fprintf(sess.Stderr, "note: the reference connector keeps its store in each process's memory and --command starts a process per call; "+
 		"%s uses state_dir %s, removed afterwards (set --config '{state_dir: DIR}' to choose one)\n", o.Test, dir)
 	return dir, nil
+}
+
+// referenceRows verifies the built-in reference connector's delta rows in process.
+func referenceRows(d *reference.Driver, config json.RawMessage) matsim.Verifier {
+	return matsim.VerifierFunc{Name: "the built-in reference connector's delta rows", Fn: func(_ context.Context, path []string, fn func([]byte) error) error {
+		if len(path) != 1 {
+			return fmt.Errorf("resource path %q is not a reference connector table", path)
+		}
+		return d.DeltaRows(config, path[0], fn)
+	}}
 }
