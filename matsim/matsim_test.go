@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,12 +133,17 @@ func TestDefectMatrix(t *testing.T) {
 					seeds = 3
 				}
 				for seed := uint64(1); seed <= seeds; seed++ {
-					var rep = run(t, test, seed, fmt.Sprintf(`{"defect":%q}`, d.Name), func(o *Options) {
+					var runTest = test
+					if slices.Contains(args[1:], "--verify") {
+						runTest += " --verify" // run() gives it the reference connector's verifier
+					}
+					var rep = run(t, runTest, seed, fmt.Sprintf(`{"defect":%q}`, d.Name), func(o *Options) {
 						o.CallTimeout = 500 * time.Millisecond
 						for _, a := range args[1:] {
 							switch a {
 							case "--exactly-once":
 								o.ExactlyOnce = true
+							case "--verify":
 							default:
 								t.Fatalf("defect %s: the matrix does not know flag %s", d.Name, a)
 							}

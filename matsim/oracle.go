@@ -272,8 +272,8 @@ func (o *oracle) mergedTwin(i uint64) (uint64, bool) {
 	var first, n = o.src.twins(i)
 	var best, found = uint64(0), false
 	for j := first; j < first+n && j < uint64(len(o.rev)); j++ {
-		if j == i || !o.requested.get(j) || o.got.get(j) {
-			continue
+		if j == i || !o.requested.get(j) || o.got.get(j) || o.rev[j] == 0 {
+			continue // only a committed twin that went unanswered shows a merge: an uncommitted one is rightly absent
 		}
 		// Prefer a twin whose name collides with i's under a common collation: it is
 		// the one the connector most likely merged.

@@ -100,7 +100,10 @@ type Report struct {
 	Keys            int            `json:"keys"`
 	started         time.Time
 	txnTime         time.Duration
-	paint           func(result.Outcome, string) string // colours of the text report
+	// verifiedRows counts the rows a delta verifier read back that matched a committed
+	// document (part of Result.Verified, see totals).
+	verifiedRows int64
+	paint        func(result.Outcome, string) string // colours of the text report
 }
 
 // Passed reports whether every check passed.

@@ -85,7 +85,7 @@ func (r *runner) delta(ctx context.Context) error {
 		return failf(CheckSetupConfig, "output", "writing delta documents to --output: %v", writeErr)
 	}
 	if r.opts.Verifier != nil {
-		return r.verifyDelta(ctx, "read back after the last commit", "")
+		return r.verifyDelta(ctx, "after the last commit", "")
 	}
 	return nil
 }

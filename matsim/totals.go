@@ -7,7 +7,9 @@ import "github.com/flowsim/flowsim/matsim/result"
 // reports"):
 //   - loaded: Loaded documents the connector returned, over every transaction;
 //   - verified: of those, the documents judged equal to the expected state
-//     (0 <= verified <= loaded; a missing document was never loaded);
+//     (a missing document was never loaded), plus the rows a delta verifier
+//     read back that matched a committed document (0 <= verified <= loaded +
+//     rows read back);
 //   - stored: documents sent in Store requests;
 //   - docs/s: (loaded+stored) per second of the transactions phase (from the
 //     first stream's Open to the last stream's end; setup is not counted).
@@ -18,6 +20,7 @@ func (rep *Report) totals() {
 		t.Stored += l.Stored
 		t.Verified += max(0, min(l.Verified, l.Loaded))
 	}
+	t.Verified += rep.verifiedRows
 	rep.Result.Loaded, rep.Result.Stored, rep.Result.Verified = t.Loaded, t.Stored, t.Verified
 	rep.Result.DocsPerSecond = 0
 	if rep.txnTime > 0 {

@@ -276,7 +276,7 @@ func defaultStateDir(ctx context.Context, sess *matsim.Session, t *transportFlag
 
 // referenceRows verifies the built-in reference connector's delta rows in process.
 func referenceRows(d *reference.Driver, config json.RawMessage) matsim.Verifier {
-	return matsim.VerifierFunc{Name: "the built-in reference connector's delta rows", Fn: func(_ context.Context, path []string, fn func([]byte) error) error {
+	return matsim.VerifierFunc{Name: "the reference connector's rows", Fn: func(_ context.Context, path []string, fn func([]byte) error) error {
 		if len(path) != 1 {
 			return fmt.Errorf("resource path %q is not a reference connector table", path)
 		}
