@@ -17,6 +17,7 @@ import (
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/reference"
 	"github.com/flowsim/flowsim/internal/logging"
+	"github.com/flowsim/flowsim/internal/redact"
 	"github.com/flowsim/flowsim/matsim/result"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -176,8 +177,13 @@ func runTest(ctx context.Context, test string, f *flags, o CommandOptions, cmd *
 	if err != nil {
 		return usageError("%v", err)
 	}
-	var red = newRedactor(config)
-	stdout, stderr = red.writer(stdout), red.writer(stderr)
+	// Everything printed from here on is redacted, also the connector's stderr as it
+	// is relayed (a secret written in pieces included).
+	var red = redact.New(config)
+	var redOut, redErr = red.Writer(stdout), red.Writer(stderr)
+	defer redErr.Close()
+	defer redOut.Close()
+	stdout, stderr = redOut, redErr
 
 	log, err := logging.New(f.logLevel, stderr)
 	if err != nil {
@@ -218,7 +224,7 @@ func runTest(ctx context.Context, test string, f *flags, o CommandOptions, cmd *
 	default:
 		conn, peer, ok, err := f.transport.open(ctx, stderr)
 		if err != nil {
-			return &exitError{code: 2, err: err}
+			return &exitError{code: 2, err: red.Error(err)}
 		}
 		if ok {
 			opts.Connector, opts.Peer = conn, peer
@@ -261,7 +267,7 @@ func runTest(ctx context.Context, test string, f *flags, o CommandOptions, cmd *
 
 	log.V(1).Info("Starting", "test", test, "seed", f.seed, "connector", opts.Connector.Info().String())
 	var rep = Execute(ctx, opts)
-	red.scrubReport(rep)
+	redactReport(red, rep)
 
 	var werr error
 	if f.report == "json" {
@@ -270,10 +276,10 @@ func runTest(ctx context.Context, test string, f *flags, o CommandOptions, cmd *
 		werr = rep.WriteText(reportOut, commandLine(cmd, f.seed))
 	}
 	if werr == nil && f.junit != "" {
-		werr = writeFile(f.junit, rep.WriteJUnit)
+		werr = writeFile(f.junit, red, rep.WriteJUnit)
 	}
 	if werr == nil && f.resultFile != "" {
-		werr = writeFile(f.resultFile, func(w io.Writer) error {
+		werr = writeFile(f.resultFile, red, func(w io.Writer) error {
 			_, err := w.Write(rep.Result.Marshal(4096))
 			return err
 		})
@@ -287,16 +293,18 @@ func runTest(ctx context.Context, test string, f *flags, o CommandOptions, cmd *
 	case 1:
 		return &exitError{code: 1, err: fmt.Errorf("%w: %s", ErrFailed, rep.Result.Check)}
 	default:
-		return &exitError{code: 2, err: fmt.Errorf("setup failed: %s", rep.Result.Message)}
+		return &exitError{code: 2, err: red.Error(fmt.Errorf("setup failed: %s", rep.Result.Message))}
 	}
 }
 
-func writeFile(path string, fn func(io.Writer) error) error {
+// writeFile writes a report file through the redactor.
+func writeFile(path string, red *redact.Redactor, fn func(io.Writer) error) error {
 	var f, err = os.Create(path)
 	if err != nil {
 		return err
 	}
-	if err := fn(f); err != nil {
+	var w = red.Writer(f)
+	if err := errors.Join(fn(w), w.Close()); err != nil {
 		f.Close()
 		return err
 	}
