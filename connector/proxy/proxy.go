@@ -14,6 +14,7 @@ import (
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector/grpcconn"
 	"github.com/flowsim/flowsim/connector/stdio"
+	"github.com/flowsim/flowsim/internal/redact"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -43,6 +44,7 @@ type rawTransactor interface {
 type server struct {
 	c   materialize.DriverClient
 	raw rawTransactor
+	red *redact.Redactor // learns the endpoint config (WithRedactor); nil: none
 }
 
 func (s *server) Spec(ctx context.Context, req *materialize.SpecRequest) (*materialize.SpecResponse, error) {
@@ -51,16 +53,19 @@ func (s *server) Spec(ctx context.Context, req *materialize.SpecRequest) (*mater
 }
 
 func (s *server) Validate(ctx context.Context, req *materialize.ValidateRequest) (*materialize.ValidateResponse, error) {
+	s.red.Learn(req.EndpointSpecJson)
 	var resp, err = s.c.Validate(ctx, req)
 	return resp, toStatus(err)
 }
 
 func (s *server) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
+	s.learnApply(req)
 	var resp, err = s.c.ApplyUpsert(ctx, req)
 	return resp, toStatus(err)
 }
 
 func (s *server) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
+	s.learnApply(req)
 	var resp, err = s.c.ApplyDelete(ctx, req)
 	return resp, toStatus(err)
 }
@@ -83,6 +88,7 @@ func (s *server) Transactions(stream materialize.Driver_TransactionsServer) erro
 				cancel() // the caller went away: kill the connector
 				return
 			}
+			s.learnOpen(m)
 			if err = up.Send(m); err != nil {
 				return // Recv below reports why
 			}
@@ -110,7 +116,7 @@ func (s *server) transactionsRaw(stream grpc.ServerStream) error {
 		return toStatus(err)
 	}
 	go func() {
-		for {
+		for first := true; ; first = false {
 			var m grpcconn.RawMessage
 			if err := stream.RecvMsg(&m); err == io.EOF {
 				_ = up.CloseSend()
@@ -118,6 +124,9 @@ func (s *server) transactionsRaw(stream grpc.ServerStream) error {
 			} else if err != nil {
 				cancel() // the caller went away: kill the connector
 				return
+			}
+			if first {
+				s.learnRaw(m)
 			}
 			if err := up.SendRaw(m); err != nil {
 				return // RecvRaw below reports why
