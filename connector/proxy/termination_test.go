@@ -23,4 +23,3 @@ func TestTerminationLogKeepsWholeLinesOfTheEnd(t *testing.T) {
 		t.Fatalf("got %d bytes: %q…%q", len(b), b[:min(len(b), 20)], b[max(0, len(b)-20):])
 	}
 }
-
