@@ -435,6 +435,7 @@ func computeStatus(run *flowsimv1.MatSimRun, obs observed, opts StatusOptions, n
 	}
 
 	v.finished, v.stopJob = true, o.stopJob
+	redactOutcome(run, o)
 	st.Phase, st.Reason, st.Message = o.phase, o.reason, truncate(o.message, maxMessage)
 	if o.result != nil {
 		st.Result = o.result
