@@ -43,6 +43,8 @@ type observed struct {
 	// peer is the fence peer pod, nil when absent; peerGone: it existed and was deleted.
 	peer     *corev1.Pod
 	peerGone bool
+	// notAllowed says why the admission policy forbids the run (nothing created yet).
+	notAllowed string
 	// progress read from the driver's log, if any.
 	progress *result.Progress
 }
@@ -294,6 +296,9 @@ func judge(run *flowsimv1.MatSimRun, start *metav1.Time, obs observed, opts Stat
 	var jobComplete = jobCondition(obs.job, batchv1.JobComplete)
 	var final = jobFailed != nil || jobComplete != nil
 
+	if obs.notAllowed != "" {
+		return failed(ReasonNotAllowed, "%s", obs.notAllowed), time.Time{}
+	}
 	if o := driverOutcome(pod, final); o != nil {
 		return o, time.Time{}
 	}
