@@ -1,59 +1,81 @@
 package matsim
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
-	"github.com/flowsim/flowsim/connector/reference"
 	"github.com/flowsim/flowsim/internal/logging"
 	"github.com/flowsim/flowsim/internal/redact"
-	"github.com/flowsim/flowsim/matsim/result"
-	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
+	"github.com/go-logr/logr"
 	"gopkg.in/yaml.v3"
 )
 
-// CommandOptions configure the `matsim` command.
-type CommandOptions struct {
-	// Server, when set, is the connector under test, run in process (library use).
-	// Otherwise the transport flags pick one, or the built-in reference connector.
-	Server materialize.DriverServer
-	// NewTestData makes documents of the type to test; nil means Rich.
-	NewTestData func() TestData
-	// Stdout and Stderr default to the process's.
-	Stdout, Stderr io.Writer
+// Flags are the command-line options of one test. They are defined once, here, on a
+// standard library flag.FlagSet: Run parses them in a connector's own main, and the
+// flowsim CLI adds the same set to its cobra command (pflag's AddGoFlagSet), next to
+// the flags that pick a transport.
+type Flags struct {
+	Test        string
+	LogLevel    string
+	Config      string
+	Resource    string
+	Loops       int
+	Start       int
+	Batch       int
+	Seed        uint64
+	Output      string
+	Report      string
+	JUnit       string
+	ResultFile  string
+	CallTimeout time.Duration
+	CrashAt     []string
 }
 
-// flags shared by every test.
-type flags struct {
-	logLevel    string
-	config      string
-	resource    string
-	loops       int
-	start       int
-	batch       int
-	seed        uint64
-	output      string
-	report      string
-	junit       string
-	resultFile  string
-	callTimeout time.Duration
-	crashAt     []string
-	transport   transportFlags
+// NewFlags defines the flags of test on fs and returns where they are parsed to.
+func NewFlags(test string, fs *flag.FlagSet) *Flags {
+	var f = &Flags{Test: test}
+	fs.StringVar(&f.LogLevel, "log.level", "info", "log level: "+strings.Join(logging.Levels, "|"))
+	fs.StringVar(&f.Config, "config", "", "connector endpoint config: an inline YAML mapping, or a path to a YAML file")
+	fs.StringVar(&f.Resource, "resource", "", "connector resource config: an inline YAML mapping, or a path to a YAML file")
+	fs.IntVar(&f.Loops, "loops", 5, "number of load/store/commit loops")
+	fs.IntVar(&f.Start, "start", 500, "documents in the first loop; each loop doubles it (loop i has start·2^i)")
+	fs.IntVar(&f.Batch, "batch", 1000, "documents per Load and Store request")
+	fs.Uint64Var(&f.Seed, "seed", 0, "seed of the documents and choices (0: random; always printed)")
+	fs.StringVar(&f.Report, "report", "text", "report format on stdout: text or json")
+	fs.StringVar(&f.JUnit, "junit", "", "also write a JUnit XML report to this file")
+	fs.StringVar(&f.ResultFile, "result-file", "", "write the compact versioned JSON result here (e.g. /dev/termination-log)")
+	if test == "delta" {
+		fs.StringVar(&f.Output, "output", "-", "where committed documents go as NDJSON (- is stdout)")
+	}
+	if test == "recovery" {
+		fs.Var((*listValue)(&f.CrashAt), "crash-at", "crash points, comma separated: "+strings.Join(CrashPoints, ", ")+" (default all)")
+	}
+	fs.DurationVar(&f.CallTimeout, "call-timeout", 5*time.Minute, "longest wait for any one connector answer (a call, or a response of the transactions stream)")
+	return f
 }
 
-// exitError carries an exit code through cobra.
+// listValue is a comma-separated list flag.
+type listValue []string
+
+func (l *listValue) String() string { return strings.Join(*l, ",") }
+func (l *listValue) Set(s string) error {
+	*l = append(*l, strings.Split(s, ",")...)
+	return nil
+}
+
+// exitError carries an exit code.
 type exitError struct {
 	code int
 	err  error
@@ -79,167 +101,79 @@ func ExitCode(err error) int {
 	return 2
 }
 
-// usageError is exit code 2.
-func usageError(format string, args ...interface{}) error {
+// UsageError is exit code 2.
+func UsageError(format string, args ...interface{}) error {
 	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
 }
 
-// NewCommand returns the `matsim` command with one subcommand per test.
-func NewCommand(o CommandOptions) *cobra.Command {
-	var cmd = &cobra.Command{
-		Use:   "matsim",
-		Short: "Drive a materialization connector through the materialize protocol and verify what it stores",
-		Long: `matsim runs a test against a materialization connector: basic (load/store/commit
-loops with upserts, then every key loaded back and verified), delta (store-only loops,
-committed documents written as NDJSON), fence (an older stream must be fenced off by a
-newer one over overlapping keys) or recovery (crashes at chosen points; the committed
-state and checkpoint must survive).
-
-With no connector flag, the built-in reference connector runs in process.
-Exit code: 0 passed, 1 the connector failed a check, 2 usage or setup error.`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	for _, test := range Tests {
-		cmd.AddCommand(newTestCommand(test, o))
-	}
-	return cmd
+// Session is a test whose flags were checked, ready to run against a connector.
+type Session struct {
+	// Options of the run; the caller sets the connector (Connector, Peer, Reopen)
+	// and may set NewTestData and a default Resource.
+	Options Options
+	// Stdout and Stderr redact the connector config's secrets.
+	Stdout, Stderr io.Writer
+	Log            logr.Logger
+	flags          *Flags
+	red            *redact.Redactor
+	redOut, redErr *redact.Writer
 }
 
-var testHelp = map[string]string{
-	"basic":    "Load/store/commit loops with upserts, then load every key back and verify it",
-	"delta":    "Store-only loops against a delta-updates binding; committed documents go to --output as NDJSON",
-	"fence":    "Two streams over overlapping key ranges: the older one's commit must fail, the newer one's succeed",
-	"recovery": "Crash the stream at chosen points; the committed state and checkpoint must survive a restart",
-}
+// RedactError returns err with the config's secrets redacted from its message.
+func (s *Session) RedactError(err error) error { return s.red.Error(err) }
 
-var testExample = map[string]string{
-	"basic": `  flowsim matsim basic                                   # the built-in reference connector
-  flowsim matsim basic --image ghcr.io/acme/materialize-x:dev --config config.yaml --resource '{table: t1}'
-  flowsim matsim basic --command ./my-connector --config '{address: "localhost:5432", password: s3cret}'
-  flowsim matsim basic --endpoint 127.0.0.1:9000 --loops 3 --start 1000 --seed 42`,
-	"delta":    `  flowsim matsim delta --output docs.ndjson --resource '{table: events, delta_updates: true}' --command ./my-connector`,
-	"fence":    `  flowsim matsim fence --command ./my-connector --config config.yaml --resource '{table: t1}'`,
-	"recovery": `  flowsim matsim recovery --crash-at after-commit --command ./my-connector --config config.yaml`,
-}
-
-func newTestCommand(test string, o CommandOptions) *cobra.Command {
-	var f flags
-	var cmd = &cobra.Command{
-		Use:           test,
-		Short:         testHelp[test],
-		Example:       testExample[test],
-		Args:          cobra.NoArgs,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runTest(cmd.Context(), test, &f, o, cmd)
-		},
-	}
-	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError("%v (see 'flowsim matsim %s --help')", err, test)
-	})
-	var fs = cmd.Flags()
-	fs.StringVar(&f.logLevel, "log.level", "info", "log level: "+strings.Join(logging.Levels, "|"))
-	fs.StringVar(&f.config, "config", "", "connector endpoint config: an inline YAML mapping, or a path to a YAML file")
-	fs.StringVar(&f.resource, "resource", "", "connector resource config: an inline YAML mapping, or a path to a YAML file")
-	fs.IntVar(&f.loops, "loops", 5, "number of load/store/commit loops")
-	fs.IntVar(&f.start, "start", 500, "documents in the first loop; each loop doubles it (loop i has start·2^i)")
-	fs.IntVar(&f.batch, "batch", 1000, "documents per Load and Store request")
-	fs.Uint64Var(&f.seed, "seed", 0, "seed of the documents and choices (0: random; always printed)")
-	fs.StringVar(&f.report, "report", "text", "report format on stdout: text or json")
-	fs.StringVar(&f.junit, "junit", "", "also write a JUnit XML report to this file")
-	fs.StringVar(&f.resultFile, "result-file", "", "write the compact versioned JSON result here (e.g. /dev/termination-log)")
-	if test == "delta" {
-		fs.StringVar(&f.output, "output", "-", "where committed documents go as NDJSON (- is stdout)")
-	}
-	if test == "recovery" {
-		fs.StringSliceVar(&f.crashAt, "crash-at", nil, "crash points, comma separated: "+strings.Join(CrashPoints, ", ")+" (default all)")
-	}
-	if o.Server == nil {
-		f.transport.addFlags(fs, &f.callTimeout)
-	} else {
-		fs.DurationVar(&f.callTimeout, "call-timeout", 5*time.Minute, "longest wait for any one connector answer")
-	}
-	return cmd
-}
-
-func runTest(ctx context.Context, test string, f *flags, o CommandOptions, cmd *cobra.Command) error {
-	var stdout, stderr = o.Stdout, o.Stderr
-	if stdout == nil {
-		stdout = cmd.OutOrStdout()
-	}
-	if stderr == nil {
-		stderr = cmd.ErrOrStderr()
-	}
-
-	config, err := resolveYAML("--config", f.config)
+// Prepare checks the flags and returns a Session writing to stdout and stderr. Every
+// error is a usage error (exit code 2).
+func (f *Flags) Prepare(stdout, stderr io.Writer) (*Session, error) {
+	config, err := resolveYAML("--config", f.Config)
 	if err != nil {
-		return usageError("%v", err)
+		return nil, UsageError("%v", err)
 	}
 	// Everything printed from here on is redacted, also the connector's stderr as it
-	// is relayed (a secret written in pieces included).
+	// is relayed (a secret written in pieces included); Run flushes the writers.
 	var red = redact.New(config)
 	var redOut, redErr = red.Writer(stdout), red.Writer(stderr)
-	defer redErr.Close()
-	defer redOut.Close()
 	stdout, stderr = redOut, redErr
 
-	log, err := logging.New(f.logLevel, stderr)
+	log, err := logging.New(f.LogLevel, stderr)
 	if err != nil {
-		return usageError("--log.level: %v", err)
+		return nil, UsageError("--log.level: %v", err)
 	}
-	resource, err := resolveYAML("--resource", f.resource)
+	resource, err := resolveYAML("--resource", f.Resource)
 	if err != nil {
-		return usageError("%v", err)
+		return nil, UsageError("%v", err)
 	}
-	if f.report != "text" && f.report != "json" {
-		return usageError("--report must be text or json (got %q)", f.report)
+	if f.Report != "text" && f.Report != "json" {
+		return nil, UsageError("--report must be text or json (got %q)", f.Report)
 	}
-	for _, c := range f.crashAt {
+	for _, c := range f.CrashAt {
 		if !knownCrashPoint(c) {
-			return usageError("--crash-at: unknown crash point %q (want %s)", c, strings.Join(CrashPoints, ", "))
+			return nil, UsageError("--crash-at: unknown crash point %q (want %s)", c, strings.Join(CrashPoints, ", "))
 		}
 	}
-	if o.Server == nil {
-		f.callTimeout = f.transport.opts.CallTimeout
-	}
-	if f.seed == 0 {
+	if f.Seed == 0 {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
-		f.seed = binary.LittleEndian.Uint64(b[:]) | 1
+		f.Seed = binary.LittleEndian.Uint64(b[:]) | 1
 	}
+	return &Session{
+		Options: Options{
+			Test: f.Test, Config: config, Resource: resource,
+			Loops: f.Loops, Start: f.Start, Batch: f.Batch, Seed: f.Seed,
+			CallTimeout: f.CallTimeout, CrashAt: f.CrashAt,
+			Progress: stderr, Log: log,
+		},
+		Stdout: stdout, Stderr: stderr, Log: log,
+		flags: f, red: red, redOut: redOut, redErr: redErr,
+	}, nil
+}
 
-	var opts = Options{
-		Test: test, Config: config, Resource: resource,
-		Loops: f.loops, Start: f.start, Batch: f.batch, Seed: f.seed,
-		NewTestData: o.NewTestData, CallTimeout: f.callTimeout, CrashAt: f.crashAt,
-		Progress: stderr, Log: log,
-	}
-
-	// The connector.
-	switch {
-	case o.Server != nil:
-		opts.Connector = connector.InProcess(o.Server, fmt.Sprintf("%T", o.Server))
-	default:
-		conn, peer, ok, err := f.transport.open(ctx, stderr)
-		if err != nil {
-			return &exitError{code: 2, err: red.Error(err)}
-		}
-		if ok {
-			opts.Connector, opts.Peer = conn, peer
-		} else {
-			var ref = reference.New()
-			opts.Connector = connector.InProcess(ref, "built-in reference connector")
-			opts.Reopen = func(context.Context) (connector.Connector, error) {
-				ref = ref.Restart()
-				return connector.InProcess(ref, "built-in reference connector (restarted)"), nil
-			}
-			if f.resource == "" {
-				opts.Resource = json.RawMessage(fmt.Sprintf(`{"name":"flowsim_%s","delta_updates":%v}`, test, test == "delta"))
-			}
-		}
-	}
+// Run runs the test and writes its reports; rerun is a command line that reproduces
+// the run. The error is nil when the run passed; ExitCode maps it otherwise.
+func (s *Session) Run(ctx context.Context, rerun string) error {
+	var f, opts = s.flags, s.Options
+	defer s.redOut.Close()
+	defer s.redErr.Close()
 	defer func() {
 		if opts.Connector != nil {
 			opts.Connector.Close()
@@ -250,36 +184,38 @@ func runTest(ctx context.Context, test string, f *flags, o CommandOptions, cmd *
 	}()
 
 	// Delta output.
-	var reportOut = stdout
-	if test == "delta" {
-		if f.output == "-" || f.output == "" {
-			opts.Output = stdout
-			reportOut = stderr // stdout carries the documents
+	var reportOut = s.Stdout
+	if f.Test == "delta" {
+		if f.Output == "-" || f.Output == "" {
+			opts.Output = s.Stdout
+			reportOut = s.Stderr // stdout carries the documents
 		} else {
-			var file, err = os.Create(f.output)
+			var file, err = os.Create(f.Output)
 			if err != nil {
-				return usageError("--output: %v", err)
+				return UsageError("--output: %v", err)
 			}
 			defer file.Close()
 			opts.Output = file
 		}
 	}
 
-	log.V(1).Info("Starting", "test", test, "seed", f.seed, "connector", opts.Connector.Info().String())
+	if opts.Connector != nil {
+		s.Log.V(1).Info("Starting", "test", f.Test, "seed", f.Seed, "connector", opts.Connector.Info().String())
+	}
 	var rep = Execute(ctx, opts)
-	redactReport(red, rep)
+	redactReport(s.red, rep)
 
 	var werr error
-	if f.report == "json" {
+	if f.Report == "json" {
 		werr = rep.WriteJSON(reportOut)
 	} else {
-		werr = rep.WriteText(reportOut, commandLine(cmd, f.seed))
+		werr = rep.WriteText(reportOut, rerun)
 	}
-	if werr == nil && f.junit != "" {
-		werr = writeFile(f.junit, red, rep.WriteJUnit)
+	if werr == nil && f.JUnit != "" {
+		werr = writeFile(f.JUnit, s.red, rep.WriteJUnit)
 	}
-	if werr == nil && f.resultFile != "" {
-		werr = writeFile(f.resultFile, red, func(w io.Writer) error {
+	if werr == nil && f.ResultFile != "" {
+		werr = writeFile(f.ResultFile, s.red, func(w io.Writer) error {
 			_, err := w.Write(rep.Result.Marshal(4096))
 			return err
 		})
@@ -293,7 +229,7 @@ func runTest(ctx context.Context, test string, f *flags, o CommandOptions, cmd *
 	case 1:
 		return &exitError{code: 1, err: fmt.Errorf("%w: %s", ErrFailed, rep.Result.Check)}
 	default:
-		return &exitError{code: 2, err: red.Error(fmt.Errorf("setup failed: %s", rep.Result.Message))}
+		return &exitError{code: 2, err: s.red.Error(fmt.Errorf("setup failed: %s", rep.Result.Message))}
 	}
 }
 
@@ -311,19 +247,28 @@ func writeFile(path string, red *redact.Redactor, fn func(io.Writer) error) erro
 	return f.Close()
 }
 
-// commandLine renders a command to rerun this run with its seed.
-func commandLine(cmd *cobra.Command, seed uint64) string {
-	var parts = []string{cmd.CommandPath()}
-	cmd.Flags().Visit(func(fl *pflag.Flag) {
-		if fl.Name == "seed" || fl.Name == "config" {
-			return
+// FlagValue is a flag given on the command line, for RerunLine.
+type FlagValue struct{ Name, Value string }
+
+// RerunLine renders a command that reruns this run with its seed: path is the
+// command (e.g. "flowsim matsim basic"), set the flags the user gave.
+func (s *Session) RerunLine(path string, set []FlagValue) string {
+	var parts = []string{path}
+	var config bool
+	for _, fl := range set {
+		if fl.Name == "seed" {
+			continue
 		}
-		parts = append(parts, "--"+fl.Name+"="+shellQuote(fl.Value.String()))
-	})
-	if cmd.Flags().Changed("config") {
+		if fl.Name == "config" {
+			config = true
+			continue
+		}
+		parts = append(parts, "--"+fl.Name+"="+shellQuote(fl.Value))
+	}
+	if config {
 		parts = append(parts, "--config=…")
 	}
-	parts = append(parts, fmt.Sprintf("--seed=%d", seed))
+	parts = append(parts, fmt.Sprintf("--seed=%d", s.flags.Seed))
 	return strings.Join(parts, " ")
 }
 
@@ -409,18 +354,78 @@ func Run(ctx context.Context, server materialize.DriverServer, newTestData func(
 }
 
 func runMain(ctx context.Context, server materialize.DriverServer, newTestData func() TestData, args []string, stdout, stderr io.Writer) int {
-	var cmd = NewCommand(CommandOptions{Server: server, NewTestData: newTestData, Stdout: stdout, Stderr: stderr})
-	cmd.Use = args[0]
-	cmd.SetArgs(args[1:])
-	cmd.SetOut(stdout)
-	cmd.SetErr(stderr)
-	var err = cmd.ExecuteContext(ctx)
+	var prog = filepath.Base(args[0])
+	var err = runArgs(ctx, server, newTestData, prog, args[1:], stdout, stderr)
 	if err != nil && !errors.Is(err, ErrFailed) {
-		fmt.Fprintln(stderr, "matsim:", err)
+		fmt.Fprintln(stderr, prog+":", err)
 	}
 	return ExitCode(err)
 }
 
-// writeReportText is kept on Report; see report.go.
-var _ = result.Passed
-var _ = bytes.MinRead
+func runArgs(ctx context.Context, server materialize.DriverServer, newTestData func() TestData, prog string, args []string, stdout, stderr io.Writer) error {
+	var usage = func(w io.Writer) {
+		fmt.Fprintf(w, "Usage: %s TEST [flags]\n\nTests:\n", prog)
+		for _, t := range Tests {
+			fmt.Fprintf(w, "  %-9s %s\n", t, TestHelp[t])
+		}
+		fmt.Fprintf(w, "\nRun '%s TEST --help' for the flags of a test.\nExit code: 0 passed, 1 the connector failed a check, 2 usage or setup error.\n", prog)
+	}
+	if len(args) == 0 {
+		usage(stderr)
+		return UsageError("no test given")
+	}
+	var test = args[0]
+	switch test {
+	case "-h", "-help", "--help", "help":
+		usage(stdout)
+		return nil
+	}
+	if !isTest(test) {
+		return UsageError("unknown test %q (want one of %s)", test, strings.Join(Tests, ", "))
+	}
+	var fs = flag.NewFlagSet(prog+" "+test, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var f = NewFlags(test, fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, "%s\n\nUsage: %s %s [flags]\n\nFlags:\n", TestHelp[test], prog, test)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return nil
+		}
+		var msg = err.Error()
+		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+			msg = "unknown flag: --" + name
+		}
+		return UsageError("%s (see '%s %s --help')", msg, prog, test)
+	}
+	if fs.NArg() != 0 {
+		return UsageError("unexpected argument %q (see '%s %s --help')", fs.Arg(0), prog, test)
+	}
+	var sess, err = f.Prepare(stdout, stderr)
+	if err != nil {
+		return err
+	}
+	sess.Options.NewTestData = newTestData
+	sess.Options.Connector = connector.InProcess(server, fmt.Sprintf("%T", server))
+	var set []FlagValue
+	fs.Visit(func(fl *flag.Flag) { set = append(set, FlagValue{fl.Name, fl.Value.String()}) })
+	return sess.Run(ctx, sess.RerunLine(prog+" "+test, set))
+}
+
+func isTest(name string) bool {
+	for _, t := range Tests {
+		if t == name {
+			return true
+		}
+	}
+	return false
+}
+
+// TestHelp says in one line what each test does.
+var TestHelp = map[string]string{
+	"basic":    "Load/store/commit loops with upserts, then load every key back and verify it",
+	"delta":    "Store-only loops against a delta-updates binding; committed documents go to --output as NDJSON",
+	"fence":    "Two streams over overlapping key ranges: the older one's commit must fail, the newer one's succeed",
+	"recovery": "Crash the stream at chosen points; the committed state and checkpoint must survive a restart",
+}

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/flowsim/flowsim/internal/cli"
 	"github.com/flowsim/flowsim/matsim"
 	"github.com/spf13/cobra"
 )
@@ -29,7 +30,7 @@ func run(ctx context.Context, args []string) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(matsim.NewCommand(matsim.CommandOptions{}))
+	root.AddCommand(cli.NewMatsimCommand(cli.CommandOptions{}))
 	root.AddCommand(newProxyCommand())
 	root.AddCommand(newReferenceConnectorCommand())
 	root.AddCommand(kubeCommands()...)

@@ -1,4 +1,4 @@
-package matsim
+package cli
 
 import (
 	"encoding/json"
