@@ -151,7 +151,19 @@ func runPod(t *testing.T, spec corev1.PodSpec, peer *corev1.Pod, peerEndpoint, n
 		hosts = []string{"--add-host", host + ":" + ip}
 	}
 	var connector, driver = spec.InitContainers[1], spec.Containers[0]
-	start(spec.InitContainers[0], connector, name, hosts...)
+	// The connector proxy writes its container's termination message itself (policy
+	// File), redacted.
+	if connector.TerminationMessagePolicy != corev1.TerminationMessageReadFile {
+		t.Errorf("the connector's terminationMessagePolicy is %q, want File: the kubelet's log fallback is not redacted", connector.TerminationMessagePolicy)
+	}
+	var connectorTermination = filepath.Join(t.TempDir(), "connector-termination-log")
+	if err := os.WriteFile(connectorTermination, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(connectorTermination, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	start(spec.InitContainers[0], connector, name, append(hosts, "-v", connectorTermination+":"+connector.TerminationMessagePath)...)
 
 	var cmd = exec.Command("docker", slices.Concat([]string{"run", "--rm", "--network", "container:" + name},
 		dockerArgs(driver, "-v", termination+":"+driver.TerminationMessagePath))...)
@@ -167,6 +179,9 @@ func runPod(t *testing.T, spec corev1.PodSpec, peer *corev1.Pod, peerEndpoint, n
 		t.Errorf("the connector sidecar exited with code %s on SIGTERM, want 0", code)
 	}
 
+	if b, _ := os.ReadFile(connectorTermination); !strings.HasSuffix(string(b), "flowsim connector-proxy: stopped\n") {
+		t.Errorf("the connector proxy did not keep its termination message; it holds:\n%s", b)
+	}
 	b, err := os.ReadFile(termination)
 	if err != nil {
 		t.Fatal(err)

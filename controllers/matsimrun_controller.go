@@ -53,6 +53,8 @@ type MatSimRunReconciler struct {
 
 	Build  BuildOptions
 	Policy StatusOptions
+	// Admission is what runs may put into pods (images, env from Secrets).
+	Admission AdmissionPolicy
 	// Logs reads the driver's progress lines; nil: no progress while running.
 	Logs LogReader
 	// ProgressInterval is how often progress is read while a run is running.
@@ -88,13 +90,7 @@ func (r *MatSimRunReconciler) reconcile(ctx context.Context, run *flowsimv1.MatS
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.ensureNetworkPolicy(ctx, run); err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.ensurePeer(ctx, run, &obs); err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.ensureJob(ctx, run, &obs); err != nil {
+	if err := r.ensureChildren(ctx, run, &obs); err != nil {
 		return ctrl.Result{}, err
 	}
 	r.readProgress(ctx, &obs)
@@ -118,6 +114,23 @@ func (r *MatSimRunReconciler) reconcile(ctx context.Context, run *flowsimv1.MatS
 		}
 	}
 	return res, nil
+}
+
+// ensureChildren creates what the run needs, unless the admission policy forbids the
+// run before any child exists (obs.notAllowed then says why).
+func (r *MatSimRunReconciler) ensureChildren(ctx context.Context, run *flowsimv1.MatSimRun, obs *observed) error {
+	if obs.job == nil && !obs.jobGone && obs.peer == nil && !obs.peerGone {
+		if obs.notAllowed = r.Admission.Violation(run); obs.notAllowed != "" {
+			return nil
+		}
+	}
+	if err := r.ensureNetworkPolicy(ctx, run); err != nil {
+		return err
+	}
+	if err := r.ensurePeer(ctx, run, obs); err != nil {
+		return err
+	}
+	return r.ensureJob(ctx, run, obs)
 }
 
 // observe reads the run's children from the cache, confirming with the API server

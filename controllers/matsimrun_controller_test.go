@@ -592,6 +592,10 @@ func TestStoryValidationRejections(t *testing.T) {
 		{"zero seed", func(r *flowsimv1.MatSimRun) { r.Spec.Seed = ptr.To[int64](0) }, []string{"spec.seed", "greater than or equal to 1"}},
 		{"zero start", func(r *flowsimv1.MatSimRun) { r.Spec.Start = ptr.To[int32](0) }, []string{"spec.start", "greater than or equal to 1"}},
 		{"zero timeout", func(r *flowsimv1.MatSimRun) { r.Spec.Timeout = &metav1.Duration{} }, []string{"spec.timeout", "timeout must be between 1s and 168h"}},
+		// The driver's bound: bit length of start + loops <= 40 (start 1024 has 11 bits).
+		{"start doubled over loops beyond the driver's bound", func(r *flowsimv1.MatSimRun) {
+			r.Spec.Loops, r.Spec.Start = ptr.To[int32](30), ptr.To[int32](1024)
+		}, []string{"spec.start", "start doubled over loops is more documents than the driver can address"}},
 		{"unknown protocol", func(r *flowsimv1.MatSimRun) { r.Spec.Connector.Protocol = "2022-01" }, []string{"spec.connector.protocol", "Unsupported value"}},
 		{"empty image", func(r *flowsimv1.MatSimRun) { r.Spec.Connector.Image = "" }, []string{"spec.connector.image"}},
 		{"bad pull policy", func(r *flowsimv1.MatSimRun) { r.Spec.Connector.ImagePullPolicy = "Sometimes" }, []string{"spec.connector.imagePullPolicy", "Unsupported value"}},
@@ -626,6 +630,14 @@ func TestStoryValidationRejections(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("the driver's bound accepts start 1023 with 30 loops", func(t *testing.T) {
+		var run = valid("at-the-bound")
+		run.Spec.Loops, run.Spec.Start = ptr.To[int32](30), ptr.To[int32](1023)
+		if err := envClient.Create(ctx, run); err != nil {
+			t.Fatalf("the API server rejected a run the driver accepts: %v", err)
+		}
+	})
 
 	t.Run("spec is mutable before the start and immutable after", func(t *testing.T) {
 		var run = valid("immutable")

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -158,14 +159,21 @@ func DriverArgs(run *flowsimv1.MatSimRun) ([]string, error) {
 	return args, nil
 }
 
-// compactJSON re-encodes a JSON object without insignificant space.
+// compactJSON re-encodes a JSON object without insignificant space. Numbers keep
+// their exact spelling (json.Number): an integer above 2^53 must reach the connector
+// unchanged, not rounded through float64.
 func compactJSON(raw []byte) ([]byte, error) {
 	if len(raw) == 0 {
 		return nil, fmt.Errorf("is empty")
 	}
+	var d = json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
 	var v map[string]any
-	if err := json.Unmarshal(raw, &v); err != nil {
+	if err := d.Decode(&v); err != nil {
 		return nil, fmt.Errorf("must be a mapping: %w", err)
+	}
+	if d.More() {
+		return nil, fmt.Errorf("must be a single mapping")
 	}
 	return json.Marshal(v)
 }
@@ -178,7 +186,10 @@ func proxyCommand(run *flowsimv1.MatSimRun) []string {
 	}
 	// The proxy listens on every interface: the kubelet's gRPC probes dial the pod IP.
 	// The run's NetworkPolicy admits only the run's driver pod.
-	var cmd = []string{FlowsimBinary, "connector-proxy", "--listen", fmt.Sprintf("0.0.0.0:%d", ProxyPort), "--"}
+	// The proxy writes the termination message itself, redacted (the kubelet's fallback
+	// to the log's tail would quote whatever the connector printed of its config).
+	var cmd = []string{FlowsimBinary, "connector-proxy", "--listen", fmt.Sprintf("0.0.0.0:%d", ProxyPort),
+		"--termination-log", corev1.TerminationMessagePathDefault, "--"}
 	return append(cmd, entry...)
 }
 
@@ -234,8 +245,9 @@ func installContainer(run *flowsimv1.MatSimRun, opts BuildOptions) corev1.Contai
 	}
 }
 
-// connectorContainer runs the connector under test behind the proxy. The kubelet keeps the
-// tail of its log as the termination message when it fails, for status.message.
+// connectorContainer runs the connector under test behind the proxy. The proxy keeps the
+// redacted tail of its log in the termination message file, for status.message; the
+// kubelet never falls back to the raw log.
 func connectorContainer(run *flowsimv1.MatSimRun) corev1.Container {
 	return corev1.Container{
 		Name:            ContainerConnector,
@@ -251,7 +263,8 @@ func connectorContainer(run *flowsimv1.MatSimRun) corev1.Container {
 			{Name: volumeFlowsim, MountPath: FlowsimDir, ReadOnly: true},
 			{Name: volumeTmp, MountPath: "/tmp"},
 		},
-		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		TerminationMessagePath:   corev1.TerminationMessagePathDefault,
+		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
 		// Connector images are arbitrary and may write outside /tmp.
 		SecurityContext: restrictedContainer(false),
 	}

@@ -123,7 +123,8 @@ func TestJobForRunBasic(t *testing.T) {
 						},
 						{
 							Name: "connector", Image: "ghcr.io/example/materialize-postgres:v1", ImagePullPolicy: corev1.PullAlways,
-							Command:       []string{"/flowsim/flowsim", "connector-proxy", "--listen", "0.0.0.0:7070", "--", "/connector/connector"},
+							Command: []string{"/flowsim/flowsim", "connector-proxy", "--listen", "0.0.0.0:7070",
+								"--termination-log", "/dev/termination-log", "--", "/connector/connector"},
 							Env:           []corev1.EnvVar{{Name: "LOG_LEVEL", Value: "debug"}},
 							RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
 							Ports:         []corev1.ContainerPort{{Name: "grpc", ContainerPort: 7070, Protocol: corev1.ProtocolTCP}},
@@ -133,7 +134,8 @@ func TestJobForRunBasic(t *testing.T) {
 							},
 							StartupProbe:             grpc(2, 60),
 							ReadinessProbe:           grpc(10, 3),
-							TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+							TerminationMessagePath:   "/dev/termination-log",
+							TerminationMessagePolicy: corev1.TerminationMessageReadFile,
 							SecurityContext:          wantRestricted(false),
 						},
 					},
@@ -194,6 +196,17 @@ func TestDriverArgs(t *testing.T) {
 				"--config", `{"address":"pg:5432","user":"flow"}`,
 				"--resource", `{"delta_updates":false,"table":"flowsim"}`,
 				"--loops", "4", "--start", "3", "--batch", "100", "--output", "/dev/null", "--seed", "42", "--protocol", "auto"}, tail),
+		},
+		{
+			name: "integers above 2^53 stay exact in config and resource",
+			mutate: func(r *flowsimv1.MatSimRun) {
+				r.Spec.Config = flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(`{"id": 9007199254740993, "big": -123456789012345678901234567890, "f": 1.50}`)}}
+				r.Spec.Resource.Raw = []byte(`{"table": "t", "shard": 18446744073709551615}`)
+			},
+			want: slices.Concat([]string{"matsim", "basic", "--endpoint", "127.0.0.1:7070",
+				"--config", `{"big":-123456789012345678901234567890,"f":1.50,"id":9007199254740993}`,
+				"--resource", `{"shard":18446744073709551615,"table":"t"}`,
+				"--loops", "4", "--seed", "42", "--protocol", "2021-12"}, tail),
 		},
 		{
 			name: "recovery with chosen crash points",
@@ -298,7 +311,7 @@ func TestJobForRunOverrides(t *testing.T) {
 		"install policy":    corev1.PullPolicy(""),
 		"driver image":      "flowsim:dev",
 		"driver memory":     "1Gi",
-		"connector command": "/flowsim/flowsim connector-proxy --listen 0.0.0.0:7070 -- /usr/bin/connector --verbose",
+		"connector command": "/flowsim/flowsim connector-proxy --listen 0.0.0.0:7070 --termination-log /dev/termination-log -- /usr/bin/connector --verbose",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("JobForRun overrides mismatch (-want +got):\n%s", diff)

@@ -43,6 +43,8 @@ type observed struct {
 	// peer is the fence peer pod, nil when absent; peerGone: it existed and was deleted.
 	peer     *corev1.Pod
 	peerGone bool
+	// notAllowed says why the admission policy forbids the run (nothing created yet).
+	notAllowed string
 	// progress read from the driver's log, if any.
 	progress *result.Progress
 }
@@ -298,6 +300,9 @@ func judge(run *flowsimv1.MatSimRun, start *metav1.Time, obs observed, opts Stat
 	var jobComplete = jobCondition(obs.job, batchv1.JobComplete)
 	var final = jobFailed != nil || jobComplete != nil
 
+	if obs.notAllowed != "" {
+		return failed(ReasonNotAllowed, "%s", obs.notAllowed), time.Time{}
+	}
 	if o := driverOutcome(pod, final); o != nil {
 		return o, time.Time{}
 	}
@@ -439,6 +444,7 @@ func computeStatus(run *flowsimv1.MatSimRun, obs observed, opts StatusOptions, n
 	}
 
 	v.finished, v.stopJob = true, o.stopJob
+	redactOutcome(run, o)
 	st.Phase, st.Reason, st.Message = o.phase, o.reason, truncate(o.message, maxMessage)
 	if o.result != nil {
 		st.Result = o.result

@@ -140,12 +140,14 @@ type testEnv struct {
 	c    client.Client
 	logs *fakeLogs
 	stop func()
+	// configure changes the reconciler before the manager starts (newTestEnv's options).
+	configure []func(*MatSimRunReconciler)
 }
 
 var testPolicyEnv = StatusOptions{ImagePullGracePeriod: time.Second, ConnectorRestartLimit: 3}
 
 // newTestEnv creates a namespace and starts a manager that watches only it.
-func newTestEnv(t *testing.T) *testEnv {
+func newTestEnv(t *testing.T, configure ...func(*MatSimRunReconciler)) *testEnv {
 	t.Helper()
 	requireEnvtest(t)
 	t.Parallel()
@@ -158,7 +160,7 @@ func newTestEnv(t *testing.T) *testEnv {
 		t.Fatalf("creating a namespace: %v", err)
 	}
 	t.Cleanup(func() { _ = envClient.Delete(context.Background(), ns) })
-	var e = &testEnv{t: t, ns: ns.Name, c: envClient, logs: &fakeLogs{}}
+	var e = &testEnv{t: t, ns: ns.Name, c: envClient, logs: &fakeLogs{}, configure: configure}
 	e.startManager()
 	t.Cleanup(func() { e.stopManager() })
 	return e
@@ -178,7 +180,7 @@ func (e *testEnv) startManager() {
 	if err != nil {
 		e.t.Fatalf("creating a manager: %v", err)
 	}
-	if err := (&MatSimRunReconciler{
+	var r = &MatSimRunReconciler{
 		Client:           mgr.GetClient(),
 		APIReader:        mgr.GetAPIReader(),
 		Recorder:         mgr.GetEventRecorder("flowsim-operator"),
@@ -186,7 +188,11 @@ func (e *testEnv) startManager() {
 		Policy:           testPolicyEnv,
 		Logs:             e.logs,
 		ProgressInterval: 200 * time.Millisecond,
-	}).SetupWithManager(mgr); err != nil {
+	}
+	for _, c := range e.configure {
+		c(r)
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
 		e.t.Fatalf("setting up the reconciler: %v", err)
 	}
 	var ctx, cancel = context.WithCancel(context.Background())

@@ -20,6 +20,7 @@ import (
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/internal/logging"
 	"github.com/flowsim/flowsim/matsim/result"
+	"github.com/flowsim/flowsim/internal/redact"
 	"github.com/go-logr/logr"
 	"gopkg.in/yaml.v3"
 )
@@ -175,10 +176,14 @@ type Session struct {
 	// (a live display stops there).
 	BeforeReport func()
 	// Paint, when set, colours the status words of the text report.
-	Paint func(result.Outcome, string) string
-	flags *Flags
-	red   *redactor
+	Paint          func(result.Outcome, string) string
+	flags          *Flags
+	red            *redact.Redactor
+	redOut, redErr *redact.Writer
 }
+
+// RedactError returns err with the config's secrets redacted from its message.
+func (s *Session) RedactError(err error) error { return s.red.Error(err) }
 
 // Prepare checks the flags and returns a Session writing to stdout and stderr. Every
 // error is a usage error (exit code 2) of one line, found before anything starts:
@@ -188,8 +193,11 @@ func (f *Flags) Prepare(stdout, stderr io.Writer) (*Session, error) {
 	if err != nil {
 		return nil, UsageError("%v", err)
 	}
-	var red = newRedactor(config)
-	stdout, stderr = red.writer(stdout), red.writer(stderr)
+	// Everything printed from here on is redacted, also the connector's stderr as it
+	// is relayed (a secret written in pieces included); Run flushes the writers.
+	var red = redact.New(config)
+	var redOut, redErr = red.Writer(stdout), red.Writer(stderr)
+	stdout, stderr = redOut, redErr
 
 	if f.Verbose && f.LogLevel == "info" {
 		f.LogLevel = "debug"
@@ -241,7 +249,7 @@ func (f *Flags) Prepare(stdout, stderr io.Writer) (*Session, error) {
 			Progress: progress, Log: log, Verifier: verifier,
 		},
 		Stdout: stdout, Stderr: stderr, Log: log,
-		flags: f, red: red,
+		flags: f, red: red, redOut: redOut, redErr: redErr,
 	}, nil
 }
 
@@ -299,6 +307,8 @@ func checkWritable(path string) error {
 // the run. The error is nil when the run passed; ExitCode maps it otherwise.
 func (s *Session) Run(ctx context.Context, rerun string) error {
 	var f, opts = s.flags, s.Options
+	defer s.redOut.Close()
+	defer s.redErr.Close()
 	defer func() {
 		if opts.Connector != nil {
 			opts.Connector.Close()
@@ -332,7 +342,7 @@ func (s *Session) Run(ctx context.Context, rerun string) error {
 		s.Log.V(1).Info("Starting", "test", f.Test, "seed", f.Seed, "connector", opts.Connector.Info().String())
 	}
 	var rep = Execute(ctx, opts)
-	s.red.scrubReport(rep)
+	redactReport(s.red, rep)
 	rep.paint = s.Paint
 	if s.BeforeReport != nil {
 		s.BeforeReport()
@@ -348,10 +358,10 @@ func (s *Session) Run(ctx context.Context, rerun string) error {
 		werr = rep.WriteText(reportOut, rerun)
 	}
 	if werr == nil && f.JUnit != "" {
-		werr = writeFile(f.JUnit, rep.WriteJUnit)
+		werr = writeFile(f.JUnit, s.red, rep.WriteJUnit)
 	}
 	if werr == nil && f.ResultFile != "" {
-		werr = writeFile(f.ResultFile, func(w io.Writer) error {
+		werr = writeFile(f.ResultFile, s.red, func(w io.Writer) error {
 			_, err := w.Write(rep.Result.Marshal(4096))
 			return err
 		})
@@ -369,12 +379,14 @@ func (s *Session) Run(ctx context.Context, rerun string) error {
 	}
 }
 
-func writeFile(path string, fn func(io.Writer) error) error {
+// writeFile writes a report file through the redactor.
+func writeFile(path string, red *redact.Redactor, fn func(io.Writer) error) error {
 	var f, err = os.Create(path)
 	if err != nil {
 		return err
 	}
-	if err := fn(f); err != nil {
+	var w = red.Writer(f)
+	if err := errors.Join(fn(w), w.Close()); err != nil {
 		f.Close()
 		return err
 	}
@@ -398,7 +410,7 @@ func (s *Session) RerunLine(path string, set []FlagValue) string {
 		switch {
 		case fl.Name == "seed" || slices.Contains(ReportFlags, fl.Name):
 			continue
-		case fl.Name == "config" && s.red.scrub(string(s.Options.Config)) != string(s.Options.Config):
+		case fl.Name == "config" && s.red.Any():
 			parts = append(parts, "--config=\"$"+ConfigEnv+"\"")
 			note = "\n  (--config holds secrets: set " + ConfigEnv + " to its value before running the line above)"
 			continue

@@ -5,8 +5,6 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
-	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -192,95 +190,4 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
-}
-
-// redactor removes secret values of the connector config from everything printed.
-type redactor struct {
-	secrets []string
-	re      *regexp.Regexp
-}
-
-var secretKey = regexp.MustCompile(`(?i)pass|secret|token|credential|private|api_?key|auth|sas|signature`)
-
-func newRedactor(config json.RawMessage) *redactor {
-	var v interface{}
-	_ = json.Unmarshal(config, &v)
-	var r = &redactor{}
-	var walk func(key string, v interface{})
-	walk = func(key string, v interface{}) {
-		switch t := v.(type) {
-		case map[string]interface{}:
-			for k, e := range t {
-				walk(k, e)
-			}
-		case []interface{}:
-			for _, e := range t {
-				walk(key, e)
-			}
-		case string:
-			if secretKey.MatchString(key) && len(t) >= 3 {
-				r.secrets = append(r.secrets, t)
-			}
-		case float64, bool:
-			if secretKey.MatchString(key) {
-				var s = fmt.Sprint(t)
-				if len(s) >= 3 {
-					r.secrets = append(r.secrets, s)
-				}
-			}
-		}
-	}
-	walk("", v)
-	if len(r.secrets) != 0 {
-		// Longest first, so that a secret containing another is removed whole.
-		sort.Slice(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
-		var quoted []string
-		for _, s := range r.secrets {
-			quoted = append(quoted, regexp.QuoteMeta(s))
-		}
-		r.re = regexp.MustCompile(strings.Join(quoted, "|"))
-	}
-	return r
-}
-
-func (r *redactor) scrub(s string) string {
-	if r.re == nil {
-		return s
-	}
-	return r.re.ReplaceAllString(s, "[REDACTED]")
-}
-
-func (r *redactor) scrubReport(rep *Report) {
-	for _, f := range rep.Failures {
-		f.Message = r.scrub(f.Message)
-		for k := range f.Keys {
-			f.Keys[k] = r.scrub(f.Keys[k])
-		}
-	}
-	rep.Result.Message = r.scrub(rep.Result.Message)
-	for k := range rep.Notes {
-		rep.Notes[k] = r.scrub(rep.Notes[k])
-	}
-	rep.Connector.Target = r.scrub(rep.Connector.Target)
-}
-
-// writer wraps w so that every write is scrubbed. Writes are assumed to carry whole
-// lines (loggers and reports write that way), so a secret is never split.
-func (r *redactor) writer(w io.Writer) io.Writer {
-	if r.re == nil {
-		return w
-	}
-	return redactWriter{r: r, w: w}
-}
-
-type redactWriter struct {
-	r *redactor
-	w io.Writer
-}
-
-func (rw redactWriter) Write(p []byte) (int, error) {
-	if _, err := io.WriteString(rw.w, rw.r.scrub(string(p))); err != nil {
-		return 0, err
-	}
-	return len(p), nil
 }

@@ -170,6 +170,7 @@ type VerifySpec struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.crashAt) || self.test == 'recovery'",message="crashAt applies only to the recovery test",fieldPath=".crashAt"
 // +kubebuilder:validation:XValidation:rule="!has(self.exactlyOnce) || !self.exactlyOnce || self.test == 'fence' || self.test == 'recovery'",message="exactlyOnce applies only to the fence and recovery tests",fieldPath=".exactlyOnce"
 // +kubebuilder:validation:XValidation:rule="!has(self.verify) || self.test == 'delta' || self.test == 'recovery'",message="verify applies only to the delta and recovery tests",fieldPath=".verify"
+// +kubebuilder:validation:XValidation:rule="(has(self.start) ? self.start : 500) < [1099511627776, 549755813888, 274877906944, 137438953472, 68719476736, 34359738368, 17179869184, 8589934592, 4294967296, 2147483648, 1073741824, 536870912, 268435456, 134217728, 67108864, 33554432, 16777216, 8388608, 4194304, 2097152, 1048576, 524288, 262144, 131072, 65536, 32768, 16384, 8192, 4096, 2048, 1024][has(self.loops) ? self.loops : 5]",message="start doubled over loops is more documents than the driver can address: start must be below 2^(40-loops) (loops 30 allows start up to 1023; unset start is 500, unset loops 5)",fieldPath=".start"
 type MatSimRunSpec struct {
 	// Test to run.
 	Test MatSimTest `json:"test"`

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -32,6 +34,9 @@ func main() {
 		pullGrace       time.Duration
 		restartLimit    int
 		progress        time.Duration
+		admission       controllers.AdmissionPolicy
+		allowSecretEnv  bool
+		watchNamespaces []string
 	)
 	flag.StringVar(&flowsimImage, "flowsim-image", "", "Image holding the static flowsim binary at /flowsim/flowsim; injected into every run's pod (required)")
 	flag.StringVar(&pullPolicy, "flowsim-image-pull-policy", "", "Pull policy of --flowsim-image: Always, IfNotPresent or Never (default: Kubernetes' default)")
@@ -42,6 +47,19 @@ func main() {
 	flag.DurationVar(&pullGrace, "image-pull-grace-period", 2*time.Minute, "How long a run's pod may fail to pull an image before the run fails")
 	flag.IntVar(&restartLimit, "connector-restart-limit", 3, "How many times the connector sidecar may crash before the driver starts, before the run fails")
 	flag.DurationVar(&progress, "progress-interval", 15*time.Second, "How often a running driver's progress is read from its log; 0 disables it")
+	flag.Func("allowed-connector-images", "Comma-separated image patterns (Go path.Match: * does not cross a /, e.g. ghcr.io/acme/*) that spec.connector.image must match; repeatable; unset allows any image",
+		func(v string) error {
+			admission.ConnectorImages = append(admission.ConnectorImages, splitList(v)...)
+			return nil
+		})
+	flag.Func("allowed-driver-images", "Comma-separated image patterns that spec.driver.image must match when set (--flowsim-image is always allowed); repeatable; unset allows any image",
+		func(v string) error {
+			admission.DriverImages = append(admission.DriverImages, splitList(v)...)
+			return nil
+		})
+	flag.BoolVar(&allowSecretEnv, "allow-secret-env", true, "Allow spec.connector.env with valueFrom.secretKeyRef (false: such runs fail as NotAllowed)")
+	flag.Func("watch-namespace", "Namespace to watch for MatSimRuns (comma-separated, repeatable); unset watches all namespaces. Use with the namespaced install (config/namespaced)",
+		func(v string) error { watchNamespaces = append(watchNamespaces, splitList(v)...); return nil })
 	var zapOpts = zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Usage = func() {
@@ -64,6 +82,19 @@ func main() {
 		os.Exit(2)
 	}
 
+	admission.ForbidSecretEnv = !allowSecretEnv
+	if err := admission.Validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "manager: %v\n", err)
+		os.Exit(2)
+	}
+	var cacheOpts = controllers.CacheOptions()
+	if len(watchNamespaces) != 0 {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range watchNamespaces {
+			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+
 	var scheme = runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, flowsimv1.AddToScheme} {
 		if err := add(scheme); err != nil {
@@ -82,7 +113,7 @@ func main() {
 		LeaderElectionNamespace: leaderNamespace,
 		// Safe: the manager exits right after its manager stops.
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                         controllers.CacheOptions(),
+		Cache:                         cacheOpts,
 	})
 	if err != nil {
 		log.Error(err, "Creating the manager")
@@ -102,6 +133,7 @@ func main() {
 			ImagePullGracePeriod:  pullGrace,
 			ConnectorRestartLimit: int32(restartLimit),
 		},
+		Admission:        admission,
 		Logs:             controllers.PodLogReader{Clientset: clientset},
 		ProgressInterval: progress,
 	}).SetupWithManager(mgr); err != nil {
@@ -117,9 +149,22 @@ func main() {
 		os.Exit(1)
 	}
 
-	log.Info("Starting the manager", "flowsimImage", flowsimImage, "leaderElection", leaderElect)
+	log.Info("Starting the manager", "flowsimImage", flowsimImage, "leaderElection", leaderElect,
+		"watchNamespaces", watchNamespaces, "allowedConnectorImages", admission.ConnectorImages,
+		"allowedDriverImages", admission.DriverImages, "allowSecretEnv", allowSecretEnv)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "Running the manager")
 		os.Exit(1)
 	}
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/grpcconn"
 	"github.com/flowsim/flowsim/connector/stdio"
+	"github.com/flowsim/flowsim/internal/redact"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -49,6 +50,7 @@ type rawTransactor interface {
 type server struct {
 	c   connector.Connector
 	raw rawTransactor
+	red *redact.Redactor // learns the endpoint config (WithRedactor); nil: none
 }
 
 func (s *server) Spec(ctx context.Context, req *materialize.SpecRequest) (*materialize.SpecResponse, error) {
@@ -57,16 +59,19 @@ func (s *server) Spec(ctx context.Context, req *materialize.SpecRequest) (*mater
 }
 
 func (s *server) Validate(ctx context.Context, req *materialize.ValidateRequest) (*materialize.ValidateResponse, error) {
+	s.red.Learn(req.EndpointSpecJson)
 	var resp, err = s.c.Validate(ctx, req)
 	return resp, toStatus(err)
 }
 
 func (s *server) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
+	s.learnApply(req)
 	var resp, err = s.c.ApplyUpsert(ctx, req)
 	return resp, toStatus(err)
 }
 
 func (s *server) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
+	s.learnApply(req)
 	var resp, err = s.c.ApplyDelete(ctx, req)
 	return resp, toStatus(err)
 }
@@ -136,7 +141,7 @@ func (s *server) transactions(stream grpc.ServerStream) error {
 	var killed = make(chan error, 1)
 	var killing atomic.Bool
 	go func() {
-		for {
+		for first := true; ; first = false {
 			var m grpcconn.RawMessage
 			if err := stream.RecvMsg(&m); err == io.EOF {
 				_ = up.CloseSend()
@@ -149,6 +154,9 @@ func (s *server) transactions(stream grpc.ServerStream) error {
 				killing.Store(true)
 				killed <- up.Kill()
 				return
+			}
+			if first {
+				s.learnRaw(m)
 			}
 			if err := up.send(m); err != nil {
 				return // recv below reports why

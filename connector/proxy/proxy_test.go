@@ -21,6 +21,7 @@ import (
 	"github.com/flowsim/flowsim/connector/proxy"
 	"github.com/flowsim/flowsim/connector/stdio"
 	"github.com/flowsim/flowsim/connector/stdio/stdiotest"
+	"github.com/flowsim/flowsim/internal/redact/echo"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -32,6 +33,7 @@ const cliArg = "proxy-cli"
 
 func TestMain(m *testing.M) {
 	stdiotest.Main()
+	echo.Main()
 	if len(os.Args) > 1 && os.Args[1] == cliArg {
 		// This binary doubles as `flowsim connector-proxy`.
 		var ctx, stop = signal.NotifyContext(context.Background(), syscall.SIGTERM)

@@ -61,6 +61,7 @@ type tailWriter struct {
 	mu   sync.Mutex
 	buf  []byte
 	pass io.Writer
+	cut  bool // bytes before buf were dropped
 }
 
 func (t *tailWriter) Write(p []byte) (int, error) {
@@ -70,20 +71,28 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 		_, _ = t.pass.Write(p) // a failing pass-through must not break the connector
 	}
 	if len(p) >= StderrTail {
+		t.cut = t.cut || len(p) > StderrTail || len(t.buf) > 0
 		t.buf = append(t.buf[:0], p[len(p)-StderrTail:]...)
 	} else {
 		if over := len(t.buf) + len(p) - StderrTail; over > 0 {
 			t.buf = append(t.buf[:0], t.buf[over:]...)
+			t.cut = true
 		}
 		t.buf = append(t.buf, p...)
 	}
 	return len(p), nil
 }
 
+// String is the tail. When its start was dropped, it begins at a line: a cut in the
+// middle of a line could leave part of a secret that redaction no longer recognises.
 func (t *tailWriter) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return string(bytes.ToValidUTF8(t.buf, []byte("\uFFFD")))
+	var b = t.buf
+	if i := bytes.IndexByte(b, '\n'); t.cut && i >= 0 && i < len(b)-1 {
+		b = b[i+1:]
+	}
+	return string(bytes.ToValidUTF8(b, []byte("\uFFFD")))
 }
 
 // proc is one connector process and its pipes.

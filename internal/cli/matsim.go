@@ -197,7 +197,7 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 	default:
 		conn, peer, ok, err := t.open(ctx, sess.Stderr)
 		if err != nil {
-			return matsim.UsageError("%w", err)
+			return matsim.UsageError("%w", sess.RedactError(err))
 		}
 		if ok {
 			sess.Options.Connector, sess.Options.Peer = conn, peer

@@ -15,6 +15,7 @@ import (
 
 	"github.com/flowsim/flowsim/connector/reference"
 	"github.com/flowsim/flowsim/connector/stdio"
+	"github.com/flowsim/flowsim/internal/redact/echo"
 	"github.com/flowsim/flowsim/matsim"
 	"github.com/flowsim/flowsim/matsim/result"
 	"github.com/spf13/cobra"
@@ -23,6 +24,7 @@ import (
 // TestMain lets this test binary act as `flowsim` (FLOWSIM_CLI_TEST_MAIN=1): a pasted
 // rerun line, or `reference-connector` behind --command, runs the code under test.
 func TestMain(m *testing.M) {
+	echo.Main() // this test binary doubles as the echoing connector (secrets_test.go)
 	if os.Getenv("FLOWSIM_CLI_TEST_MAIN") == "1" {
 		if len(os.Args) > 1 && os.Args[1] == "reference-connector" {
 			if err := stdio.ServeArgs(context.Background(), reference.New(), os.Args[2:], os.Stdin, os.Stdout, os.Stderr); err != nil {
