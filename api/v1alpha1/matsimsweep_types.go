@@ -97,14 +97,14 @@ type MatSimSweepSpec struct {
 	// +optional
 	// +kubebuilder:default=3
 	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:validation:Maximum=20
+	// +kubebuilder:validation:Maximum=10
 	SuccessfulExecutionsHistoryLimit *int32 `json:"successfulExecutionsHistoryLimit,omitempty"`
 
 	// FailedExecutionsHistoryLimit is the same for executions with a run that did not pass.
 	// +optional
 	// +kubebuilder:default=3
 	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:validation:Maximum=20
+	// +kubebuilder:validation:Maximum=10
 	FailedExecutionsHistoryLimit *int32 `json:"failedExecutionsHistoryLimit,omitempty"`
 
 	// NamespaceSelector chooses the namespaces whose targets are tested. Unset: every namespace.
@@ -230,7 +230,8 @@ type SweepExecution struct {
 	Phase ExecutionPhase `json:"phase"`
 	// Counts of its runs by outcome.
 	Counts ExecutionCounts `json:"counts"`
-	// Results per target × test, at most MaxSweepResults: failed and error first, then
+	// Results per target × test, at most 50 while running and 10 once finished: error and
+	// failed first, then
 	// running, pending, passed, queued. The MatSimRuns labelled with the execution hold all.
 	// +optional
 	// +kubebuilder:validation:MaxItems=50
@@ -248,8 +249,12 @@ type SweepExecution struct {
 	Dispatched int32 `json:"dispatched,omitempty"`
 }
 
-// MaxSweepResults bounds SweepExecution.Results.
-const MaxSweepResults = 50
+// MaxSweepResults bounds SweepExecution.Results of a running execution, and
+// MaxSweepHistoryResults those of a finished one.
+const (
+	MaxSweepResults        = 50
+	MaxSweepHistoryResults = 10
+)
 
 // MaxSweepResultMessage bounds SweepRunResult.Message in bytes.
 const MaxSweepResultMessage = 256
@@ -334,7 +339,7 @@ type MatSimSweepStatus struct {
 
 	// History of finished executions, newest first, within the history limits.
 	// +optional
-	// +kubebuilder:validation:MaxItems=40
+	// +kubebuilder:validation:MaxItems=20
 	History []SweepExecution `json:"history,omitempty"`
 }
 
