@@ -790,3 +790,62 @@ func reconcileTotal() float64 {
 	}
 	return total
 }
+
+// Story: the API server rejects bad sweeps and targets, naming the field; a schedule of
+// the right shape but out of range is accepted and reported by the ScheduleValid condition.
+func TestSweepValidation(t *testing.T) {
+	var e = newSweepEnv(t, 1)
+	for _, tc := range []struct {
+		name   string
+		mutate func(*flowsimv1.MatSimSweep)
+		want   string
+	}{
+		{"prose schedule", func(s *flowsimv1.MatSimSweep) { s.Spec.Schedule = "every night" }, "spec.schedule"},
+		{"four fields", func(s *flowsimv1.MatSimSweep) { s.Spec.Schedule = "0 2 * *" }, "spec.schedule"},
+		{"TZ in schedule", func(s *flowsimv1.MatSimSweep) { s.Spec.Schedule = "CRON_TZ=UTC 0 2 * * *" }, "spec.timeZone"},
+		{"unknown time zone", func(s *flowsimv1.MatSimSweep) { s.Spec.TimeZone = ptr.To("Mars/Olympus") }, "spec.timeZone"},
+		{"Local time zone", func(s *flowsimv1.MatSimSweep) { s.Spec.TimeZone = ptr.To("Local") }, "spec.timeZone"},
+		{"offset time zone", func(s *flowsimv1.MatSimSweep) { s.Spec.TimeZone = ptr.To("+01:00") }, "spec.timeZone"},
+		{"per-namespace above total", func(s *flowsimv1.MatSimSweep) {
+			s.Spec.MaxParallelRuns, s.Spec.MaxParallelRunsPerNamespace = 5, ptr.To[int32](6)
+		}, "spec.maxParallelRunsPerNamespace"},
+		{"bad policy", func(s *flowsimv1.MatSimSweep) { s.Spec.ConcurrencyPolicy = "Sometimes" }, "spec.concurrencyPolicy"},
+		{"long name", func(s *flowsimv1.MatSimSweep) { s.Name = strings.Repeat("n", 41) }, "at most 40 characters"},
+	} {
+		var sw = &flowsimv1.MatSimSweep{ObjectMeta: metav1.ObjectMeta{Name: "invalid"}, Spec: flowsimv1.MatSimSweepSpec{Schedule: "0 2 * * *"}}
+		tc.mutate(sw)
+		var err = e.c.Create(ctx, sw)
+		if err == nil {
+			_ = e.c.Delete(ctx, sw)
+			t.Errorf("%s: accepted", tc.name)
+		} else if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %q does not name %s", tc.name, err, tc.want)
+		}
+	}
+	for _, tz := range []string{"Europe/Paris", "America/Argentina/Buenos_Aires", "UTC"} {
+		var sw = &flowsimv1.MatSimSweep{ObjectMeta: metav1.ObjectMeta{Name: "valid-tz"}, Spec: flowsimv1.MatSimSweepSpec{Schedule: "@daily", TimeZone: ptr.To(tz)}}
+		sw.Spec.Suspend = ptr.To(true)
+		if err := e.c.Create(ctx, sw); err != nil {
+			t.Errorf("time zone %s rejected: %v", tz, err)
+		} else {
+			_ = e.c.Delete(ctx, sw)
+		}
+	}
+
+	var tg = &flowsimv1.MatSimTarget{ObjectMeta: metav1.ObjectMeta{Namespace: e.namespaces[0], Name: "bad"}}
+	tg.Spec.Run = flowsimv1.MatSimRunSpec{Test: flowsimv1.TestFence, Connector: flowsimv1.ConnectorSpec{Image: "x"},
+		Config: flowsimv1.ConnectorConfig{SecretRef: &flowsimv1.SecretKeyRef{Name: "s", Key: "k"}}, Resource: runtime.RawExtension{Raw: []byte(`{}`)}}
+	tg.Spec.Tests = []flowsimv1.MatSimTest{flowsimv1.TestBasic}
+	if err := e.c.Create(ctx, tg); err == nil || !strings.Contains(err.Error(), "spec.tests") {
+		t.Errorf("a target whose run.test is not in tests: error %v, want one naming spec.tests", err)
+	}
+
+	e.createSweep(func(s *flowsimv1.MatSimSweepSpec) { s.Schedule = "61 2 * * *" })
+	e.waitSweep("the out-of-range schedule is reported", func(sw *flowsimv1.MatSimSweep) error {
+		var c = meta.FindStatusCondition(sw.Status.Conditions, ConditionScheduleValid)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonInvalidSchedule || !strings.Contains(c.Message, "61") {
+			return fmt.Errorf("ScheduleValid %+v", c)
+		}
+		return nil
+	})
+}
