@@ -89,6 +89,7 @@ func (c *countingClient) writes() int64 {
 
 type sweepEnv struct {
 	t          testing.TB
+	day0       time.Time // midnight UTC after the real now: the sweep's creationTimestamp is real
 	c          client.Client
 	clock      *fakeClock
 	label      string // namespaces of this test carry label=yes
@@ -99,8 +100,9 @@ type sweepEnv struct {
 	ticks      int
 }
 
-// newSweepEnv creates n namespaces for targets and starts a sweep manager at clock
-// 2026-03-01T12:00:00Z.
+// newSweepEnv creates n namespaces for targets and starts a sweep manager whose clock
+// reads day 0, 12:00 UTC (day 0 is tomorrow: schedules count from the sweep's real
+// creationTimestamp).
 func newSweepEnv(t testing.TB, n int) *sweepEnv {
 	t.Helper()
 	if envMissing != "" {
@@ -109,7 +111,8 @@ func newSweepEnv(t testing.TB, n int) *sweepEnv {
 		}
 		t.Skipf("Skipping envtest integration test: %s", envMissing)
 	}
-	var e = &sweepEnv{t: t, c: envClient, clock: &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	var day0 = time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	var e = &sweepEnv{t: t, c: envClient, day0: day0, clock: &fakeClock{now: day0.Add(12 * time.Hour)}}
 	e.label = fmt.Sprintf("sweep-test-%d", time.Now().UnixNano())
 	e.sweep = "sw" + strings.ToLower(strings.ReplaceAll(t.Name(), "_", ""))
 	if len(e.sweep) > 40 {
@@ -249,15 +252,26 @@ func (e *sweepEnv) patchSweep(patch string) {
 	}
 }
 
-// tick sets the clock and wakes the controller (as its RequeueAfter would) by touching
-// an annotation of the sweep.
-func (e *sweepEnv) tick(to string) {
+// at is day d (from day0) at hh:mm:ss UTC.
+func (e *sweepEnv) at(d int, hms string) time.Time {
 	e.t.Helper()
-	var at, err = time.Parse(time.RFC3339, to)
+	var c, err = time.Parse("15:04:05", hms)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.clock.set(at)
+	return e.day0.AddDate(0, 0, d).Add(time.Duration(c.Hour())*time.Hour + time.Duration(c.Minute())*time.Minute + time.Duration(c.Second())*time.Second)
+}
+
+// nightly is the name of the execution of day d's 02:00.
+func (e *sweepEnv) nightly(d int) string {
+	return e.sweep + "-" + e.at(d, "02:00:00").Format("20060102150405")
+}
+
+// tick sets the clock to day d at hh:mm:ss and wakes the controller (as its RequeueAfter
+// would) by touching an annotation of the sweep.
+func (e *sweepEnv) tick(d int, hms string) {
+	e.t.Helper()
+	e.clock.set(e.at(d, hms))
 	e.ticks++
 	e.patchSweep(fmt.Sprintf(`{"metadata":{"annotations":{"test.flowsim.dev/tick":"%d"}}}`, e.ticks))
 }
@@ -373,17 +387,17 @@ func TestSweepTickCreatesRuns(t *testing.T) {
 	if sw := e.get(); len(sw.Status.Active)+len(sw.Status.History) != 0 {
 		t.Fatalf("an execution started before the schedule: %+v", sw.Status)
 	}
-	e.tick("2026-03-01T23:59:00Z")
+	e.tick(0, "23:59:00")
 	if runs := e.runs(""); len(runs) != 0 {
 		t.Fatalf("%d runs before 02:00", len(runs))
 	}
-	e.tick("2026-03-02T02:00:05Z")
+	e.tick(1, "02:00:05")
 	var sw = e.waitSweep("an execution starts at 02:00", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 1) })
 	var ex = sw.Status.Active[0]
-	if ex.Name != e.sweep+"-20260302020000" || ex.Trigger != flowsimv1.TriggerSchedule || ex.Counts.Total != 3 {
-		t.Errorf("execution %s (%s) with %d runs; want %s-20260302020000, Schedule, 3", ex.Name, ex.Trigger, ex.Counts.Total, e.sweep)
+	if ex.Name != e.nightly(1) || ex.Trigger != flowsimv1.TriggerSchedule || ex.Counts.Total != 3 {
+		t.Errorf("execution %s (%s) with %d runs; want %s, Schedule, 3", ex.Name, ex.Trigger, ex.Counts.Total, e.nightly(1))
 	}
-	if sw.Status.LastScheduleTime == nil || !sw.Status.LastScheduleTime.Equal(ptr.To(metav1.NewTime(time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)))) {
+	if sw.Status.LastScheduleTime == nil || !sw.Status.LastScheduleTime.Time.Equal(e.at(1, "02:00:00")) {
 		t.Errorf("lastScheduleTime %v, want 02:00", sw.Status.LastScheduleTime)
 	}
 	e.waitEvent(EventScheduled, ex.Name)
@@ -427,14 +441,14 @@ func TestSweepSuspend(t *testing.T) {
 	var e = newSweepEnv(t, 1)
 	e.target(0, "pg", flowsimv1.TestBasic)
 	e.createSweep(func(s *flowsimv1.MatSimSweepSpec) { s.Suspend = ptr.To(true) })
-	e.tick("2026-03-02T02:00:05Z")
+	e.tick(1, "02:00:05")
 	e.waitSweep("the sweep says it is suspended", func(sw *flowsimv1.MatSimSweep) error {
 		if c := meta.FindStatusCondition(sw.Status.Conditions, ConditionActive); c == nil || c.Reason != ReasonSuspended {
 			return fmt.Errorf("Active condition %+v", c)
 		}
 		return nil
 	})
-	e.tick("2026-03-02T02:10:00Z")
+	e.tick(1, "02:10:00")
 	if sw := e.get(); len(sw.Status.Active) != 0 || len(e.runs("")) != 0 {
 		t.Fatalf("a suspended sweep started an execution: %+v", sw.Status.Active)
 	}
@@ -448,7 +462,7 @@ func TestSweepStartingDeadline(t *testing.T) {
 	var e = newSweepEnv(t, 1)
 	e.target(0, "pg", flowsimv1.TestBasic)
 	e.createSweep(func(s *flowsimv1.MatSimSweepSpec) { s.StartingDeadlineSeconds = ptr.To[int64](60) })
-	e.tick("2026-03-02T02:05:00Z")
+	e.tick(1, "02:05:00")
 	var sw = e.waitSweep("the schedule is missed", func(sw *flowsimv1.MatSimSweep) error {
 		if sw.Status.MissedSchedules != 1 {
 			return fmt.Errorf("missedSchedules %d", sw.Status.MissedSchedules)
@@ -459,7 +473,7 @@ func TestSweepStartingDeadline(t *testing.T) {
 		t.Errorf("an execution past its deadline started")
 	}
 	e.waitEvent(EventMissedSchedule, "startingDeadlineSeconds (60)")
-	e.tick("2026-03-03T02:00:30Z")
+	e.tick(2, "02:00:30")
 	e.waitSweep("the next day's execution starts on time", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 1) })
 }
 
@@ -471,14 +485,14 @@ func TestSweepConcurrencyPolicies(t *testing.T) {
 			e.target(0, "pg", flowsimv1.TestBasic)
 			e.target(0, "pg2", flowsimv1.TestBasic)
 			e.createSweep(func(s *flowsimv1.MatSimSweepSpec) { s.ConcurrencyPolicy = policy })
-			e.tick("2026-03-02T02:00:00Z")
+			e.tick(1, "02:00:00")
 			var first = e.waitSweep("the first execution starts", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 1) }).Status.Active[0].Name
 			var runs = e.waitRuns(first, 2)
 			e.finish(&runs[0], flowsimv1.OutcomePassed) // the other one still runs
-			e.tick("2026-03-03T02:00:10Z")
+			e.tick(2, "02:00:10")
 			switch policy {
 			case flowsimv1.ForbidConcurrent:
-				e.tick("2026-03-03T02:00:20Z")
+				e.tick(2, "02:00:20")
 				if sw := e.get(); len(sw.Status.Active) != 1 || sw.Status.Active[0].Name != first {
 					t.Fatalf("Forbid: active %+v, want only %s", sw.Status.Active, first)
 				}
@@ -525,14 +539,14 @@ func TestSweepCatchUpAfterDowntime(t *testing.T) {
 	e.target(0, "pg", flowsimv1.TestBasic)
 	e.createSweep()
 	e.stopManager()
-	e.clock.set(time.Date(2026, 3, 6, 9, 0, 0, 0, time.UTC))
+	e.clock.set(e.at(5, "09:00:00"))
 	e.startManager()
 	var sw = e.waitSweep("one catch-up execution starts", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 1) })
-	if ex := sw.Status.Active[0]; ex.Name != e.sweep+"-20260306020000" || sw.Status.MissedSchedules != 4 {
-		t.Errorf("catch-up execution %s, missedSchedules %d; want the 03-06 night and 4 missed", ex.Name, sw.Status.MissedSchedules)
+	if ex := sw.Status.Active[0]; ex.Name != e.nightly(5) || sw.Status.MissedSchedules != 4 {
+		t.Errorf("catch-up execution %s, missedSchedules %d; want %s and 4 missed", ex.Name, sw.Status.MissedSchedules, e.nightly(5))
 	}
 	e.waitEvent(EventMissedSchedule, "Missed 4 schedule time(s)")
-	e.tick("2026-03-06T09:00:10Z")
+	e.tick(5, "09:00:10")
 	if sw := e.get(); len(sw.Status.Active)+len(sw.Status.History) != 1 {
 		t.Errorf("%d executions after the catch-up, want 1", len(sw.Status.Active)+len(sw.Status.History))
 	}
@@ -552,7 +566,7 @@ func TestSweepManualTrigger(t *testing.T) {
 	e.waitRuns(ex.Name, 1)
 	e.finishAll(ex.Name)
 	e.waitSweep("it completes", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 0) })
-	e.tick("2026-03-01T12:01:00Z")
+	e.tick(0, "12:01:00")
 	if sw := e.get(); len(sw.Status.Active) != 0 || len(sw.Status.History) != 1 {
 		t.Fatalf("the same trigger value started another execution")
 	}
@@ -568,21 +582,14 @@ func TestSweepRestartMidExecutionNoDuplicates(t *testing.T) {
 		e.target(0, fmt.Sprintf("t%d", i), flowsimv1.TestBasic)
 	}
 	e.createSweep(func(s *flowsimv1.MatSimSweepSpec) { s.MaxParallelRuns = 3 })
-	e.tick("2026-03-02T02:00:00Z")
+	e.tick(1, "02:00:00")
 	var ex = e.waitSweep("the execution starts", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 1) }).Status.Active[0].Name
 	var runs = e.waitRuns(ex, 3)
 	e.finish(&runs[0], flowsimv1.OutcomePassed)
 	e.stopManager()
+	var before = len(e.runs(ex))
 	e.startManager()
-	e.waitRuns(ex, 4)
-	var created = e.writes.creates.Load() // of the new manager
-	for len(e.runs(ex)) < 8 || e.finishAll(ex) > 0 {
-		e.finishAll(ex)
-		time.Sleep(20 * time.Millisecond) // polling interval
-		if sw := e.get(); len(sw.Status.Active) == 0 {
-			break
-		}
-	}
+	e.driveToCompletion(ex)
 	var sw = e.waitSweep("the execution completes", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 0) })
 	if c := sw.Status.History[0].Counts; c != (flowsimv1.ExecutionCounts{Total: 8, Passed: 8}) {
 		t.Errorf("counts %+v", c)
@@ -590,8 +597,8 @@ func TestSweepRestartMidExecutionNoDuplicates(t *testing.T) {
 	if n := len(e.runs(ex)); n != 8 {
 		t.Errorf("%d runs, want 8", n)
 	}
-	if created > 5 {
-		t.Errorf("the restarted manager created %d runs early on; want at most the 5 not created before", created)
+	if created := e.writes.creates.Load(); created != int64(8-before) {
+		t.Errorf("the restarted manager created %d runs; want exactly the %d not created before the restart", created, 8-before)
 	}
 }
 
@@ -603,7 +610,7 @@ func TestSweepTargetAndNamespaceDeleted(t *testing.T) {
 	e.target(1, "mysql", flowsimv1.TestBasic)
 	e.target(2, "kept", flowsimv1.TestBasic)
 	e.createSweep()
-	e.tick("2026-03-02T02:00:00Z")
+	e.tick(1, "02:00:00")
 	var ex = e.waitSweep("the execution starts", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 1) }).Status.Active[0].Name
 	e.waitRuns(ex, 3)
 	if err := e.c.Delete(ctx, gone); err != nil {
@@ -640,8 +647,8 @@ func TestSweepHistoryPruning(t *testing.T) {
 	e.target(0, "pg", flowsimv1.TestBasic)
 	e.createSweep(func(s *flowsimv1.MatSimSweepSpec) { s.SuccessfulExecutionsHistoryLimit = ptr.To[int32](1) })
 	var names []string
-	for day := 2; day <= 3; day++ {
-		e.tick(fmt.Sprintf("2026-03-%02dT02:00:00Z", day))
+	for day := 1; day <= 2; day++ {
+		e.tick(day, "02:00:00")
 		var ex = e.waitSweep("an execution starts", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 1) }).Status.Active[0].Name
 		e.waitRuns(ex, 1)
 		e.finishAll(ex)
@@ -707,7 +714,7 @@ func TestSweepMaxParallelRunsNeverExceeded(t *testing.T) {
 	e.createSweep(func(s *flowsimv1.MatSimSweepSpec) { s.MaxParallelRuns = 7 })
 	var most, stop = e.watchMaxUnfinished()
 	defer stop()
-	e.tick("2026-03-02T02:00:00Z")
+	e.tick(1, "02:00:00")
 	var ex = e.waitSweep("the execution starts", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 1) }).Status.Active[0].Name
 	e.driveToCompletion(ex)
 	var sw = e.get()
@@ -726,16 +733,20 @@ func TestSweepMaxParallelRunsNeverExceeded(t *testing.T) {
 // sees until the execution is in the history.
 func (e *sweepEnv) driveToCompletion(ex string) {
 	e.t.Helper()
-	e.eventually("execution "+ex+" completes", func() error {
+	var deadline = time.Now().Add(5 * time.Minute)
+	for {
 		e.finishAll(ex)
 		var sw = e.get()
 		for _, h := range sw.Status.History {
 			if h.Name == ex {
-				return nil
+				return
 			}
 		}
-		return fmt.Errorf("still active: %+v", sw.Status.Active[0].Counts)
-	})
+		if time.Now().After(deadline) {
+			e.t.Fatalf("execution %s did not complete: %+v", ex, sw.Status.Active)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
+	}
 }
 
 // BenchmarkSweepExecution1000Targets: one execution over 1,000 targets (maxParallelRuns
@@ -752,7 +763,7 @@ func BenchmarkSweepExecution1000Targets(b *testing.B) {
 		e.createSweep(func(s *flowsimv1.MatSimSweepSpec) { s.MaxParallelRuns = 100 })
 		var writes0, reconciles0 = e.writes.writes(), reconcileTotal()
 		var start = time.Now()
-		e.tick("2026-03-02T02:00:00Z")
+		e.tick(1, "02:00:00")
 		var ex = e.waitSweep("the execution starts", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 1) }).Status.Active[0].Name
 		e.driveToCompletion(ex)
 		var wall = time.Since(start)
