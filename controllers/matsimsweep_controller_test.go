@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
 )
@@ -849,6 +851,25 @@ func TestSweepValidation(t *testing.T) {
 	tg.Spec.Tests = []flowsimv1.MatSimTest{flowsimv1.TestBasic}
 	if err := e.c.Create(ctx, tg); err == nil || !strings.Contains(err.Error(), "spec.tests") {
 		t.Errorf("a target whose run.test is not in tests: error %v, want one naming spec.tests", err)
+	}
+
+	// The samples are valid (a dry run, so the nightly sample sweep never starts).
+	var sample flowsimv1.MatSimSweep
+	var target flowsimv1.MatSimTarget
+	for f, obj := range map[string]any{"matsimsweep_nightly.yaml": &sample, "matsimtarget_postgres.yaml": &target} {
+		var b, err = os.ReadFile(filepath.Join("..", "config", "samples", "sweep", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.UnmarshalStrict(b, obj); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	target.Namespace = e.namespaces[0]
+	for _, obj := range []client.Object{&sample, &target} {
+		if err := e.c.Create(ctx, obj, client.DryRunAll); err != nil {
+			t.Errorf("sample %s rejected: %v", obj.GetName(), err)
+		}
 	}
 
 	e.createSweep(func(s *flowsimv1.MatSimSweepSpec) { s.Schedule = "61 2 * * *" })
