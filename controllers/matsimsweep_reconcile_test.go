@@ -37,6 +37,7 @@ func TestSweepReconcilePasses(t *testing.T) {
 		}
 	}
 	var bg = context.Background()
+	var replaced0 = gaugeValue(sweepExecutionsTotal.WithLabelValues("nightly", "replaced"))
 	var c = fake.NewClientBuilder().WithScheme(envScheme).WithObjects(objs...).
 		WithStatusSubresource(&flowsimv1.MatSimSweep{}, &flowsimv1.MatSimRun{}).Build()
 	var recorder = events.NewFakeRecorder(100)
@@ -86,6 +87,9 @@ func TestSweepReconcilePasses(t *testing.T) {
 	if st := pass(); st.Active[0].Counts != (flowsimv1.ExecutionCounts{Total: 4, Queued: 2, Pending: 2}) || len(runs()) != 2 {
 		t.Fatalf("first dispatch: %+v, %d runs", st.Active[0].Counts, len(runs()))
 	}
+	if q, a := gaugeValue(sweepQueueDepth.WithLabelValues("nightly")), gaugeValue(sweepActiveRuns.WithLabelValues("nightly")); q != 2 || a != 2 {
+		t.Errorf("queue_depth %v, active_runs %v; want 2 and 2", q, a)
+	}
 
 	// a/t1 is deleted while its run is unfinished: the run is deleted, the result says why.
 	var tg flowsimv1.MatSimTarget
@@ -120,6 +124,12 @@ func TestSweepReconcilePasses(t *testing.T) {
 	st = pass()
 	if len(st.Active) != 0 || st.LastResult != "3/3" || st.LastSuccessfulTime == nil {
 		t.Errorf("the manual execution did not complete: %+v", st)
+	}
+	if got := gaugeValue(sweepLastSuccess.WithLabelValues("nightly")); got != float64(st.LastSuccessfulTime.Unix()) {
+		t.Errorf("last_success_timestamp_seconds %v, want %v", got, st.LastSuccessfulTime.Unix())
+	}
+	if got := gaugeValue(sweepExecutionsTotal.WithLabelValues("nightly", "replaced")); got != replaced0+1 {
+		t.Errorf("executions_total{result=replaced} %v, want %v", got, replaced0+1)
 	}
 	close(recorder.Events)
 	var got []string
