@@ -779,6 +779,9 @@ func BenchmarkSweepExecution1000Targets(b *testing.B) {
 			b.Errorf("%.2f API writes per run, more than 3", float64(writes)/1000)
 		}
 		e.stopManager()
+		if err := e.c.Delete(ctx, e.get()); err != nil { // the next iteration reuses the name
+			b.Fatal(err)
+		}
 	}
 }
 
