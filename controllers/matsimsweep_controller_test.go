@@ -91,7 +91,7 @@ func (c *countingClient) writes() int64 {
 
 type sweepEnv struct {
 	t          testing.TB
-	day0       time.Time // midnight UTC after the real now: the sweep's creationTimestamp is real
+	day0       time.Time // midnight UTC before day 1, whose 02:00 is the first after the real now
 	c          client.Client
 	clock      *fakeClock
 	label      string // namespaces of this test carry label=yes
@@ -103,8 +103,8 @@ type sweepEnv struct {
 }
 
 // newSweepEnv creates n namespaces for targets and starts a sweep manager whose clock
-// reads day 0, 12:00 UTC (day 0 is tomorrow: schedules count from the sweep's real
-// creationTimestamp).
+// reads the real time plus a minute (schedules count from the sweep's real
+// creationTimestamp); day 1 is the day of the next 02:00 UTC.
 func newSweepEnv(t testing.TB, n int) *sweepEnv {
 	t.Helper()
 	if envMissing != "" {
@@ -113,8 +113,13 @@ func newSweepEnv(t testing.TB, n int) *sweepEnv {
 		}
 		t.Skipf("Skipping envtest integration test: %s", envMissing)
 	}
-	var day0 = time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
-	var e = &sweepEnv{t: t, c: envClient, day0: day0, clock: &fakeClock{now: day0.Add(12 * time.Hour)}}
+	// Day 1's 02:00 is the first 02:00 UTC after the sweep's (real) creation.
+	var start = time.Now().UTC().Add(time.Minute).Truncate(time.Second)
+	var day0 = start.Truncate(24 * time.Hour).Add(-24 * time.Hour)
+	if !start.Before(day0.Add(26 * time.Hour)) {
+		day0 = day0.Add(24 * time.Hour)
+	}
+	var e = &sweepEnv{t: t, c: envClient, day0: day0, clock: &fakeClock{now: start}}
 	e.label = fmt.Sprintf("sweep-test-%d", time.Now().UnixNano())
 	e.sweep = "sw" + strings.ToLower(strings.ReplaceAll(t.Name(), "_", ""))
 	if len(e.sweep) > 40 {
@@ -491,6 +496,12 @@ func TestSweepConcurrencyPolicies(t *testing.T) {
 			var first = e.waitSweep("the first execution starts", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 1) }).Status.Active[0].Name
 			var runs = e.waitRuns(first, 2)
 			e.finish(&runs[0], flowsimv1.OutcomePassed) // the other one still runs
+			e.waitSweep("the sweep sees one run passed", func(sw *flowsimv1.MatSimSweep) error {
+				if c := sw.Status.Active[0].Counts; c.Passed != 1 {
+					return fmt.Errorf("counts %+v", c)
+				}
+				return nil
+			})
 			e.tick(2, "02:00:10")
 			switch policy {
 			case flowsimv1.ForbidConcurrent:
