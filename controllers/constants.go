@@ -115,3 +115,41 @@ const (
 	peerSuffix      = "-peer"
 	policySuffix    = "-connector"
 )
+
+// MatSimSweep: conditions, reasons and events. The run labels flowsim.dev/sweep,
+// flowsim.dev/execution and flowsim.dev/target are in api/v1alpha1 (LabelSweep, ...):
+// the CLI selects runs with them too.
+const (
+	// ConditionScheduleValid is False when the schedule or time zone cannot be used
+	// (reason InvalidSchedule) or a selector is invalid (InvalidSelector).
+	ConditionScheduleValid = "ScheduleValid"
+	// ConditionActive is True while an execution runs (reason ExecutionRunning) and False
+	// otherwise (reason Idle, or Suspended).
+	ConditionActive = "Active"
+
+	ReasonScheduleValid    = "ScheduleValid"
+	ReasonInvalidSchedule  = "InvalidSchedule"
+	ReasonInvalidSelector  = "InvalidSelector"
+	ReasonExecutionRunning = "ExecutionRunning"
+	ReasonIdle             = "Idle"
+	ReasonSuspended        = "Suspended"
+
+	// Why the sweep ended a run of an execution (SweepRunResult.reason, outcome error).
+	// ReasonTargetDeleted: the MatSimTarget was deleted; its unfinished run was deleted.
+	ReasonTargetDeleted = "TargetDeleted"
+	// ReasonNamespaceDeleted: the target's namespace was deleted.
+	ReasonNamespaceDeleted = "NamespaceDeleted"
+	// ReasonRunDeleted: the MatSimRun was deleted (by someone else) before it finished.
+	ReasonRunDeleted = "RunDeleted"
+	// ReasonReplaced: a newer execution replaced this one (concurrencyPolicy Replace).
+	ReasonReplaced = "Replaced"
+
+	// EventScheduled: an execution started (note: trigger, runs planned).
+	EventScheduled = "Scheduled"
+	// EventCompleted: an execution completed (note: counts).
+	EventCompleted = "Completed"
+	// EventMissedSchedule: schedule times that never started (downtime, deadline).
+	EventMissedSchedule = "MissedSchedule"
+	// EventReplaced: an execution was stopped by a newer one.
+	EventReplaced = "Replaced"
+)

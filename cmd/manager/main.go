@@ -1,5 +1,6 @@
 // Command manager runs the flowsim operator: it reconciles MatSimRuns into Jobs that run
-// a connector (as a sidecar behind flowsim's connector proxy) and the matsim driver.
+// a connector (as a sidecar behind flowsim's connector proxy) and the matsim driver, and
+// MatSimSweeps into scheduled executions of MatSimRuns over the cluster's MatSimTargets.
 package main
 
 import (
@@ -8,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	_ "time/tzdata" // MatSimSweep time zones in a FROM-scratch image
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -138,6 +140,14 @@ func main() {
 		ProgressInterval: progress,
 	}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "Setting up the MatSimRun controller")
+		os.Exit(1)
+	}
+	if err := (&controllers.MatSimSweepReconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("flowsim-operator"),
+		Now:      time.Now,
+	}).SetupWithManager(mgr); err != nil {
+		log.Error(err, "Setting up the MatSimSweep controller")
 		os.Exit(1)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

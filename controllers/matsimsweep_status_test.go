@@ -1,0 +1,296 @@
+package controllers
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
+)
+
+func TestSweepRunName(t *testing.T) {
+	var dns = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
+	var seen = map[string]bool{}
+	for _, target := range []string{"pg", "0day", "a.b.c", strings.Repeat("x", 63), strings.Repeat("y", 33) + "-" + strings.Repeat("z", 20)} {
+		for _, test := range []flowsimv1.MatSimTest{flowsimv1.TestBasic, flowsimv1.TestRecovery} {
+			for _, ex := range []string{"nightly-20260302020000", "nightly-20260303020000"} {
+				var name = sweepRunName(ex, "team-a", target, test)
+				if len(name) > 52 || !dns.MatchString(name) {
+					t.Errorf("sweepRunName(%q, %q, %q) = %q: not a DNS label of at most 52 characters", ex, target, test, name)
+				}
+				if seen[name] {
+					t.Errorf("sweepRunName(%q, %q, %q) = %q twice", ex, target, test, name)
+				}
+				seen[name] = true
+				if again := sweepRunName(ex, "team-a", target, test); again != name {
+					t.Errorf("sweepRunName is not deterministic: %q then %q", name, again)
+				}
+			}
+		}
+	}
+	if got := sweepRunName("nightly-20260302020000", "team-a", "pg", flowsimv1.TestBasic); !strings.HasPrefix(got, "pg-basic-") {
+		t.Errorf("run name %q does not start with the target and test", got)
+	}
+}
+
+func TestExecutionName(t *testing.T) {
+	var at = mustTime(t, "2026-03-02T02:00:00Z")
+	if got := executionName("nightly", flowsimv1.TriggerSchedule, at.In(time.FixedZone("X", 3600)), ""); got != "nightly-20260302020000" {
+		t.Errorf("scheduled execution name %q, want nightly-20260302020000 (UTC)", got)
+	}
+	var a, b = executionName("nightly", flowsimv1.TriggerManual, at, "1"), executionName("nightly", flowsimv1.TriggerManual, at.Add(time.Hour), "1")
+	if a != b || !strings.HasPrefix(a, "nightly-m") || a == executionName("nightly", flowsimv1.TriggerManual, at, "2") {
+		t.Errorf("manual execution names %q, %q: want the same for the same trigger value, different for another", a, b)
+	}
+	if n := executionName(strings.Repeat("s", 40), flowsimv1.TriggerSchedule, at, ""); len(n) > 63 {
+		t.Errorf("execution name of a 40-character sweep is %d characters, more than a label value holds", len(n))
+	}
+}
+
+// fleet builds observations: n targets spread over namespaces, each with tests.
+func fleet(namespaces, perNamespace int, tests ...flowsimv1.MatSimTest) *sweepObserved {
+	var obs = &sweepObserved{runs: map[string]*flowsimv1.MatSimRun{}, targets: map[string]*flowsimv1.MatSimTarget{},
+		namespaces: map[string]*corev1.Namespace{}, expected: map[string]bool{}}
+	for n := 0; n < namespaces; n++ {
+		var ns = fmt.Sprintf("team-%03d", n)
+		obs.namespaces[ns] = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"tier": []string{"gold", "bronze"}[n%2]}}}
+		for i := 0; i < perNamespace; i++ {
+			var tg = &flowsimv1.MatSimTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("conn-%04d", i)}}
+			tg.Spec.Run.Test = tests[0]
+			tg.Spec.Tests = tests
+			obs.targets[key(ns, tg.Name)] = tg
+		}
+	}
+	return obs
+}
+
+func TestSelectTargets(t *testing.T) {
+	var obs = fleet(4, 2, flowsimv1.TestBasic)
+	obs.targets[key("team-001", "conn-0000")].Labels = map[string]string{"sweep": "no"}
+	obs.targets[key("team-002", "conn-0001")].DeletionTimestamp = ptr.To(metav1.Now())
+	var sweep = &flowsimv1.MatSimSweep{Spec: flowsimv1.MatSimSweepSpec{
+		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "gold"}},
+		Selector:          &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "sweep", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"no"}}}},
+	}}
+	var plan, err = selectTargets(sweep, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range plan {
+		got = append(got, p.String())
+	}
+	var want = []string{"team-000/conn-0000:basic", "team-000/conn-0001:basic", "team-002/conn-0000:basic"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("plan (-want +got):\n%s", diff)
+	}
+	sweep.Spec.Selector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "x", Operator: "Bogus"}}}
+	if _, err := selectTargets(sweep, obs); err == nil || !strings.Contains(err.Error(), "spec.selector") {
+		t.Errorf("a bad selector: error %v, want one naming spec.selector", err)
+	}
+}
+
+func TestPlanEntryRoundTrip(t *testing.T) {
+	var p = flowsimv1.PlanEntry{Namespace: "ns", Target: "t.x", Tests: []flowsimv1.MatSimTest{"basic", "fence"}}
+	var back, err = flowsimv1.ParsePlanEntry(p.String())
+	if err != nil || !cmp.Equal(p, back) {
+		t.Errorf("ParsePlanEntry(%q) = %+v, %v", p.String(), back, err)
+	}
+	for _, bad := range []string{"ns/t", "t:basic", "/t:basic", "ns/:basic", "ns/t:"} {
+		if _, err := flowsimv1.ParsePlanEntry(bad); err == nil {
+			t.Errorf("ParsePlanEntry(%q) accepted", bad)
+		}
+	}
+}
+
+// startExecution is an execution over every target of obs.
+func startExecution(t *testing.T, obs *sweepObserved) (flowsimv1.SweepExecution, []planItem) {
+	t.Helper()
+	var plan, err = selectTargets(&flowsimv1.MatSimSweep{}, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ex = newExecution("nightly-20260302020000", flowsimv1.TriggerSchedule, time.Unix(0, 0), time.Unix(0, 0), plan)
+	items, err := planItems(&ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ex, items
+}
+
+func finishRun(obs *sweepObserved, it planItem, phase flowsimv1.RunPhase, outcome string) {
+	var run = &flowsimv1.MatSimRun{ObjectMeta: metav1.ObjectMeta{Namespace: it.namespace, Name: it.run}}
+	run.Spec.Test = it.test
+	run.Status.Phase = phase
+	if phase.IsFinished() {
+		run.Status.Result = &flowsimv1.RunResult{Outcome: outcome, Check: map[bool]string{true: "load.phantom"}[outcome == "failed"]}
+		run.Status.Seed = ptr.To[int64](42)
+	}
+	obs.runs[key(it.namespace, it.run)] = run
+}
+
+func TestDispatchLimits(t *testing.T) {
+	var obs = fleet(3, 4, flowsimv1.TestBasic, flowsimv1.TestDelta) // 24 runs, 8 per namespace
+	var ex, items = startExecution(t, obs)
+	var spec = flowsimv1.MatSimSweepSpec{MaxParallelRuns: 5, MaxParallelRunsPerNamespace: ptr.To[int32](2)}
+	var active = []flowsimv1.SweepExecution{ex}
+
+	var create = dispatch(&spec, active, [][]planItem{items}, obs)
+	var perNS = map[string]int{}
+	for _, c := range create {
+		perNS[items[c[1]].namespace]++
+		obs.expected[key(items[c[1]].namespace, items[c[1]].run)] = true
+	}
+	if len(create) != 5 || perNS["team-000"] != 2 || perNS["team-001"] != 2 || perNS["team-002"] != 1 {
+		t.Fatalf("first dispatch created %d runs %v; want 5: 2, 2 and 1 per namespace", len(create), perNS)
+	}
+	if active[0].Dispatched != 2 {
+		t.Errorf("Dispatched = %d, want 2 (the third run of team-000 waits for its namespace)", active[0].Dispatched)
+	}
+	if again := dispatch(&spec, active, [][]planItem{items}, obs); len(again) != 0 {
+		t.Errorf("a second pass with nothing finished created %d more runs", len(again))
+	}
+
+	// Expected runs show up in the cache; one of team-000 finishes: exactly one slot frees.
+	for k := range obs.expected {
+		var ns, name, _ = strings.Cut(k, "/")
+		obs.runs[k] = &flowsimv1.MatSimRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	}
+	obs.expected = map[string]bool{}
+	finishRun(obs, items[0], flowsimv1.PhaseSucceeded, "passed")
+	create = dispatch(&spec, active, [][]planItem{items}, obs)
+	if len(create) != 1 || items[create[0][1]].namespace != "team-000" {
+		t.Fatalf("after one run of team-000 finished, created %v; want one run of team-000", create)
+	}
+	obs.expected[key(items[create[0][1]].namespace, items[create[0][1]].run)] = true
+
+	// Every target of team-001 is deleted: its queued runs are dispatched without a run.
+	for k, tg := range obs.targets {
+		if tg.Namespace == "team-001" {
+			delete(obs.targets, k)
+		}
+	}
+	var results = make([]flowsimv1.SweepRunResult, len(items))
+	for i, it := range items {
+		results[i], _ = itemResult(it, int32(i) < active[0].Dispatched, obs)
+	}
+	summarize(&active[0], results)
+	if active[0].Counts.Error != 8 {
+		t.Errorf("targets of team-001 deleted: %d runs in error, want 8", active[0].Counts.Error)
+	}
+	for _, r := range active[0].Results[:8] {
+		if r.Reason != ReasonTargetDeleted || r.Namespace != "team-001" {
+			t.Errorf("result %+v: want reason TargetDeleted in team-001 listed first", r)
+		}
+	}
+}
+
+func TestItemResult(t *testing.T) {
+	var obs = fleet(1, 1, flowsimv1.TestBasic)
+	var _, items = startExecution(t, obs)
+	var it = items[0]
+	var judge = func(dispatched bool) (flowsimv1.SweepRunResult, bool) {
+		var r, stop = itemResult(it, dispatched, obs)
+		return r, stop != nil
+	}
+	if r, _ := judge(false); r.Outcome != flowsimv1.OutcomeQueued || r.Run != "" {
+		t.Errorf("not dispatched: %+v, want queued with no run", r)
+	}
+	if r, _ := judge(true); r.Outcome != flowsimv1.OutcomeError || r.Reason != ReasonRunDeleted {
+		t.Errorf("dispatched, no run, not expected: %+v, want error RunDeleted", r)
+	}
+	obs.expected[key(it.namespace, it.run)] = true
+	if r, _ := judge(true); r.Outcome != flowsimv1.OutcomePending {
+		t.Errorf("created, not in the cache yet: %+v, want pending", r)
+	}
+	finishRun(obs, it, flowsimv1.PhaseRunning, "")
+	if r, _ := judge(true); r.Outcome != flowsimv1.OutcomeRunning || r.Run != it.run {
+		t.Errorf("running run: %+v", r)
+	}
+	obs.namespaces[it.namespace].DeletionTimestamp = ptr.To(metav1.Now())
+	if r, stop := judge(true); r.Outcome != flowsimv1.OutcomeError || r.Reason != ReasonNamespaceDeleted || !stop {
+		t.Errorf("namespace deleted under a running run: %+v (stop %v), want error NamespaceDeleted and the run stopped", r, stop)
+	}
+	finishRun(obs, it, flowsimv1.PhaseFailed, "failed")
+	if r, stop := judge(true); r.Outcome != flowsimv1.OutcomeFailed || r.Check != "load.phantom" || ptr.Deref(r.Seed, 0) != 42 || stop {
+		t.Errorf("a run that failed before its namespace went: %+v (stop %v), want its own failure kept", r, stop)
+	}
+}
+
+func TestPruneHistory(t *testing.T) {
+	var ex = func(name string, ok bool) flowsimv1.SweepExecution {
+		var e = flowsimv1.SweepExecution{Name: name, Phase: flowsimv1.ExecutionCompleted, Counts: flowsimv1.ExecutionCounts{Total: 2, Passed: 2}}
+		if !ok {
+			e.Counts.Passed, e.Counts.Failed = 1, 1
+		}
+		return e
+	}
+	var history = []flowsimv1.SweepExecution{ex("e6", true), ex("e5", false), ex("e4", true), ex("e3", true), ex("e2", false), ex("e1", false)}
+	var spec = flowsimv1.MatSimSweepSpec{SuccessfulExecutionsHistoryLimit: ptr.To[int32](2), FailedExecutionsHistoryLimit: ptr.To[int32](1)}
+	var kept, dropped = pruneHistory(&spec, history)
+	var names []string
+	for _, e := range kept {
+		names = append(names, e.Name)
+	}
+	if diff := cmp.Diff([]string{"e6", "e5", "e4"}, names); diff != "" {
+		t.Errorf("kept (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"e3", "e2", "e1"}, dropped); diff != "" {
+		t.Errorf("dropped (-want +got):\n%s", diff)
+	}
+}
+
+// TestSweepStatusSizeBounded: a sweep over 2,000 targets × 4 tests, with long names,
+// every run failed with a long message, an active execution with its plan and a full
+// history (20 executions), stays well under etcd's 1.5 MiB object limit.
+func TestSweepStatusSizeBounded(t *testing.T) {
+	var obs = &sweepObserved{runs: map[string]*flowsimv1.MatSimRun{}, targets: map[string]*flowsimv1.MatSimTarget{},
+		namespaces: map[string]*corev1.Namespace{}, expected: map[string]bool{}}
+	var all = []flowsimv1.MatSimTest{flowsimv1.TestBasic, flowsimv1.TestDelta, flowsimv1.TestFence, flowsimv1.TestRecovery}
+	for i := 0; i < 2000; i++ {
+		var ns = fmt.Sprintf("%s-%03d", strings.Repeat("n", 59), i%100)
+		obs.namespaces[ns] = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
+		var tg = &flowsimv1.MatSimTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("%s-%05d", strings.Repeat("t", 57), i)}}
+		tg.Spec.Run.Test, tg.Spec.Tests = flowsimv1.TestBasic, all
+		obs.targets[key(ns, tg.Name)] = tg
+	}
+	var ex, items = startExecution(t, obs)
+	ex.Name = strings.Repeat("s", 40) + "-20260302020000"
+	var results = make([]flowsimv1.SweepRunResult, len(items))
+	for i, it := range items {
+		var run = &flowsimv1.MatSimRun{ObjectMeta: metav1.ObjectMeta{Namespace: it.namespace, Name: it.run}}
+		run.Status = flowsimv1.MatSimRunStatus{Phase: flowsimv1.PhaseFailed, Reason: ReasonCheckFailed, Seed: ptr.To[int64](1 << 62),
+			Result: &flowsimv1.RunResult{Outcome: "failed", Check: "verify.missing", Message: strings.Repeat("m", 4000), Duration: metav1.Duration{Duration: time.Hour}}}
+		obs.runs[key(it.namespace, it.run)] = run
+		results[i], _ = itemResult(it, true, obs)
+	}
+	var active = ex
+	summarize(&active, results)
+	var done = active
+	done.Plan, done.Dispatched, done.Phase = nil, 0, flowsimv1.ExecutionCompleted
+	done = toHistory(done)
+	var st = flowsimv1.MatSimSweepStatus{Active: []flowsimv1.SweepExecution{active}}
+	for i := 0; i < 20; i++ { // both history limits at their maximum, 10
+		st.History = append(st.History, done)
+	}
+	var b, err = json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if active.Counts.Total != 8000 || active.Counts.Failed != 8000 || len(active.Results) != flowsimv1.MaxSweepResults || active.ResultsOmitted != 8000-flowsimv1.MaxSweepResults {
+		t.Errorf("counts %+v, %d results, %d omitted", active.Counts, len(active.Results), active.ResultsOmitted)
+	}
+	const limit = 512 << 10 // a third of etcd's 1.5 MiB
+	t.Logf("status of 2,000 targets × 4 tests, 20 executions of history: %d bytes (plan %d entries)", len(b), len(active.Plan))
+	if len(b) > limit {
+		t.Errorf("status is %d bytes, more than %d", len(b), limit)
+	}
+}

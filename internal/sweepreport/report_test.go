@@ -1,0 +1,157 @@
+package sweepreport
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
+)
+
+func sweepRun(ns, target string, test flowsimv1.MatSimTest, phase flowsimv1.RunPhase, res *flowsimv1.RunResult) flowsimv1.MatSimRun {
+	var r = flowsimv1.MatSimRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: target + "-" + string(test), Labels: map[string]string{
+		flowsimv1.LabelSweep: "nightly", flowsimv1.LabelExecution: "nightly-20260302020000", flowsimv1.LabelTarget: target}}}
+	r.Spec.Test = test
+	r.Spec.Connector.Image = "ghcr.io/example/" + target + ":v1"
+	r.Status.Phase, r.Status.Result, r.Status.Seed = phase, res, ptr.To[int64](99)
+	if phase == flowsimv1.PhaseFailed && res == nil {
+		r.Status.Reason, r.Status.Message = "ConnectorCrashed", "connector exited with code 2"
+	}
+	return r
+}
+
+func fixture() (*flowsimv1.MatSimSweep, []flowsimv1.MatSimRun) {
+	var start = metav1.NewTime(time.Date(2026, 3, 2, 2, 0, 3, 0, time.UTC))
+	var sw = &flowsimv1.MatSimSweep{ObjectMeta: metav1.ObjectMeta{Name: "nightly"}}
+	sw.Status.History = []flowsimv1.SweepExecution{{
+		Name: "nightly-20260302020000", Trigger: flowsimv1.TriggerSchedule, Phase: flowsimv1.ExecutionCompleted,
+		ScheduledTime: metav1.NewTime(start.Add(-3 * time.Second)), StartTime: start,
+		Counts: flowsimv1.ExecutionCounts{Total: 4, Passed: 1, Failed: 1, Error: 2},
+		Results: []flowsimv1.SweepRunResult{{Namespace: "team-b", Target: "gone", Test: "basic", Outcome: "error",
+			Reason: "TargetDeleted", Message: "MatSimTarget team-b/gone was deleted during the execution"}},
+	}}
+	var runs = []flowsimv1.MatSimRun{
+		sweepRun("team-a", "pg", "delta", flowsimv1.PhaseFailed, &flowsimv1.RunResult{Outcome: "failed", Protocol: "2021-12",
+			Check: "verify.missing", Message: "key [3] missing\nsecond line", Duration: metav1.Duration{Duration: 1500 * time.Millisecond}}),
+		sweepRun("team-a", "pg", "basic", flowsimv1.PhaseSucceeded, &flowsimv1.RunResult{Outcome: "passed", Protocol: "2021-12",
+			Duration: metav1.Duration{Duration: 2 * time.Second}}),
+		sweepRun("team-b", "mysql", "basic", flowsimv1.PhaseFailed, nil),
+		// Another execution's run is left out.
+		func() flowsimv1.MatSimRun {
+			var r = sweepRun("team-a", "pg", "fence", flowsimv1.PhaseSucceeded, nil)
+			r.Labels[flowsimv1.LabelExecution] = "nightly-20260301020000"
+			return r
+		}(),
+	}
+	return sw, runs
+}
+
+func TestBuild(t *testing.T) {
+	var sw, runs = fixture()
+	var rep, err = Build(sw, "nightly-20260302020000", runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tg := range rep.Targets {
+		for _, tc := range tg.Tests {
+			got = append(got, tg.Namespace+"/"+tg.Name+" "+tc.Test+" "+tc.Outcome+" "+tc.Reason+tc.Check)
+		}
+	}
+	var want = []string{
+		"team-a/pg basic passed ",
+		"team-a/pg delta failed verify.missing",
+		"team-b/gone basic error TargetDeleted",
+		"team-b/mysql basic error ConnectorCrashed",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("report (-want +got):\n%s", diff)
+	}
+	if rep.Counts.Total != 4 || rep.Phase != "Completed" || rep.StartTime == nil {
+		t.Errorf("report header %+v", rep)
+	}
+	if _, err := Build(sw, "nightly-19990101000000", runs); err == nil || !strings.Contains(err.Error(), "no execution") {
+		t.Errorf("unknown execution: error %v", err)
+	}
+}
+
+func TestJUnit(t *testing.T) {
+	var sw, runs = fixture()
+	var rep, _ = Build(sw, "nightly-20260302020000", runs)
+	var b, err = rep.JUnit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc junitSuites
+	if err := xml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("the JUnit report is not XML: %v\n%s", err, b)
+	}
+	if doc.Tests != 4 || doc.Failures != 1 || doc.Errors != 2 || len(doc.Suites) != 3 {
+		t.Errorf("testsuites: %d tests, %d failures, %d errors, %d suites; want 4, 1, 2, 3\n%s", doc.Tests, doc.Failures, doc.Errors, len(doc.Suites), b)
+	}
+	var pg = doc.Suites[0]
+	if pg.Name != "team-a/pg" || len(pg.Cases) != 2 || pg.Cases[1].Failure == nil {
+		t.Fatalf("first suite %+v", pg)
+	}
+	var f = pg.Cases[1].Failure
+	if f.Type != "verify.missing" || f.Message != "verify.missing: key [3] missing" || !strings.Contains(f.Text, "second line") {
+		t.Errorf("failure %+v: want the check as type, its first line as message, the whole message as text", f)
+	}
+	var props = map[string]string{}
+	for _, p := range pg.Cases[1].Properties {
+		props[p.Name] = p.Value
+	}
+	if diff := cmp.Diff(map[string]string{"run": "pg-delta", "seed": "99", "protocol": "2021-12", "image": "ghcr.io/example/pg:v1"}, props); diff != "" {
+		t.Errorf("properties (-want +got):\n%s", diff)
+	}
+	if e := doc.Suites[2].Cases[0].Error; e == nil || e.Type != "ConnectorCrashed" {
+		t.Errorf("crashed run: %+v, want an <error> of type ConnectorCrashed", doc.Suites[2].Cases[0])
+	}
+}
+
+func TestJSON(t *testing.T) {
+	var sw, runs = fixture()
+	var rep, _ = Build(sw, "nightly-20260302020000", runs)
+	var b, err = rep.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(rep, back); diff != "" {
+		t.Errorf("JSON round trip (-want +got):\n%s", diff)
+	}
+}
+
+func TestRunOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		phase   flowsimv1.RunPhase
+		outcome string
+		want    string
+	}{
+		{"", "", "pending"},
+		{flowsimv1.PhasePending, "", "pending"},
+		{flowsimv1.PhaseRunning, "", "running"},
+		{flowsimv1.PhaseSucceeded, "passed", "passed"},
+		{flowsimv1.PhaseFailed, "failed", "failed"},
+		{flowsimv1.PhaseFailed, "error", "error"},
+		{flowsimv1.PhaseFailed, "", "error"},
+	} {
+		var r flowsimv1.MatSimRun
+		r.Status.Phase = tc.phase
+		if tc.outcome != "" {
+			r.Status.Result = &flowsimv1.RunResult{Outcome: tc.outcome}
+		}
+		if got := RunOutcome(&r); got != tc.want {
+			t.Errorf("phase %q result %q: %q, want %q", tc.phase, tc.outcome, got, tc.want)
+		}
+	}
+}
