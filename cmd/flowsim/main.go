@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/flowsim/flowsim/internal/kubecli"
 	"github.com/flowsim/flowsim/matsim"
 	"github.com/spf13/cobra"
 )
@@ -33,6 +34,7 @@ func run(ctx context.Context, args []string) int {
 	root.AddCommand(newProxyCommand())
 	root.AddCommand(newReferenceConnectorCommand())
 	root.AddCommand(kubeCommands()...)
+	root.AddCommand(kubecli.NewCommand(kubecli.Options{}))
 	root.SetArgs(args)
 
 	var err = root.ExecuteContext(ctx)
