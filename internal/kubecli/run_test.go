@@ -243,7 +243,9 @@ func TestRunInterrupted(t *testing.T) {
 	var c = newCLI(t, adminConfig, ns)
 	var ctx, cancel = context.WithCancel(context.Background())
 	var code = make(chan int, 1)
-	go func() { code <- c.run(ctx, "run", "basic", "--name", "r", "--image", "x:1", "--config", "{password: pw}") }()
+	go func() {
+		code <- c.run(ctx, "run", "basic", "--name", "r", "--image", "x:1", "--config", "{password: pw}")
+	}()
 	<-c.stderr.seen("run " + ns + "/r: Submitted")
 	cancel()
 	if got := <-code; got != ExitInterrupted {
