@@ -1,58 +1,125 @@
 package matsim
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
-	"github.com/flowsim/flowsim/connector/reference"
 	"github.com/flowsim/flowsim/internal/logging"
 	"github.com/flowsim/flowsim/matsim/result"
-	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
+	"github.com/go-logr/logr"
 	"gopkg.in/yaml.v3"
 )
 
-// CommandOptions configure the `matsim` command.
-type CommandOptions struct {
-	// Server, when set, is the connector under test, run in process (library use).
-	// Otherwise the transport flags pick one, or the built-in reference connector.
-	Server materialize.DriverServer
-	// NewTestData makes documents of the type to test; nil means Rich.
-	NewTestData func() TestData
-	// Stdout and Stderr default to the process's.
-	Stdout, Stderr io.Writer
+// Flags are the command-line options of one test. They are defined once, here, on a
+// standard library flag.FlagSet: Run parses them in a connector's own main, and the
+// flowsim CLI adds the same set to its cobra command (pflag's AddGoFlagSet), next to
+// the flags that pick a transport.
+type Flags struct {
+	Test        string
+	LogLevel    string
+	Config      string
+	Resource    string
+	Loops       int
+	Start       int
+	Batch       int
+	Seed        uint64
+	Output      string
+	Report      string
+	JUnit       string
+	ResultFile  string
+	CallTimeout time.Duration
+	CrashAt     []string
+	// Quiet prints only the outcome, failures and the reproduce line; Verbose logs
+	// at debug level (unless --log.level says otherwise).
+	Quiet, Verbose bool
+	// Terminal says stdout is a terminal (set by the caller): delta's documents then
+	// go to a file unless --output - asks for stdout.
+	Terminal bool
 }
 
-// flags shared by every test.
-type flags struct {
-	logLevel    string
-	config      string
-	resource    string
-	loops       int
-	start       int
-	batch       int
-	seed        uint64
-	output      string
-	report      string
-	junit       string
-	resultFile  string
-	callTimeout time.Duration
-	crashAt     []string
-	transport   transportFlags
+// IgnoredFlags are flags a test accepts and ignores, so that one set of flags runs
+// every test; help does not show them.
+func IgnoredFlags(test string) []string {
+	if test == "fence" || test == "recovery" {
+		return []string{"loops"}
+	}
+	return nil
 }
 
-// exitError carries an exit code through cobra.
+// ReportFlags write reports; a rerun line leaves them out so that it does not
+// overwrite the reports of the run it reproduces.
+var ReportFlags = []string{"report", "junit", "result-file", "quiet", "verbose"}
+
+// QuietUsage and VerboseUsage document --quiet and --verbose (-q, -v in the CLI).
+const (
+	QuietUsage   = "no progress; the report shows only the outcome, failures and the reproduce line"
+	VerboseUsage = "log at debug level (--log.level overrides)"
+)
+
+// NewFlags defines the flags of test on fs and returns where they are parsed to.
+// Each flag's help says what it means for that test.
+func NewFlags(test string, fs *flag.FlagSet) *Flags {
+	var f = &Flags{Test: test}
+	fs.StringVar(&f.LogLevel, "log.level", "info", "log level: "+strings.Join(logging.Levels, "|"))
+	fs.StringVar(&f.Config, "config", "", "connector endpoint config: an inline YAML mapping, or a path to a YAML file")
+	fs.StringVar(&f.Resource, "resource", "", "connector resource config: an inline YAML mapping, or a path to a YAML file")
+	switch test {
+	case "fence":
+		fs.IntVar(&f.Loops, "loops", 5, "ignored: fence runs two phases")
+		fs.IntVar(&f.Start, "start", 500, "documents per transaction (stream A's held transaction stores twice as many)")
+	case "recovery":
+		fs.IntVar(&f.Loops, "loops", 5, "ignored: recovery runs one phase per --crash-at point")
+		fs.IntVar(&f.Start, "start", 500, "documents per transaction (three transactions per crash point)")
+	default:
+		fs.IntVar(&f.Loops, "loops", 5, "number of load/store/commit loops")
+		fs.IntVar(&f.Start, "start", 500, "documents in the first loop; each loop doubles it (loop i has start·2^i)")
+	}
+	fs.IntVar(&f.Batch, "batch", 1000, "documents per Load and Store request")
+	fs.Uint64Var(&f.Seed, "seed", 0, "seed of the documents and choices (0: random; always printed)")
+	fs.StringVar(&f.Report, "report", "text", "report format on stdout: text or json")
+	fs.StringVar(&f.JUnit, "junit", "", "also write a JUnit XML report to this file")
+	fs.StringVar(&f.ResultFile, "result-file", "", "write the compact versioned JSON result here (e.g. /dev/termination-log)")
+	if test == "delta" {
+		fs.StringVar(&f.Output, "output", "", "where committed documents go as NDJSON: a file, or - for stdout (default: stdout, or delta-SEED.ndjson when stdout is a terminal)")
+	}
+	if test == "recovery" {
+		fs.Var((*listValue)(&f.CrashAt), "crash-at", "crash points, comma separated: "+strings.Join(CrashPoints, ", ")+" (default all)")
+	}
+	fs.DurationVar(&f.CallTimeout, "call-timeout", 5*time.Minute, "longest wait for any one connector answer (a call, or a response of the transactions stream)")
+	fs.BoolVar(&f.Quiet, "quiet", false, QuietUsage)
+	fs.BoolVar(&f.Verbose, "verbose", false, VerboseUsage)
+	return f
+}
+
+// listValue is a comma-separated list flag.
+type listValue []string
+
+func (l *listValue) String() string { return strings.Join(*l, ",") }
+func (l *listValue) Set(s string) error {
+	for _, c := range strings.Split(s, ",") {
+		if !knownCrashPoint(c) {
+			return fmt.Errorf("unknown crash point %q (want %s)", c, strings.Join(CrashPoints, ", "))
+		}
+		*l = append(*l, c)
+	}
+	return nil
+}
+
+// exitError carries an exit code.
 type exitError struct {
 	code int
 	err  error
@@ -78,162 +145,150 @@ func ExitCode(err error) int {
 	return 2
 }
 
-// usageError is exit code 2.
-func usageError(format string, args ...interface{}) error {
+// UsageError is exit code 2.
+func UsageError(format string, args ...interface{}) error {
 	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
 }
 
-// NewCommand returns the `matsim` command with one subcommand per test.
-func NewCommand(o CommandOptions) *cobra.Command {
-	var cmd = &cobra.Command{
-		Use:   "matsim",
-		Short: "Drive a materialization connector through the materialize protocol and verify what it stores",
-		Long: `matsim runs a test against a materialization connector: basic (load/store/commit
-loops with upserts, then every key loaded back and verified), delta (store-only loops,
-committed documents written as NDJSON), fence (an older stream must be fenced off by a
-newer one over overlapping keys) or recovery (crashes at chosen points; the committed
-state and checkpoint must survive).
-
-With no connector flag, the built-in reference connector runs in process.
-Exit code: 0 passed, 1 the connector failed a check, 2 usage or setup error.`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	for _, test := range Tests {
-		cmd.AddCommand(newTestCommand(test, o))
-	}
-	return cmd
+// Session is a test whose flags were checked, ready to run against a connector.
+type Session struct {
+	// Options of the run; the caller sets the connector (Connector, Peer, Reopen)
+	// and may set NewTestData and a default Resource.
+	Options Options
+	// Stdout and Stderr redact the connector config's secrets.
+	Stdout, Stderr io.Writer
+	Log            logr.Logger
+	// BeforeReport, when set, runs after the test and before the report is written
+	// (a live display stops there).
+	BeforeReport func()
+	// Paint, when set, colours the status words of the text report.
+	Paint func(result.Outcome, string) string
+	flags *Flags
+	red   *redactor
 }
 
-var testHelp = map[string]string{
-	"basic":    "Load/store/commit loops with upserts, then load every key back and verify it",
-	"delta":    "Store-only loops against a delta-updates binding; committed documents go to --output as NDJSON",
-	"fence":    "Two streams over overlapping key ranges: the older one's commit must fail, the newer one's succeed",
-	"recovery": "Crash the stream at chosen points; the committed state and checkpoint must survive a restart",
-}
-
-var testExample = map[string]string{
-	"basic": `  flowsim matsim basic                                   # the built-in reference connector
-  flowsim matsim basic --image ghcr.io/acme/materialize-x:dev --config config.yaml --resource '{table: t1}'
-  flowsim matsim basic --command ./my-connector --config '{address: "localhost:5432", password: s3cret}'
-  flowsim matsim basic --endpoint 127.0.0.1:9000 --loops 3 --start 1000 --seed 42`,
-	"delta":    `  flowsim matsim delta --output docs.ndjson --resource '{table: events, delta_updates: true}' --command ./my-connector`,
-	"fence":    `  flowsim matsim fence --command ./my-connector --config config.yaml --resource '{table: t1}'`,
-	"recovery": `  flowsim matsim recovery --crash-at after-commit --command ./my-connector --config config.yaml`,
-}
-
-func newTestCommand(test string, o CommandOptions) *cobra.Command {
-	var f flags
-	var cmd = &cobra.Command{
-		Use:           test,
-		Short:         testHelp[test],
-		Example:       testExample[test],
-		Args:          cobra.NoArgs,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runTest(cmd.Context(), test, &f, o, cmd)
-		},
-	}
-	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError("%v (see 'flowsim matsim %s --help')", err, test)
-	})
-	var fs = cmd.Flags()
-	fs.StringVar(&f.logLevel, "log.level", "info", "log level: "+strings.Join(logging.Levels, "|"))
-	fs.StringVar(&f.config, "config", "", "connector endpoint config: an inline YAML mapping, or a path to a YAML file")
-	fs.StringVar(&f.resource, "resource", "", "connector resource config: an inline YAML mapping, or a path to a YAML file")
-	fs.IntVar(&f.loops, "loops", 5, "number of load/store/commit loops")
-	fs.IntVar(&f.start, "start", 500, "documents in the first loop; each loop doubles it (loop i has start·2^i)")
-	fs.IntVar(&f.batch, "batch", 1000, "documents per Load and Store request")
-	fs.Uint64Var(&f.seed, "seed", 0, "seed of the documents and choices (0: random; always printed)")
-	fs.StringVar(&f.report, "report", "text", "report format on stdout: text or json")
-	fs.StringVar(&f.junit, "junit", "", "also write a JUnit XML report to this file")
-	fs.StringVar(&f.resultFile, "result-file", "", "write the compact versioned JSON result here (e.g. /dev/termination-log)")
-	if test == "delta" {
-		fs.StringVar(&f.output, "output", "-", "where committed documents go as NDJSON (- is stdout)")
-	}
-	if test == "recovery" {
-		fs.StringSliceVar(&f.crashAt, "crash-at", nil, "crash points, comma separated: "+strings.Join(CrashPoints, ", ")+" (default all)")
-	}
-	if o.Server == nil {
-		f.transport.addFlags(fs, &f.callTimeout)
-	} else {
-		fs.DurationVar(&f.callTimeout, "call-timeout", 5*time.Minute, "longest wait for any one connector answer")
-	}
-	return cmd
-}
-
-func runTest(ctx context.Context, test string, f *flags, o CommandOptions, cmd *cobra.Command) error {
-	var stdout, stderr = o.Stdout, o.Stderr
-	if stdout == nil {
-		stdout = cmd.OutOrStdout()
-	}
-	if stderr == nil {
-		stderr = cmd.ErrOrStderr()
-	}
-
-	config, err := resolveYAML("--config", f.config)
+// Prepare checks the flags and returns a Session writing to stdout and stderr. Every
+// error is a usage error (exit code 2) of one line, found before anything starts:
+// values out of range, unreadable config, and output paths that cannot be written.
+func (f *Flags) Prepare(stdout, stderr io.Writer) (*Session, error) {
+	config, err := resolveYAML("--config", f.Config)
 	if err != nil {
-		return usageError("%v", err)
+		return nil, UsageError("%v", err)
 	}
 	var red = newRedactor(config)
 	stdout, stderr = red.writer(stdout), red.writer(stderr)
 
-	log, err := logging.New(f.logLevel, stderr)
+	if f.Verbose && f.LogLevel == "info" {
+		f.LogLevel = "debug"
+	}
+	log, err := logging.New(f.LogLevel, stderr)
 	if err != nil {
-		return usageError("--log.level: %v", err)
+		return nil, UsageError("--log.level: %v", err)
 	}
-	resource, err := resolveYAML("--resource", f.resource)
+	resource, err := resolveYAML("--resource", f.Resource)
 	if err != nil {
-		return usageError("%v", err)
+		return nil, UsageError("%v", err)
 	}
-	if f.report != "text" && f.report != "json" {
-		return usageError("--report must be text or json (got %q)", f.report)
+	if err := f.check(); err != nil {
+		return nil, err
 	}
-	for _, c := range f.crashAt {
-		if !knownCrashPoint(c) {
-			return usageError("--crash-at: unknown crash point %q (want %s)", c, strings.Join(CrashPoints, ", "))
-		}
-	}
-	if o.Server == nil {
-		f.callTimeout = f.transport.opts.CallTimeout
-	}
-	if f.seed == 0 {
+	if f.Seed == 0 {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
-		f.seed = binary.LittleEndian.Uint64(b[:]) | 1
+		f.Seed = binary.LittleEndian.Uint64(b[:]) | 1
 	}
-
-	var opts = Options{
-		Test: test, Config: config, Resource: resource,
-		Loops: f.loops, Start: f.start, Batch: f.batch, Seed: f.seed,
-		NewTestData: o.NewTestData, CallTimeout: f.callTimeout, CrashAt: f.crashAt,
-		Progress: stderr, Log: log,
+	if f.Test == "delta" && f.Output == "" && f.Terminal {
+		f.Output = fmt.Sprintf("delta-%d.ndjson", f.Seed)
 	}
+	for _, o := range []struct{ flag, path string }{{"--junit", f.JUnit}, {"--result-file", f.ResultFile}, {"--output", f.Output}} {
+		if err := checkWritable(o.path); err != nil {
+			return nil, UsageError("%s: %v", o.flag, err)
+		}
+	}
+	var loops = f.Loops
+	switch f.Test {
+	case "fence":
+		loops = fencePhases
+	case "recovery":
+		loops = len(CrashPoints)
+		if len(f.CrashAt) != 0 {
+			loops = len(f.CrashAt)
+		}
+	}
+	var progress = stderr
+	if f.Quiet {
+		progress = nil
+	}
+	return &Session{
+		Options: Options{
+			Test: f.Test, Config: config, Resource: resource,
+			Loops: loops, Start: f.Start, Batch: f.Batch, Seed: f.Seed,
+			CallTimeout: f.CallTimeout, CrashAt: f.CrashAt,
+			Progress: progress, Log: log,
+		},
+		Stdout: stdout, Stderr: stderr, Log: log,
+		flags: f, red: red,
+	}, nil
+}
 
-	// The connector.
+// fencePhases is the number of phases of the fence test (identical and overlapping
+// key ranges), reported as its loops.
+const fencePhases = 2
+
+// check rejects flag values the engine would reject later, or would accept and
+// misbehave on, with a one-line usage error.
+func (f *Flags) check() error {
+	var loops = f.Loops
+	if f.Test == "fence" || f.Test == "recovery" {
+		loops = 1 // ignored
+	}
 	switch {
-	case o.Server != nil:
-		opts.Connector = connector.InProcess(o.Server, fmt.Sprintf("%T", o.Server))
-	default:
-		conn, peer, ok, err := f.transport.open(ctx, stderr)
-		if err != nil {
-			return &exitError{code: 2, err: err}
-		}
-		if ok {
-			opts.Connector, opts.Peer = conn, peer
-		} else {
-			var ref = reference.New()
-			opts.Connector = connector.InProcess(ref, "built-in reference connector")
-			opts.Reopen = func(context.Context) (connector.Connector, error) {
-				ref = ref.Restart()
-				return connector.InProcess(ref, "built-in reference connector (restarted)"), nil
-			}
-			if f.resource == "" {
-				opts.Resource = json.RawMessage(fmt.Sprintf(`{"name":"flowsim_%s","delta_updates":%v}`, test, test == "delta"))
-			}
+	case loops < 1:
+		return UsageError("--loops must be at least 1 (got %d)", f.Loops)
+	case f.Start < 1:
+		return UsageError("--start must be at least 1 (got %d)", f.Start)
+	case f.Batch < 1:
+		return UsageError("--batch must be at least 1 (got %d)", f.Batch)
+	case loops > 40 || bits.Len64(uint64(f.Start))+loops > 40:
+		return UsageError("--start %d doubled over --loops %d is more documents than matsim can address", f.Start, loops)
+	case f.CallTimeout <= 0:
+		return UsageError("--call-timeout must be positive (got %s)", f.CallTimeout)
+	case f.Report != "text" && f.Report != "json":
+		return UsageError("--report must be text or json (got %q)", f.Report)
+	}
+	for _, c := range f.CrashAt {
+		if !knownCrashPoint(c) {
+			return UsageError("--crash-at: unknown crash point %q (want %s)", c, strings.Join(CrashPoints, ", "))
 		}
 	}
+	return nil
+}
+
+// checkWritable fails when path (a file to write after the run; "" and "-" are
+// none) cannot be created or written. It leaves no new file behind.
+func checkWritable(path string) error {
+	if path == "" || path == "-" {
+		return nil
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a directory", path)
+	}
+	var _, statErr = os.Stat(path)
+	var file, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	file.Close()
+	if os.IsNotExist(statErr) {
+		os.Remove(path)
+	}
+	return nil
+}
+
+// Run runs the test and writes its reports; rerun is a command line that reproduces
+// the run. The error is nil when the run passed; ExitCode maps it otherwise.
+func (s *Session) Run(ctx context.Context, rerun string) error {
+	var f, opts = s.flags, s.Options
 	defer func() {
 		if opts.Connector != nil {
 			opts.Connector.Close()
@@ -244,36 +299,49 @@ func runTest(ctx context.Context, test string, f *flags, o CommandOptions, cmd *
 	}()
 
 	// Delta output.
-	var reportOut = stdout
-	if test == "delta" {
-		if f.output == "-" || f.output == "" {
-			opts.Output = stdout
-			reportOut = stderr // stdout carries the documents
+	var reportOut = s.Stdout
+	if f.Test == "delta" {
+		if f.Output == "-" || f.Output == "" {
+			// Stdout is not a terminal (see Prepare), or the user asked for it.
+			opts.Output = s.Stdout
+			reportOut = s.Stderr // stdout carries the documents
 		} else {
-			var file, err = os.Create(f.output)
+			var file, err = os.Create(f.Output)
 			if err != nil {
-				return usageError("--output: %v", err)
+				return UsageError("--output: %v", err)
 			}
 			defer file.Close()
 			opts.Output = file
+			if f.Terminal {
+				fmt.Fprintf(s.Stderr, "delta: committed documents go to %s (--output - writes them to stdout)\n", f.Output)
+			}
 		}
 	}
 
-	log.V(1).Info("Starting", "test", test, "seed", f.seed, "connector", opts.Connector.Info().String())
+	if opts.Connector != nil {
+		s.Log.V(1).Info("Starting", "test", f.Test, "seed", f.Seed, "connector", opts.Connector.Info().String())
+	}
 	var rep = Execute(ctx, opts)
-	red.scrubReport(rep)
+	s.red.scrubReport(rep)
+	rep.paint = s.Paint
+	if s.BeforeReport != nil {
+		s.BeforeReport()
+	}
 
 	var werr error
-	if f.report == "json" {
+	switch {
+	case f.Report == "json":
 		werr = rep.WriteJSON(reportOut)
-	} else {
-		werr = rep.WriteText(reportOut, commandLine(cmd, f.seed))
+	case f.Quiet:
+		werr = rep.WriteSummary(reportOut, rerun)
+	default:
+		werr = rep.WriteText(reportOut, rerun)
 	}
-	if werr == nil && f.junit != "" {
-		werr = writeFile(f.junit, rep.WriteJUnit)
+	if werr == nil && f.JUnit != "" {
+		werr = writeFile(f.JUnit, rep.WriteJUnit)
 	}
-	if werr == nil && f.resultFile != "" {
-		werr = writeFile(f.resultFile, func(w io.Writer) error {
+	if werr == nil && f.ResultFile != "" {
+		werr = writeFile(f.ResultFile, func(w io.Writer) error {
 			_, err := w.Write(rep.Result.Marshal(4096))
 			return err
 		})
@@ -303,20 +371,32 @@ func writeFile(path string, fn func(io.Writer) error) error {
 	return f.Close()
 }
 
-// commandLine renders a command to rerun this run with its seed.
-func commandLine(cmd *cobra.Command, seed uint64) string {
-	var parts = []string{cmd.CommandPath()}
-	cmd.Flags().Visit(func(fl *pflag.Flag) {
-		if fl.Name == "seed" || fl.Name == "config" {
-			return
+// FlagValue is a flag given on the command line, for RerunLine.
+type FlagValue struct{ Name, Value string }
+
+// ConfigEnv is the variable a rerun line reads a secret-holding --config from.
+const ConfigEnv = "FLOWSIM_CONFIG"
+
+// RerunLine renders a command that reruns this run with its seed and can be pasted
+// into a shell: path is the command (e.g. "flowsim matsim basic"), set the flags the
+// user gave. Report flags are left out (a rerun must not overwrite the reports), and
+// a --config holding secrets becomes "$FLOWSIM_CONFIG", with a second line saying so.
+func (s *Session) RerunLine(path string, set []FlagValue) string {
+	var parts = []string{path}
+	var note string
+	for _, fl := range set {
+		switch {
+		case fl.Name == "seed" || slices.Contains(ReportFlags, fl.Name):
+			continue
+		case fl.Name == "config" && s.red.scrub(string(s.Options.Config)) != string(s.Options.Config):
+			parts = append(parts, "--config=\"$"+ConfigEnv+"\"")
+			note = "\n  (--config holds secrets: set " + ConfigEnv + " to its value before running the line above)"
+			continue
 		}
-		parts = append(parts, "--"+fl.Name+"="+shellQuote(fl.Value.String()))
-	})
-	if cmd.Flags().Changed("config") {
-		parts = append(parts, "--config=…")
+		parts = append(parts, "--"+fl.Name+"="+shellQuote(fl.Value))
 	}
-	parts = append(parts, fmt.Sprintf("--seed=%d", seed))
-	return strings.Join(parts, " ")
+	parts = append(parts, fmt.Sprintf("--seed=%d", s.flags.Seed))
+	return strings.Join(parts, " ") + note
 }
 
 func shellQuote(s string) string {
@@ -401,18 +481,78 @@ func Run(ctx context.Context, server materialize.DriverServer, newTestData func(
 }
 
 func runMain(ctx context.Context, server materialize.DriverServer, newTestData func() TestData, args []string, stdout, stderr io.Writer) int {
-	var cmd = NewCommand(CommandOptions{Server: server, NewTestData: newTestData, Stdout: stdout, Stderr: stderr})
-	cmd.Use = args[0]
-	cmd.SetArgs(args[1:])
-	cmd.SetOut(stdout)
-	cmd.SetErr(stderr)
-	var err = cmd.ExecuteContext(ctx)
+	var prog = filepath.Base(args[0])
+	var err = runArgs(ctx, server, newTestData, prog, args[1:], stdout, stderr)
 	if err != nil && !errors.Is(err, ErrFailed) {
-		fmt.Fprintln(stderr, "matsim:", err)
+		fmt.Fprintln(stderr, prog+":", err)
 	}
 	return ExitCode(err)
 }
 
-// writeReportText is kept on Report; see report.go.
-var _ = result.Passed
-var _ = bytes.MinRead
+func runArgs(ctx context.Context, server materialize.DriverServer, newTestData func() TestData, prog string, args []string, stdout, stderr io.Writer) error {
+	var usage = func(w io.Writer) {
+		fmt.Fprintf(w, "Usage: %s TEST [flags]\n\nTests:\n", prog)
+		for _, t := range Tests {
+			fmt.Fprintf(w, "  %-9s %s\n", t, TestHelp[t])
+		}
+		fmt.Fprintf(w, "\nRun '%s TEST --help' for the flags of a test.\nExit code: 0 passed, 1 the connector failed a check, 2 usage or setup error.\n", prog)
+	}
+	if len(args) == 0 {
+		usage(stderr)
+		return UsageError("no test given")
+	}
+	var test = args[0]
+	switch test {
+	case "-h", "-help", "--help", "help":
+		usage(stdout)
+		return nil
+	}
+	if !isTest(test) {
+		return UsageError("unknown test %q (want one of %s)", test, strings.Join(Tests, ", "))
+	}
+	var fs = flag.NewFlagSet(prog+" "+test, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var f = NewFlags(test, fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, "%s\n\nUsage: %s %s [flags]\n\nFlags:\n", TestHelp[test], prog, test)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return nil
+		}
+		var msg = err.Error()
+		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+			msg = "unknown flag: --" + name
+		}
+		return UsageError("%s (see '%s %s --help')", msg, prog, test)
+	}
+	if fs.NArg() != 0 {
+		return UsageError("unexpected argument %q (see '%s %s --help')", fs.Arg(0), prog, test)
+	}
+	var sess, err = f.Prepare(stdout, stderr)
+	if err != nil {
+		return err
+	}
+	sess.Options.NewTestData = newTestData
+	sess.Options.Connector = connector.InProcess(server, fmt.Sprintf("%T", server))
+	var set []FlagValue
+	fs.Visit(func(fl *flag.Flag) { set = append(set, FlagValue{fl.Name, fl.Value.String()}) })
+	return sess.Run(ctx, sess.RerunLine(prog+" "+test, set))
+}
+
+func isTest(name string) bool {
+	for _, t := range Tests {
+		if t == name {
+			return true
+		}
+	}
+	return false
+}
+
+// TestHelp says in one line what each test does.
+var TestHelp = map[string]string{
+	"basic":    "Load/store/commit loops with upserts, then load every key back and verify it",
+	"delta":    "Store-only loops against a delta-updates binding; committed documents go to --output as NDJSON",
+	"fence":    "Two streams over overlapping key ranges: the older one's commit must fail, the newer one's succeed",
+	"recovery": "Crash the stream at chosen points; the committed state and checkpoint must survive a restart",
+}

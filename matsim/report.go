@@ -7,62 +7,105 @@ import (
 	"io"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
+
+	"github.com/flowsim/flowsim/matsim/result"
 )
 
 // WriteText writes the human report. rerun is a command line reproducing the run.
 func (r *Report) WriteText(w io.Writer, rerun string) error {
+	return r.writeText(w, rerun, false)
+}
+
+// WriteSummary writes the report's outcome, failures and rerun line only (-q).
+func (r *Report) WriteSummary(w io.Writer, rerun string) error {
+	return r.writeText(w, rerun, true)
+}
+
+// StatusWords maps an outcome to the word the text report shows for it.
+var StatusWords = map[result.Outcome]string{result.Passed: "PASSED", result.Failed: "FAILED", result.Error: "SETUP ERROR"}
+
+// maxPhaseWidth bounds the transaction column, so that the table stays within 120
+// columns.
+const maxPhaseWidth = 40
+
+func (r *Report) writeText(w io.Writer, rerun string, summary bool) error {
 	var b strings.Builder
-	var status = map[string]string{"passed": "PASSED", "failed": "FAILED", "error": "SETUP ERROR"}[string(r.Result.Outcome)]
-	fmt.Fprintf(&b, "matsim %s: %s", r.Result.Test, status)
+	var paint = r.paint
+	if paint == nil {
+		paint = func(_ result.Outcome, s string) string { return s }
+	}
+	fmt.Fprintf(&b, "matsim %s: %s", r.Result.Test, paint(r.Result.Outcome, StatusWords[r.Result.Outcome]))
 	if r.Result.Check != "" {
 		fmt.Fprintf(&b, " (%s)", r.Result.Check)
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(&b, "  connector: %s\n", r.Connector)
-	fmt.Fprintf(&b, "  seed:      %d\n", r.Result.Seed)
-	if len(r.ResourcePath) != 0 {
-		var mode = "standard updates"
-		if r.DeltaUpdates {
-			mode = "delta updates"
+	if !summary {
+		fmt.Fprintf(&b, "  connector: %s\n", r.Connector)
+		fmt.Fprintf(&b, "  seed:      %d\n", r.Result.Seed)
+		if len(r.ResourcePath) != 0 {
+			var mode = "standard updates"
+			if r.DeltaUpdates {
+				mode = "delta updates"
+			}
+			fmt.Fprintf(&b, "  resource:  %s (%s)\n", strings.Join(r.ResourcePath, "."), mode)
 		}
-		fmt.Fprintf(&b, "  resource:  %s (%s)\n", strings.Join(r.ResourcePath, "."), mode)
-	}
-	for _, d := range r.DroppedFields {
-		fmt.Fprintf(&b, "  note: optional field not materialized: %s\n", d)
-	}
-	for _, n := range r.Notes {
-		fmt.Fprintf(&b, "  note: %s\n", n)
-	}
-	if len(r.Loops) != 0 {
-		var tw = tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  transaction\trequested\tloaded\tstored\tload\tstore\tcommit\tdocs/s\t")
-		for _, l := range r.Loops {
-			fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%s\t%s\t%s\t%.0f\t\n", l.Phase, l.Requested, l.Loaded, l.Stored,
-				dur(l.LoadTime), dur(l.StoreTime), dur(l.CommitTime), l.DocsPerSec)
+		for _, d := range r.DroppedFields {
+			fmt.Fprintf(&b, "  note: optional field not materialized: %s\n", d)
 		}
-		tw.Flush()
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "  note: %s\n", n)
+		}
+		if len(r.Loops) != 0 {
+			// The transaction column is left-aligned (padded here), the numbers right-aligned.
+			var width = len("transaction")
+			for _, l := range r.Loops {
+				width = max(width, min(utf8.RuneCountInString(l.Phase), maxPhaseWidth))
+			}
+			var cell = func(s string) string {
+				if rs := []rune(s); len(rs) > width { // keep both ends: the phase and the step
+					var head = width / 2
+					s = string(rs[:head]) + "…" + string(rs[len(rs)-(width-head-1):])
+				}
+				return s + strings.Repeat(" ", width-utf8.RuneCountInString(s))
+			}
+			var tw = tabwriter.NewWriter(&b, 2, 4, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintf(tw, "%s\trequested\tloaded\tstored\tload ms\tstore ms\tcommit ms\tdocs/s\t\n", cell("transaction"))
+			for _, l := range r.Loops {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.0f\t\n", cell(l.Phase), l.Requested, l.Loaded, l.Stored,
+					millis(l.LoadTime), millis(l.StoreTime), millis(l.CommitTime), l.DocsPerSec)
+			}
+			tw.Flush()
+		}
+		var t = r.Result
+		fmt.Fprintf(&b, "  total: %d stored, %d loaded (%d verified); %.0f docs/s over %s of transactions; run %s\n",
+			t.Stored, t.Loaded, t.Verified, t.DocsPerSecond, seconds(r.txnTime), seconds(time.Duration(t.DurationMillis)*time.Millisecond))
 	}
-	fmt.Fprintf(&b, "  total: %d loaded (%d verified), %d stored in %s; %.0f docs/s\n",
-		r.Result.Loaded, r.Result.Verified, r.Result.Stored,
-		time.Duration(r.Result.DurationMillis)*time.Millisecond, r.Result.DocsPerSecond)
 	for _, f := range r.Failures {
-		fmt.Fprintf(&b, "\n  FAIL %s\n", indent(f.Error(), "    "))
+		fmt.Fprintf(&b, "\n  %s %s\n", paint(result.Failed, "FAIL"), indent(f.Error(), "    "))
 	}
-	if r.Result.Outcome != "passed" && rerun != "" {
+	if rerun != "" {
 		fmt.Fprintf(&b, "\n  reproduce: %s\n", rerun)
 	}
 	var _, err = io.WriteString(w, b.String())
 	return err
 }
 
-func dur(d time.Duration) string {
+// millis renders a latency in the one notation of the table: milliseconds with one
+// decimal ("-" when the step did not happen).
+func millis(d time.Duration) string {
 	if d == 0 {
 		return "-"
 	}
-	return d.Round(10 * time.Microsecond).String()
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64)
+}
+
+func seconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) + "s"
 }
 
 func indent(s, prefix string) string {
@@ -71,6 +114,9 @@ func indent(s, prefix string) string {
 
 // WriteJSON writes the whole report as JSON.
 func (r *Report) WriteJSON(w io.Writer) error {
+	var c = *r
+	c.Result.V = result.Version // as in the result file
+	r = &c
 	var enc = json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)

@@ -54,6 +54,8 @@ type Options struct {
 	Output io.Writer
 	// Progress receives one result.Progress line per loop (nil: none).
 	Progress io.Writer
+	// OnProgress, when set, follows each transaction as it runs (a live display).
+	OnProgress func(ProgressEvent)
 	// CallTimeout bounds each wait for a connector answer (default 5m).
 	CallTimeout time.Duration
 	// CrashAt selects recovery's crash points (default all).
@@ -65,6 +67,7 @@ type Options struct {
 type LoopStats struct {
 	Phase      string        `json:"phase"`
 	Loaded     int64         `json:"loaded"`
+	Verified   int64         `json:"verified"`
 	Stored     int64         `json:"stored"`
 	Requested  int           `json:"requested"`
 	LoadTime   time.Duration `json:"loadNanos"`
@@ -88,6 +91,7 @@ type Report struct {
 	Keys            int            `json:"keys"`
 	started         time.Time
 	txnTime         time.Duration
+	paint           func(result.Outcome, string) string // colours of the text report
 }
 
 // Passed reports whether every check passed.
@@ -118,13 +122,7 @@ func Execute(ctx context.Context, opts Options) *Report {
 
 func (rep *Report) finish(err error) {
 	rep.Result.DurationMillis = time.Since(rep.started).Milliseconds()
-	for _, l := range rep.Loops {
-		rep.Result.Loaded += l.Loaded
-		rep.Result.Stored += l.Stored
-	}
-	if rep.txnTime > 0 {
-		rep.Result.DocsPerSecond = float64(rep.Result.Loaded+rep.Result.Stored) / rep.txnTime.Seconds()
-	}
+	rep.totals()
 	if err != nil {
 		var f, ok = asFailure(err)
 		if !ok {

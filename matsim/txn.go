@@ -31,6 +31,10 @@ type txn struct {
 	started   time.Time
 	commitAt  time.Time
 	committed bool
+	// phase, loop and docs (loads and stores) of the plan, for progress events.
+	phase string
+	loop  int
+	docs  int64
 }
 
 // transact runs Acknowledge, Loads, Prepare, Stores and (unless held) Commit on s.
@@ -38,7 +42,7 @@ type txn struct {
 // sent before it (pipelining, as the runtime does), and it is awaited before
 // Acknowledge. Load findings are returned as a *Failure.
 func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
-	var t = &txn{started: time.Now()}
+	var t = &txn{started: time.Now(), phase: p.phase, loop: p.loop, docs: int64(len(p.loads) + len(p.stores))}
 	var fs = newFindings(p.phase, r.binding)
 	r.oracle.beginLoads(p.loads)
 	s.onLoaded = func(doc []byte) { r.oracle.judgeLoaded(doc, fs) }
@@ -84,6 +88,7 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 		if err := s.send(&materialize.TransactionRequest{Load: load}, "Load"); err != nil {
 			return nil, err
 		}
+		r.progress(p.phase, p.loop, int64(hi), t.docs, false)
 		if err := r.drain(s); err != nil {
 			return nil, err
 		}
@@ -101,7 +106,7 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 	}
 	stat.LoadTime = time.Since(loadStart)
 	stat.Loaded = s.loadedDocs - loadedBefore
-	r.rep.Result.Verified += stat.Loaded
+	stat.Verified = stat.Loaded
 	r.oracle.judgeMissing(fs)
 	if !fs.empty() {
 		var list = fs.list()
@@ -113,8 +118,11 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 				f.Message = fmt.Sprintf("%s (%s)", f.Message, f.Check)
 				f.Check = to
 			}
-			r.rep.Result.Verified -= int64(f.Count)
+			if f.Check != CheckLoadMissing { // a missing document was never Loaded
+				stat.Verified -= int64(f.Count)
+			}
 		}
+		r.rep.Loops = append(r.rep.Loops, stat) // the failing transaction counts in the totals too
 		r.rep.Failures = append(r.rep.Failures, list...)
 		return nil, list[0]
 	}
@@ -155,6 +163,7 @@ func (r *runner) commit(s *stream, t *txn, loop int) error {
 		if r.onCommitted != nil {
 			r.onCommitted(t)
 		}
+		r.progress(t.phase, t.loop, t.docs, t.docs, true)
 		if loop > 0 && r.opts.Progress != nil {
 			var docs int64
 			for _, l := range r.rep.Loops {
@@ -311,6 +320,7 @@ func (r *runner) sendStores(s *stream, p txnPlan, ts *txnStores) error {
 		if err := s.send(&materialize.TransactionRequest{Store: st}, "Store"); err != nil {
 			return err
 		}
+		r.progress(p.phase, p.loop, int64(len(p.loads)+lo+len(st.DocsJson)), int64(len(p.loads)+n), false)
 		if err := r.drain(s); err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/flowsim/flowsim/internal/cli"
 	"github.com/flowsim/flowsim/internal/kubecli"
 	"github.com/flowsim/flowsim/matsim"
 	"github.com/spf13/cobra"
@@ -29,8 +30,11 @@ func run(ctx context.Context, args []string) int {
 		Short:         "Test materialization connectors against the Flow materialize protocol",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       "-", // --version; the template prints cli.Version()
 	}
-	root.AddCommand(matsim.NewCommand(matsim.CommandOptions{}))
+	root.SetVersionTemplate(cli.Version())
+	root.AddCommand(cli.NewMatsimCommand(cli.CommandOptions{}))
+	root.AddCommand(cli.NewVersionCommand())
 	root.AddCommand(newProxyCommand())
 	root.AddCommand(newReferenceConnectorCommand())
 	root.AddCommand(kubeCommands()...)

@@ -7,9 +7,9 @@ package main
 import (
 	"fmt"
 
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/internal/cli"
 )
 
 func main() {
-	fmt.Print(matsim.CheckTable(), "\n", matsim.DefectTable())
+	fmt.Print(cli.CheckTable(), "\n", cli.DefectTable())
 }

@@ -1,4 +1,4 @@
-package matsim
+package cli
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector/reference"
+	"github.com/flowsim/flowsim/matsim"
 	"github.com/flowsim/flowsim/matsim/result"
 )
 
@@ -20,7 +21,7 @@ func cli(t *testing.T, o CommandOptions, args ...string) (string, string, int) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	o.Stdout, o.Stderr = &stdout, &stderr
-	var cmd = NewCommand(o)
+	var cmd = NewMatsimCommand(o)
 	cmd.SetArgs(args)
 	cmd.SetOut(&stdout)
 	cmd.SetErr(&stderr)
@@ -28,7 +29,7 @@ func cli(t *testing.T, o CommandOptions, args ...string) (string, string, int) {
 	if err != nil {
 		stderr.WriteString("error: " + err.Error())
 	}
-	return stdout.String(), stderr.String(), ExitCode(err)
+	return stdout.String(), stderr.String(), matsim.ExitCode(err)
 }
 
 func TestCLIBasicPassesWithDefaults(t *testing.T) {
@@ -68,29 +69,11 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"basic", "--resource", "{a: 1"}, "--resource"},
 		{[]string{"recovery", "--crash-at", "before-lunch"}, `unknown crash point "before-lunch"`},
 		{[]string{"basic", "extra-arg"}, "unknown command"},
-		{[]string{"basic", "--peer-endpoint", "127.0.0.1:1"}, "--peer-endpoint needs"},
+		{[]string{"fence", "--peer-endpoint", "127.0.0.1:1"}, "--peer-endpoint needs"},
 	} {
 		var _, errOut, code = cli(t, CommandOptions{}, c.args...)
 		if code != 2 || !strings.Contains(errOut, c.says) {
 			t.Errorf("%v: exit %d (want 2), stderr %q should contain %q", c.args, code, errOut, c.says)
-		}
-	}
-}
-
-func TestResolveYAML(t *testing.T) {
-	var dir = t.TempDir()
-	var file = filepath.Join(dir, "c.yaml")
-	os.WriteFile(file, []byte("address: localhost:5432\nnested: {a: [1, true, null]}\n"), 0o644)
-	for _, c := range []struct{ in, want string }{
-		{"", `{}`},
-		{"{a: 1, b: x}", `{"a":1,"b":"x"}`},
-		{"a: 1", `{"a":1}`},
-		{`{"json": "too"}`, `{"json":"too"}`},
-		{file, `{"address":"localhost:5432","nested":{"a":[1,true,null]}}`},
-	} {
-		var got, err = resolveYAML("--config", c.in)
-		if err != nil || string(got) != c.want {
-			t.Errorf("resolveYAML(%q) = %s, %v; want %s", c.in, got, err, c.want)
 		}
 	}
 }
@@ -104,7 +87,7 @@ func TestCLIReportsJSONJUnitAndResultFile(t *testing.T) {
 		// stale-value needs a second loop to show; one loop passes.
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var rep Report
+	var rep matsim.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Result.Outcome != result.Passed {
 		t.Fatalf("--report json is not a passing report: %v\n%s", err, out)
 	}
@@ -114,7 +97,16 @@ func TestCLIReportsJSONJUnitAndResultFile(t *testing.T) {
 		t.Fatalf("exit %d, want 1", code)
 	}
 	var b, _ = os.ReadFile(junit)
-	var suites junitSuites
+	var suites struct {
+		Suites []struct {
+			Failures int `xml:"failures,attr"`
+			Cases    []struct {
+				Failure struct {
+					Type string `xml:"type,attr"`
+				} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
 	if err := xml.Unmarshal(b, &suites); err != nil || suites.Suites[0].Failures != 1 || suites.Suites[0].Cases[0].Failure.Type != "load.value" {
 		t.Fatalf("junit: %v\n%s", err, b)
 	}
@@ -166,30 +158,13 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	}
 }
 
-func TestRunLibraryEntryPoint(t *testing.T) {
-	var out, errOut bytes.Buffer
-	var args = []string{"my-connector", "fence", "--start", "20", "--seed", "5"}
-	if code := runMain(context.Background(), reference.New(), func() TestData { return new(Basic) }, args, &out, &errOut); code != 0 {
-		t.Fatalf("exit %d: %s%s", code, out.String(), errOut.String())
-	}
-	if !strings.Contains(out.String(), "matsim fence: PASSED") {
-		t.Fatalf("no report:\n%s", out.String())
-	}
-	out.Reset()
-	errOut.Reset()
-	args = []string{"my-connector", "basic", "--image", "x"}
-	if code := runMain(context.Background(), reference.New(), nil, args, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "unknown flag: --image") {
-		t.Fatalf("transport flags make no sense with an in-process server: exit %d, %s", code, errOut.String())
-	}
-}
-
 func TestCLIConfigAndResourceFiles(t *testing.T) {
 	var out, errOut, code = cli(t, CommandOptions{}, "basic", "--loops", "2", "--start", "30",
-		"--config", "../testdata/reference-config.yaml", "--resource", "../testdata/resource.yaml")
+		"--config", "../../testdata/reference-config.yaml", "--resource", "../../testdata/resource.yaml")
 	if code != 0 || !strings.Contains(out, "resource:  flowsim_example (standard updates)") {
 		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
 	}
-	out, _, code = cli(t, CommandOptions{}, "basic", "--loops", "2", "--start", "30", "--config", "../testdata/drop-store.yaml")
+	out, _, code = cli(t, CommandOptions{}, "basic", "--loops", "2", "--start", "30", "--config", "../../testdata/drop-store.yaml")
 	if code != 1 || !strings.Contains(out, "FAILED (load.missing)") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}

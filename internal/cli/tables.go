@@ -1,4 +1,4 @@
-package matsim
+package cli
 
 import (
 	"fmt"
@@ -6,13 +6,14 @@ import (
 	"strings"
 
 	"github.com/flowsim/flowsim/connector/reference"
+	"github.com/flowsim/flowsim/matsim"
 )
 
 // CheckTable renders the README's table of checks, with the defects proving each.
 func CheckTable() string {
 	var b strings.Builder
 	b.WriteString("| check | what it catches | proven by defect (test) |\n|---|---|---|\n")
-	for _, c := range AllChecks {
+	for _, c := range matsim.AllChecks {
 		var by []string
 		for _, d := range reference.Defects {
 			for test, ch := range d.CaughtBy {

@@ -1,4 +1,4 @@
-package matsim
+package cli
 
 import (
 	"os"
@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"github.com/flowsim/flowsim/connector/reference"
+	"github.com/flowsim/flowsim/matsim"
 )
 
 // TestREADMEDocumentsEveryCheckAndDefect keeps the README's tables true.
 func TestREADMEDocumentsEveryCheckAndDefect(t *testing.T) {
-	var b, err = os.ReadFile("../README.md")
+	var b, err = os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,7 +21,7 @@ func TestREADMEDocumentsEveryCheckAndDefect(t *testing.T) {
 			t.Errorf("README's table is stale; regenerate it with go run -tags nozstd ./hack/gentables:\n%s", table)
 		}
 	}
-	for _, c := range AllChecks {
+	for _, c := range matsim.AllChecks {
 		if !strings.Contains(readme, "`"+string(c.Check)+"`") {
 			t.Errorf("README does not document check %s", c.Check)
 		}
@@ -30,7 +31,7 @@ func TestREADMEDocumentsEveryCheckAndDefect(t *testing.T) {
 			t.Errorf("README does not document defect %s", d.Name)
 		}
 	}
-	for _, test := range Tests {
+	for _, test := range matsim.Tests {
 		if !strings.Contains(readme, "flowsim matsim "+test) {
 			t.Errorf("README does not show `flowsim matsim %s`", test)
 		}

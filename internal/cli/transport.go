@@ -1,4 +1,4 @@
-package matsim
+package cli
 
 import (
 	"context"
@@ -18,15 +18,16 @@ type transportFlags struct {
 	peerEndpoint string
 }
 
-func (t *transportFlags) addFlags(fs *pflag.FlagSet, callTimeout *time.Duration) {
+func (t *transportFlags) addFlags(fs *pflag.FlagSet, test string) {
 	t.opts.Network = "host"
 	t.opts.Protocol = connector.Auto
 	t.opts.CallTimeout = 5 * time.Minute
 	t.opts.AddFlags(fs)
-	fs.StringVar(&t.peerEndpoint, "peer-endpoint", "", "fence only: HOST:PORT of a second connector process over the same store, for the newer stream")
+	if test == "fence" {
+		fs.StringVar(&t.peerEndpoint, "peer-endpoint", "", "HOST:PORT of a second connector process over the same store, for the newer stream")
+	}
 	// The engine waits at most this long for any answer, too.
 	fs.Lookup("call-timeout").Usage = "longest wait for any one connector answer (a call, or a response of the transactions stream)"
-	_ = callTimeout
 }
 
 // open returns the connector the flags select; ok is false when none was selected.
