@@ -21,40 +21,37 @@ import (
 	"github.com/flowsim/flowsim/matsim"
 )
 
-// runKinds are the names `get`, `describe`, `delete` and `wait` accept for runs.
-var runKinds = []string{"runs", "run", "matsimruns", "matsimrun", "msr"}
-
-// splitKind separates an optional leading kind from the names: `get runs a b`, `get a b`.
-func splitKind(args []string) (names []string, err error) {
-	if len(args) != 0 && slices.Contains(runKinds, strings.ToLower(args[0])) {
-		return args[1:], nil
+// runsOnly takes the names of a command that acts on runs only.
+func runsOnly(cmd string, args []string) ([]string, error) {
+	var kind, names = kindOf(args)
+	if kind != kindRuns {
+		return nil, usage("%s acts on runs only, not %s", cmd, kind)
 	}
-	if len(args) != 0 && strings.HasPrefix(strings.ToLower(args[0]), "matsimrun") {
-		return nil, usage("unknown kind %q: want runs (matsimruns, msr)", args[0])
-	}
-	return args, nil
+	return names, nil
 }
 
 func (k *kube) getCommand() *cobra.Command {
 	var output string
 	var all bool
 	var cmd = &cobra.Command{
-		Use:   "get [runs] [NAME...]",
-		Short: "List runs with their phase, result and progress",
+		Use:   "get [runs|targets|sweeps] [NAME...]",
+		Short: "List runs (default), targets or sweeps with their state",
 		Example: `  flowsim kube get
   flowsim kube get runs basic-x7k2p -o yaml
-  flowsim kube get -A -o wide`,
+  flowsim kube get -A -o wide
+  flowsim kube get targets -A
+  flowsim kube get sweeps`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var names, err = splitKind(args)
-			if err != nil {
-				return err
-			}
+			var kind, names = kindOf(args)
 			if !slices.Contains([]string{"", "wide", "yaml", "json", "name"}, output) {
 				return usage("-o must be wide, yaml, json or name (got %q)", output)
 			}
 			s, err := k.connect(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if kind != kindRuns {
+				return k.getOthers(cmd.Context(), s, kind, names, output, all)
 			}
 			runs, err := s.listRuns(cmd.Context(), names, all)
 			if err != nil {
@@ -195,20 +192,32 @@ func age(now, t time.Time) string {
 
 func (k *kube) describeCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:     "describe [runs] NAME",
-		Short:   "Show a run's spec, status, conditions, pods and events",
-		Example: `  flowsim kube describe basic-x7k2p -n team-a`,
+		Use:   "describe [runs|targets|sweeps] NAME",
+		Short: "Show a run's spec, status, conditions, pods and events (targets and sweeps: as YAML)",
+		Example: `  flowsim kube describe basic-x7k2p -n team-a
+  flowsim kube describe sweep nightly`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var names, err = splitKind(args)
-			if err != nil {
-				return err
-			}
+			var kind, names = kindOf(args)
 			if len(names) != 1 {
-				return usage("describe takes one run name")
+				return usage("describe takes one name")
 			}
 			s, err := k.connect(cmd.Context())
 			if err != nil {
 				return err
+			}
+			switch kind {
+			case kindTargets:
+				var t, err = s.getTarget(cmd.Context(), names[0])
+				if err != nil {
+					return err
+				}
+				return printObject(k.stdout, t, "yaml")
+			case kindSweeps:
+				var sw, err = s.getSweep(cmd.Context(), names[0])
+				if err != nil {
+					return err
+				}
+				return printObject(k.stdout, sw, "yaml")
 			}
 			run, err := s.getRun(cmd.Context(), names[0])
 			if err != nil {
@@ -303,34 +312,45 @@ func (k *kube) describe(w io.Writer, run *flowsimv1.MatSimRun, events []corev1.E
 func (k *kube) deleteCommand() *cobra.Command {
 	var ignoreNotFound bool
 	var cmd = &cobra.Command{
-		Use:   "delete [runs] NAME...",
-		Short: "Delete runs (their Job, pods and config Secret go with them)",
+		Use:   "delete [runs|targets|sweeps] NAME...",
+		Short: "Delete runs (their Job, pods and config Secret go with them), targets or sweeps",
 		Example: `  flowsim kube delete basic-x7k2p
-  flowsim kube delete runs a b --ignore-not-found`,
+  flowsim kube delete runs a b --ignore-not-found
+  flowsim kube delete sweep nightly`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var names, err = splitKind(args)
-			if err != nil {
-				return err
-			}
+			var kind, names = kindOf(args)
 			if len(names) == 0 {
-				return usage("delete takes one or more run names")
+				return usage("delete takes one or more names")
 			}
 			s, err := k.connect(cmd.Context())
 			if err != nil {
 				return err
 			}
 			for _, n := range names {
-				var run = &flowsimv1.MatSimRun{}
-				run.Name, run.Namespace = n, s.ns
-				err := s.c.Delete(cmd.Context(), run, client.PropagationPolicy("Background"))
+				var obj client.Object
+				var what, where = "run", fmt.Sprintf(" in namespace %q", s.ns)
+				switch kind {
+				case kindTargets:
+					obj, what = &flowsimv1.MatSimTarget{}, "target"
+				case kindSweeps:
+					obj, what, where = &flowsimv1.MatSimSweep{}, "sweep", ""
+				default:
+					obj = &flowsimv1.MatSimRun{}
+				}
+				obj.SetName(n)
+				if kind != kindSweeps {
+					obj.SetNamespace(s.ns)
+				}
+				var resource = "matsim" + what + "s.flowsim.dev"
+				err := s.c.Delete(cmd.Context(), obj, client.PropagationPolicy("Background"))
 				switch {
 				case err == nil:
-					fmt.Fprintf(k.stdout, "matsimrun.flowsim.dev/%s deleted\n", n)
+					fmt.Fprintf(k.stdout, "matsim%s.flowsim.dev/%s deleted\n", what, n)
 				case apierrors.IsNotFound(err) && !isMissingCRD(err) && ignoreNotFound:
 				case apierrors.IsNotFound(err) && !isMissingCRD(err):
-					return usage("run %q not found in namespace %q", n, s.ns)
+					return usage("%s %q not found%s", what, n, where)
 				default:
-					return s.apiErr("delete", "matsimruns.flowsim.dev", n, err)
+					return s.apiErr("delete", resource, n, err)
 				}
 			}
 			return nil
@@ -351,7 +371,7 @@ func (k *kube) waitCommand() *cobra.Command {
 report. Exit codes as for 'run'; 124 when --timeout expires first.`,
 		Example: `  flowsim kube wait basic-x7k2p --timeout 20m --junit report.xml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var names, err = splitKind(args)
+			var names, err = runsOnly("wait", args)
 			if err != nil {
 				return err
 			}
@@ -400,17 +420,28 @@ report. Exit codes as for 'run'; 124 when --timeout expires first.`,
 }
 
 func (k *kube) reportCommand() *cobra.Command {
-	var report string
+	var report, execution string
 	var files reportFiles
 	var cmd = &cobra.Command{
-		Use:   "report RUN [--junit FILE] [--json FILE]",
-		Short: "Print a finished run's report (as a local run prints it) and write JUnit/JSON files",
+		Use:   "report RUN | report sweep NAME [--execution N] [--junit FILE] [--json FILE]",
+		Short: "Print a finished run's report (as a local run prints it), or a sweep execution's; write JUnit/JSON files",
 		Long: `report prints the report of a finished run from its status, and exits with the run's
 exit code (0 passed, 1 failed check, 2 setup error, 3 infrastructure failure). A run that
-has not finished yet is an error (exit 2): use 'flowsim kube wait'.`,
-		Example: `  flowsim kube report basic-x7k2p --junit report.xml --json report.json`,
-		Args:    cobra.ExactArgs(1),
+has not finished yet is an error (exit 2): use 'flowsim kube wait'.
+
+'report sweep NAME' reports one execution of a sweep (--execution, default the latest):
+a line per target and test; --junit writes a testsuite per target and a testcase per
+test. Exit 1 when a run failed, 2 when one could not be set up or completed, else 0.`,
+		Example: `  flowsim kube report basic-x7k2p --junit report.xml --json report.json
+  flowsim kube report sweep nightly --junit nightly.xml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var kind, names = kindOf(args)
+			if len(names) != 1 || kind == kindTargets {
+				return usage("report takes one run name, or sweep NAME")
+			}
+			if execution != "" && kind != kindSweeps {
+				return usage("--execution applies to sweeps")
+			}
 			if report != "text" && report != "json" {
 				return usage("--report must be text or json (got %q)", report)
 			}
@@ -421,7 +452,10 @@ has not finished yet is an error (exit 2): use 'flowsim kube wait'.`,
 			if err != nil {
 				return err
 			}
-			run, err := s.getRun(cmd.Context(), args[0])
+			if kind == kindSweeps {
+				return k.sweepReport(cmd.Context(), s, names[0], execution, report, files)
+			}
+			run, err := s.getRun(cmd.Context(), names[0])
 			if err != nil {
 				return err
 			}
@@ -434,5 +468,6 @@ has not finished yet is an error (exit 2): use 'flowsim kube wait'.`,
 	cmd.Flags().StringVar(&report, "report", "text", "report format on stdout: text or json")
 	cmd.Flags().StringVar(&files.junit, "junit", "", "write a JUnit XML report to this file")
 	cmd.Flags().StringVar(&files.json, "json", "", "write the JSON report to this file")
+	cmd.Flags().StringVar(&execution, "execution", "", "sweeps: the execution to report (default the latest)")
 	return cmd
 }

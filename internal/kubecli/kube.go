@@ -116,7 +116,7 @@ run: image pull, deadline, pod deleted, ...), 124 'wait --timeout' expired, 130 
 		k.installCommand(), k.uninstallCommand(),
 		k.runCommand(),
 		k.getCommand(), k.describeCommand(), k.deleteCommand(), k.waitCommand(),
-		k.logsCommand(), k.reportCommand(),
+		k.logsCommand(), k.reportCommand(), k.sweepCommand(),
 	)
 	for _, c := range cmd.Commands() {
 		c.SetFlagErrorFunc(flagError)

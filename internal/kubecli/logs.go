@@ -65,7 +65,11 @@ yet, and stops when the container ends, saying how the run finished.`,
 			case peer:
 				which = "peer"
 			}
-			return k.logs(cmd.Context(), s, args[0], which, follow)
+			names, err := runsOnly("logs", args)
+			if err != nil {
+				return err
+			}
+			return k.logs(cmd.Context(), s, names[0], which, follow)
 		},
 	}
 	cmd.Flags().BoolVar(&driver, "driver", false, "the matsim driver container (default)")
