@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -28,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
+	"github.com/flowsim/flowsim/internal/cli/progress"
 	"github.com/flowsim/flowsim/matsim"
 )
 
@@ -136,10 +136,7 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-func isTerminal(w io.Writer) bool {
-	var f, ok = w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
+func isTerminal(w io.Writer) bool { return progress.IsTerminal(w) }
 
 // usage is an exit-2 error.
 func usage(format string, args ...any) error {

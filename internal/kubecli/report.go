@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/controllers"
@@ -74,6 +75,9 @@ func reportOf(run *flowsimv1.MatSimRun) *runReport {
 		rep.Result.Loaded, rep.Result.Stored, rep.Result.Verified = r.Loaded, r.Stored, r.Verified
 		rep.Result.DurationMillis = r.Duration.Milliseconds()
 		rep.Result.DocsPerSecond, _ = strconv.ParseFloat(r.DocsPerSecond, 64)
+		if rep.Result.DocsPerSecond > 0 { // docs/s = (loaded+stored) / transactions time
+			rep.SetTransactionsTime(time.Duration(float64(r.Loaded+r.Stored) / rep.Result.DocsPerSecond * float64(time.Second)))
+		}
 		rep.Result.Check, rep.Result.Message = r.Check, r.Message
 		if r.Check != "" {
 			rep.Failures = []*matsim.Failure{failureOf(r.Check, r.Message)}

@@ -3,7 +3,6 @@ package kubecli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +25,7 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
+	"github.com/flowsim/flowsim/internal/cli/progress"
 	"github.com/flowsim/flowsim/matsim"
 )
 
@@ -457,20 +457,36 @@ func drain(ctx context.Context, w watch.Interface, update func(*flowsimv1.MatSim
 	}
 }
 
-// progressView shows a run's progress on stderr: one plain line per change.
+// progressView shows a run's progress on stderr: one line per change (loop, phase), as a
+// local run does on a pipe. On a terminal the final phase is coloured as the local
+// display colours PASS/FAIL (internal/cli/progress: NO_COLOR and TERM=dumb honoured).
 type progressView struct {
-	w    io.Writer
-	last string
+	w     io.Writer
+	last  string
+	paint progress.Painter
 }
 
-func (k *kube) newProgressView() *progressView { return &progressView{w: k.stderr} }
+func (k *kube) newProgressView() *progressView {
+	var color = k.opts.Terminal(k.stderr)
+	if _, off := os.LookupEnv("NO_COLOR"); off {
+		color = false
+	}
+	return &progressView{w: k.stderr, paint: progress.NewPainter(color)}
+}
 
 func (v *progressView) update(run *flowsimv1.MatSimRun) {
 	var line = progressLine(run)
-	if line != v.last {
-		fmt.Fprintln(v.w, line)
-		v.last = line
+	if line == v.last {
+		return
 	}
+	v.last = line
+	switch run.Status.Phase {
+	case flowsimv1.PhaseSucceeded:
+		line = strings.Replace(line, string(run.Status.Phase), v.paint.Pass(string(run.Status.Phase)), 1)
+	case flowsimv1.PhaseFailed:
+		line = strings.Replace(line, string(run.Status.Phase), v.paint.Fail(string(run.Status.Phase)), 1)
+	}
+	fmt.Fprintln(v.w, line)
 }
 
 func (v *progressView) done() {}
@@ -499,5 +515,3 @@ func phaseOf(run *flowsimv1.MatSimRun) string {
 	}
 	return string(run.Status.Phase)
 }
-
-var _ = json.Valid
