@@ -70,7 +70,9 @@ func reportOf(run *flowsimv1.MatSimRun) *runReport {
 	if r := st.Result; r != nil {
 		rep.Result.Outcome = result.Outcome(r.Outcome)
 		rep.Result.Protocol = r.Protocol
-		rep.Connector.Protocol = connector.Revision(r.Protocol)
+		if r.Protocol != "" {
+			rep.Connector.Protocol = connector.Revision(r.Protocol)
+		}
 		rep.Result.LoopsDone, rep.Result.Loops = int(r.LoopsDone), int(r.Loops)
 		rep.Result.Loaded, rep.Result.Stored, rep.Result.Verified = r.Loaded, r.Stored, r.Verified
 		rep.Result.DurationMillis = r.Duration.Milliseconds()
