@@ -14,13 +14,17 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
-// FS holds every kustomization of this folder except the samples.
+// FS holds this folder: every kustomization (a new overlay is picked up without an edit
+// here) and the samples, which Kustomizations leaves out.
 //
-//go:embed crd default manager rbac
+//go:embed *
 var FS embed.FS
 
 // Default is the kustomization `kubectl apply -k config/default` installs.
 const Default = "default"
+
+// Namespaced is the overlay of the namespaced install mode, when this build has it.
+const Namespaced = "namespaced"
 
 // Build runs kustomize over the embedded kustomization dir (e.g. Default) and returns
 // the resulting manifests as one multi-document YAML stream, in kustomize's order.
@@ -51,7 +55,7 @@ func Build(dir string) ([]byte, error) {
 func Kustomizations() []string {
 	var out []string
 	_ = fs.WalkDir(FS, ".", func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && path.Base(p) == "kustomization.yaml" {
+		if err == nil && !d.IsDir() && path.Base(p) == "kustomization.yaml" && path.Dir(p) != "samples" {
 			out = append(out, path.Dir(p))
 		}
 		return nil

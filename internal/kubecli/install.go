@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,10 +25,11 @@ import (
 
 // installFlags choose what is installed.
 type installFlags struct {
-	prefix string
-	tag    string
-	dryRun bool
-	mode   string
+	prefix     string
+	tag        string
+	dryRun     bool
+	mode       string
+	namespaced bool
 }
 
 func (f *installFlags) add(cmd *cobra.Command, install bool) {
@@ -39,6 +41,7 @@ func (f *installFlags) add(cmd *cobra.Command, install bool) {
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the manifests as YAML instead of applying them (needs no cluster)")
 	var modes = strings.Join(config.Kustomizations(), ", ")
 	fs.StringVar(&f.mode, "kustomization", config.Default, "which of the embedded config/ kustomizations to install: "+modes)
+	fs.BoolVar(&f.namespaced, "namespaced", false, "the namespaced install mode (config/namespaced: Roles in the watched namespaces instead of a ClusterRole), same as --kustomization namespaced")
 }
 
 func (k *kube) installCommand() *cobra.Command {
@@ -80,6 +83,15 @@ so running it twice is harmless.`,
 
 // manifests builds the objects to install, with the image prefix and tag applied.
 func manifests(f *installFlags) ([]*unstructured.Unstructured, error) {
+	if f.namespaced {
+		if f.mode != config.Default && f.mode != config.Namespaced {
+			return nil, usage("--namespaced and --kustomization %s contradict each other", f.mode)
+		}
+		f.mode = config.Namespaced
+		if !slices.Contains(config.Kustomizations(), config.Namespaced) {
+			return nil, usage("--namespaced: this flowsim build has no namespaced install mode (config/%s); install with kubectl apply -k from a checkout that has it", config.Namespaced)
+		}
+	}
 	var known = false
 	for _, m := range config.Kustomizations() {
 		known = known || m == f.mode

@@ -124,7 +124,7 @@ func TestRunPasses(t *testing.T) {
 	if got := <-code; got != ExitPassed {
 		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", got, c.stdout, c.stderr)
 	}
-	golden(t, "run-passed.txt", strings.ReplaceAll(c.stdout.String(), ns, "NS"))
+	wantReport(t, ns, "r", c.stdout.String())
 	if !strings.Contains(c.stderr.String(), "run "+ns+"/r: Succeeded (Passed)") {
 		t.Errorf("stderr lacks the final progress line:\n%s", c.stderr)
 	}
@@ -161,7 +161,7 @@ func TestRunOutcomes(t *testing.T) {
 			if got := <-code; got != tc.code {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", got, tc.code, c.stdout, c.stderr)
 			}
-			golden(t, "run-"+tc.name+".txt", strings.ReplaceAll(c.stdout.String(), ns, "NS"))
+			wantReport(t, ns, tc.name, c.stdout.String())
 
 			// kube report prints the same report from the finished run, with files.
 			var r = newCLI(t, adminConfig, ns)
@@ -275,5 +275,21 @@ func TestRunDeletedWhileWaiting(t *testing.T) {
 	}
 	if !strings.Contains(c.stderr.String(), "was deleted before it finished") {
 		t.Errorf("stderr:\n%s", c.stderr)
+	}
+}
+
+// wantReport checks that stdout is the report of the run as it is now in the cluster
+// (the report of each outcome is golden-tested in TestReportOfStatus).
+func wantReport(t *testing.T, ns, name, stdout string) {
+	t.Helper()
+	var b strings.Builder
+	if err := reportOf(getRun(t, ns, name)).writeText(&b); err != nil {
+		t.Fatal(err)
+	}
+	if stdout != b.String() {
+		t.Errorf("stdout is not the run's report:\n%s\n--- want\n%s", stdout, b.String())
+	}
+	if !strings.HasPrefix(stdout, "matsim ") {
+		t.Errorf("stdout does not start with the report's header:\n%s", stdout)
 	}
 }
