@@ -277,6 +277,9 @@ func (k *kube) uninstall(ctx context.Context, f *installFlags) error {
 			fmt.Fprintf(k.stdout, "%s deleted\n", describeObj(u))
 		case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
 			fmt.Fprintf(k.stdout, "%s already absent\n", describeObj(u))
+		case apierrors.IsConflict(err):
+			// A namespace still terminating refuses a second delete with a conflict.
+			fmt.Fprintf(k.stdout, "%s already being deleted\n", describeObj(u))
 		default:
 			return s.apiErr("delete", describeObj(u), "", err)
 		}

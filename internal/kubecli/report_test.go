@@ -48,6 +48,13 @@ func TestReportOfStatus(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden(t, "report-"+tc.name+".txt", b.String())
+			var js strings.Builder
+			if err := rep.writeJSON(&js); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(js.String(), `"run": {`) || !strings.Contains(js.String(), `"result": {`) || !strings.Contains(js.String(), `"exitCode": `) {
+				t.Errorf("JSON report lacks the run or the result:\n%s", js.String())
+			}
 			if tc.code != ExitPassed && !strings.Contains(b.String(), "reproduce:") && tc.code != ExitInfra {
 				t.Errorf("a failed run's report has no reproduce line:\n%s", b.String())
 			}

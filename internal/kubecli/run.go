@@ -417,7 +417,7 @@ func (s *session) waitUntil(ctx context.Context, name string, update func(*flows
 			}
 			return nil, s.apiErr("watch", "matsimruns.flowsim.dev", name, err)
 		}
-		var finished, gone, err2 = drain(ctx, w, update, done)
+		var finished, gone, err2 = drain(ctx, w, name, update, done)
 		w.Stop()
 		switch {
 		case err2 != nil:
@@ -431,7 +431,7 @@ func (s *session) waitUntil(ctx context.Context, name string, update func(*flows
 	}
 }
 
-func drain(ctx context.Context, w watch.Interface, update func(*flowsimv1.MatSimRun), done func(*flowsimv1.MatSimRun) bool) (finished *flowsimv1.MatSimRun, gone bool, err error) {
+func drain(ctx context.Context, w watch.Interface, name string, update func(*flowsimv1.MatSimRun), done func(*flowsimv1.MatSimRun) bool) (finished *flowsimv1.MatSimRun, gone bool, err error) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -439,6 +439,9 @@ func drain(ctx context.Context, w watch.Interface, update func(*flowsimv1.MatSim
 		case ev, ok := <-w.ResultChan():
 			if !ok {
 				return nil, false, nil
+			}
+			if o, ok := ev.Object.(*flowsimv1.MatSimRun); ok && o.Name != name {
+				continue
 			}
 			switch ev.Type {
 			case watch.Deleted:
