@@ -128,9 +128,13 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// ErrReported is wrapped by the error of a run whose report was printed (a failed
+// check, or a setup error the report explains): the caller prints no second copy.
+var ErrReported = errors.New("the report says why")
+
 // ErrFailed is returned (wrapped) when a run failed a check; the report has already
-// been printed.
-var ErrFailed = errors.New("matsim: the connector failed a check")
+// been printed. It wraps ErrReported.
+var ErrFailed = fmt.Errorf("matsim: the connector failed a check (%w)", ErrReported)
 
 // ExitCode maps an error from a flowsim command to the exit code: 0 passed, 1 a
 // connector failed a check, 2 usage or setup error.
@@ -355,7 +359,7 @@ func (s *Session) Run(ctx context.Context, rerun string) error {
 	case 1:
 		return &exitError{code: 1, err: fmt.Errorf("%w: %s", ErrFailed, rep.Result.Check)}
 	default:
-		return &exitError{code: 2, err: fmt.Errorf("setup failed: %s", rep.Result.Message)}
+		return &exitError{code: 2, err: fmt.Errorf("setup failed: %s (%w)", rep.Result.Check, ErrReported)}
 	}
 }
 
@@ -483,7 +487,7 @@ func Run(ctx context.Context, server materialize.DriverServer, newTestData func(
 func runMain(ctx context.Context, server materialize.DriverServer, newTestData func() TestData, args []string, stdout, stderr io.Writer) int {
 	var prog = filepath.Base(args[0])
 	var err = runArgs(ctx, server, newTestData, prog, args[1:], stdout, stderr)
-	if err != nil && !errors.Is(err, ErrFailed) {
+	if err != nil && !errors.Is(err, ErrReported) {
 		fmt.Fprintln(stderr, prog+":", err)
 	}
 	return ExitCode(err)

@@ -45,3 +45,15 @@ func TestRunLibraryEntryPoint(t *testing.T) {
 		t.Fatalf("transport flags make no sense with an in-process server: exit %d, %s", code, errOut.String())
 	}
 }
+
+// A setup error is explained by the report; stderr gets no second copy of it.
+func TestSetupErrorIsReportedOnce(t *testing.T) {
+	var out, errOut bytes.Buffer
+	var args = []string{"my-connector", "basic", "--config", "{defect: no-such-defect}"}
+	if code := runMain(context.Background(), reference.New(), nil, args, &out, &errOut); code != 2 {
+		t.Fatalf("exit %d, want 2:\n%s%s", code, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "SETUP ERROR") || strings.Contains(errOut.String(), "setup failed") || strings.Contains(errOut.String(), "my-connector:") {
+		t.Fatalf("want the report once (stdout) and no copy on stderr:\nstdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"hash/maphash"
+	"math/bits"
+	"slices"
 )
 
 // bitset over key indices.
@@ -49,8 +51,12 @@ func (o *oracle) allocate(n int) []uint64 {
 	for k := range out {
 		out[k] = first + uint64(k)
 	}
-	o.rev = append(o.rev, make([]uint32, n)...)
-	o.sum = append(o.sum, make([]uint64, n)...)
+	// Grown in place: appending a temporary slice of n would cost another 12 bytes
+	// a key while the loop runs.
+	o.rev = slices.Grow(o.rev, n)[:len(o.rev)+n]
+	o.sum = slices.Grow(o.sum, n)[:len(o.sum)+n]
+	clear(o.rev[first:])
+	clear(o.sum[first:])
 	o.requested.grow(uint64(len(o.rev)))
 	o.got.grow(uint64(len(o.rev)))
 	o.sent.grow(uint64(len(o.rev)))
@@ -59,7 +65,11 @@ func (o *oracle) allocate(n int) []uint64 {
 
 // stored lists keys stored by committed or committing transactions.
 func (o *oracle) stored() []uint64 {
-	var out []uint64
+	var n int
+	for _, w := range o.sent {
+		n += bits.OnesCount64(w)
+	}
+	var out = make([]uint64, 0, n) // exact: appending would hold up to twice as much
 	for i := range o.rev {
 		if o.sent.get(uint64(i)) {
 			out = append(out, uint64(i))
@@ -79,7 +89,7 @@ func (o *oracle) beginLoads(keys []uint64) {
 		o.requested.clear(i)
 		o.got.clear(i)
 	}
-	o.reqList = append(o.reqList[:0], keys...)
+	o.reqList = keys // not a copy (8 bytes a key): a plan's keys are never changed
 	for _, i := range keys {
 		o.requested.set(i)
 	}

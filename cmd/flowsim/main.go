@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string) int {
 	root.SetArgs(args)
 
 	var err = root.ExecuteContext(ctx)
-	if err != nil && !errors.Is(err, matsim.ErrFailed) {
+	if err != nil && !errors.Is(err, matsim.ErrReported) {
 		fmt.Fprintln(os.Stderr, "flowsim:", err)
 	}
 	return matsim.ExitCode(err)

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	pf "github.com/estuary/protocols/flow"
 	"github.com/estuary/protocols/materialize"
@@ -161,9 +162,14 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 	}
 	defer display.Stop()
 	sess.Options.NewTestData = o.NewTestData
+	if !f.Quiet {
+		// Off a terminal: a plain line every 10s within a long transaction, next to
+		// the per-loop FLOWSIM-PROGRESS lines.
+		display.Plain = 10 * time.Second
+		sess.Options.OnProgress = func(e matsim.ProgressEvent) { display.Update(e.Phase, e.Done, e.Total) }
+	}
 	if display.Live() {
 		sess.Options.Progress = nil // the display replaces the progress lines
-		sess.Options.OnProgress = func(e matsim.ProgressEvent) { display.Update(e.Phase, e.Done, e.Total) }
 		sess.BeforeReport = display.Stop
 	}
 	if f.Report == "text" && progress.ColorFor(stdout) {
@@ -190,9 +196,13 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 		}
 		if ok {
 			sess.Options.Connector, sess.Options.Peer = conn, peer
-			if err := defaultStateDir(ctx, sess, t); err != nil {
+			var dir, err = defaultStateDir(ctx, sess, t)
+			if err != nil {
 				conn.Close()
 				return err
+			}
+			if dir != "" {
+				defer os.RemoveAll(dir)
 			}
 		} else {
 			var ref = reference.New()
@@ -217,41 +227,41 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 // recovery's restarted connector would find nothing (load.missing), which says
 // nothing about the connector. A connector whose endpoint schema has state_dir is
 // given a fresh directory, and the run says so.
-func defaultStateDir(ctx context.Context, sess *matsim.Session, t *transportFlags) error {
+func defaultStateDir(ctx context.Context, sess *matsim.Session, t *transportFlags) (string, error) {
 	var o = &sess.Options
 	if (o.Test != "fence" && o.Test != "recovery") || (t.opts.Command == "" && t.opts.Image == "") {
-		return nil
+		return "", nil
 	}
 	var config map[string]json.RawMessage
 	if json.Unmarshal(o.Config, &config) != nil {
-		return nil
+		return "", nil
 	}
 	if _, ok := config["state_dir"]; ok {
-		return nil
+		return "", nil
 	}
 	var cctx, cancel = context.WithTimeout(ctx, o.CallTimeout)
 	defer cancel()
 	var spec, err = o.Connector.Spec(cctx, &materialize.SpecRequest{EndpointType: pf.EndpointType_FLOW_SINK, EndpointSpecJson: o.Config})
 	if err != nil {
-		return nil // the run's own Spec reports it
+		return "", nil // the run's own Spec reports it
 	}
 	var schema struct {
 		Properties map[string]json.RawMessage `json:"properties"`
 	}
 	if json.Unmarshal(spec.EndpointSpecSchemaJson, &schema) != nil || schema.Properties["state_dir"] == nil {
-		return nil
+		return "", nil
 	}
 	if t.opts.Image != "" {
-		return matsim.UsageError("the reference connector keeps its store in each process's memory and --image starts a container per call: " +
+		return "", matsim.UsageError("the reference connector keeps its store in each process's memory and --image starts a container per call: " +
 			"give it a state_dir on a volume its containers share, e.g. --config '{state_dir: /state}' --docker-arg=-v --docker-arg=/tmp/flowsim-state:/state")
 	}
 	var dir string
 	if dir, err = os.MkdirTemp("", "flowsim-state-*"); err != nil {
-		return matsim.UsageError("creating a state_dir for the reference connector: %w", err)
+		return "", matsim.UsageError("creating a state_dir for the reference connector: %w", err)
 	}
 	config["state_dir"], _ = json.Marshal(dir)
 	o.Config, _ = json.Marshal(config)
 	fmt.Fprintf(sess.Stderr, "note: the reference connector keeps its store in each process's memory and --command starts a process per call; "+
-		"%s uses state_dir %s (set --config '{state_dir: DIR}' to choose)\n", o.Test, dir)
-	return nil
+		"%s uses state_dir %s, removed afterwards (set --config '{state_dir: DIR}' to choose one)\n", o.Test, dir)
+	return dir, nil
 }

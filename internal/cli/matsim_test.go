@@ -17,7 +17,7 @@ import (
 )
 
 // cli runs `matsim ARGS...` and returns stdout, stderr and the exit code.
-func cli(t *testing.T, o CommandOptions, args ...string) (string, string, int) {
+func cli(t testing.TB, o CommandOptions, args ...string) (string, string, int) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	o.Stdout, o.Stderr = &stdout, &stderr

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -33,7 +34,7 @@ func TestMain(m *testing.M) {
 		var root = &cobra.Command{Use: "flowsim", SilenceUsage: true, SilenceErrors: true}
 		root.AddCommand(NewMatsimCommand(CommandOptions{}))
 		var err = root.Execute()
-		if err != nil && !strings.Contains(err.Error(), "failed a check") {
+		if err != nil && !errors.Is(err, matsim.ErrReported) {
 			fmt.Fprintln(os.Stderr, "flowsim:", err)
 		}
 		os.Exit(matsim.ExitCode(err))
@@ -266,8 +267,8 @@ func TestQuietAndVerbose(t *testing.T) {
 		t.Fatalf("-q: exit %d, stdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	_, errOut, _ = cli(t, CommandOptions{}, "basic", "--loops", "1", "--start", "10", "-v")
-	if !strings.Contains(errOut, "Starting") {
-		t.Fatalf("-v logs at debug level; stderr:\n%s", errOut)
+	if !strings.Contains(errOut, "Starting") || !strings.Contains(errOut, result.ProgressPrefix) {
+		t.Fatalf("-v logs at debug level, and stderr (not a terminal) has the plain progress lines:\n%s", errOut)
 	}
 }
 

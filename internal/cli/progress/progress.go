@@ -7,6 +7,7 @@
 package progress
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -30,8 +31,15 @@ func ColorFor(w io.Writer) bool {
 	return !noColor && IsTerminal(w)
 }
 
-// Display shows live bars on a terminal; on anything else it is inert (Live false).
+// Display shows live bars on a terminal. On anything else it is not live: with
+// Plain set it prints a plain line per unit of work at most every Plain interval
+// (so that a long transaction shows progress in a CI log too), else nothing.
 type Display struct {
+	Plain     time.Duration
+	plainAt   time.Time
+	plainFrom time.Time
+	plainName string
+
 	w       io.Writer
 	stopped bool
 	p       *mpb.Progress
@@ -57,6 +65,7 @@ func (d *Display) Live() bool { return d != nil && d.p != nil }
 // A new name completes the previous bar, so one line per unit of work remains.
 func (d *Display) Update(name string, done, total int64) {
 	if !d.Live() {
+		d.plain(name, done, total)
 		return
 	}
 	d.mu.Lock()
@@ -68,7 +77,7 @@ func (d *Display) Update(name string, done, total int64) {
 		}
 		b = d.p.AddBar(total, mpb.BarWidth(30),
 			mpb.PrependDecorators(
-				decor.Name(name, decor.WC{C: decor.DindentRight | decor.DextraSpace}),
+				decor.Name(name, decor.WCSyncSpaceR),
 				decor.CountersNoUnit("%d / %d docs", decor.WCSyncWidth),
 			),
 			mpb.AppendDecorators(
@@ -145,4 +154,27 @@ func (p Painter) paint(s string, a color.Attribute) string {
 	var c = color.New(a, color.Bold)
 	c.EnableColor() // the decision is ours (terminal, NO_COLOR), not the package's global
 	return c.Sprint(s)
+}
+
+// plain prints "progress: NAME: DONE / TOTAL docs, RATE docs/s, ETA" at most every
+// d.Plain, and never for a unit of work that ends within the first interval.
+func (d *Display) plain(name string, done, total int64) {
+	if d == nil || d.Plain <= 0 {
+		return
+	}
+	var now = time.Now()
+	if name != d.plainName {
+		d.plainName, d.plainFrom, d.plainAt = name, now, now
+		return
+	}
+	if now.Sub(d.plainAt) < d.Plain || done >= total {
+		return
+	}
+	d.plainAt = now
+	var rate = float64(done) / now.Sub(d.plainFrom).Seconds()
+	var eta = "?"
+	if rate > 0 {
+		eta = (time.Duration(float64(total-done)/rate) * time.Second).Round(time.Second).String()
+	}
+	fmt.Fprintf(d.w, "progress: %s: %d / %d docs, %.0f docs/s, ETA %s\n", name, done, total, rate, eta)
 }

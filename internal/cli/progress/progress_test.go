@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLiveDisplayShowsDocumentsRateAndETA(t *testing.T) {
@@ -61,5 +62,18 @@ func TestColoursFollowTerminalAndNO_COLOR(t *testing.T) {
 	}
 	if got := NewPainter(false).Fail("FAILED"); got != "FAILED" {
 		t.Errorf("painter off: %q", got)
+	}
+}
+
+func TestPlainLinesOffATerminal(t *testing.T) {
+	var out bytes.Buffer
+	var d = New(&out, false)
+	d.Plain = time.Nanosecond
+	d.Update("loop 1 of 1", 0, 1000)
+	time.Sleep(time.Millisecond) // the interval must pass; this is not synchronisation
+	d.Update("loop 1 of 1", 500, 1000)
+	d.Update("loop 1 of 1", 1000, 1000)
+	if s := out.String(); strings.Count(s, "\n") != 1 || !strings.Contains(s, "progress: loop 1 of 1: 500 / 1000 docs") || !strings.Contains(s, "ETA") {
+		t.Fatalf("want one plain progress line, got %q", s)
 	}
 }
