@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -26,6 +27,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
 	"github.com/flowsim/flowsim/internal/cli/progress"
@@ -217,11 +219,15 @@ func (k *kube) connect(ctx context.Context) (*session, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if pctx.Err() != nil {
+		var nerr net.Error
+		if pctx.Err() != nil || (errors.As(err, &nerr) && nerr.Timeout()) {
 			return nil, usage("cannot reach the Kubernetes API server %s: no answer within %s", s.where(), timeout)
 		}
 		return nil, s.apiErr("reach", "the API server", "", err)
 	}
+	// controller-runtime's client logs through a global logger; the CLI prints its own
+	// messages (and would otherwise get a "SetLogger was never called" stack on stderr).
+	ctrllog.SetLogger(logr.Discard())
 	s.c, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, usage("configuring a client for %s: %v", s.where(), err)
