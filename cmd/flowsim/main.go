@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/flowsim/flowsim/internal/cli"
+	"github.com/flowsim/flowsim/internal/kubecli"
 	"github.com/flowsim/flowsim/matsim"
 	"github.com/spf13/cobra"
 )
@@ -37,6 +38,7 @@ func run(ctx context.Context, args []string) int {
 	root.AddCommand(newProxyCommand())
 	root.AddCommand(newReferenceConnectorCommand())
 	root.AddCommand(kubeCommands()...)
+	root.AddCommand(kubecli.NewCommand(kubecli.Options{}))
 	root.SetArgs(args)
 
 	var err = root.ExecuteContext(ctx)
