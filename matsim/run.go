@@ -11,6 +11,7 @@ package matsim
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -212,7 +213,7 @@ func execute(ctx context.Context, o *Options, rep *Report) error {
 	if err := validateOptions(o); err != nil {
 		return err
 	}
-	var r = &runner{opts: o, rep: rep, log: o.Log, keySize: 32, itemSize: 1024, rng: newRng(o.Seed, 0x5eed), version: fmt.Sprintf("flowsim-%016x", o.Seed)}
+	var r = &runner{opts: o, rep: rep, log: o.Log, keySize: 32, itemSize: 1024, rng: newRng(o.Seed, 0x5eed)}
 	var err error
 	if r.schema, err = schemaOf(o.NewTestData()); err != nil {
 		return failf(CheckSetupConfig, "setup", "%v", err)
@@ -315,6 +316,7 @@ func (r *runner) setup(ctx context.Context) error {
 	if err := r.spec.Validate(); err != nil {
 		return failf(CheckSetupConfig, "apply", "matsim built an invalid MaterializationSpec: %v", err)
 	}
+	r.version = specVersion(r.spec)
 	if err := r.apply(ctx, conn, "apply"); err != nil {
 		return err
 	}
@@ -323,6 +325,23 @@ func (r *runner) setup(ctx context.Context) error {
 }
 
 func (r *runner) o() *Options { return r.opts }
+
+// specVersion derives the ApplyRequest and Open version from the spec's content,
+// as the runtime does from a build: a connector may treat a reapplication of the
+// version it holds as a no-op, so a run with the same seed but another resource (a
+// fresh table) must carry another version. The endpoint config is left out: a hash
+// of it could help to guess a secret, and a connector keeps the versions it applied
+// in the endpoint itself.
+func specVersion(spec *pf.MaterializationSpec) string {
+	var cp = *spec
+	cp.EndpointSpecJson = nil
+	var b, err = cp.Marshal()
+	if err != nil {
+		panic(fmt.Sprintf("marshalling a validated MaterializationSpec: %v", err))
+	}
+	var sum = sha256.Sum256(b)
+	return fmt.Sprintf("flowsim-%x", sum[:8])
+}
 
 func (r *runner) apply(ctx context.Context, conn connector.Connector, phase string) error {
 	var cctx, cancel = context.WithTimeout(ctx, r.opts.CallTimeout)
