@@ -320,6 +320,14 @@ func (r *runner) setup(ctx context.Context) error {
 	if err := r.apply(ctx, conn, "apply"); err != nil {
 		return err
 	}
+	// The fence peer is applied the same spec (idempotently): like the runtime, which
+	// applies before any shard opens, and so that a peer whose revision is auto learns
+	// it from the real request, not from a probe.
+	if r.opts.Peer != nil {
+		if err := r.apply(ctx, r.opts.Peer, "apply (peer)"); err != nil {
+			return err
+		}
+	}
 	r.log.V(1).Info("Connector set up", "resourcePath", vb.ResourcePath, "delta", vb.DeltaUpdates, "dropped", r.sel.Dropped)
 	return nil
 }

@@ -2,6 +2,7 @@ package grpcconn_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -63,9 +64,9 @@ func TestDialBothRevisions(t *testing.T) {
 	}
 }
 
-// A stream opened first detects the revision too.
-func TestDetectBeforeTransactions(t *testing.T) {
-	var addr = serve(t, func(gs *grpc.Server) { stdiotest.RegisterOct2021(gs, stdiotest.NewServer()) })
+// A stream opened before any ApplyUpsert does not probe: it speaks 2021-12.
+func TestNoProbeBeforeTransactions(t *testing.T) {
+	var addr = serve(t, func(gs *grpc.Server) { materialize.RegisterDriverServer(gs, noApply{stdiotest.NewServer()}) })
 	var c, err = grpcconn.Dial(context.Background(), addr, grpcconn.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -74,9 +75,16 @@ func TestDetectBeforeTransactions(t *testing.T) {
 	if err = stdiotest.Exercise(context.Background(), c, 10); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Info(); got.Protocol != connector.Oct2021 || got.Transport != "endpoint" || got.Target != addr {
+	if got := c.Info(); got.Protocol != connector.Auto || got.Transport != "endpoint" || got.Target != addr {
 		t.Fatalf("Info() = %v", got)
 	}
+}
+
+// noApply fails every ApplyUpsert: a probe would be seen.
+type noApply struct{ *stdiotest.Server }
+
+func (noApply) ApplyUpsert(context.Context, *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
+	return nil, fmt.Errorf("ApplyUpsert was called")
 }
 
 func TestUnreachable(t *testing.T) {
