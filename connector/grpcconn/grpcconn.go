@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,7 +42,8 @@ type Options struct {
 	MaxMessage int
 	// CallTimeout bounds each unary call (zero: none).
 	CallTimeout time.Duration
-	// DialTimeout bounds the first contact with the server (default 10s).
+	// DialTimeout bounds the first contact with the server (default CallTimeout,
+	// else 10s).
 	DialTimeout time.Duration
 }
 
@@ -69,6 +71,12 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	}
 	if opts.MaxMessage <= 0 {
 		opts.MaxMessage = DefaultMaxMessage
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		return nil, fmt.Errorf("connector endpoint %q is not HOST:PORT", addr)
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = opts.CallTimeout // --call-timeout bounds every wait
 	}
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = 10 * time.Second

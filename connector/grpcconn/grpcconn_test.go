@@ -110,3 +110,31 @@ func TestUnreachable(t *testing.T) {
 		t.Errorf("Dial took %s", d)
 	}
 }
+
+// An address that is not HOST:PORT fails at once, naming it.
+func TestUnparsableAddress(t *testing.T) {
+	for _, addr := range []string{"localhost", "127.0.0.1:", "http://x:1/"} {
+		var start = time.Now()
+		var _, err = grpcconn.Dial(context.Background(), addr, grpcconn.Options{CallTimeout: time.Minute})
+		if err == nil || !strings.Contains(err.Error(), "is not HOST:PORT") || !strings.Contains(err.Error(), addr) {
+			t.Errorf("Dial(%q): %v", addr, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("Dial(%q) took %s", addr, d)
+		}
+	}
+}
+
+// Dialing an address nobody answers is bounded by the call timeout.
+func TestDialBoundedByCallTimeout(t *testing.T) {
+	var lis, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addr = lis.Addr().String()
+	lis.Close()
+	_, err = grpcconn.Dial(context.Background(), addr, grpcconn.Options{CallTimeout: 700 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "within 700ms") {
+		t.Fatalf("Dial: %v", err)
+	}
+}
