@@ -7,7 +7,7 @@ BIN       ?= bin
 GOTEST    ?= $(GO) test -tags $(TAGS)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit lint bench fuzz-short envtest manifests docker-build clean
+.PHONY: all build test unit race lint bench fuzz-short envtest manifests docker-build clean
 
 all: build
 
@@ -18,7 +18,12 @@ build:
 ## test: every test (unit, Docker, PostgreSQL, envtest), then a short fuzz run. CI runs this.
 test: envtest
 	KUBEBUILDER_ASSETS="$$(bash hack/envtest.sh path)" $(GOTEST) -count=1 -timeout 45m ./...
+	$(MAKE) race
 	$(MAKE) fuzz-short
+
+## race: the short tests under the race detector (it needs cgo, whatever CGO_ENABLED says)
+race:
+	CGO_ENABLED=1 $(GOTEST) -race -short -count=1 -timeout 30m ./...
 
 ## unit: tests that need no external service (Docker, PostgreSQL, envtest tests skip unless CI=true)
 unit:

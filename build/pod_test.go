@@ -35,13 +35,17 @@ func TestPodCommandsRunInDocker(t *testing.T) {
 		resource string
 		outcome  result.Outcome
 		check    string
+		protocol flowsimv1.ProtocolRevision // of the connector; "" is 2021-12
 	}{
-		{"correct connector passes", flowsimv1.TestBasic, `{"state_dir":"/tmp/ref"}`, `{"name":"t"}`, result.Passed, ""},
-		{"dropping stores fails load.missing", flowsimv1.TestBasic, `{"state_dir":"/tmp/ref","defect":"drop-store"}`, `{"name":"t"}`, result.Failed, "load.missing"},
-		{"delta passes", flowsimv1.TestDelta, `{"state_dir":"/tmp/ref"}`, `{"name":"d","delta_updates":true}`, result.Passed, ""},
-		{"recovery at chosen crash points passes", flowsimv1.TestRecovery, `{"state_dir":"/tmp/ref"}`, `{"name":"r"}`, result.Passed, ""},
+		{"correct connector passes", flowsimv1.TestBasic, `{"state_dir":"/tmp/ref"}`, `{"name":"t"}`, result.Passed, "", ""},
+		{"dropping stores fails load.missing", flowsimv1.TestBasic, `{"state_dir":"/tmp/ref","defect":"drop-store"}`, `{"name":"t"}`, result.Failed, "load.missing", ""},
+		{"delta passes", flowsimv1.TestDelta, `{"state_dir":"/tmp/ref"}`, `{"name":"d","delta_updates":true}`, result.Passed, "", ""},
+		{"recovery at chosen crash points passes", flowsimv1.TestRecovery, `{"state_dir":"/tmp/ref"}`, `{"name":"r"}`, result.Passed, "", ""},
 		// The peer pod's connector shares the store through the same /tmp folder.
-		{"fence through the peer pod passes", flowsimv1.TestFence, `{"state_dir":"/tmp/ref"}`, `{"name":"f"}`, result.Passed, ""},
+		{"fence through the peer pod passes", flowsimv1.TestFence, `{"state_dir":"/tmp/ref"}`, `{"name":"f"}`, result.Passed, "", ""},
+		// spec.connector.protocol reaches the proxies, which adapt a 2021-10 connector.
+		{"fence with a 2021-10 connector passes", flowsimv1.TestFence, `{"state_dir":"/tmp/ref"}`, `{"name":"f"}`, result.Passed, "", flowsimv1.Protocol202110},
+		{"recovery with a 2021-10 connector passes", flowsimv1.TestRecovery, `{"state_dir":"/tmp/ref"}`, `{"name":"r"}`, result.Passed, "", flowsimv1.Protocol202110},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,7 +53,7 @@ func TestPodCommandsRunInDocker(t *testing.T) {
 				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("docker-%d", i), Namespace: "ns", UID: "uid"},
 				Spec: flowsimv1.MatSimRunSpec{
 					Test: tc.test,
-					Connector: flowsimv1.ConnectorSpec{Image: img.flowsim,
+					Connector: flowsimv1.ConnectorSpec{Image: img.flowsim, Protocol: tc.protocol,
 						Command: []string{"/flowsim/flowsim", "reference-connector"}},
 					Config:   flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(tc.config)}},
 					Resource: runtime.RawExtension{Raw: []byte(tc.resource)},
@@ -57,6 +61,9 @@ func TestPodCommandsRunInDocker(t *testing.T) {
 					Start:    ptr.To[int32](50),
 					Seed:     ptr.To[int64](7),
 				},
+			}
+			if tc.protocol == flowsimv1.Protocol202110 {
+				run.Spec.Connector.Command = append(run.Spec.Connector.Command, "--protocol", "2021-10")
 			}
 			if tc.test == flowsimv1.TestRecovery {
 				run.Spec.CrashAt = []flowsimv1.CrashPoint{"after-stores", "after-committed"}

@@ -146,13 +146,11 @@ func DriverArgs(run *flowsimv1.MatSimRun) ([]string, error) {
 		}
 	}
 	args = append(args, verifyArgs(run)...) // matsimrun_verify.go
-	var protocol = run.Spec.Connector.Protocol
-	if protocol == "" {
-		protocol = flowsimv1.ProtocolAuto
-	}
+	// The driver always talks to connector-proxy, which speaks 2021-12 whatever its
+	// child speaks: spec.connector.protocol goes to the proxy (proxyCommand).
 	args = append(args,
 		"--seed", strconv.FormatInt(SeedFor(run), 10),
-		"--protocol", string(protocol),
+		"--protocol", string(flowsimv1.Protocol202112),
 		"--result-file", "/dev/termination-log",
 		"--log.level", "info",
 	)
@@ -186,10 +184,16 @@ func proxyCommand(run *flowsimv1.MatSimRun) []string {
 	}
 	// The proxy listens on every interface: the kubelet's gRPC probes dial the pod IP.
 	// The run's NetworkPolicy admits only the run's driver pod.
-	// The proxy writes the termination message itself, redacted (the kubelet's fallback
-	// to the log's tail would quote whatever the connector printed of its config).
+	// The proxy owns its child's revision (spec.connector.protocol) and adapts a
+	// 2021-10 connector; the driver sees 2021-12. It writes the termination message
+	// itself, redacted (the kubelet's fallback to the log's tail would quote whatever
+	// the connector printed of its config).
+	var protocol = run.Spec.Connector.Protocol
+	if protocol == "" {
+		protocol = flowsimv1.ProtocolAuto
+	}
 	var cmd = []string{FlowsimBinary, "connector-proxy", "--listen", fmt.Sprintf("0.0.0.0:%d", ProxyPort),
-		"--termination-log", corev1.TerminationMessagePathDefault, "--"}
+		"--protocol", string(protocol), "--termination-log", corev1.TerminationMessagePathDefault, "--"}
 	return append(cmd, entry...)
 }
 

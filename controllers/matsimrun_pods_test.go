@@ -124,7 +124,7 @@ func TestJobForRunBasic(t *testing.T) {
 						{
 							Name: "connector", Image: "ghcr.io/example/materialize-postgres:v1", ImagePullPolicy: corev1.PullAlways,
 							Command: []string{"/flowsim/flowsim", "connector-proxy", "--listen", "0.0.0.0:7070",
-								"--termination-log", "/dev/termination-log", "--", "/connector/connector"},
+								"--protocol", "2021-12", "--termination-log", "/dev/termination-log", "--", "/connector/connector"},
 							Env:           []corev1.EnvVar{{Name: "LOG_LEVEL", Value: "debug"}},
 							RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
 							Ports:         []corev1.ContainerPort{{Name: "grpc", ContainerPort: 7070, Protocol: corev1.ProtocolTCP}},
@@ -185,7 +185,7 @@ func TestDriverArgs(t *testing.T) {
 				"--resource", `{"delta_updates":false,"table":"flowsim"}`, "--seed", "42", "--protocol", "2021-12"}, tail),
 		},
 		{
-			name: "inline config, every size flag, protocol defaults to auto",
+			name: "inline config, every size flag; the driver always speaks 2021-12 to the proxy",
 			mutate: func(r *flowsimv1.MatSimRun) {
 				r.Spec.Test = flowsimv1.TestDelta
 				r.Spec.Config = flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(`{"address": "pg:5432", "user": "flow"}`)}}
@@ -195,7 +195,7 @@ func TestDriverArgs(t *testing.T) {
 			want: slices.Concat([]string{"matsim", "delta", "--endpoint", "127.0.0.1:7070",
 				"--config", `{"address":"pg:5432","user":"flow"}`,
 				"--resource", `{"delta_updates":false,"table":"flowsim"}`,
-				"--loops", "4", "--start", "3", "--batch", "100", "--output", "/dev/null", "--seed", "42", "--protocol", "auto"}, tail),
+				"--loops", "4", "--start", "3", "--batch", "100", "--output", "/dev/null", "--seed", "42", "--protocol", "2021-12"}, tail),
 		},
 		{
 			name: "integers above 2^53 stay exact in config and resource",
@@ -311,10 +311,38 @@ func TestJobForRunOverrides(t *testing.T) {
 		"install policy":    corev1.PullPolicy(""),
 		"driver image":      "flowsim:dev",
 		"driver memory":     "1Gi",
-		"connector command": "/flowsim/flowsim connector-proxy --listen 0.0.0.0:7070 --termination-log /dev/termination-log -- /usr/bin/connector --verbose",
+		"connector command": "/flowsim/flowsim connector-proxy --listen 0.0.0.0:7070 --protocol 2021-12 --termination-log /dev/termination-log -- /usr/bin/connector --verbose",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("JobForRun overrides mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// spec.connector.protocol is the proxy's: it owns its child's revision and speaks
+// 2021-12 to the driver, so the driver (and the fence peer's client) never sees 2021-10.
+func TestProtocolGoesToTheProxy(t *testing.T) {
+	for _, p := range []flowsimv1.ProtocolRevision{flowsimv1.ProtocolAuto, flowsimv1.Protocol202110, flowsimv1.Protocol202112} {
+		for _, test := range []flowsimv1.MatSimTest{flowsimv1.TestBasic, flowsimv1.TestFence, flowsimv1.TestRecovery} {
+			var run = testRun(func(r *flowsimv1.MatSimRun) { r.Spec.Connector.Protocol, r.Spec.Test = p, test })
+			var job, err = JobForRun(run, testBuild)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var proxy = strings.Join(job.Spec.Template.Spec.InitContainers[1].Command, " ")
+			if !strings.Contains(proxy, " connector-proxy ") || !strings.Contains(proxy, " --protocol "+string(p)+" --") {
+				t.Errorf("%s/%s: the proxy does not get --protocol %s: %s", test, p, p, proxy)
+			}
+			var driver = strings.Join(job.Spec.Template.Spec.Containers[0].Args, " ")
+			if !strings.Contains(driver, "--protocol 2021-12") {
+				t.Errorf("%s/%s: the driver must speak 2021-12 to the proxy: %s", test, p, driver)
+			}
+			if test == flowsimv1.TestFence {
+				var peer = strings.Join(PeerPodForRun(run, testBuild).Spec.Containers[0].Command, " ")
+				if !strings.Contains(peer, " --protocol "+string(p)+" --") {
+					t.Errorf("fence/%s: the peer's proxy does not get --protocol: %s", p, peer)
+				}
+			}
+		}
 	}
 }
 

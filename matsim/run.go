@@ -11,6 +11,7 @@ package matsim
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -229,7 +230,7 @@ func execute(ctx context.Context, o *Options, rep *Report) error {
 	if err := validateOptions(o); err != nil {
 		return err
 	}
-	var r = &runner{opts: o, rep: rep, log: o.Log, keySize: 32, itemSize: 1024, rng: newRng(o.Seed, 0x5eed), version: fmt.Sprintf("flowsim-%016x", o.Seed)}
+	var r = &runner{opts: o, rep: rep, log: o.Log, keySize: 32, itemSize: 1024, rng: newRng(o.Seed, 0x5eed)}
 	var err error
 	if r.schema, err = schemaOf(o.NewTestData()); err != nil {
 		return failf(CheckSetupConfig, "setup", "%v", err)
@@ -341,14 +342,40 @@ func (r *runner) setup(ctx context.Context) error {
 	if err := r.spec.Validate(); err != nil {
 		return failf(CheckSetupConfig, "apply", "matsim built an invalid MaterializationSpec: %v", err)
 	}
+	r.version = specVersion(r.spec)
 	if err := r.apply(ctx, conn, "apply"); err != nil {
 		return err
+	}
+	// The fence peer is applied the same spec (idempotently): like the runtime, which
+	// applies before any shard opens, and so that a peer whose revision is auto learns
+	// it from the real request, not from a probe.
+	if r.opts.Peer != nil {
+		if err := r.apply(ctx, r.opts.Peer, "apply (peer)"); err != nil {
+			return err
+		}
 	}
 	r.log.V(1).Info("Connector set up", "resourcePath", vb.ResourcePath, "delta", vb.DeltaUpdates, "dropped", r.sel.Dropped)
 	return nil
 }
 
 func (r *runner) o() *Options { return r.opts }
+
+// specVersion derives the ApplyRequest and Open version from the spec's content,
+// as the runtime does from a build: a connector may treat a reapplication of the
+// version it holds as a no-op, so a run with the same seed but another resource (a
+// fresh table) must carry another version. The endpoint config is left out: a hash
+// of it could help to guess a secret, and a connector keeps the versions it applied
+// in the endpoint itself.
+func specVersion(spec *pf.MaterializationSpec) string {
+	var cp = *spec
+	cp.EndpointSpecJson = nil
+	var b, err = cp.Marshal()
+	if err != nil {
+		panic(fmt.Sprintf("marshalling a validated MaterializationSpec: %v", err))
+	}
+	var sum = sha256.Sum256(b)
+	return fmt.Sprintf("flowsim-%x", sum[:8])
+}
 
 func (r *runner) apply(ctx context.Context, conn connector.Connector, phase string) error {
 	var cctx, cancel = context.WithTimeout(ctx, r.opts.CallTimeout)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,14 +33,17 @@ const (
 
 // Options configure Dial.
 type Options struct {
-	// Protocol the server speaks; Auto detects it (Unimplemented ApplyUpsert means
-	// Oct2021, whose single verb is /materialize.Driver/Apply).
+	// Protocol the server speaks; Auto detects it once, at the first ApplyUpsert
+	// (Unimplemented means Oct2021, whose single verb is /materialize.Driver/Apply,
+	// and the same request is then sent to Apply). A stream opened while the
+	// revision is still Auto speaks Dec2021.
 	Protocol connector.Revision
 	// MaxMessage caps one message (DefaultMaxMessage when <= 0).
 	MaxMessage int
 	// CallTimeout bounds each unary call (zero: none).
 	CallTimeout time.Duration
-	// DialTimeout bounds the first contact with the server (default 10s).
+	// DialTimeout bounds the first contact with the server (default CallTimeout,
+	// else 10s).
 	DialTimeout time.Duration
 }
 
@@ -67,6 +71,12 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	}
 	if opts.MaxMessage <= 0 {
 		opts.MaxMessage = DefaultMaxMessage
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		return nil, fmt.Errorf("connector endpoint %q is not HOST:PORT", addr)
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = opts.CallTimeout // --call-timeout bounds every wait
 	}
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = 10 * time.Second
@@ -216,27 +226,10 @@ func (c *Client) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest)
 	return resp, c.wrap("ApplyDelete", err)
 }
 
-// detect resolves Auto before a stream: an empty ApplyUpsert is refused as
-// Unimplemented by an Oct 2021 server and as a bad request by a Dec 2021 one.
-func (c *Client) detect(ctx context.Context) connector.Revision {
-	if r := c.revision(); r != connector.Auto {
-		return r
-	}
-	ctx, cancel := c.callCtx(ctx)
-	defer cancel()
-	var _, err = c.dc.ApplyUpsert(ctx, &materialize.ApplyRequest{})
-	if status.Code(err) == codes.Unimplemented {
-		c.setRevision(connector.Oct2021)
-	} else {
-		c.setRevision(connector.Dec2021)
-	}
-	return c.revision()
-}
-
 // Transactions opens the stream; for an Oct 2021 server it drops Acknowledge and
 // synthesizes Acknowledged.
 func (c *Client) Transactions(ctx context.Context) (connector.Session, error) {
-	var oct = c.detect(ctx) == connector.Oct2021
+	var oct = c.revision() == connector.Oct2021
 	ctx, cancel := context.WithCancel(ctx)
 	var cs, err = c.cc.NewStream(ctx, &transactionsDesc, transactionsMethod)
 	if err != nil {

@@ -2,6 +2,7 @@ package grpcconn_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -63,9 +64,9 @@ func TestDialBothRevisions(t *testing.T) {
 	}
 }
 
-// A stream opened first detects the revision too.
-func TestDetectBeforeTransactions(t *testing.T) {
-	var addr = serve(t, func(gs *grpc.Server) { stdiotest.RegisterOct2021(gs, stdiotest.NewServer()) })
+// A stream opened before any ApplyUpsert does not probe: it speaks 2021-12.
+func TestNoProbeBeforeTransactions(t *testing.T) {
+	var addr = serve(t, func(gs *grpc.Server) { materialize.RegisterDriverServer(gs, noApply{stdiotest.NewServer()}) })
 	var c, err = grpcconn.Dial(context.Background(), addr, grpcconn.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -74,9 +75,16 @@ func TestDetectBeforeTransactions(t *testing.T) {
 	if err = stdiotest.Exercise(context.Background(), c, 10); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Info(); got.Protocol != connector.Oct2021 || got.Transport != "endpoint" || got.Target != addr {
+	if got := c.Info(); got.Protocol != connector.Auto || got.Transport != "endpoint" || got.Target != addr {
 		t.Fatalf("Info() = %v", got)
 	}
+}
+
+// noApply fails every ApplyUpsert: a probe would be seen.
+type noApply struct{ *stdiotest.Server }
+
+func (noApply) ApplyUpsert(context.Context, *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
+	return nil, fmt.Errorf("ApplyUpsert was called")
 }
 
 func TestUnreachable(t *testing.T) {
@@ -100,5 +108,33 @@ func TestUnreachable(t *testing.T) {
 	t.Log(err)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Dial took %s", d)
+	}
+}
+
+// An address that is not HOST:PORT fails at once, naming it.
+func TestUnparsableAddress(t *testing.T) {
+	for _, addr := range []string{"localhost", "127.0.0.1:", "http://x:1/"} {
+		var start = time.Now()
+		var _, err = grpcconn.Dial(context.Background(), addr, grpcconn.Options{CallTimeout: time.Minute})
+		if err == nil || !strings.Contains(err.Error(), "is not HOST:PORT") || !strings.Contains(err.Error(), addr) {
+			t.Errorf("Dial(%q): %v", addr, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("Dial(%q) took %s", addr, d)
+		}
+	}
+}
+
+// Dialing an address nobody answers is bounded by the call timeout.
+func TestDialBoundedByCallTimeout(t *testing.T) {
+	var lis, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addr = lis.Addr().String()
+	lis.Close()
+	_, err = grpcconn.Dial(context.Background(), addr, grpcconn.Options{CallTimeout: 700 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "within 700ms") {
+		t.Fatalf("Dial: %v", err)
 	}
 }

@@ -1,7 +1,6 @@
 package stdio
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,9 +17,11 @@ import (
 
 // Options configure a Client.
 type Options struct {
-	// Protocol the connector speaks; Auto detects it at the first apply (an
-	// `apply-upsert` rejected as an unknown subcommand means Oct2021) or, if a
-	// transactions stream comes first, with a probe of `apply-upsert`.
+	// Protocol the connector speaks; Auto detects it once, at the first ApplyUpsert
+	// (an `apply-upsert` rejected as an unknown subcommand means Oct2021, and the
+	// same request is then sent to `apply`). A transactions stream opened while the
+	// revision is still Auto speaks Dec2021: matsim always applies first, and
+	// connector-proxy is told the revision of its child (--protocol).
 	Protocol connector.Revision
 	// MaxFrame caps one frame read from the connector (DefaultMaxFrame when <= 0).
 	MaxFrame int
@@ -197,7 +198,7 @@ func (c *Client) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest)
 			return nil, err
 		}
 	default:
-		var err = c.probe(ctx, "apply-upsert", req, resp, true)
+		var err = c.probe(ctx, "apply-upsert", req, resp)
 		if isUnknownSubcommand(err, "apply-upsert") {
 			resp = new(materialize.ApplyResponse)
 			if err = c.unary(ctx, "apply", req, resp); err != nil {
@@ -245,22 +246,6 @@ func isUnknownSubcommand(err error, sub string) bool {
 	return false
 }
 
-// detect resolves Auto before a transactions stream by probing `apply-upsert` with
-// an empty request: an Oct 2021 connector rejects the verb, a Dec 2021 one rejects
-// the request (or accepts it).
-func (c *Client) detect(ctx context.Context) connector.Revision {
-	if r := c.revision(); r != connector.Auto {
-		return r
-	}
-	var err = c.probe(ctx, "apply-upsert", &materialize.ApplyRequest{}, new(materialize.ApplyResponse), false)
-	if isUnknownSubcommand(err, "apply-upsert") {
-		c.setRevision(connector.Oct2021)
-	} else {
-		c.setRevision(connector.Dec2021)
-	}
-	return c.revision()
-}
-
 // unary runs one process for a unary subcommand: one request on stdin, one
 // response on stdout, then a clean exit.
 func (c *Client) unary(ctx context.Context, sub string, req, resp Message) error {
@@ -269,32 +254,59 @@ func (c *Client) unary(ctx context.Context, sub string, req, resp Message) error
 
 // probe is unary for the revision detection. Its stderr is held back: a connector
 // rejecting the subcommand says so there, and the user would take that for a
-// failure. With replay, any other outcome passes the held stderr through afterwards.
-func (c *Client) probe(ctx context.Context, sub string, req, resp Message, replay bool) error {
-	var held lockedBuffer
-	var err = c.unaryWith(ctx, sub, req, resp, &held)
-	if replay && c.opts.Stderr != nil && !isUnknownSubcommand(err, sub) {
-		_, _ = c.opts.Stderr.Write(held.Bytes())
+// failure. Any other outcome passes the held stderr through afterwards. At most
+// probeHold bytes are held: a connector writing more is not merely rejecting a
+// subcommand, so the held bytes and everything after are streamed through (the
+// error keeps its own tail either way), and memory stays bounded however much a
+// connector logs.
+func (c *Client) probe(ctx context.Context, sub string, req, resp Message) error {
+	var held = &heldWriter{pass: c.opts.Stderr, limit: probeHold}
+	var err = c.unaryWith(ctx, sub, req, resp, held)
+	if !isUnknownSubcommand(err, sub) {
+		held.release()
 	}
 	return err
 }
 
-// lockedBuffer is a bytes.Buffer safe for a process's stderr copying.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// probeHold is how much stderr a probe holds back.
+const probeHold = 64 << 10
+
+// heldWriter holds what is written, up to limit bytes; beyond that, and after
+// release, it passes everything through to pass (nil: discarded).
+type heldWriter struct {
+	mu        sync.Mutex
+	pass      io.Writer
+	limit     int
+	buf       []byte
+	streaming bool
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
+func (h *heldWriter) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.streaming && len(h.buf)+len(p) <= h.limit {
+		h.buf = append(h.buf, p...)
+		return len(p), nil
+	}
+	h.flushLocked()
+	if h.pass != nil {
+		_, _ = h.pass.Write(p)
+	}
+	return len(p), nil
 }
 
-func (l *lockedBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Bytes()
+func (h *heldWriter) flushLocked() {
+	if !h.streaming && h.pass != nil && len(h.buf) > 0 {
+		_, _ = h.pass.Write(h.buf)
+	}
+	h.streaming, h.buf = true, nil
+}
+
+// release passes the held bytes through and streams from now on.
+func (h *heldWriter) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.flushLocked()
 }
 
 func (c *Client) unaryWith(ctx context.Context, sub string, req, resp Message, stderr io.Writer) error {

@@ -101,17 +101,30 @@ func TestCommandBothRevisions(t *testing.T) {
 	}
 }
 
-// Auto with a transactions stream first probes apply-upsert.
-func TestAutoDetectBeforeTransactions(t *testing.T) {
+// Auto detects the revision once, on the real ApplyUpsert (the same request then goes
+// to apply), and never probes before a transactions stream: a stream opened while the
+// revision is still Auto speaks 2021-12.
+func TestAutoDetectsOnTheRealApply(t *testing.T) {
 	var c = newClient(t, stdiotest.ModeOct, stdio.Options{})
 	if got := c.Info().Protocol; got != connector.Auto {
 		t.Fatalf("before any call Info().Protocol = %s", got)
 	}
-	if err := stdiotest.Exercise(context.Background(), c, 10); err != nil {
-		t.Fatal(err)
+	if resp, err := c.ApplyUpsert(context.Background(), &materialize.ApplyRequest{Version: "v7"}); err != nil || resp.ActionDescription != "upsert v7" {
+		t.Fatalf("ApplyUpsert: %v, %v", resp, err)
 	}
 	if got := c.Info().Protocol; got != connector.Oct2021 {
 		t.Fatalf("Info().Protocol = %s, want %s", got, connector.Oct2021)
+	}
+	if err := stdiotest.Exercise(context.Background(), c, 10); err != nil {
+		t.Fatal(err)
+	}
+
+	var dec = newClient(t, stdiotest.ModeOK, stdio.Options{})
+	if err := stdiotest.Exercise(context.Background(), dec, 10); err != nil {
+		t.Fatal(err)
+	}
+	if got := dec.Info().Protocol; got != connector.Auto {
+		t.Fatalf("a stream detected the revision (%s): only ApplyUpsert may", got)
 	}
 }
 
@@ -221,9 +234,9 @@ func TestTransactionsFaults(t *testing.T) {
 		}
 	})
 	t.Run("hangs on Prepare", func(t *testing.T) {
-		var c = newClient(t, stdiotest.ModeHangPrepare, stdio.Options{Protocol: connector.Dec2021, CallTimeout: 500 * time.Millisecond})
+		var c = newClient(t, stdiotest.ModeHangPrepare, stdio.Options{Protocol: connector.Dec2021, CallTimeout: 10 * time.Second})
 		var err = stdiotest.Exercise(context.Background(), c, 10)
-		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no response to Prepare within 500ms (--call-timeout)") {
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no response to Prepare within 10s (--call-timeout)") {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -319,7 +332,11 @@ func TestSendAfterDeathWithUnreadResponses(t *testing.T) {
 func TestTransactionsRaw(t *testing.T) {
 	for _, mode := range []string{stdiotest.ModeOK, stdiotest.ModeOct} {
 		t.Run(mode, func(t *testing.T) {
-			var c = newClient(t, mode, stdio.Options{CallTimeout: time.Minute})
+			var rev = connector.Dec2021
+			if mode == stdiotest.ModeOct {
+				rev = connector.Oct2021
+			}
+			var c = newClient(t, mode, stdio.Options{Protocol: rev, CallTimeout: time.Minute})
 			var stream, err = c.TransactionsRaw(context.Background())
 			if err != nil {
 				t.Fatal(err)

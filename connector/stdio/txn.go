@@ -44,7 +44,7 @@ func (c *Client) TransactionsRaw(ctx context.Context) (RawStream, error) {
 }
 
 func (c *Client) transactions(ctx context.Context, raw bool) (*txnStream, error) {
-	var oct = c.detect(ctx) == connector.Oct2021
+	var oct = c.revision() == connector.Oct2021
 	var p, err = c.start("transactions")
 	if err != nil {
 		return nil, err

@@ -142,6 +142,9 @@ func TestOpenCommandAndEndpoint(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("Open --command: %v, %v", ok, err)
 	}
+	if _, err = c.ApplyUpsert(ctx, &materialize.ApplyRequest{Version: "v1"}); err != nil { // detects the revision
+		t.Fatal(err)
+	}
 	if err = stdiotest.Exercise(ctx, c, 100); err != nil {
 		t.Fatal(err)
 	}
@@ -184,6 +187,9 @@ func TestOpenImageDockerArgsEnv(t *testing.T) {
 		t.Fatalf("Open --image: %v, %v", ok, err)
 	}
 	defer c.Close()
+	if _, err = c.ApplyUpsert(context.Background(), &materialize.ApplyRequest{Version: "v1"}); err != nil { // detects the revision
+		t.Fatal(err)
+	}
 	if err = stdiotest.Exercise(context.Background(), c, 100); err != nil {
 		t.Fatal(err)
 	}
