@@ -33,6 +33,7 @@ var passed = expectStatus{phase: flowsimv1.PhaseSucceeded, reason: controllers.R
 // init container, the connector as a native sidecar and the driver; the operator reads the
 // driver's verdict from its termination message.
 func TestReferenceConnectorPasses(t *testing.T) {
+	t.Parallel()
 	for _, test := range []flowsimv1.MatSimTest{flowsimv1.TestBasic, flowsimv1.TestDelta, flowsimv1.TestRecovery} {
 		t.Run(string(test), func(t *testing.T) {
 			t.Parallel()
@@ -217,6 +218,7 @@ func TestManagerDeletedMidRun(t *testing.T) {
 	var ns = newNamespace(t, "restart")
 	var run = referenceRun(ns, "restart", flowsimv1.TestBasic, refConfig)
 	run.Spec.Loops, run.Spec.Start = ptr.To[int32](9), ptr.To[int32](2000) // ~1M documents
+	run.Spec.Timeout = &metav1.Duration{Duration: 15 * time.Minute}
 	create(t, run)
 	waitRun(t, run, 3*time.Minute, "running", func(r *flowsimv1.MatSimRun) bool { return r.Status.Phase == flowsimv1.PhaseRunning })
 
@@ -238,7 +240,7 @@ func TestManagerDeletedMidRun(t *testing.T) {
 		t.Fatalf("the run finished (%s) before the manager was gone: make it longer", mid.Status.Phase)
 	}
 
-	var got = waitFinished(t, run, 5*time.Minute)
+	var got = waitFinished(t, run, 10*time.Minute)
 	assertStatus(t, got, passed)
 	if got.Status.CompletionTime.Time.Before(deletedAt) {
 		t.Errorf("completionTime %s is before the manager pod was deleted (%s)", got.Status.CompletionTime, deletedAt)
