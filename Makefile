@@ -7,7 +7,7 @@ BIN       ?= bin
 GOTEST    ?= $(GO) test -tags $(TAGS)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit race lint bench fuzz-short envtest manifests docker-build clean
+.PHONY: all build test unit race lint bench fuzz-short envtest manifests docker-build e2e clean
 
 all: build
 
@@ -32,6 +32,7 @@ unit:
 ## lint: go vet and gofmt
 lint:
 	$(GO) vet -tags $(TAGS) ./...
+	$(GO) vet -tags $(TAGS),e2e ./test/e2e/
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## bench: throughput and memory benchmarks (docs/s, bytes/key, transport ratios)
@@ -60,6 +61,11 @@ manifests:
 ## docker-build: the flowsim and manager images, FROM scratch
 docker-build: build
 	bash hack/docker-build.sh
+
+## e2e: the end-to-end suite on a local single-node cluster (root, Docker; hack/cluster/,
+## hack/e2e.sh): cluster up, images, operator install, tests and benchmarks, cluster down.
+e2e: build
+	bash hack/e2e.sh
 
 clean:
 	rm -rf $(BIN)

@@ -25,7 +25,7 @@ trap 'rm -rf "$stage"' EXIT
 
 build() { # build NAME DOCKERFILE CONTEXT
   echo "docker-build.sh: building $PREFIX/$1:$TAG" >&2
-  "$DOCKER" build --quiet -f "$ROOT/build/$2" -t "$PREFIX/$1:$TAG" "$3"
+  "$DOCKER" build --quiet -f "$ROOT/images/$2" -t "$PREFIX/$1:$TAG" "$3"
 }
 
 mkdir -p "$stage/flowsim/flowsim" "$stage/flowsim/connector"

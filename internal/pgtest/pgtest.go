@@ -69,6 +69,7 @@ type Server struct {
 	data    string
 	logFile string
 	cred    *syscall.Credential
+	opts    Options
 	dbSeq   atomic.Int64
 
 	proc   *exec.Cmd
@@ -146,13 +147,26 @@ func (s *Server) NewDatabase(t testing.TB) string {
 	return name
 }
 
+// Options widen who may connect to a cluster; the zero value is loopback only.
+type Options struct {
+	// Listen lists addresses to listen on besides 127.0.0.1 (e.g. a Kubernetes node IP,
+	// so that pods reach the server through a selector-less Service).
+	Listen []string
+	// AllowHosts lists client networks (CIDRs, e.g. a pod network) allowed to log in
+	// with the password, besides loopback.
+	AllowHosts []string
+}
+
 // Start initialises and starts a new cluster. The caller must Stop it.
-func Start(ctx context.Context) (*Server, error) {
+func Start(ctx context.Context) (*Server, error) { return StartWith(ctx, Options{}) }
+
+// StartWith is Start with Options.
+func StartWith(ctx context.Context, opts Options) (*Server, error) {
 	var binDir, err = FindBinDir()
 	if err != nil {
 		return nil, err
 	}
-	var s = &Server{Host: "127.0.0.1", User: SuperUser, BinDir: binDir}
+	var s = &Server{Host: "127.0.0.1", User: SuperUser, BinDir: binDir, opts: opts}
 
 	if s.cred, err = unprivilegedCredential(); err != nil {
 		return nil, err
@@ -205,6 +219,9 @@ func Start(ctx context.Context) (*Server, error) {
 		return nil, err
 	}
 	os.Remove(pwFile)
+	if err = s.allowHosts(); err != nil {
+		return nil, err
+	}
 
 	// A free port can be taken between our probe and the server's bind: retry.
 	for attempt := 1; ; attempt++ {
@@ -281,13 +298,13 @@ func (s *Server) signal(sig syscall.Signal) {
 func (s *Server) configure() error {
 	var conf = fmt.Sprintf(`
 port = %d
-listen_addresses = '127.0.0.1'
+listen_addresses = '%s'
 unix_socket_directories = '%s'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
 max_connections = 200
-`, s.Port, strings.ReplaceAll(s.SocketDir, "'", "''"))
+`, s.Port, strings.Join(append([]string{"127.0.0.1"}, s.opts.Listen...), ","), strings.ReplaceAll(s.SocketDir, "'", "''"))
 	var path = filepath.Join(s.data, "postgresql.auto.conf")
 	var f, err = os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
@@ -296,6 +313,29 @@ max_connections = 200
 	defer f.Close()
 	if _, err = f.WriteString(conf); err != nil {
 		return fmt.Errorf("configuring cluster: %w", err)
+	}
+	return nil
+}
+
+// allowHosts lets opts.AllowHosts log in with the password (pg_hba.conf).
+func (s *Server) allowHosts() error {
+	if len(s.opts.AllowHosts) == 0 {
+		return nil
+	}
+	var lines strings.Builder
+	for _, cidr := range s.opts.AllowHosts {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			return fmt.Errorf("pgtest: AllowHosts: %w", err)
+		}
+		fmt.Fprintf(&lines, "host all all %s scram-sha-256\n", cidr)
+	}
+	var f, err = os.OpenFile(filepath.Join(s.data, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("allowing hosts: %w", err)
+	}
+	defer f.Close()
+	if _, err = f.WriteString(lines.String()); err != nil {
+		return fmt.Errorf("allowing hosts: %w", err)
 	}
 	return nil
 }

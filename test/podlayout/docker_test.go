@@ -1,4 +1,4 @@
-package build
+package podlayout
 
 import (
 	"bytes"
@@ -32,7 +32,7 @@ func requireDocker(t *testing.T) {
 func run(t *testing.T, env []string, name string, args ...string) string {
 	t.Helper()
 	var cmd = exec.Command(name, args...)
-	cmd.Dir = filepath.Join("..")
+	cmd.Dir = filepath.Join("..", "..")
 	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -86,7 +86,7 @@ func buildImages(t *testing.T) images {
 			{[]string{"BIN=" + bin, "TAG=" + tag, "IMAGE_PREFIX=" + prefix}, []string{"bash", "hack/docker-build.sh"}},
 		} {
 			var cmd = exec.Command(step.args[0], step.args[1:]...)
-			cmd.Dir = ".."
+			cmd.Dir = filepath.Join("..", "..")
 			cmd.Env = append(os.Environ(), step.env...)
 			if out, err := cmd.CombinedOutput(); err != nil {
 				buildErr = fmt.Errorf("%s: %w\n%s", strings.Join(step.args, " "), err, out)
@@ -131,7 +131,7 @@ func TestDockerBuild(t *testing.T) {
 
 func TestDockerBuildWithoutBinaries(t *testing.T) {
 	var cmd = exec.Command("bash", "hack/docker-build.sh")
-	cmd.Dir = ".."
+	cmd.Dir = filepath.Join("..", "..")
 	cmd.Env = append(os.Environ(), "BIN="+t.TempDir(), "DOCKER=false")
 	var out, err = cmd.CombinedOutput()
 	if code := cmd.ProcessState.ExitCode(); err == nil || code != 2 || !strings.Contains(string(out), "make build") {
