@@ -103,7 +103,10 @@ func (r *runner) deltaRecoveryPhase(ctx context.Context, conn connector.Connecto
 
 	var atLeastOnce = len(opened) == 0
 	switch {
+	case atLeastOnce && r.opts.ExactlyOnce:
+		return nil, nil, failf(CheckRecoveryCheckpt, name, "after the crash Opened returned an empty checkpoint; with --exactly-once the connector must return %s, the checkpoint of the last committed transaction", describeCheckpoint(lastCommitted))
 	case atLeastOnce:
+		r.rep.Result.AtLeastOnceOnly = true
 		r.rep.Notes = appendOnce(r.rep.Notes, "at-least-once only: the connector returns no Flow checkpoint from Open and relies on the runtime's recovery log, "+
 			"which replays a transaction that may have committed; recovery accepts such a transaction's delta rows once or twice")
 		if ambiguous {

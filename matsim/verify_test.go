@@ -196,7 +196,22 @@ func TestRecoveryOfADeltaBindingAtLeastOnce(t *testing.T) {
 	for _, n := range rep.Notes {
 		said = said || strings.HasPrefix(n, "at-least-once only")
 	}
-	if !said {
-		t.Fatalf("the report must say at-least-once only: %v", rep.Notes)
+	if !said || !rep.Result.AtLeastOnceOnly {
+		t.Fatalf("the report must say at-least-once only (headline %v): %v", rep.Result.AtLeastOnceOnly, rep.Notes)
+	}
+
+	// With --exactly-once the same connector fails: an empty checkpoint after a commit.
+	ref = reference.New()
+	rep = Execute(context.Background(), Options{
+		Test: "recovery", Connector: connector.InProcess(noCheckpoint{ref}, "x"),
+		Reopen: func(context.Context) (connector.Connector, error) {
+			ref = ref.Restart()
+			return connector.InProcess(noCheckpoint{ref}, "x"), nil
+		},
+		Resource: json.RawMessage(`{"name":"t","delta_updates":true}`), Verifier: referenceVerifier(ref, nil),
+		Loops: 1, Start: 40, Batch: 9, Seed: 11, CallTimeout: 5e9, ExactlyOnce: true,
+	})
+	if rep.Result.Check != string(CheckRecoveryCheckpt) {
+		t.Fatalf("--exactly-once over a connector without checkpoints: got %q, want %s: %s", rep.Result.Check, CheckRecoveryCheckpt, rep.Result.Message)
 	}
 }
