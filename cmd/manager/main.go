@@ -142,7 +142,11 @@ func main() {
 		log.Error(err, "Setting up the MatSimRun controller")
 		os.Exit(1)
 	}
-	if err := (&controllers.MatSimSweepReconciler{
+	if len(watchNamespaces) != 0 {
+		// Sweeps are cluster-scoped and select namespaces: a namespaced install has no
+		// rights for them (config/namespaced), so it runs MatSimRuns only.
+		log.Info("Watching only some namespaces: the MatSimSweep controller is not started")
+	} else if err := (&controllers.MatSimSweepReconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("flowsim-operator"),
 		Now:      time.Now,
