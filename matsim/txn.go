@@ -122,7 +122,7 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 				stat.Verified -= int64(f.Count)
 			}
 		}
-		stat.Verified = max(stat.Verified, 0) // findings not about Loaded documents (e.g. a protocol error) take none away
+		stat.Verified = max(stat.Verified, 0)   // findings not about Loaded documents (e.g. a protocol error) take none away
 		r.rep.Loops = append(r.rep.Loops, stat) // the failing transaction counts in the totals too
 		r.rep.Failures = append(r.rep.Failures, list...)
 		return nil, list[0]
