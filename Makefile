@@ -22,8 +22,8 @@ test: envtest
 	$(MAKE) fuzz-short
 
 ## race: the short tests under the race detector (it needs cgo, whatever CGO_ENABLED says)
-race:
-	CGO_ENABLED=1 $(GOTEST) -race -short -count=1 -timeout 30m ./...
+race: envtest
+	KUBEBUILDER_ASSETS="$$(bash hack/envtest.sh path)" CGO_ENABLED=1 $(GOTEST) -race -short -count=1 -timeout 40m ./...
 
 ## unit: tests that need no external service (Docker, PostgreSQL, envtest tests skip unless CI=true)
 unit:
