@@ -607,6 +607,14 @@ func TestStoryValidationRejections(t *testing.T) {
 		{"unknown crash point", func(r *flowsimv1.MatSimRun) {
 			r.Spec.Test, r.Spec.CrashAt = flowsimv1.TestRecovery, []flowsimv1.CrashPoint{"before-lunch"}
 		}, []string{"spec.crashAt[0]", "Unsupported value"}},
+		{"verify outside delta and recovery", func(r *flowsimv1.MatSimRun) {
+			r.Spec.Verify = &flowsimv1.VerifySpec{SQL: "SELECT flow_document FROM $FLOWSIM_TABLE"}
+		}, []string{"spec.verify", "verify applies only to the delta and recovery tests"}},
+		{"empty verify query", func(r *flowsimv1.MatSimRun) {
+			r.Spec.Test, r.Spec.Verify = flowsimv1.TestDelta, &flowsimv1.VerifySpec{}
+		}, []string{"spec.verify.sql"}},
+		{"exactlyOnce outside fence and recovery", func(r *flowsimv1.MatSimRun) { r.Spec.ExactlyOnce = ptr.To(true) },
+			[]string{"spec.exactlyOnce", "exactlyOnce applies only to the fence and recovery tests"}},
 		{"ttl too short to read the result", func(r *flowsimv1.MatSimRun) { r.Spec.TTLSecondsAfterFinished = ptr.To[int32](0) },
 			[]string{"spec.ttlSecondsAfterFinished", "greater than or equal to 60"}},
 		{"name too long", func(r *flowsimv1.MatSimRun) { r.Name = strings.Repeat("a", 53) }, []string{"metadata.name must be at most 52 characters"}},
@@ -630,6 +638,15 @@ func TestStoryValidationRejections(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("verify and exactlyOnce where they apply", func(t *testing.T) {
+		var run = valid("verified-recovery")
+		run.Spec.Test, run.Spec.ExactlyOnce = flowsimv1.TestRecovery, ptr.To(true)
+		run.Spec.Verify = &flowsimv1.VerifySpec{SQL: "SELECT flow_document FROM $FLOWSIM_TABLE"}
+		if err := envClient.Create(ctx, run); err != nil {
+			t.Fatalf("the API server rejected a valid recovery run with verify and exactlyOnce: %v", err)
+		}
+	})
 
 	t.Run("the driver's bound accepts start 1023 with 30 loops", func(t *testing.T) {
 		var run = valid("at-the-bound")
