@@ -137,49 +137,14 @@ func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, na
 		return nil, nil, err
 	}
 
-	// Restart.
-	if r.opts.Reopen != nil {
-		var next, err = r.opts.Reopen(ctx)
-		if err != nil {
-			return nil, nil, failf(CheckSetupConnect, name, "restarting the connector: %v", err)
-		}
-		conn = next
-	}
-	if err := r.apply(ctx, conn, name+": ApplyUpsert after restart"); err != nil {
-		var f, _ = asFailure(err)
-		f.Check = CheckApplyIdempotent
-		f.Message = "applying the same materialization again after a restart failed: " + f.Message
-		return nil, nil, f
-	}
-	s2, opened, err := r.open(ctx, conn, name+": stream after the restart", 0, fullRange, logCP)
+	s2, conn, committed, atLeastOnce, err := r.reopenAfterCrash(ctx, conn, name, logCP, crashJudge{
+		lastCommitted: lastCommitted, crashCP: crashCP, committed: committed, ambiguous: ambiguous,
+		note: "the connector returns no Flow checkpoint from Open: it relies on the runtime's recovery log (at-least-once), so recovery accepts an aborted transaction's documents as present or absent",
+	})
 	if err != nil {
 		return nil, nil, err
 	}
 	defer s2.abort()
-
-	// The checkpoint.
-	var atLeastOnce = len(opened) == 0
-	switch {
-	case atLeastOnce && r.opts.ExactlyOnce:
-		return nil, nil, failf(CheckRecoveryCheckpt, name, "after the crash Opened returned an empty checkpoint; with --exactly-once the connector must return %s, the checkpoint of the last committed transaction", describeCheckpoint(lastCommitted))
-	case atLeastOnce:
-		r.rep.Result.AtLeastOnceOnly = true
-		r.rep.Notes = appendOnce(r.rep.Notes, "the connector returns no Flow checkpoint from Open: it relies on the runtime's recovery log (at-least-once), so recovery accepts an aborted transaction's documents as present or absent")
-		if ambiguous {
-			committed = false
-		}
-	case bytes.Equal(opened, crashCP) && (committed || ambiguous):
-		committed = true
-	case bytes.Equal(opened, lastCommitted) && !committed:
-	default:
-		var want = describeCheckpoint(lastCommitted)
-		if committed {
-			want = describeCheckpoint(crashCP)
-		} else if ambiguous {
-			want = describeCheckpoint(lastCommitted) + " or " + describeCheckpoint(crashCP)
-		}
-		return nil, nil, failf(CheckRecoveryCheckpt, name, "after the crash Opened returned %s; the last committed transaction has %s", describeCheckpoint(opened), want)
-	}
 
 	// The data.
 	if committed {
@@ -344,4 +309,62 @@ func (r *runner) crashingTxn(s *stream, phase string, keys []uint64, point strin
 		return nil, vacuous(err)
 	}
 	return t, nil
+}
+
+// crashJudge is what the runner knows of a crashed transaction, to judge the
+// checkpoint the restarted connector's Opened returns.
+type crashJudge struct {
+	lastCommitted, crashCP []byte // Flow checkpoints of the last committed and the crashed transaction
+	committed, ambiguous   bool   // the crashed transaction committed; it may or may not have
+	note                   string // said when the connector returns no checkpoint (at-least-once)
+}
+
+// reopenAfterCrash restarts the connector where the transport can, applies the spec
+// again (it must be idempotent), opens a stream from the recovery log's driver
+// checkpoint logCP and judges Opened's Flow checkpoint: whether the crashed
+// transaction committed, and whether the connector relies on the runtime's recovery
+// log (at-least-once only). The caller aborts the returned stream.
+func (r *runner) reopenAfterCrash(ctx context.Context, conn connector.Connector, name string, logCP []byte, j crashJudge) (s2 *stream, next connector.Connector, committed, atLeastOnce bool, err error) {
+	if r.opts.Reopen != nil {
+		if conn, err = r.opts.Reopen(ctx); err != nil {
+			return nil, nil, false, false, failf(CheckSetupConnect, name, "restarting the connector: %v", err)
+		}
+	}
+	if err := r.apply(ctx, conn, name+": ApplyUpsert after restart"); err != nil {
+		var f, _ = asFailure(err)
+		f.Check = CheckApplyIdempotent
+		f.Message = "applying the same materialization again after a restart failed: " + f.Message
+		return nil, nil, false, false, f
+	}
+	s2, opened, err := r.open(ctx, conn, name+": stream after the restart", 0, fullRange, logCP)
+	if err != nil {
+		return nil, nil, false, false, err
+	}
+	committed, atLeastOnce = j.committed, len(opened) == 0
+	switch {
+	case atLeastOnce && r.opts.ExactlyOnce:
+		err = failf(CheckRecoveryCheckpt, name, "after the crash Opened returned an empty checkpoint; with --exactly-once the connector must return %s, the checkpoint of the last committed transaction", describeCheckpoint(j.lastCommitted))
+	case atLeastOnce:
+		r.rep.Result.AtLeastOnceOnly = true
+		r.rep.Notes = appendOnce(r.rep.Notes, j.note)
+		if j.ambiguous {
+			committed = false
+		}
+	case bytes.Equal(opened, j.crashCP) && (j.committed || j.ambiguous):
+		committed = true
+	case bytes.Equal(opened, j.lastCommitted) && !j.committed:
+	default:
+		var want = describeCheckpoint(j.lastCommitted)
+		if j.committed {
+			want = describeCheckpoint(j.crashCP)
+		} else if j.ambiguous {
+			want = describeCheckpoint(j.lastCommitted) + " or " + describeCheckpoint(j.crashCP)
+		}
+		err = failf(CheckRecoveryCheckpt, name, "after the crash Opened returned %s; the last committed transaction has %s", describeCheckpoint(opened), want)
+	}
+	if err != nil {
+		s2.abort()
+		return nil, nil, false, false, err
+	}
+	return s2, conn, committed, atLeastOnce, nil
 }

@@ -1,7 +1,6 @@
 package matsim
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 
@@ -80,50 +79,19 @@ func (r *runner) deltaRecoveryPhase(ctx context.Context, conn connector.Connecto
 	}
 	var logCP = append([]byte(nil), s.driverCP.DriverCheckpointJson...)
 	s.onCommitted = nil
-	s.crash()
+	if err := s.crash(); err != nil {
+		return nil, nil, err
+	}
 
-	if r.opts.Reopen != nil {
-		var next, err = r.opts.Reopen(ctx)
-		if err != nil {
-			return nil, nil, failf(CheckSetupConnect, name, "restarting the connector: %v", err)
-		}
-		conn = next
-	}
-	if err := r.apply(ctx, conn, name+": ApplyUpsert after restart"); err != nil {
-		var f, _ = asFailure(err)
-		f.Check = CheckApplyIdempotent
-		f.Message = "applying the same materialization again after a restart failed: " + f.Message
-		return nil, nil, f
-	}
-	s2, opened, err := r.open(ctx, conn, name+": stream after the restart", 0, fullRange, logCP)
+	s2, conn, committed, atLeastOnce, err := r.reopenAfterCrash(ctx, conn, name, logCP, crashJudge{
+		lastCommitted: lastCommitted, crashCP: crashCP, committed: committed, ambiguous: ambiguous,
+		note: "at-least-once only: the connector returns no Flow checkpoint from Open and relies on the runtime's recovery log, " +
+			"which replays a transaction that may have committed; recovery accepts such a transaction's delta rows once or twice",
+	})
 	if err != nil {
 		return nil, nil, err
 	}
 	defer s2.abort()
-
-	var atLeastOnce = len(opened) == 0
-	switch {
-	case atLeastOnce && r.opts.ExactlyOnce:
-		return nil, nil, failf(CheckRecoveryCheckpt, name, "after the crash Opened returned an empty checkpoint; with --exactly-once the connector must return %s, the checkpoint of the last committed transaction", describeCheckpoint(lastCommitted))
-	case atLeastOnce:
-		r.rep.Result.AtLeastOnceOnly = true
-		r.rep.Notes = appendOnce(r.rep.Notes, "at-least-once only: the connector returns no Flow checkpoint from Open and relies on the runtime's recovery log, "+
-			"which replays a transaction that may have committed; recovery accepts such a transaction's delta rows once or twice")
-		if ambiguous {
-			committed = false
-		}
-	case bytes.Equal(opened, crashCP) && (committed || ambiguous):
-		committed = true
-	case bytes.Equal(opened, lastCommitted) && !committed:
-	default:
-		var want = describeCheckpoint(lastCommitted)
-		if committed {
-			want = describeCheckpoint(crashCP)
-		} else if ambiguous {
-			want = describeCheckpoint(lastCommitted) + " or " + describeCheckpoint(crashCP)
-		}
-		return nil, nil, failf(CheckRecoveryCheckpt, name, "after the crash Opened returned %s; the last committed transaction has %s", describeCheckpoint(opened), want)
-	}
 
 	var verdict = "the crashed transaction did not commit"
 	if committed {
