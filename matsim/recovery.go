@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,6 +51,27 @@ func crashPointsOf(list []string) []string {
 	return list
 }
 
+// deltaApplicable are the crash points of a delta-updates binding, whose transactions
+// have no Loads: the others cannot happen there.
+var deltaApplicable = []string{"after-stores", "after-commit", "after-committed"}
+
+// deltaCrashPoints keeps the points that can happen on a delta-updates binding; a point
+// asked for by name that cannot is a setup error rather than a crash that never happened.
+func deltaCrashPoints(points, asked []string) ([]string, error) {
+	var all = len(asked) == 0 || slices.Contains(asked, "all")
+	var out []string
+	for _, p := range points {
+		switch {
+		case slices.Contains(deltaApplicable, p):
+			out = append(out, p)
+		case !all:
+			return nil, failf(CheckSetupConfig, "recovery", "crash point %s cannot happen on a delta-updates binding (its transactions have no Loads): use %s or all",
+				p, strings.Join(deltaApplicable, ", "))
+		}
+	}
+	return out, nil
+}
+
 // crashRank orders the crash points along a transaction.
 func crashRank(point string) int {
 	for n, c := range CrashPoints {
@@ -68,6 +90,13 @@ func crashRank(point string) int {
 // transaction's documents may be present or absent, per document.
 func (r *runner) recovery(ctx context.Context) error {
 	var points = crashPointsOf(r.opts.CrashAt)
+	if r.sel.DeltaUpdates {
+		var err error
+		if points, err = deltaCrashPoints(points, r.opts.CrashAt); err != nil {
+			return err
+		}
+		r.rep.Result.Loops = len(points)
+	}
 	var conn = r.opts.Connector
 	var driverCP []byte // the driver checkpoint the runtime's recovery log holds
 	var start = time.Now()
