@@ -2,10 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/flowsim/flowsim/examples/materialize-postgres/pgdriver"
 	"github.com/flowsim/flowsim/internal/pgtest"
 	"github.com/flowsim/flowsim/matsim"
 	"github.com/flowsim/flowsim/matsim/verifier"
@@ -102,5 +106,68 @@ func TestMainDeltaVerifySQL(t *testing.T) {
 	}
 	if strings.Contains(string(out), pgtest.Shared(t).Password) {
 		t.Fatalf("output shows the password:\n%s", out)
+	}
+}
+
+// psql returns the psql client of the PostgreSQL installation the tests use. It
+// skips without one unless CI=true, where it fails.
+func psql(t *testing.T) string {
+	t.Helper()
+	var dir, err = pgtest.FindBinDir()
+	if err == nil {
+		var p = filepath.Join(dir, "psql")
+		if _, err = os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("psql is needed with CI=true: %v", err)
+	}
+	t.Skipf("no psql client: %v", err)
+	return ""
+}
+
+// TestMainDeltaVerifyCommandPsql: --verify-command with a real client against the
+// real destination, as docs/postgres.md shows it: psql prints flow_document of
+// every row, one JSON document per line. The connection comes from the PG*
+// environment, so no password is on the command line. A query that misses rows
+// fails the run with delta.missing (exit 1).
+func TestMainDeltaVerifyCommandPsql(t *testing.T) {
+	var client = psql(t)
+	var bin, err = binary()
+	if err != nil {
+		t.Fatalf("building the connector: %v", err)
+	}
+	var srv = pgtest.Shared(t)
+	var config = endpoint(t)
+	var cfg pgdriver.Config
+	if err := json.Unmarshal(config, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	var env = append(os.Environ(), "PGHOST="+srv.Host, "PGPORT="+strconv.Itoa(srv.Port), "PGUSER="+srv.User,
+		"PGPASSWORD="+srv.Password, "PGDATABASE="+cfg.Database)
+	var run = func(table, query string) (int, string) {
+		var line = client + ` -X -q -A -t -v ON_ERROR_STOP=1 -c '` + query + `'`
+		var cmd = exec.Command(bin, "delta", "--config", string(config), "--resource", `{table: `+table+`, delta_updates: true}`,
+			"--start", "100", "--loops", "2", "--seed", "7", "--output", "/dev/null", "--verify-command", line)
+		cmd.Env = env
+		var out, _ = cmd.CombinedOutput()
+		if strings.Contains(string(out), srv.Password) {
+			t.Fatalf("output shows the password:\n%s", out)
+		}
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+
+	var code, out = run("cmd_delta", "SELECT flow_document FROM $FLOWSIM_SCHEMA.$FLOWSIM_TABLE")
+	if code != 0 || !strings.Contains(out, "read back 300 row(s)") {
+		t.Fatalf("psql reading every row: exit %d, want 0 and 300 rows read back:\n%s", code, out)
+	}
+	code, out = run("cmd_delta_missing", "SELECT flow_document FROM $FLOWSIM_SCHEMA.$FLOWSIM_TABLE OFFSET 3")
+	if code != 1 || !strings.Contains(out, string(matsim.CheckDeltaMissing)) {
+		t.Fatalf("psql missing 3 rows: exit %d, want 1 with %s:\n%s", code, matsim.CheckDeltaMissing, out)
+	}
+	code, out = run("cmd_delta_bad", "SELECT nope FROM $FLOWSIM_SCHEMA.$FLOWSIM_TABLE")
+	if code != 2 || !strings.Contains(out, string(matsim.CheckSetupVerify)) || !strings.Contains(out, `column "nope" does not exist`) {
+		t.Fatalf("psql failing: exit %d, want 2 with %s and psql's message:\n%s", code, matsim.CheckSetupVerify, out)
 	}
 }
