@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make e2e`: the end-to-end suite on a real single-node cluster (hack/cluster/), run the way
 # a user runs flowsim's operator:
-#   cluster up -> make docker-build -> load the images -> kubectl apply -k config/default
+#   cluster up -> make docker-build -> load the images -> flowsim kube install, then
+#   kubectl apply -k config/default over it
 #   -> go test -tags e2e ./test/e2e/ (tests, then benchmarks once each) -> cluster down.
 # The cluster goes down also when a step fails or the script is interrupted; its logs stay
 # in $FLOWSIM_CLUSTER_DIR/logs (default /tmp/flowsim-cluster/logs). FLOWSIM_E2E_KEEP=1
@@ -56,8 +57,19 @@ make --no-print-directory docker-build
 step "loading ${IMAGES[*]}"
 bash hack/cluster/load "${IMAGES[@]}"
 
-step "installing the operator: kubectl apply -k config/default"
+# Both ways users install: `flowsim kube install` (server-side apply of the manifests built
+# into the binary), then `kubectl apply -k config/default` over it, which must find the same
+# objects (kubectl diff exits 0 only when the cluster already matches the directory).
+step "installing the operator: flowsim kube install"
+bin/flowsim kube install
+kc -n flowsim-system rollout status deploy/flowsim-manager --timeout=180s
+step "kubectl apply -k config/default over it: nothing may differ"
 kc apply -k config/default
+if ! kc diff -k config/default >"$LOGS/install-diff.txt" 2>&1; then
+  cat "$LOGS/install-diff.txt" >&2
+  echo "e2e: the cluster differs from config/default after flowsim kube install + kubectl apply -k" >&2
+  exit 1
+fi
 kc -n flowsim-system rollout status deploy/flowsim-manager --timeout=180s
 
 step "go test -tags e2e ./test/e2e/ (timeout $E2E_TIMEOUT)"

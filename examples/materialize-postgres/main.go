@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/flowsim/flowsim/connector/stdio"
@@ -44,9 +45,11 @@ func run(args []string) int {
 	}
 	var verb = args[1]
 	switch {
-	case slices.Contains(stdio.Dec2021Subcommands, verb):
+	case slices.Contains(stdio.Dec2021Subcommands, verb) || verb == "apply" || strings.HasPrefix(verb, "--protocol") || strings.HasPrefix(verb, "--max-frame"):
+		// [--protocol 2021-10|2021-12] [--max-frame N] SUBCOMMAND: 2021-10 emulates a
+		// connector of the October 2021 revision (its `apply` subcommand, no Acknowledge).
 		var driver = pgdriver.New(newLogger(os.Stderr))
-		if err := stdio.Serve(ctx, driver, args[1:], os.Stdin, os.Stdout, stdio.ServeOptions{}); err != nil {
+		if err := stdio.ServeArgs(ctx, driver, args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
 			fmt.Fprintln(os.Stderr, err) // logs and errors go to stderr, never stdout
 			return 1
 		}
@@ -68,7 +71,9 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `materialize-postgres: a Flow materialization connector for PostgreSQL.
 
 As a connector (stdio convention: length-prefixed protobuf on stdin/stdout):
-  materialize-postgres spec | validate | apply-upsert | apply-delete | transactions
+  materialize-postgres [--protocol 2021-12|2021-10] spec | validate | apply-upsert | apply-delete | transactions
+  (2021-10 speaks the October 2021 revision: apply instead of apply-upsert/apply-delete;
+  also $FLOWSIM_CONNECTOR_PROTOCOL)
 
 Under matsim, in process:
   materialize-postgres basic|delta|fence|recovery --config config.json --resource resource.json [flags]

@@ -283,3 +283,37 @@ func TestMainRunsMatsimInProcess(t *testing.T) {
 		})
 	}
 }
+
+// TestOct2021Connector: the example connector speaking the October 2021 revision
+// (`--protocol 2021-10`, as spec.connector.command runs it in a pod) passes fence and
+// recovery through --command, and the report names the revision it detected.
+func TestOct2021Connector(t *testing.T) {
+	var bin, err = binary()
+	if err != nil {
+		t.Fatalf("building the connector: %v", err)
+	}
+	var oct = transport{"command-2021-10", func(t testing.TB) connector.Connector {
+		var stderr = &lockedBuffer{}
+		c, ok, err := transports.Open(context.Background(), transports.Options{Command: bin + " --protocol 2021-10",
+			CallTimeout: 5 * time.Minute, Stderr: stderr})
+		if err != nil || !ok {
+			t.Fatalf("transports.Open --command %s --protocol 2021-10: ok=%v err=%v", bin, ok, err)
+		}
+		t.Cleanup(func() {
+			c.Close()
+			if t.Failed() {
+				t.Logf("connector stderr:\n%s", stderr.String())
+			}
+		})
+		return c
+	}}
+	for _, test := range []string{"fence", "recovery"} {
+		t.Run(test, func(t *testing.T) {
+			var rep = execute(t, oct, matsim.Options{Test: test, Resource: json.RawMessage(`{"table":"oct_` + test + `"}`),
+				Start: 50, Loops: 2, Config: endpoint(t)})
+			if rep.Result.Protocol != string(connector.Oct2021) {
+				t.Fatalf("report protocol %q, want %s", rep.Result.Protocol, connector.Oct2021)
+			}
+		})
+	}
+}

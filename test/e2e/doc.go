@@ -1,6 +1,7 @@
 // Package e2e is flowsim's end-to-end suite: Go tests against a real cluster (a real
 // kubelet, scheduler, Job controller, garbage collector, CoreDNS and kube-proxy) with the
-// operator installed the way users install it (`kubectl apply -k config/default`).
+// operator installed the two ways users install it (`flowsim kube install`, then
+// `kubectl apply -k config/default` over it, which must change nothing).
 //
 // The tests carry the build tag e2e and read KUBECONFIG. `make e2e` brings up the local
 // cluster (hack/cluster/up), builds and loads the images, installs the operator, runs

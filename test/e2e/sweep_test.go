@@ -1,0 +1,160 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
+)
+
+// labelledNamespace is newNamespace with labels.
+func labelledNamespace(t *testing.T, prefix string, labels map[string]string) string {
+	t.Helper()
+	var ns = newNamespace(t, prefix)
+	var obj corev1.Namespace
+	if err := k8s.Get(context.Background(), client.ObjectKey{Name: ns}, &obj); err != nil {
+		t.Fatal(err)
+	}
+	obj.Labels = labels
+	if err := k8s.Update(context.Background(), &obj); err != nil {
+		t.Fatalf("labelling namespace %s: %v", ns, err)
+	}
+	return ns
+}
+
+// A sweep over two namespaces: the selected targets of both run on the real cluster, the
+// execution completes with one result per target × test, the failing target's check is
+// in the sweep's status, and `flowsim kube report sweep` says the same with exit 1.
+func TestSweepOverTwoNamespaces(t *testing.T) {
+	t.Parallel()
+	var ctx = context.Background()
+	var id = "e2e-" + randomSuffix()
+	var good = labelledNamespace(t, "sweep-a", map[string]string{"flowsim.dev/sweep": id})
+	var bad = labelledNamespace(t, "sweep-b", map[string]string{"flowsim.dev/sweep": id})
+	var other = newNamespace(t, "sweep-c") // not selected: its target must not run
+
+	var target = func(ns, name, config string, tests ...flowsimv1.MatSimTest) {
+		var run = referenceRun(ns, name, flowsimv1.TestBasic, config)
+		create(t, &flowsimv1.MatSimTarget{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"flowsim.dev/e2e": id}},
+			Spec:       flowsimv1.MatSimTargetSpec{Run: run.Spec, Tests: tests},
+		})
+	}
+	target(good, "ref", refConfig, flowsimv1.TestBasic, flowsimv1.TestRecovery)
+	target(bad, "broken", `{"state_dir":"/tmp/ref","defect":"drop-store"}`, flowsimv1.TestBasic)
+	target(other, "unselected", refConfig, flowsimv1.TestBasic)
+
+	var sweep = &flowsimv1.MatSimSweep{
+		ObjectMeta: metav1.ObjectMeta{Name: id, Annotations: map[string]string{flowsimv1.TriggerAnnotation: "now"}},
+		Spec: flowsimv1.MatSimSweepSpec{
+			Schedule:          "@yearly",
+			MaxParallelRuns:   3,
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"flowsim.dev/sweep": id}},
+			Selector:          &metav1.LabelSelector{MatchLabels: map[string]string{"flowsim.dev/e2e": id}},
+		},
+	}
+	create(t, sweep)
+	t.Cleanup(func() {
+		if err := k8s.Delete(context.Background(), sweep); err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("deleting sweep %s: %v", sweep.Name, err)
+		}
+	})
+
+	var waitCtx, cancel = context.WithTimeout(ctx, 8*time.Minute)
+	defer cancel()
+	var got flowsimv1.MatSimSweep
+	for {
+		if err := k8s.Get(waitCtx, client.ObjectKeyFromObject(sweep), &got); err == nil && len(got.Status.History) > 0 {
+			break
+		}
+		select {
+		case <-waitCtx.Done():
+			t.Fatalf("sweep %s: no finished execution within 8m; active %+v\n%s\n%s", id, got.Status.Active, describePods(good), describePods(bad))
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	var exec = got.Status.History[0]
+	if exec.Phase != flowsimv1.ExecutionCompleted || exec.Counts.Total != 3 || exec.Counts.Passed != 2 || exec.Counts.Failed != 1 {
+		t.Fatalf("execution %s: phase %s counts %+v, want Completed with 2 passed and 1 failed of 3\nresults %+v", exec.Name, exec.Phase, exec.Counts, exec.Results)
+	}
+	if got.Status.LastResult != "2/3" {
+		t.Errorf("status.lastResult = %q, want 2/3", got.Status.LastResult)
+	}
+	var seen = map[string]string{}
+	for _, r := range exec.Results {
+		seen[r.Namespace+"/"+r.Target+":"+string(r.Test)] = r.Outcome + " " + r.Check
+	}
+	for key, want := range map[string]string{
+		good + "/ref:basic":    "passed ",
+		good + "/ref:recovery": "passed ",
+		bad + "/broken:basic":  "failed load.missing",
+	} {
+		if seen[key] != want {
+			t.Errorf("result %s = %q, want %q (all: %v)", key, seen[key], want, seen)
+		}
+	}
+	var runs flowsimv1.MatSimRunList
+	if err := k8s.List(ctx, &runs, client.InNamespace(other)); err != nil || len(runs.Items) != 0 {
+		t.Errorf("the unselected namespace has %d runs (err %v), want none", len(runs.Items), err)
+	}
+
+	var out, errOut, code = flowsimCLI(t, "kube", "report", "sweep", id)
+	if code != 1 || !strings.Contains(out, "load.missing") || !strings.Contains(out, bad) {
+		t.Errorf("kube report sweep %s: exit %d, want 1 naming load.missing in %s:\n%s\n%s", id, code, bad, out, errOut)
+	}
+}
+
+// A connector of the October 2021 revision (the example PostgreSQL connector with
+// --protocol 2021-10) with spec.connector.protocol "2021-10": the proxies in both fence
+// pods and in the recovery pod adapt it, and both runs pass against the host's server.
+func TestOct2021ConnectorPasses(t *testing.T) {
+	t.Parallel()
+	var ctx = context.Background()
+	var ns = newNamespace(t, "oct")
+	var password = randomSuffix() + randomSuffix()
+	var admin = pg.Conn(t, "postgres")
+	for _, stmt := range []string{
+		`CREATE ROLE oct LOGIN PASSWORD '` + password + `'`,
+		`CREATE DATABASE oct OWNER oct`,
+	} {
+		if _, err := admin.Exec(ctx, stmt); err != nil {
+			t.Fatalf("preparing the database: %v", err)
+		}
+	}
+	postgresService(t, ns)
+	create(t, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "pg-config", Namespace: ns},
+		StringData: map[string]string{"config.yaml": "address: postgres:5432\nuser: oct\npassword: " + password + "\ndatabase: oct\n"},
+	})
+	for _, test := range []flowsimv1.MatSimTest{flowsimv1.TestFence, flowsimv1.TestRecovery} {
+		t.Run(string(test), func(t *testing.T) {
+			t.Parallel()
+			var run = &flowsimv1.MatSimRun{
+				ObjectMeta: metav1.ObjectMeta{Name: "oct-" + string(test), Namespace: ns},
+				Spec: flowsimv1.MatSimRunSpec{
+					Test: test,
+					Connector: flowsimv1.ConnectorSpec{Image: postgresImage, ImagePullPolicy: corev1.PullIfNotPresent,
+						Protocol: flowsimv1.Protocol202110, Command: []string{"/connector/connector", "--protocol", "2021-10"}},
+					Config:   flowsimv1.ConnectorConfig{SecretRef: &flowsimv1.SecretKeyRef{Name: "pg-config", Key: "config.yaml"}},
+					Resource: runtime.RawExtension{Raw: []byte(`{"table":"oct_` + string(test) + `"}`)},
+					Timeout:  &metav1.Duration{Duration: 10 * time.Minute},
+				},
+			}
+			create(t, run)
+			var got = waitFinished(t, run, 10*time.Minute)
+			// The connector rejects 2021-12's apply-upsert and transactions with
+			// Acknowledge: only a proxy that adapts it lets the run pass.
+			assertStatus(t, got, passed)
+		})
+	}
+}
