@@ -27,7 +27,7 @@ func (b bitset) clear(i uint64)    { b[i>>6] &^= 1 << (i & 63) }
 
 // oracle is the expected state of the store: for each key index the revision last
 // committed (0: never stored). It judges every Loaded document. Documents themselves
-// come from the source, so the oracle costs ~4 bytes a key.
+// come from the source, so the oracle costs ~12.5 bytes a key (revision, hash, 4 bits).
 type oracle struct {
 	src source
 	rev []uint32 // committed revision per key index
