@@ -93,7 +93,7 @@ func (r *runner) fencePhase(ctx context.Context, name string, ra, rb [2]uint32, 
 	}
 	// A prepares and stores a second one, updating k1 and adding k2, but holds its commit.
 	var k2 = r.oracle.allocate(size)
-	var held, err2 = r.transact(a, txnPlan{phase: name + ": stream A, second transaction", loads: k1, stores: append(append([]uint64{}, k1...), k2...), holdCommit: true})
+	var held, err2 = r.transact(a, txnPlan{phase: name + ": stream A, second transaction", loads: k1, stores: catKeys(k1, k2), holdCommit: true})
 	if err2 != nil {
 		return err2
 	}
@@ -145,15 +145,15 @@ func (r *runner) fencePhase(ctx context.Context, name string, ra, rb [2]uint32, 
 	// B sees A's first transaction only, updates k1 and adds k3, and must commit.
 	var zombie = map[Check]Check{CheckLoadValue: CheckZombieVisible, CheckLoadPhantom: CheckZombieVisible}
 	var k3 = r.oracle.allocate(size)
-	var loads = append(append([]uint64{}, k1...), k2...)
-	var stores = append(append([]uint64{}, k1...), k3...)
+	var loads = catKeys(k1, k2)
+	var stores = catKeys(k1, k3)
 	if _, err := r.transact(b, txnPlan{phase: name + ": stream B, first transaction", loads: loads, stores: stores, remap: zombie}); err != nil {
 		return newerFailed(err)
 	}
 	if err := b.awaitCommitted(); err != nil {
 		return newerFailed(err)
 	}
-	var all = append(append(append([]uint64{}, k1...), k2...), k3...)
+	var all = catKeys(k1, k2, k3)
 	if _, err := r.transact(b, txnPlan{phase: name + ": stream B, read back", loads: all, remap: zombie}); err != nil {
 		return newerFailed(err)
 	}
@@ -202,7 +202,7 @@ func (r *runner) fenceNeighbours(ctx context.Context, name string) error {
 		}
 		return err
 	}
-	var committed [2][]uint64
+	var committed [2]keySeq
 	for round := 0; round < 2; round++ {
 		for n, s := range streams {
 			var keys = r.oracle.allocate(size)
@@ -212,20 +212,20 @@ func (r *runner) fenceNeighbours(ctx context.Context, name string) error {
 			if err := s.awaitCommitted(); err != nil {
 				return disjoint(err, s)
 			}
-			committed[n] = append(committed[n], keys...)
+			committed[n] = catKeys(committed[n], keys)
 		}
 	}
 	// Each holds a prepared transaction updating its keys and adding new ones.
 	var held [2]*txn
-	var all []uint64
+	var all keySeq
 	for n, s := range streams {
 		var fresh = r.oracle.allocate(size)
-		var t, err = r.transact(s, txnPlan{phase: fmt.Sprintf("%s: %s, held transaction", name, s.name), loads: committed[n], stores: append(append([]uint64{}, committed[n]...), fresh...), holdCommit: true})
+		var t, err = r.transact(s, txnPlan{phase: fmt.Sprintf("%s: %s, held transaction", name, s.name), loads: committed[n], stores: catKeys(committed[n], fresh), holdCommit: true})
 		if err != nil {
 			return disjoint(err, s)
 		}
 		held[n] = t
-		all = append(append(all, committed[n]...), fresh...)
+		all = catKeys(all, committed[n], fresh)
 	}
 	// S straddles both.
 	var rs = [2]uint32{0xa0000000, 0xdfffffff}
@@ -259,7 +259,7 @@ func (r *runner) fenceNeighbours(ctx context.Context, name string) error {
 	}
 	var zombie = map[Check]Check{CheckLoadValue: CheckZombieVisible, CheckLoadPhantom: CheckZombieVisible}
 	var more = r.oracle.allocate(size)
-	if _, err := r.transact(sNew, txnPlan{phase: name + ": stream S, first transaction", loads: all, stores: append(append([]uint64{}, all...), more...), remap: zombie}); err != nil {
+	if _, err := r.transact(sNew, txnPlan{phase: name + ": stream S, first transaction", loads: all, stores: catKeys(all, more), remap: zombie}); err != nil {
 		return newerFailed(err)
 	}
 	if err := sNew.awaitCommitted(); err != nil {

@@ -63,7 +63,7 @@ func (r *runner) migrate(ctx context.Context) error {
 	}
 	defer s2.abort()
 	var fresh = r.oracle.allocate(size)
-	var both = append(append([]uint64{}, old...), fresh...)
+	var both = catKeys(old, fresh)
 	// The old documents load back as stored with v1; the updates and the new ones
 	// carry the new field.
 	t, err := r.transact(s2, txnPlan{phase: "migrate: load v1 documents, store with spec v2", loads: both, stores: both, remap: state, holdCommit: true})
@@ -139,9 +139,9 @@ func (r *runner) evolve(ctx context.Context) error {
 }
 
 // storeSecondBinding stores documents into the binding spec v2 added.
-func (r *runner) storeSecondBinding(s *stream, keys []uint64) error {
+func (r *runner) storeSecondBinding(s *stream, keys keySeq) error {
 	var st = &materialize.TransactionRequest_Store{Binding: 1}
-	for _, i := range keys {
+	for i := range keysOf(keys) {
 		var rev = r.oracle.rev[i] + 1
 		var begin = uint32(len(st.Arena))
 		var valuesAt, docAt int

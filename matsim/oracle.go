@@ -27,7 +27,7 @@ func (b bitset) clear(i uint64)    { b[i>>6] &^= 1 << (i & 63) }
 
 // oracle is the expected state of the store: for each key index the revision last
 // committed (0: never stored). It judges every Loaded document. Documents themselves
-// come from the source, so the oracle costs ~4 bytes a key.
+// come from the source, so the oracle costs ~12.5 bytes a key (revision, hash, 4 bits).
 type oracle struct {
 	src source
 	rev []uint32 // committed revision per key index
@@ -40,8 +40,11 @@ type oracle struct {
 	got       bitset
 	// sent marks keys whose stores were sent in a transaction that was not aborted:
 	// committed, or about to be (its DriverCommitted may be pending).
-	sent    bitset
-	reqList []uint64
+	sent bitset
+	// pending marks keys whose store was sent and is neither committed nor aborted:
+	// sum then holds the hash of that store's document (revision rev+1), not of
+	// the committed one.
+	pending bitset
 	// unmatched holds Loaded documents of this transaction whose key is in a known
 	// family but matches none of its keys exactly; judged by judgeMissing.
 	unmatched [][]byte
@@ -49,20 +52,17 @@ type oracle struct {
 	// judgeMissing (final is set while it does).
 	suspects []suspect
 	final    bool
-	// alt, when set, also accepts key i at revision alt[i] (0: absent) — the state of
-	// a transaction that an at-least-once connector may have partly applied.
-	alt map[uint64]uint32
+	// alt, when set, also accepts key i at revision rev[i]+1 where its bit is set —
+	// the state of a transaction that an at-least-once connector may have partly
+	// applied.
+	alt bitset
 }
 
 func newOracle(src source) *oracle { return &oracle{src: src} }
 
 // allocate returns n fresh key indices (never stored).
-func (o *oracle) allocate(n int) []uint64 {
+func (o *oracle) allocate(n int) keyRange {
 	var first = uint64(len(o.rev))
-	var out = make([]uint64, n)
-	for k := range out {
-		out[k] = first + uint64(k)
-	}
 	// Grown in place: appending a temporary slice of n would cost another 12 bytes
 	// a key while the loop runs.
 	o.rev = slices.Grow(o.rev, n)[:len(o.rev)+n]
@@ -72,38 +72,45 @@ func (o *oracle) allocate(n int) []uint64 {
 	o.requested.grow(uint64(len(o.rev)))
 	o.got.grow(uint64(len(o.rev)))
 	o.sent.grow(uint64(len(o.rev)))
-	return out
+	o.pending.grow(uint64(len(o.rev)))
+	return keyRange{first, uint64(n)}
 }
 
-// stored lists keys stored by committed or committing transactions.
-func (o *oracle) stored() []uint64 {
-	var n int
-	for _, w := range o.sent {
-		n += bits.OnesCount64(w)
-	}
-	var out = make([]uint64, 0, n) // exact: appending would hold up to twice as much
-	for i := range o.rev {
-		if o.sent.get(uint64(i)) {
-			out = append(out, uint64(i))
+// stored is the keys stored by committed or committing transactions, as they are
+// now: a bit a key, or nothing when every allocated key is stored.
+func (o *oracle) stored() rankedKeys { return bitsKeys(o.sent, uint64(len(o.rev))) }
+
+// keysNotIn returns the keys of ks that are not stored now (e.g. of an aborted
+// transaction, so that a read back also proves them absent), in ascending order.
+func (o *oracle) keysNotIn(ks keySeq) rankedKeys {
+	var b = make(bitset, (len(o.rev)+63)/64)
+	for i := range keysOf(ks) {
+		if !o.sent.get(i) {
+			b.set(i)
 		}
 	}
-	return out
+	return bitsKeys(b, uint64(len(o.rev)))
+}
+
+// committedSum is the hash of key i's committed document (0: unknown).
+func (o *oracle) committedSum(i uint64) uint64 {
+	if o.pending.get(i) {
+		return 0
+	}
+	return o.sum[i]
 }
 
 // memBytes is the memory the oracle holds between transactions.
 func (o *oracle) memBytes() int {
-	return cap(o.rev)*4 + cap(o.sum)*8 + cap(o.requested)*8 + cap(o.got)*8 + cap(o.sent)*8
+	return cap(o.rev)*4 + cap(o.sum)*8 + cap(o.requested)*8 + cap(o.got)*8 + cap(o.sent)*8 + cap(o.pending)*8
 }
 
 // beginLoads marks the keys requested by this transaction.
-func (o *oracle) beginLoads(keys []uint64) {
-	for _, i := range o.reqList {
-		o.requested.clear(i)
-		o.got.clear(i)
-	}
-	o.reqList = keys // not a copy (8 bytes a key): a plan's keys are never changed
+func (o *oracle) beginLoads(keys keySeq) {
+	clear(o.requested)
+	clear(o.got)
 	o.unmatched, o.suspects = nil, nil
-	for _, i := range keys {
+	for i := range keysOf(keys) {
 		o.requested.set(i)
 	}
 }
@@ -193,7 +200,7 @@ func (o *oracle) judgeDoc(doc []byte, i uint64, err error, fs *findings) bool {
 	}
 	o.got.set(i)
 	var rev = o.rev[i]
-	if a, ok := o.alt[i]; ok && a > 0 && o.src.equal(doc, i, a) == "" {
+	if o.alt != nil && o.alt.get(i) && o.src.equal(doc, i, rev+1) == "" {
 		return true
 	}
 	if rev == 0 {
@@ -201,7 +208,7 @@ func (o *oracle) judgeDoc(doc []byte, i uint64, err error, fs *findings) bool {
 			"(if the resource holds documents of an earlier run with the same --seed, use a fresh resource or another seed)", clip(string(doc), 160)))
 		return false
 	}
-	if o.sum[i] != 0 && docHash(doc) == o.sum[i] {
+	if sum := o.committedSum(i); sum != 0 && docHash(doc) == sum {
 		return true
 	}
 	if d := o.src.equal(doc, i, rev); d != "" {
@@ -215,15 +222,17 @@ func (o *oracle) judgeDoc(doc []byte, i uint64, err error, fs *findings) bool {
 	return true
 }
 
-// judgeMissing reports requested, committed keys that no Loaded returned.
+// judgeMissing reports requested, committed keys that no Loaded returned, in
+// ascending order.
 func (o *oracle) judgeMissing(fs *findings) {
 	o.judgeUnmatched(fs)
 	o.judgeSuspects(fs)
-	for _, i := range o.reqList {
-		if a, ok := o.alt[i]; ok && a == 0 {
-			continue // absence is acceptable too
-		}
-		if o.rev[i] > 0 && !o.got.get(i) {
+	for w, req := range o.requested {
+		for m := req &^ o.got[w]; m != 0; m &= m - 1 {
+			var i = uint64(w)*64 + uint64(bits.TrailingZeros64(m))
+			if o.rev[i] == 0 {
+				continue
+			}
 			fs.add(CheckLoadMissing, o.src.keyString(i), fmt.Sprintf("a committed document (revision %d) was requested and not returned", o.rev[i]))
 		}
 	}
@@ -234,19 +243,29 @@ func isJSON(b []byte) bool {
 	return err == nil
 }
 
-// txnStores are the stores of one transaction: key indices, their new revisions and
-// the hashes of their documents.
+// txnStores are the stores of one transaction. Each was sent at the revision after
+// the committed one, and the hash of its document is in sum, pending until the
+// transaction commits or aborts; so nothing per document is held here.
 type txnStores struct {
-	keys []uint64
-	revs []uint32
-	sums []uint64
+	keys keySeq
 }
 
-// commit applies a transaction's stores to the expected state.
+// sendStore records that key i is stored at revision rev[i]+1 with a document of
+// hash sum.
+func (o *oracle) sendStore(i uint64, sum uint64) {
+	o.sent.set(i)
+	o.pending.set(i)
+	o.sum[i] = sum
+}
+
+// commit applies a transaction's stores to the expected state (once: keys whose
+// stores are no longer pending are left as they are).
 func (o *oracle) commit(t *txnStores) {
-	for k, i := range t.keys {
-		o.rev[i] = t.revs[k]
-		o.sum[i] = t.sums[k]
+	for i := range keysOf(t.keys) {
+		if o.pending.get(i) {
+			o.pending.clear(i)
+			o.rev[i]++
+		}
 	}
 }
 
@@ -257,8 +276,13 @@ func docHash(doc []byte) uint64 { return maphash.Bytes(hashSeed, doc) | 1 }
 
 // abort drops a transaction that did not commit.
 func (o *oracle) abort(t *txnStores) {
-	for k, i := range t.keys {
-		o.src.forget(i, t.revs[k]-1)
+	for i := range keysOf(t.keys) {
+		if !o.pending.get(i) {
+			continue
+		}
+		o.pending.clear(i)
+		o.sum[i] = 0 // the committed document's hash was replaced: it is regenerated when needed
+		o.src.forget(i, o.rev[i])
 		if o.rev[i] == 0 {
 			o.sent.clear(i)
 		}

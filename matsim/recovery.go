@@ -130,7 +130,7 @@ func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, na
 		var cp = flowCheckpoint(s.name, s.round)
 		// Every stored key is loaded too, so that data lost before the crash is
 		// reported as such (load.missing), not as a recovery failure.
-		var loads = append(r.oracle.stored(), keysNotIn(keys, r.oracle)...)
+		var loads = catKeys(r.oracle.stored(), r.oracle.keysNotIn(keys))
 		if _, err := r.transact(s, txnPlan{phase: fmt.Sprintf("%s: transaction %d", name, k+1), loads: loads, stores: keys}); err != nil {
 			return nil, nil, err
 		}
@@ -180,15 +180,15 @@ func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, na
 		r.oracle.commit(&t.stores)
 	} else {
 		if atLeastOnce && point != "after-committed" {
-			r.oracle.alt = map[uint64]uint32{}
-			for k, i := range t.stores.keys {
-				r.oracle.alt[i] = t.stores.revs[k]
+			// Before abort: each key's store is revision rev+1.
+			r.oracle.alt = make(bitset, len(r.oracle.sent))
+			for i := range keysOf(t.stores.keys) {
+				r.oracle.alt.set(i)
 			}
 		}
 		r.oracle.abort(&t.stores)
 	}
-	var all = r.oracle.stored()
-	all = append(all, keysNotIn(t.stores.keys, r.oracle)...)
+	var all = catKeys(r.oracle.stored(), r.oracle.keysNotIn(t.stores.keys))
 	var state = map[Check]Check{CheckLoadValue: CheckRecoveryState, CheckLoadPhantom: CheckRecoveryState, CheckLoadMissing: CheckRecoveryState}
 	var verdict = "the crashed transaction did not commit"
 	if committed {
@@ -196,7 +196,7 @@ func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, na
 	}
 	// An at-least-once connector is brought to a definite state the way the runtime
 	// does it: by replaying the aborted transaction.
-	var replay []uint64
+	var replay keySeq
 	if r.oracle.alt != nil {
 		replay = t.stores.keys
 		verdict += "; replayed as the runtime would"
@@ -217,18 +217,6 @@ func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, na
 	return conn, append([]byte(nil), s2.driverCP.DriverCheckpointJson...), nil
 }
 
-// keysNotIn returns the keys of an aborted transaction that are not stored, so that
-// the read back also proves they are absent.
-func keysNotIn(keys []uint64, o *oracle) []uint64 {
-	var out []uint64
-	for _, i := range keys {
-		if !o.sent.get(i) {
-			out = append(out, i)
-		}
-	}
-	return out
-}
-
 func appendOnce(list []string, s string) []string {
 	for _, l := range list {
 		if l == s {
@@ -241,7 +229,7 @@ func appendOnce(list []string, s string) []string {
 // crashingTxn runs the transaction that recovery crashes, stopping at point. It
 // returns the transaction once Stores were sent (nil before). A stream the
 // connector ended before the point fails as recovery.vacuous.
-func (r *runner) crashingTxn(s *stream, phase string, keys []uint64, point string) (*txn, error) {
+func (r *runner) crashingTxn(s *stream, phase string, keys keySeq, point string) (*txn, error) {
 	var fs = newFindings(phase, r.binding)
 	r.oracle.beginLoads(keys)
 	s.onLoaded = func(doc []byte) { r.oracle.judgeLoaded(doc, fs) }
@@ -261,10 +249,12 @@ func (r *runner) crashingTxn(s *stream, phase string, keys []uint64, point strin
 	if stop("after-acknowledge") {
 		return nil, nil
 	}
-	for lo := 0; lo < len(keys); lo += r.opts.Batch {
-		var hi = min(lo+r.opts.Batch, len(keys))
+	var it, batch = keys.iter(), []uint64(nil)
+	for lo := 0; lo < keys.count(); lo += r.opts.Batch {
+		var hi = min(lo+r.opts.Batch, keys.count())
 		var load = &materialize.TransactionRequest_Load{}
-		for _, i := range keys[lo:hi] {
+		batch = nextKeys(batch[:0], it, hi-lo)
+		for _, i := range batch {
 			var begin = len(load.Arena)
 			load.Arena = r.src.appendKey(load.Arena, i)
 			load.PackedKeys = append(load.PackedKeys, pf.Slice{Begin: uint32(begin), End: uint32(len(load.Arena))})
@@ -307,14 +297,14 @@ func (r *runner) crashingTxn(s *stream, phase string, keys []uint64, point strin
 	}
 	var stores = keys
 	if stop("after-store") {
-		stores = keys[:min(len(keys), r.opts.Batch)]
+		stores = keyPrefix{keys, min(keys.count(), r.opts.Batch)}
 	}
 	var t = &txn{started: time.Now()}
-	t.stores = txnStores{keys: stores, revs: make([]uint32, len(stores)), sums: make([]uint64, len(stores))}
-	if err := r.sendStores(s, txnPlan{phase: phase, loads: keys, stores: stores}, &t.stores); err != nil {
+	t.stores = txnStores{keys: stores}
+	if err := r.sendStores(s, txnPlan{phase: phase, loads: keys, stores: stores}); err != nil {
 		return nil, vacuous(err)
 	}
-	r.rep.Loops = append(r.rep.Loops, LoopStats{Phase: phase, Requested: len(keys), Stored: int64(len(stores))})
+	r.rep.Loops = append(r.rep.Loops, LoopStats{Phase: phase, Requested: keys.count(), Stored: int64(stores.count())})
 	t.statIdx = len(r.rep.Loops) - 1
 	if crashRank(point) <= crashRank("after-stores") {
 		return t, nil

@@ -27,7 +27,7 @@ func (r *runner) basic(ctx context.Context) error {
 		}
 		if loop > 0 && r.rep.Loops[stat.statIdx].Verified == 0 {
 			return failf(CheckVacuous, phase, "no Loaded document of a previously stored key was verified in this loop (%d keys requested): "+
-				"basic must verify stored documents in every loop after the first", len(keys))
+				"basic must verify stored documents in every loop after the first", keys.count())
 		}
 		r.rep.Result.LoopsDone = loop + 1
 	}
@@ -52,8 +52,8 @@ func (r *runner) delta(ctx context.Context) error {
 	var commits int
 	r.onCommitted = func(t *txn) {
 		commits++
-		for k, i := range t.stores.keys {
-			buf = r.src.appendJSON(buf[:0], i, t.stores.revs[k])
+		for i := range keysOf(t.stores.keys) {
+			buf = r.src.appendJSON(buf[:0], i, r.oracle.rev[i]) // committed: the revision stored
 			buf = append(buf, '\n')
 			if _, err := r.opts.Output.Write(buf); err != nil && writeErr == nil {
 				writeErr = err

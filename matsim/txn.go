@@ -12,8 +12,8 @@ import (
 // txnPlan is one transaction to run on a stream.
 type txnPlan struct {
 	phase  string
-	loads  []uint64 // distinct key indices to load
-	stores []uint64 // distinct key indices to store at their next revision
+	loads  keySeq // distinct key indices to load
+	stores keySeq // distinct key indices to store at their next revision
 	// holdCommit returns after the Stores, leaving Commit to the caller.
 	holdCommit bool
 	// remap turns a load check into another (e.g. fence's zombie check).
@@ -42,14 +42,20 @@ type txn struct {
 // sent before it (pipelining, as the runtime does), and it is awaited before
 // Acknowledge. Load findings are returned as a *Failure.
 func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
-	var t = &txn{started: time.Now(), phase: p.phase, loop: p.loop, docs: int64(len(p.loads) + len(p.stores))}
+	var t = &txn{started: time.Now(), phase: p.phase, loop: p.loop, docs: int64(keyCount(p.loads) + keyCount(p.stores))}
 	var fs = newFindings(p.phase, r.binding)
 	r.oracle.beginLoads(p.loads)
 	s.onLoaded = func(doc []byte) { r.oracle.judgeLoaded(doc, fs) }
 
-	var stat = LoopStats{Phase: p.phase, Requested: len(p.loads)}
+	var nLoads = keyCount(p.loads)
+	var stat = LoopStats{Phase: p.phase, Requested: nLoads}
 	var loadedBefore = s.loadedDocs
-	var batches = (len(p.loads) + r.opts.Batch - 1) / r.opts.Batch
+	var batches = (nLoads + r.opts.Batch - 1) / r.opts.Batch
+	var loadKeys keyIter
+	if nLoads > 0 {
+		loadKeys = p.loads.iter()
+	}
+	var batchKeys []uint64
 
 	// Pipelining: how many Load batches go out before the previous DriverCommitted
 	// is awaited, and after how many (more) the Acknowledge is sent.
@@ -74,12 +80,13 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 		if b == batches {
 			break
 		}
-		var lo, hi = b * r.opts.Batch, min((b+1)*r.opts.Batch, len(p.loads))
+		var lo, hi = b * r.opts.Batch, min((b+1)*r.opts.Batch, nLoads)
 		var load = &materialize.TransactionRequest_Load{
 			Arena:      make(pf.Arena, 0, (hi-lo)*r.keySize),
 			PackedKeys: make([]pf.Slice, 0, hi-lo),
 		}
-		for _, i := range p.loads[lo:hi] {
+		batchKeys = nextKeys(batchKeys[:0], loadKeys, hi-lo)
+		for _, i := range batchKeys {
 			var begin = len(load.Arena)
 			load.Arena = r.src.appendKey(load.Arena, i)
 			load.PackedKeys = append(load.PackedKeys, pf.Slice{Begin: uint32(begin), End: uint32(len(load.Arena))})
@@ -131,13 +138,11 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 	// Stores.
 	var storeStart = time.Now()
 	t.stores.keys = p.stores
-	t.stores.revs = make([]uint32, len(p.stores))
-	t.stores.sums = make([]uint64, len(p.stores))
-	if err := r.sendStores(s, p, &t.stores); err != nil {
+	if err := r.sendStores(s, p); err != nil {
 		return nil, err
 	}
 	stat.StoreTime = time.Since(storeStart)
-	stat.Stored = int64(len(p.stores))
+	stat.Stored = int64(keyCount(p.stores))
 	r.rep.Loops = append(r.rep.Loops, stat)
 	t.statIdx = len(r.rep.Loops) - 1
 
@@ -207,19 +212,19 @@ func (r *runner) finishStream(s *stream) error {
 }
 
 // chooseKeys picks n keys for a loop: a random share (a quarter to a half) of
-// previously stored keys, in a random order, and the rest new.
-func (r *runner) chooseKeys(n int) []uint64 {
+// previously stored keys, in a random order, and the rest new. The keys are not
+// listed: the returned sequence produces them again whenever it is iterated.
+func (r *runner) chooseKeys(n int) keySeq {
 	var stored = r.oracle.stored()
+	var m = stored.count()
 	var existing = 0
-	if len(stored) > 0 {
+	if m > 0 {
 		// At least one, so that every loop after the first verifies a stored key.
-		existing = min(len(stored), max(1, n/4+r.rng.intn(n/4+1)))
+		existing = min(m, max(1, n/4+r.rng.intn(n/4+1)))
 	}
 	var fresh = r.oracle.allocate(n - existing)
-	var out = make([]uint64, 0, n)
 	// A random walk over stored keys with a stride coprime to their count picks
 	// distinct keys without a set.
-	var m = len(stored)
 	var at, stride = 0, 1
 	if m > 0 {
 		at = r.rng.intn(m)
@@ -228,18 +233,15 @@ func (r *runner) chooseKeys(n int) []uint64 {
 			stride++
 		}
 	}
-	var e, f = 0, 0
-	for e < existing || f < len(fresh) {
-		if e < existing && (f == len(fresh) || r.rng.intn(n) < existing) {
-			out = append(out, stored[at])
-			at = (at + stride) % m
-			e++
-		} else {
-			out = append(out, fresh[f])
-			f++
-		}
+	var c = &chosenKeys{n: n, existing: existing, stored: stored, at: at, stride: stride, fresh: fresh, rng: r.rng}
+	// The interleaving draws from the runner's generator, which goes on from where
+	// the draws end.
+	var it = chosenIter{c: c, rng: r.rng}
+	for k := 0; k < n; k++ {
+		it.step()
 	}
-	return out
+	r.rng = it.rng
+	return c
 }
 
 func gcd(a, b int) int {
@@ -253,9 +255,10 @@ func gcd(a, b int) int {
 // (generating, encoding and packing documents) is the engine's heaviest work, so
 // generated sources build batches on parallel workers, each with its own source,
 // while this goroutine sends them in order: the requests are the same whoever
-// built them.
-func (r *runner) sendStores(s *stream, p txnPlan, ts *txnStores) error {
-	var n = len(p.stores)
+// built them. Keys are produced batch by batch, and no batch is built more than 2
+// ahead of the sender per worker, so memory is bounded by the batch.
+func (r *runner) sendStores(s *stream, p txnPlan) error {
+	var n = keyCount(p.stores)
 	var batches = (n + r.opts.Batch - 1) / r.opts.Batch
 	var workers = 1
 	var sources = []source{r.src}
@@ -263,19 +266,38 @@ func (r *runner) sendStores(s *stream, p txnPlan, ts *txnStores) error {
 		workers = 2
 		sources = append(sources, g.clone())
 	}
-	var results = make([]chan *materialize.TransactionRequest_Store, batches)
-	for b := range results {
-		results[b] = make(chan *materialize.TransactionRequest_Store, 1)
+	type built struct {
+		st   *materialize.TransactionRequest_Store
+		keys []uint64
+		sums []uint64 // hashes of the documents
 	}
+	// Worker w builds batches w, w+workers, … and hands them over in that order.
 	// Each worker builds at most 2 batches ahead of the sender. (Budgets are per
 	// worker: with a shared one, a fast worker could hold every token with batches
 	// far ahead while the sender waits for a batch of the other.)
 	var tokens = make([]chan struct{}, workers)
+	var jobs = make([]chan []uint64, workers) // the keys of each worker's next batch
+	var results = make([]chan built, workers)
 	for w := range tokens {
 		tokens[w] = make(chan struct{}, 2)
+		jobs[w] = make(chan []uint64, 1)
+		results[w] = make(chan built, 2)
 	}
 	var done = make(chan struct{})
 	defer close(done)
+	if batches > 0 {
+		go func() {
+			var it = p.stores.iter()
+			for b := 0; b < batches; b++ {
+				var lo, hi = b * r.opts.Batch, min((b+1)*r.opts.Batch, n)
+				select {
+				case jobs[b%workers] <- nextKeys(make([]uint64, 0, hi-lo), it, hi-lo):
+				case <-done:
+					return
+				}
+			}
+		}()
+	}
 	var itemSize = r.itemSize
 	for w := 0; w < workers; w++ {
 		go func(w int, src source) {
@@ -285,18 +307,22 @@ func (r *runner) sendStores(s *stream, p txnPlan, ts *txnStores) error {
 				case <-done:
 					return
 				}
-				var lo, hi = b * r.opts.Batch, min((b+1)*r.opts.Batch, n)
-				var st = &materialize.TransactionRequest_Store{
-					Arena:        make(pf.Arena, 0, (hi-lo)*itemSize),
-					PackedKeys:   make([]pf.Slice, 0, hi-lo),
-					PackedValues: make([]pf.Slice, 0, hi-lo),
-					DocsJson:     make([]pf.Slice, 0, hi-lo),
-					Exists:       make([]bool, 0, hi-lo),
+				var keys []uint64
+				select {
+				case keys = <-jobs[w]:
+				case <-done:
+					return
 				}
-				for k := lo; k < hi; k++ {
-					var i = p.stores[k]
+				var st = &materialize.TransactionRequest_Store{
+					Arena:        make(pf.Arena, 0, len(keys)*itemSize),
+					PackedKeys:   make([]pf.Slice, 0, len(keys)),
+					PackedValues: make([]pf.Slice, 0, len(keys)),
+					DocsJson:     make([]pf.Slice, 0, len(keys)),
+					Exists:       make([]bool, 0, len(keys)),
+				}
+				var sums = make([]uint64, len(keys))
+				for k, i := range keys {
 					var rev = r.oracle.rev[i] + 1
-					ts.revs[k] = rev
 					var begin = uint32(len(st.Arena))
 					var valuesAt, docAt int
 					st.Arena, valuesAt, docAt = src.appendItem(st.Arena, i, rev, r.sel.valueIdx)
@@ -308,26 +334,26 @@ func (r *runner) sendStores(s *stream, p txnPlan, ts *txnStores) error {
 					}
 					st.PackedValues = append(st.PackedValues, pf.Slice{Begin: uint32(valuesAt), End: uint32(docAt)})
 					st.DocsJson = append(st.DocsJson, pf.Slice{Begin: uint32(docAt), End: uint32(len(st.Arena))})
-					ts.sums[k] = docHash(st.Arena[docAt:])
+					sums[k] = docHash(st.Arena[docAt:])
 					// Exists: the document was loaded (found) in this transaction, or stored before.
 					st.Exists = append(st.Exists, !p.noExists && (rev > 1 || r.oracle.requested.get(i) && r.oracle.got.get(i)))
 				}
-				results[b] <- st
+				results[w] <- built{st, keys, sums}
 			}
 		}(w, sources[w])
 	}
 	for b := 0; b < batches; b++ {
-		var st = <-results[b]
+		var bt = <-results[b%workers]
 		<-tokens[b%workers]
 		var lo = b * r.opts.Batch
-		for k := range st.DocsJson {
-			r.oracle.sent.set(p.stores[lo+k])
+		for k, i := range bt.keys {
+			r.oracle.sendStore(i, bt.sums[k])
 		}
-		r.itemSize = max(r.itemSize, len(st.Arena)/len(st.DocsJson)+64)
-		if err := s.send(&materialize.TransactionRequest{Store: st}, "Store"); err != nil {
+		r.itemSize = max(r.itemSize, len(bt.st.Arena)/len(bt.st.DocsJson)+64)
+		if err := s.send(&materialize.TransactionRequest{Store: bt.st}, "Store"); err != nil {
 			return err
 		}
-		r.progress(p.phase, p.loop, int64(len(p.loads)+lo+len(st.DocsJson)), int64(len(p.loads)+n), false)
+		r.progress(p.phase, p.loop, int64(keyCount(p.loads)+lo+len(bt.st.DocsJson)), int64(keyCount(p.loads)+n), false)
 		if err := r.drain(s); err != nil {
 			return err
 		}

@@ -95,8 +95,8 @@ func (d *deltaTally) markSeen(k rowRef) {
 // case, checked first through the oracle's hash for the last revision), or
 // semantically when semantic is set.
 func (d *deltaTally) matches(doc []byte, hash uint64, i uint64, rev uint32, semantic bool) bool {
-	if rev == d.o.rev[i] && d.o.sum[i] != 0 && !semantic {
-		return hash == d.o.sum[i]
+	if sum := d.o.committedSum(i); rev == d.o.rev[i] && sum != 0 && !semantic {
+		return hash == sum
 	}
 	if semantic {
 		return d.src.equal(doc, i, rev) == ""

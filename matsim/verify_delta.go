@@ -104,8 +104,8 @@ func (r *runner) deltaRecoveryPhase(ctx context.Context, conn connector.Connecto
 			if r.deltaTwice == nil {
 				r.deltaTwice = map[rowRef]bool{}
 			}
-			for k, i := range t.stores.keys {
-				r.deltaTwice[rowRef{i, t.stores.revs[k]}] = true
+			for i := range keysOf(t.stores.keys) {
+				r.deltaTwice[rowRef{i, r.oracle.rev[i] + 1}] = true // aborted: the revision after the committed one
 			}
 			if _, err := r.transact(s2, txnPlan{phase: name + ": the crashed transaction replayed", stores: t.stores.keys, noExists: true}); err != nil {
 				return nil, nil, err

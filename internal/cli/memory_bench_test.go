@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"runtime"
@@ -13,14 +14,22 @@ import (
 )
 
 // BenchmarkDriverMemory measures the driver alone (the reference connector runs in
-// child processes through --command): the peak Go heap and the bytes allocated per
-// document of a one-loop basic run at 10^5, 10^6 and 10^7 documents per loop, and the
-// process's peak RSS (VmHWM, monotonic over the sub-benchmarks). -short stops at 10^6.
+// child processes through --command) in a one-loop basic run at 10^5, 10^6 and 10^7
+// documents per loop, per document: the peak Go heap (objects, garbage included),
+// the peak live heap (as the last GC found it) and the bytes allocated; the growth
+// of the peak heaps from the previous size (what each further document costs); the
+// oracle's bytes per key (its share, which is allowed to grow with the keys); and the
+// process's peak RSS (VmHWM, monotonic over the sub-benchmarks). The driver's memory
+// is bounded by the batch when the growth per document is the oracle's per key (times
+// the GC's headroom for the peak heap), whatever the size of the loop. -short stops
+// at 10^6.
 //
 //	go test -tags nozstd -run '^$' -bench DriverMemory -benchtime 1x ./internal/cli/
 func BenchmarkDriverMemory(b *testing.B) {
 	var self, _ = os.Executable()
 	b.Setenv("FLOWSIM_CLI_TEST_MAIN", "1")
+	var prevN int
+	var prevHeap, prevLive uint64
 	for _, n := range []int{1e5, 1e6, 1e7} {
 		if testing.Short() && n > 1e6 {
 			continue
@@ -32,14 +41,25 @@ func BenchmarkDriverMemory(b *testing.B) {
 				var before runtime.MemStats
 				runtime.ReadMemStats(&before)
 				var out, errOut, code = cli(b, CommandOptions{}, "basic", "--command", self+" reference-connector",
-					"--loops", "1", "--start", strconv.Itoa(n), "--batch", "1000", "--seed", "7")
-				var heap = peak()
+					"--loops", "1", "--start", strconv.Itoa(n), "--batch", "1000", "--seed", "7", "--report", "json")
+				var heap, live = peak()
 				var after runtime.MemStats
 				runtime.ReadMemStats(&after)
 				if code != 0 {
 					b.Fatalf("exit %d:\n%s%s", code, out, errOut)
 				}
+				var rep struct{ OracleBytes, Keys int }
+				if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Keys != n {
+					b.Fatalf("the JSON report has %d keys for %d documents (%v):\n%s", rep.Keys, n, err, out)
+				}
 				b.ReportMetric(float64(heap)/float64(n), "peak-heap-B/doc")
+				b.ReportMetric(float64(live)/float64(n), "peak-live-B/doc")
+				if prevN != 0 {
+					b.ReportMetric((float64(heap)-float64(prevHeap))/float64(n-prevN), "heap-growth-B/doc")
+					b.ReportMetric((float64(live)-float64(prevLive))/float64(n-prevN), "live-growth-B/doc")
+				}
+				prevN, prevHeap, prevLive = n, heap, live
+				b.ReportMetric(float64(rep.OracleBytes)/float64(rep.Keys), "oracle-B/key")
 				b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(n), "alloc-B/doc")
 				b.ReportMetric(float64(vmHWM())/(1<<20), "peak-RSS-MiB")
 			}
@@ -47,13 +67,14 @@ func BenchmarkDriverMemory(b *testing.B) {
 	}
 }
 
-// samplePeakHeap samples the live heap every 5ms until the returned func is called,
-// which returns the peak.
-func samplePeakHeap() func() uint64 {
+// samplePeakHeap samples the heap every 5ms until the returned func is called,
+// which returns the peaks of the heap's objects (garbage not yet collected
+// included) and of the live heap as the last GC marked it.
+func samplePeakHeap() func() (heap, live uint64) {
 	var stop = make(chan struct{})
 	var wg sync.WaitGroup
-	var peak uint64
-	var s = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	var peak, peakLive uint64
+	var s = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/live:bytes"}}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -62,6 +83,7 @@ func samplePeakHeap() func() uint64 {
 		for {
 			metrics.Read(s)
 			peak = max(peak, s[0].Value.Uint64())
+			peakLive = max(peakLive, s[1].Value.Uint64())
 			select {
 			case <-stop:
 				return
@@ -69,7 +91,7 @@ func samplePeakHeap() func() uint64 {
 			}
 		}
 	}()
-	return func() uint64 { close(stop); wg.Wait(); return peak }
+	return func() (uint64, uint64) { close(stop); wg.Wait(); return peak, peakLive }
 }
 
 // vmHWM is the process's peak resident set size in bytes (Linux; 0 elsewhere).
