@@ -79,7 +79,8 @@ type stream struct {
 	// Loads; nil before).
 	judge *loadJudge
 	// committing is the transaction whose Commit was sent: when its DriverCommitted
-	// arrives, it commits in the oracles (runner.committed).
+	// arrives, check calls its driverCommitted (txn.go), which applies its stores to
+	// the oracle of each binding.
 	committing *txn
 	// checkpoint is the driver checkpoint as the runtime's recovery log would hold it.
 	driverCP pf.DriverCheckpoint
