@@ -329,6 +329,18 @@ type loadJudge struct {
 	findings []*findings
 }
 
+// missing judges, once Prepared arrived, what the transaction's Loaded documents
+// lacked, and returns the findings of every binding in binding order, the most
+// severe of each binding first.
+func (j *loadJudge) missing() []*Failure {
+	var out []*Failure
+	for k, o := range j.oracles {
+		o.judgeMissing(j.findings[k])
+		out = append(out, j.findings[k].list()...)
+	}
+	return out
+}
+
 // check applies Validate() and the protocol state to a received message and moves
 // the state on. A Loaded document goes to the oracle of its binding (s.judge); a
 // DriverCommitted commits s.committing.

@@ -174,17 +174,6 @@ func (r *runner) beginLoads(s *stream, phase string, b int, keys []uint64) *load
 	return j
 }
 
-// missing judges, once Prepared arrived, what the transaction's Loaded documents
-// lacked, and returns every finding of every binding, most severe first.
-func (j *loadJudge) missing() []*Failure {
-	var out []*Failure
-	for k, o := range j.oracles {
-		o.judgeMissing(j.findings[k])
-		out = append(out, j.findings[k].list()...)
-	}
-	return out
-}
-
 // commit sends Commit; the transaction commits in the oracle when DriverCommitted
 // arrives (possibly during the next transaction): stream.check then calls
 // t.driverCommitted.
