@@ -497,7 +497,7 @@ func (s *stream) closeClean() error {
 			if err := s.check(r.m); err != nil {
 				return err
 			}
-			return failf(CheckProtocolOrder, s.phase(), "%s sent after matsim closed the stream", kind(r.m))
+			return s.orderf(CheckProtocolOrder, r.m, "%s sent after matsim closed the stream", kind(r.m))
 		}
 		if errors.Is(r.err, io.EOF) {
 			return nil
