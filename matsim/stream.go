@@ -270,7 +270,11 @@ func kind(m *materialize.TransactionResponse) string {
 
 // rxState is what the engine may receive next on a stream, named after the states
 // of the runtime's own transaction client. Every message the connector sends is
-// checked against it, and a message the state does not allow names the state.
+// checked against it, and a message the state does not allow names the state:
+//
+//	awaitOpened --Opened--> awaitAcknowledged --Acknowledged--> acknowledged
+//	  --Prepared--> prepared --(matsim sends Commit)--> awaitCommitted
+//	  --DriverCommitted--> awaitAcknowledged (the next transaction)
 type rxState int
 
 const (
@@ -322,8 +326,8 @@ func (s *stream) commitPending() bool { return s.rx == rxAwaitCommitted }
 
 // loadJudge is where the Loaded documents of one transaction go: for each binding
 // of the materialization, the oracle of what it holds and the findings of this
-// transaction on it (nil for a binding the transaction loads nothing from, whose
-// Loaded documents are then unrequested).
+// transaction on it. The oracle of a binding the transaction loads nothing from
+// has no requested key, so a Loaded document of that binding is load.unrequested.
 type loadJudge struct {
 	oracles  []*oracle
 	findings []*findings
