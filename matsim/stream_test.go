@@ -66,3 +66,38 @@ func TestProtocolFailureOfAConnectorNamesTheState(t *testing.T) {
 		t.Fatalf("want %s naming the state, got %s: %s", CheckLoadedEarly, rep.Result.Check, rep.Result.Message)
 	}
 }
+
+// A Loaded document goes to the oracle of its binding: one of a binding the
+// transaction loads nothing from is unrequested there, although the same key was
+// requested from (and is stored in) another binding.
+func TestLoadedGoesToTheOracleOfItsBinding(t *testing.T) {
+	var src, err = newSource(func() TestData { return new(Rich) }, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o0, o1 = newOracle(src), newOracle(src)
+	var keys = o0.allocate(2)
+	o1.cover(2)
+	var committed = txnStores{keys: keys, revs: []uint32{1, 1}, sums: []uint64{0, 0}}
+	o0.commit(&committed)
+	o1.commit(&committed)
+	o0.beginLoads(keys)
+	o1.beginLoads(nil)
+	var s = &stream{name: "stream", round: 1, rx: rxAcknowledged, bindings: 2, loadsSent: 1, ackSent: true,
+		judge: &loadJudge{oracles: []*oracle{o0, o1}, findings: []*findings{newFindings("p", "b0"), newFindings("p", "b1")}}}
+	for _, b := range []uint32{0, 1} {
+		var doc = src.appendJSON(nil, keys[0], 1)
+		var l = &materialize.TransactionResponse_Loaded{Binding: b, Arena: pf.Arena(doc), DocsJson: []pf.Slice{{Begin: 0, End: uint32(len(doc))}}}
+		if err := s.check(&materialize.TransactionResponse{Loaded: l}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got = map[string]Check{}
+	for _, f := range s.judge.missing() {
+		got[f.Binding] = f.Check
+	}
+	// Binding 0: key 0 verified, key 1 missing. Binding 1: key 0 unrequested.
+	if len(got) != 2 || got["b0"] != CheckLoadMissing || got["b1"] != CheckLoadUnrequested {
+		t.Fatalf("want load.missing on b0 and load.unrequested on b1, got %v", got)
+	}
+}
