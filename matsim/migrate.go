@@ -21,7 +21,8 @@ const migrateField = "extra"
 // nothing) — it adds an optional field, makes the required field `text` nullable,
 // and adds a second binding. With v2 the old documents must load back unchanged,
 // updated and new documents (which carry the new field) must be stored and load back
-// exactly, and the second binding must take stores.
+// exactly, and the second binding must take stores and load them back exactly (its
+// own oracle: what binding 0 holds must not answer binding 1's Loads).
 func (r *runner) migrate(ctx context.Context) error {
 	var start = time.Now()
 	defer func() { r.rep.txnTime = time.Since(start) }()
@@ -63,6 +64,7 @@ func (r *runner) migrate(ctx context.Context) error {
 	}
 	defer s2.abort()
 	var fresh = r.oracle.allocate(size)
+	r.bindings[1].oracle.cover(len(r.oracle.rev))
 	var both = catKeys(old, fresh)
 	// The old documents load back as stored with v1; the updates and the new ones
 	// carry the new field.
@@ -70,7 +72,10 @@ func (r *runner) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.storeSecondBinding(s2, fresh); err != nil {
+	// The second binding takes every key, the old ones at its first revision (binding
+	// 0 holds them at their second), so that each binding holds documents the other
+	// does not.
+	if err := r.storeSecondBinding(s2, t, both); err != nil {
 		return err
 	}
 	if err := r.commit(s2, t, 2); err != nil {
@@ -78,6 +83,9 @@ func (r *runner) migrate(ctx context.Context) error {
 	}
 	r.rep.Result.LoopsDone = 2
 	if _, err := r.transact(s2, txnPlan{phase: "migrate: read back with spec v2", loads: both, remap: state, loop: 3}); err != nil {
+		return err
+	}
+	if _, err := r.transact(s2, txnPlan{phase: "migrate: read back the binding spec v2 added", loads: both, remap: state, binding: 1}); err != nil {
 		return err
 	}
 	r.rep.Result.LoopsDone = 3
@@ -133,28 +141,57 @@ func (r *runner) evolve(ctx context.Context) error {
 	// Documents of keys allocated from now on, and every later revision, are v2.
 	var m = &migSource{genSource: g, from: uint64(len(r.oracle.rev)), v1Values: r.schema.Values, v2Values: v2.Values}
 	r.src, r.oracle.src, r.schema, r.sel, r.spec = m, m, v2, sels[0], spec
-	r.secondSel = sels[1]
+	r.bindings[0].sel = sels[0]
+	r.bindings = append(r.bindings, &boundBinding{name: strings.Join(sels[1].ResourcePath, "."), sel: sels[1], oracle: newOracle(m)})
 	r.rep.Notes = append(r.rep.Notes, fmt.Sprintf("spec v2 adds the optional field %q, makes \"text\" nullable and adds the binding %s", migrateField, strings.Join(sels[1].ResourcePath, ".")))
 	return nil
 }
 
-// storeSecondBinding stores documents into the binding spec v2 added.
-func (r *runner) storeSecondBinding(s *stream, keys keySeq) error {
-	var st = &materialize.TransactionRequest_Store{Binding: 1}
-	for i := range keysOf(keys) {
-		var rev = r.oracle.rev[i] + 1
-		var begin = uint32(len(st.Arena))
-		var valuesAt, docAt int
-		st.Arena, valuesAt, docAt = r.src.appendItem(st.Arena, i, rev, r.secondSel.valueIdx)
-		st.PackedKeys = append(st.PackedKeys, pf.Slice{Begin: begin, End: uint32(valuesAt)})
-		st.PackedValues = append(st.PackedValues, pf.Slice{Begin: uint32(valuesAt), End: uint32(docAt)})
-		st.DocsJson = append(st.DocsJson, pf.Slice{Begin: uint32(docAt), End: uint32(len(st.Arena))})
-		st.Exists = append(st.Exists, false)
+// storeSecondBinding stores keys into the binding spec v2 added, as part of
+// transaction t, a Store request a batch: their documents' hashes pend in that
+// binding's oracle and commit (or abort) with t.
+func (r *runner) storeSecondBinding(s *stream, t *txn, keys keySeq) error {
+	var b = r.bindings[1]
+	var n = keyCount(keys)
+	var it keyIter
+	if n > 0 {
+		it = keys.iter()
 	}
-	if err := s.send(&materialize.TransactionRequest{Store: st}, "Store"); err != nil {
-		return fmt.Errorf("storing into the binding spec v2 added: %w", err)
+	// Recorded first, so that the stores pend with t whatever happens next.
+	t.others = append(t.others, bindingStores{binding: 1, stores: txnStores{keys: keys}})
+	var batch []uint64
+	for lo := 0; lo < n; lo += r.opts.Batch {
+		batch = nextKeys(batch[:0], it, min(r.opts.Batch, n-lo))
+		var st = &materialize.TransactionRequest_Store{Binding: 1}
+		for _, i := range batch {
+			var rev = b.oracle.rev[i] + 1
+			var begin = uint32(len(st.Arena))
+			var valuesAt, docAt int
+			st.Arena, valuesAt, docAt = r.src.appendItem(st.Arena, i, rev, b.sel.valueIdx)
+			st.PackedKeys = append(st.PackedKeys, pf.Slice{Begin: begin, End: uint32(valuesAt)})
+			st.PackedValues = append(st.PackedValues, pf.Slice{Begin: uint32(valuesAt), End: uint32(docAt)})
+			st.DocsJson = append(st.DocsJson, pf.Slice{Begin: uint32(docAt), End: uint32(len(st.Arena))})
+			st.Exists = append(st.Exists, rev > 1)
+			b.oracle.sendStore(i, docHash(st.Arena[docAt:]))
+		}
+		if err := s.send(&materialize.TransactionRequest{Store: st}, "Store"); err != nil {
+			return fmt.Errorf("storing into the binding spec v2 added: %w", err)
+		}
+		if err := r.drain(s); err != nil {
+			return err
+		}
 	}
-	return r.drain(s)
+	r.rep.Loops[t.statIdx].Stored += int64(n)
+	t.docs += int64(n)
+	return nil
+}
+
+// cover grows the oracle of a binding other than 0 to judge keys 0 to n-1, which
+// binding 0's oracle allocated.
+func (o *oracle) cover(n int) {
+	if d := n - len(o.rev); d > 0 {
+		o.allocate(d)
+	}
 }
 
 // evolvedSchema is v1 with the optional field migrateField (string or null) and

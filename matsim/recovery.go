@@ -153,7 +153,7 @@ func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, na
 	}
 	// The crash must happen where it was asked: on a stream that is still open. (A
 	// connector that failed on its own has crashed already; recovery judges that.)
-	s.onCommitted = nil
+	s.committing = nil
 	select {
 	case <-s.recvDone:
 		if err := r.drain(s); err == nil || strings.Contains(err.Error(), "closed the stream") {
@@ -230,9 +230,7 @@ func appendOnce(list []string, s string) []string {
 // returns the transaction once Stores were sent (nil before). A stream the
 // connector ended before the point fails as recovery.vacuous.
 func (r *runner) crashingTxn(s *stream, phase string, keys keySeq, point string) (*txn, error) {
-	var fs = newFindings(phase, r.binding)
-	r.oracle.beginLoads(keys)
-	s.onLoaded = func(doc []byte) { r.oracle.judgeLoaded(doc, fs) }
+	var judge = r.beginLoads(s, phase, 0, keys)
 	var vacuous = func(err error) error {
 		if f, ok := asFailure(err); ok && f.Check == CheckConnectorError && strings.Contains(f.Message, "closed the stream") {
 			return failf(CheckRecoveryVacuous, phase, "the connector ended the stream before the crash point %s was reached, so that crash was not exercised: %s", point, f.Message)
@@ -272,7 +270,7 @@ func (r *runner) crashingTxn(s *stream, phase string, keys keySeq, point string)
 	if stop("after-loads") {
 		return nil, nil
 	}
-	if err := s.await("Acknowledged", "Acknowledge", func() bool { return s.ackReceived }); err != nil {
+	if err := s.await("Acknowledged", "Acknowledge", s.acknowledged); err != nil {
 		return nil, vacuous(err)
 	}
 	if err := s.send(&materialize.TransactionRequest{Prepare: &materialize.TransactionRequest_Prepare{
@@ -283,12 +281,10 @@ func (r *runner) crashingTxn(s *stream, phase string, keys keySeq, point string)
 	if stop("after-prepare") {
 		return nil, nil
 	}
-	if err := s.await("Prepared", "Prepare", func() bool { return s.prepared }); err != nil {
+	if err := s.await("Prepared", "Prepare", s.prepared); err != nil {
 		return nil, vacuous(err)
 	}
-	r.oracle.judgeMissing(fs)
-	if !fs.empty() {
-		var list = fs.list()
+	if list := judge.missing(); len(list) > 0 {
 		r.rep.Failures = append(r.rep.Failures, list...)
 		return nil, list[0]
 	}
@@ -324,7 +320,7 @@ func (r *runner) crashingTxn(s *stream, phase string, keys keySeq, point string)
 	if err := s.send(&materialize.TransactionRequest{Acknowledge: &materialize.TransactionRequest_Acknowledge{}}, "Acknowledge"); err != nil {
 		return nil, vacuous(err)
 	}
-	if err := s.await("Acknowledged", "Acknowledge", func() bool { return s.ackReceived }); err != nil {
+	if err := s.await("Acknowledged", "Acknowledge", s.acknowledged); err != nil {
 		return nil, vacuous(err)
 	}
 	return t, nil

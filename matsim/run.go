@@ -178,8 +178,9 @@ type runner struct {
 	// sawCheckpoint is set once the connector returned a non-empty Flow checkpoint
 	// from Open: it stores checkpoints, so an empty one later is not at-least-once.
 	sawCheckpoint bool
-	// secondSel is the field selection of the binding migrate's spec v2 adds.
-	secondSel *selection
+	// bindings of the materialization, in spec order: binding 0 is the one every
+	// test runs (r.sel, r.oracle, r.binding); migrate's spec v2 adds a second.
+	bindings []*boundBinding
 	// Bytes per Load key and per Store item, learned from earlier requests.
 	keySize, itemSize int
 	// deltaTwice are delta documents that may be read back twice (verify_delta.go).
@@ -327,6 +328,7 @@ func (r *runner) setup(ctx context.Context) error {
 		return failf(CheckSetupConstraint, "validate", "%v", err)
 	}
 	r.binding = strings.Join(vb.ResourcePath, ".")
+	r.bindings = []*boundBinding{{name: r.binding, sel: r.sel, oracle: r.oracle}}
 	r.rep.ResourcePath = vb.ResourcePath
 	r.rep.DeltaUpdates = vb.DeltaUpdates
 	r.rep.DroppedFields = r.sel.Dropped
@@ -359,6 +361,14 @@ func (r *runner) setup(ctx context.Context) error {
 }
 
 func (r *runner) o() *Options { return r.opts }
+
+// boundBinding is what the engine tracks of one binding: its name (resource path),
+// field selection and the oracle of the documents it holds.
+type boundBinding struct {
+	name   string
+	sel    *selection
+	oracle *oracle
+}
 
 // specVersion derives the ApplyRequest and Open version from the spec's content,
 // as the runtime does from a build: a connector may treat a reapplication of the

@@ -63,20 +63,25 @@ type stream struct {
 	timeout  time.Duration
 	delta    bool
 
-	// Protocol state.
-	round         int  // transaction number, from 1
-	ackSent       bool // Acknowledge sent in this round
-	ackReceived   bool
-	loadsSent     int // Load requests sent in this round
-	prepareSent   bool
-	prepared      bool
-	commitPending bool // Commit sent, DriverCommitted not yet received
-	closed        error
+	// Protocol state. rx is what matsim may receive next (as the runtime's
+	// transaction client tracks it); the send-side facts of the current
+	// transaction say which answers matsim asked for.
+	rx          rxState
+	round       int  // transaction number, from 1
+	ackSent     bool // Acknowledge sent in this transaction
+	loadsSent   int  // Load requests sent in this transaction
+	prepareSent bool
+	closed      error
+	bindings    int // of the materialization the stream opened
 
-	// onLoaded receives each Loaded document of the current round.
-	onLoaded func(doc []byte)
-	// onCommitted runs once when the pending DriverCommitted arrives.
-	onCommitted func()
+	// judge receives the Loaded documents of the current transaction: the oracle of
+	// each binding and the findings they add to (set by the transaction that sends
+	// Loads; nil before).
+	judge *loadJudge
+	// committing is the transaction whose Commit was sent: when its DriverCommitted
+	// arrives, check calls its driverCommitted (txn.go), which applies its stores to
+	// the oracle of each binding.
+	committing *txn
 	// checkpoint is the driver checkpoint as the runtime's recovery log would hold it.
 	driverCP pf.DriverCheckpoint
 	// pendingCP is the driver checkpoint of the transaction being committed.
@@ -96,7 +101,8 @@ func openStream(ctx context.Context, conn connector.Connector, name string, open
 	}
 	var s = &stream{
 		name: name, client: client, cancel: cancel, timeout: timeout, delta: delta,
-		q: &respQueue{signal: make(chan struct{}, 1)}, recvDone: make(chan struct{}),
+		bindings: len(open.Materialization.Bindings),
+		q:        &respQueue{signal: make(chan struct{}, 1)}, recvDone: make(chan struct{}),
 	}
 	go func() {
 		defer close(s.recvDone)
@@ -177,7 +183,7 @@ func (s *stream) send(req *materialize.TransactionRequest, what string) error {
 	case req.Prepare != nil:
 		s.prepareSent = true
 	case req.Commit != nil:
-		s.commitPending = true
+		s.rx = rxAwaitCommitted
 	}
 	return nil
 }
@@ -262,80 +268,156 @@ func kind(m *materialize.TransactionResponse) string {
 	return "an empty message"
 }
 
-// check applies Validate() and the ordering rules to a received message, updating
-// the protocol state. Loaded documents go to onLoaded.
+// rxState is what the engine may receive next on a stream, named after the states
+// of the runtime's own transaction client. Every message the connector sends is
+// checked against it, and a message the state does not allow names the state:
+//
+//	awaitOpened --Opened--> awaitAcknowledged --Acknowledged--> acknowledged
+//	  --Prepared--> prepared --(matsim sends Commit)--> awaitCommitted
+//	  --DriverCommitted--> awaitAcknowledged (the next transaction)
+type rxState int
+
+const (
+	// Open was sent: Opened is the only answer.
+	rxAwaitOpened rxState = iota
+	// The previous transaction committed (or the stream just opened): Acknowledged
+	// (once matsim sent Acknowledge) and Loaded (once it sent Load) may come.
+	rxAwaitAcknowledged
+	// Acknowledged arrived: Loaded and, once matsim sent Prepare, Prepared may come.
+	rxAcknowledged
+	// Prepared arrived: matsim sends Stores and Commit; nothing may come.
+	rxPrepared
+	// Commit was sent: DriverCommitted must come next (matsim may already send the
+	// next transaction's Loads).
+	rxAwaitCommitted
+)
+
+func (st rxState) String() string {
+	switch st {
+	case rxAwaitOpened:
+		return "awaitOpened"
+	case rxAwaitAcknowledged:
+		return "awaitAcknowledged"
+	case rxAcknowledged:
+		return "acknowledged"
+	case rxPrepared:
+		return "prepared"
+	case rxAwaitCommitted:
+		return "awaitCommitted"
+	}
+	return fmt.Sprintf("rxState(%d)", int(st))
+}
+
+// orderf is a protocol-order failure of message m, naming the state it came in.
+func (s *stream) orderf(check Check, m *materialize.TransactionResponse, format string, args ...interface{}) *Failure {
+	var f = failf(check, s.phase(), format, args...)
+	f.Message = fmt.Sprintf("got %s while in state <%s>: %s", kind(m), s.rx, f.Message)
+	return f
+}
+
+// acknowledged reports whether this transaction's Acknowledged arrived.
+func (s *stream) acknowledged() bool { return s.rx == rxAcknowledged || s.rx == rxPrepared }
+
+// prepared reports whether this transaction's Prepared arrived.
+func (s *stream) prepared() bool { return s.rx == rxPrepared }
+
+// commitPending reports whether a Commit awaits its DriverCommitted.
+func (s *stream) commitPending() bool { return s.rx == rxAwaitCommitted }
+
+// loadJudge is where the Loaded documents of one transaction go: for each binding
+// of the materialization, the oracle of what it holds and the findings of this
+// transaction on it. The oracle of a binding the transaction loads nothing from
+// has no requested key, so a Loaded document of that binding is load.unrequested.
+type loadJudge struct {
+	oracles  []*oracle
+	findings []*findings
+}
+
+// missing judges, once Prepared arrived, what the transaction's Loaded documents
+// lacked, and returns the findings of every binding in binding order, the most
+// severe of each binding first.
+func (j *loadJudge) missing() []*Failure {
+	var out []*Failure
+	for k, o := range j.oracles {
+		o.judgeMissing(j.findings[k])
+		out = append(out, j.findings[k].list()...)
+	}
+	return out
+}
+
+// check applies Validate() and the protocol state to a received message and moves
+// the state on. A Loaded document goes to the oracle of its binding (s.judge); a
+// DriverCommitted commits s.committing.
 func (s *stream) check(m *materialize.TransactionResponse) error {
 	var phase = s.phase()
-	if s.round == 0 && m.Opened == nil {
-		return failf(CheckProtocolOrder, s.name+", open", "the connector answered Open with %s; the first message must be Opened", kind(m))
+	if s.rx == rxAwaitOpened && m.Opened == nil {
+		return failf(CheckProtocolOrder, s.name+", open", "got %s while in state <%s>: the connector answered Open with %s; the first message must be Opened", kind(m), s.rx, kind(m))
 	}
 	if err := m.Validate(); err != nil {
 		return failf(CheckProtocolInvalid, phase, "the connector sent an invalid %s: %v", kind(m), err)
 	}
 	switch {
 	case m.Opened != nil:
-		if s.round == 0 {
-			return nil // the answer to Open
+		if s.rx == rxAwaitOpened {
+			s.rx = rxAwaitAcknowledged // the answer to Open
+			return nil
 		}
-		return failf(CheckProtocolOrder, phase, "Opened sent again after the stream was open (Opened comes once per stream)")
+		return s.orderf(CheckProtocolOrder, m, "Opened sent again after the stream was open (Opened comes once per stream)")
 
 	case m.Acknowledged != nil:
-		if !s.ackSent {
-			return failf(CheckProtocolOrder, phase, "Acknowledged sent before matsim sent Acknowledge")
+		switch {
+		case s.rx == rxAcknowledged || s.rx == rxPrepared:
+			return s.orderf(CheckAckTwice, m, "Acknowledged sent twice for one Acknowledge")
+		case s.rx != rxAwaitAcknowledged || !s.ackSent:
+			return s.orderf(CheckProtocolOrder, m, "Acknowledged sent before matsim sent Acknowledge")
 		}
-		if s.ackReceived {
-			return failf(CheckAckTwice, phase, "Acknowledged sent twice for one Acknowledge")
-		}
-		s.ackReceived = true
+		s.rx = rxAcknowledged
 
 	case m.Loaded != nil:
-		if s.delta {
-			return failf(CheckDeltaLoaded, phase, "Loaded sent for a delta-updates binding (the runtime never loads in delta mode; %d document(s))", len(m.Loaded.DocsJson))
-		}
-		if s.prepared {
-			return failf(CheckLoadedAfterPrep, phase, "Loaded sent after Prepared (every Loaded must be flushed before Prepared; %d document(s))", len(m.Loaded.DocsJson))
-		}
-		if s.commitPending {
-			return failf(CheckLoadedEarly, phase, "Loaded sent before DriverCommitted of the previous transaction (loads must read committed state)")
-		}
-		if s.loadsSent == 0 {
-			return failf(CheckProtocolOrder, phase, "Loaded sent but matsim sent no Load in this transaction")
-		}
-		if m.Loaded.Binding != 0 {
-			return failf(CheckProtocolOrder, phase, "Loaded for binding %d; the materialization has one binding (0)", m.Loaded.Binding)
+		switch {
+		case s.delta:
+			return s.orderf(CheckDeltaLoaded, m, "Loaded sent for a delta-updates binding (the runtime never loads in delta mode; %d document(s))", len(m.Loaded.DocsJson))
+		case s.rx == rxPrepared:
+			return s.orderf(CheckLoadedAfterPrep, m, "Loaded sent after Prepared (every Loaded must be flushed before Prepared; %d document(s))", len(m.Loaded.DocsJson))
+		case s.rx == rxAwaitCommitted:
+			return s.orderf(CheckLoadedEarly, m, "Loaded sent before DriverCommitted of the previous transaction (loads must read committed state)")
+		case s.loadsSent == 0 || s.judge == nil:
+			return s.orderf(CheckProtocolOrder, m, "Loaded sent but matsim sent no Load in this transaction")
+		case int(m.Loaded.Binding) >= s.bindings:
+			return s.orderf(CheckProtocolOrder, m, "Loaded for binding %d; the materialization has %d binding(s)", m.Loaded.Binding, s.bindings)
 		}
 		s.loadedDocs += int64(len(m.Loaded.DocsJson))
-		if s.onLoaded != nil {
-			for _, sl := range m.Loaded.DocsJson {
-				s.onLoaded(m.Loaded.Arena.Bytes(sl))
-			}
+		var o, fs = s.judge.oracles[m.Loaded.Binding], s.judge.findings[m.Loaded.Binding]
+		for _, sl := range m.Loaded.DocsJson {
+			o.judgeLoaded(m.Loaded.Arena.Bytes(sl), fs)
 		}
 
 	case m.Prepared != nil:
-		if s.commitPending {
-			return failf(CheckProtocolOrder, phase, "Prepared sent before DriverCommitted of the previous transaction")
+		switch {
+		case s.rx == rxAwaitCommitted:
+			return s.orderf(CheckProtocolOrder, m, "Prepared sent before DriverCommitted of the previous transaction")
+		case s.rx == rxPrepared:
+			return s.orderf(CheckProtocolOrder, m, "Prepared sent twice")
+		case !s.prepareSent:
+			return s.orderf(CheckProtocolOrder, m, "Prepared sent before matsim sent Prepare")
+		case s.rx != rxAcknowledged:
+			return s.orderf(CheckProtocolOrder, m, "Prepared sent before Acknowledged")
 		}
-		if !s.prepareSent {
-			return failf(CheckProtocolOrder, phase, "Prepared sent before matsim sent Prepare")
-		}
-		if s.prepared {
-			return failf(CheckProtocolOrder, phase, "Prepared sent twice")
-		}
-		s.prepared = true
+		s.rx = rxPrepared
 		var cp = *m.Prepared
 		s.pendingCP = &cp
 
 	case m.DriverCommitted != nil:
-		if !s.commitPending {
-			if s.prepareSent && !s.prepared {
-				return failf(CheckCommittedEarly, phase, "DriverCommitted sent before Prepared and before matsim sent Commit")
+		if s.rx != rxAwaitCommitted {
+			if s.prepareSent && s.rx != rxPrepared {
+				return s.orderf(CheckCommittedEarly, m, "DriverCommitted sent before Prepared and before matsim sent Commit")
 			}
-			return failf(CheckCommittedEarly, phase, "DriverCommitted sent before matsim sent Commit")
+			return s.orderf(CheckCommittedEarly, m, "DriverCommitted sent before matsim sent Commit")
 		}
-		s.commitPending = false
-		if f := s.onCommitted; f != nil {
-			s.onCommitted = nil
-			f()
+		s.rx = rxAwaitAcknowledged
+		if t := s.committing; t != nil {
+			s.committing = nil
+			t.driverCommitted()
 		}
 		if s.pendingCP != nil {
 			if err := s.driverCP.Reduce(*s.pendingCP); err != nil {
@@ -361,13 +443,12 @@ func (s *stream) await(what, answering string, done func() bool) error {
 // transaction's Commit was sent (its DriverCommitted may still be pending).
 func (s *stream) beginRound() {
 	s.round++
-	s.ackSent, s.ackReceived, s.loadsSent = false, false, 0
-	s.prepareSent, s.prepared = false, false
+	s.ackSent, s.loadsSent, s.prepareSent = false, 0, false
 }
 
 // awaitCommitted waits for the pending DriverCommitted.
 func (s *stream) awaitCommitted() error {
-	return s.await("DriverCommitted", "Commit", func() bool { return !s.commitPending })
+	return s.await("DriverCommitted", "Commit", func() bool { return !s.commitPending() })
 }
 
 // flowCheckpoint encodes the runtime's checkpoint for transaction n of a stream: one
@@ -420,7 +501,7 @@ func (s *stream) closeClean() error {
 			if err := s.check(r.m); err != nil {
 				return err
 			}
-			return failf(CheckProtocolOrder, s.phase(), "%s sent after matsim closed the stream", kind(r.m))
+			return s.orderf(CheckProtocolOrder, r.m, "%s sent after matsim closed the stream", kind(r.m))
 		}
 		if errors.Is(r.err, io.EOF) {
 			return nil

@@ -21,13 +21,15 @@ func (r *runner) basic(ctx context.Context) error {
 	for loop := 0; loop < r.opts.Loops; loop++ {
 		var keys = r.chooseKeys(r.opts.Start << loop)
 		var phase = fmt.Sprintf("loop %d of %d", loop+1, r.opts.Loops)
-		var stat, err = r.transact(s, txnPlan{phase: phase, loads: keys, stores: keys, loop: loop + 1})
-		if err != nil {
+		// No run.vacuous guard is needed here: chooseKeys puts at least one stored key
+		// in every loop after the first (TestBasicVerifiesStoredKeysInEveryLoop), and
+		// by the time transact judges the loop that key's transaction has committed, so
+		// a loop in which no stored document is verified has already failed — the key
+		// not returned is load.missing, a wrong document load.value
+		// (TestBasicCannotPassVacuously). A guard on the count of verified documents
+		// could only fire on a bug of matsim, never because of a connector.
+		if _, err := r.transact(s, txnPlan{phase: phase, loads: keys, stores: keys, loop: loop + 1}); err != nil {
 			return err
-		}
-		if loop > 0 && r.rep.Loops[stat.statIdx].Verified == 0 {
-			return failf(CheckVacuous, phase, "no Loaded document of a previously stored key was verified in this loop (%d keys requested): "+
-				"basic must verify stored documents in every loop after the first", keys.count())
 		}
 		r.rep.Result.LoopsDone = loop + 1
 	}
@@ -49,9 +51,7 @@ func (r *runner) delta(ctx context.Context) error {
 
 	var buf []byte
 	var writeErr error
-	var commits int
 	r.onCommitted = func(t *txn) {
-		commits++
 		for i := range keysOf(t.stores.keys) {
 			buf = r.src.appendJSON(buf[:0], i, r.oracle.rev[i]) // committed: the revision stored
 			buf = append(buf, '\n')
@@ -75,11 +75,14 @@ func (r *runner) delta(ctx context.Context) error {
 		}
 		r.rep.Result.LoopsDone = loop + 1
 	}
+	// Every transaction committed once this returns: transact awaits the previous
+	// transaction's DriverCommitted before it acknowledges (deltaRestart and
+	// finishStream the last one), and a DriverCommitted answers exactly one Commit
+	// (stream.check). A connector that does not commit fails there, as
+	// connector.timeout or connector.error (TestDeltaCannotPassVacuously), so a
+	// run.vacuous guard counting commits could never fire because of a connector.
 	if err := r.finishStream(s); err != nil {
 		return err
-	}
-	if commits != r.opts.Loops {
-		return failf(CheckVacuous, "delta", "%d of %d transactions were confirmed committed (DriverCommitted); delta must commit every transaction", commits, r.opts.Loops)
 	}
 	if writeErr != nil {
 		return failf(CheckSetupConfig, "output", "writing delta documents to --output: %v", writeErr)

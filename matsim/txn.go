@@ -22,11 +22,15 @@ type txnPlan struct {
 	loop int
 	// exists overrides Exists for stores (delta sends false).
 	noExists bool
+	// binding the loads go to (stores go to binding 0; see migrate).
+	binding int
 }
 
 // txn is a transaction in flight: its stores commit when DriverCommitted arrives.
 type txn struct {
-	stores    txnStores
+	r         *runner
+	stores    txnStores // of binding 0
+	others    []bindingStores
 	statIdx   int
 	started   time.Time
 	commitAt  time.Time
@@ -35,6 +39,14 @@ type txn struct {
 	phase string
 	loop  int
 	docs  int64
+	// progressLoop numbers the transaction for the progress lines (0: none).
+	progressLoop int
+}
+
+// bindingStores are a transaction's stores of a binding other than 0.
+type bindingStores struct {
+	binding int
+	stores  txnStores
 }
 
 // transact runs Acknowledge, Loads, Prepare, Stores and (unless held) Commit on s.
@@ -42,10 +54,8 @@ type txn struct {
 // sent before it (pipelining, as the runtime does), and it is awaited before
 // Acknowledge. Load findings are returned as a *Failure.
 func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
-	var t = &txn{started: time.Now(), phase: p.phase, loop: p.loop, docs: int64(keyCount(p.loads) + keyCount(p.stores))}
-	var fs = newFindings(p.phase, r.binding)
-	r.oracle.beginLoads(p.loads)
-	s.onLoaded = func(doc []byte) { r.oracle.judgeLoaded(doc, fs) }
+	var t = &txn{r: r, started: time.Now(), phase: p.phase, loop: p.loop, docs: int64(keyCount(p.loads) + keyCount(p.stores))}
+	var judge = r.beginLoads(s, p.phase, p.binding, p.loads)
 
 	var nLoads = keyCount(p.loads)
 	var stat = LoopStats{Phase: p.phase, Requested: nLoads}
@@ -60,14 +70,14 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 	// Pipelining: how many Load batches go out before the previous DriverCommitted
 	// is awaited, and after how many (more) the Acknowledge is sent.
 	var pre = 0
-	if s.commitPending && batches > 0 && r.rng.intn(3) != 0 {
+	if s.commitPending() && batches > 0 && r.rng.intn(3) != 0 {
 		pre = r.rng.intn(batches + 1)
 	}
 	var ackAt = pre + r.rng.intn(batches-pre+1)
 
 	var loadStart = time.Now()
 	for b := 0; b <= batches; b++ {
-		if b == pre && s.commitPending {
+		if b == pre && s.commitPending() {
 			if err := s.awaitCommitted(); err != nil {
 				return nil, err
 			}
@@ -82,6 +92,7 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 		}
 		var lo, hi = b * r.opts.Batch, min((b+1)*r.opts.Batch, nLoads)
 		var load = &materialize.TransactionRequest_Load{
+			Binding:    uint32(p.binding),
 			Arena:      make(pf.Arena, 0, (hi-lo)*r.keySize),
 			PackedKeys: make([]pf.Slice, 0, hi-lo),
 		}
@@ -100,7 +111,7 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 			return nil, err
 		}
 	}
-	if err := s.await("Acknowledged", "Acknowledge", func() bool { return s.ackReceived }); err != nil {
+	if err := s.await("Acknowledged", "Acknowledge", s.acknowledged); err != nil {
 		return nil, err
 	}
 	if err := s.send(&materialize.TransactionRequest{Prepare: &materialize.TransactionRequest_Prepare{
@@ -108,15 +119,13 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 	}}, "Prepare"); err != nil {
 		return nil, err
 	}
-	if err := s.await("Prepared", "Prepare", func() bool { return s.prepared }); err != nil {
+	if err := s.await("Prepared", "Prepare", s.prepared); err != nil {
 		return nil, err
 	}
 	stat.LoadTime = time.Since(loadStart)
 	stat.Loaded = s.loadedDocs - loadedBefore
 	stat.Verified = stat.Loaded
-	r.oracle.judgeMissing(fs)
-	if !fs.empty() {
-		var list = fs.list()
+	if list := judge.missing(); len(list) > 0 {
 		if f := s.settle(); f != nil {
 			list = append([]*Failure{f}, list...)
 		}
@@ -152,38 +161,66 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 	return t, r.commit(s, t, p.loop)
 }
 
+// beginLoads starts judging a transaction's Loaded documents: keys are requested
+// from binding b, nothing from the others. The stream hands each Loaded document to
+// the oracle of its binding (stream.check).
+func (r *runner) beginLoads(s *stream, phase string, b int, keys keySeq) *loadJudge {
+	var j = &loadJudge{}
+	for k, bs := range r.bindings {
+		if k == b {
+			bs.oracle.beginLoads(keys)
+		} else {
+			bs.oracle.beginLoads(nil)
+		}
+		j.oracles = append(j.oracles, bs.oracle)
+		j.findings = append(j.findings, newFindings(phase, bs.name))
+	}
+	s.judge = j
+	return j
+}
+
 // commit sends Commit; the transaction commits in the oracle when DriverCommitted
-// arrives (possibly during the next transaction).
+// arrives (possibly during the next transaction): stream.check then calls
+// t.driverCommitted.
 func (r *runner) commit(s *stream, t *txn, loop int) error {
 	if err := r.drain(s); err != nil {
 		return err
 	}
-	s.onCommitted = func() {
-		t.committed = true
-		r.oracle.commit(&t.stores)
-		var stat = &r.rep.Loops[t.statIdx]
-		stat.CommitTime = time.Since(t.commitAt)
-		if wall := time.Since(t.started).Seconds(); wall > 0 {
-			stat.DocsPerSec = float64(stat.Loaded+stat.Stored) / wall
-		}
-		if r.onCommitted != nil {
-			r.onCommitted(t)
-		}
-		r.progress(t.phase, t.loop, t.docs, t.docs, true)
-		if loop > 0 && r.opts.Progress != nil {
-			var docs int64
-			for _, l := range r.rep.Loops {
-				docs += l.Loaded + l.Stored
-			}
-			fmt.Fprint(r.opts.Progress, result.Progress{Test: r.opts.Test, Loop: loop, Loops: r.opts.Loops, Docs: docs}.Line())
-		}
-	}
+	t.r, t.progressLoop = r, loop
+	s.committing = t
 	t.commitAt = time.Now()
 	if err := s.send(&materialize.TransactionRequest{Commit: &materialize.TransactionRequest_Commit{}}, "Commit"); err != nil {
 		return err
 	}
 	s.beginRound()
 	return nil
+}
+
+// driverCommitted applies the transaction to the oracles of its bindings once its
+// DriverCommitted arrived, and records its timing.
+func (t *txn) driverCommitted() {
+	var r = t.r
+	t.committed = true
+	r.oracle.commit(&t.stores)
+	for k := range t.others {
+		r.bindings[t.others[k].binding].oracle.commit(&t.others[k].stores)
+	}
+	var stat = &r.rep.Loops[t.statIdx]
+	stat.CommitTime = time.Since(t.commitAt)
+	if wall := time.Since(t.started).Seconds(); wall > 0 {
+		stat.DocsPerSec = float64(stat.Loaded+stat.Stored) / wall
+	}
+	if r.onCommitted != nil {
+		r.onCommitted(t)
+	}
+	r.progress(t.phase, t.loop, t.docs, t.docs, true)
+	if t.progressLoop > 0 && r.opts.Progress != nil {
+		var docs int64
+		for _, l := range r.rep.Loops {
+			docs += l.Loaded + l.Stored
+		}
+		fmt.Fprint(r.opts.Progress, result.Progress{Test: r.opts.Test, Loop: t.progressLoop, Loops: r.opts.Loops, Docs: docs}.Line())
+	}
 }
 
 // drain checks messages that already arrived, so that early or unexpected ones are
@@ -205,7 +242,7 @@ func (r *runner) finishStream(s *stream) error {
 	if err := s.send(&materialize.TransactionRequest{Acknowledge: &materialize.TransactionRequest_Acknowledge{}}, "Acknowledge"); err != nil {
 		return err
 	}
-	if err := s.await("Acknowledged", "Acknowledge", func() bool { return s.ackReceived }); err != nil {
+	if err := s.await("Acknowledged", "Acknowledge", s.acknowledged); err != nil {
 		return err
 	}
 	return s.closeClean()

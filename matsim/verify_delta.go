@@ -78,7 +78,7 @@ func (r *runner) deltaRecoveryPhase(ctx context.Context, conn connector.Connecto
 		committed = true
 	}
 	var logCP = append([]byte(nil), s.driverCP.DriverCheckpointJson...)
-	s.onCommitted = nil
+	s.committing = nil
 	if err := s.crash(); err != nil {
 		return nil, nil, err
 	}

@@ -184,6 +184,9 @@ func (t *session) loadPhase() (*materialize.TransactionRequest_Prepare, error) {
 				return nil, fmt.Errorf("protocol error: Load of unknown binding %d", l.Binding)
 			}
 			var b = t.bindings[l.Binding]
+			if t.is("loads-first-binding") {
+				b = t.bindings[0] // whatever the Load's binding, its table is the first's
+			}
 			if b.delta {
 				return nil, fmt.Errorf("protocol error: Load of delta-updates binding %d", l.Binding)
 			}
@@ -332,6 +335,9 @@ func (t *session) storePhase(prepare *materialize.TransactionRequest_Prepare) ([
 			}
 			if t.is("crash-on-store") {
 				return nil, fmt.Errorf("simulated crash while storing (defect crash-on-store)")
+			}
+			if s.Binding > 0 && t.is("drop-later-bindings") {
+				continue
 			}
 			for k := range s.DocsJson {
 				var doc = append(json.RawMessage(nil), s.Arena.Bytes(s.DocsJson[k])...)

@@ -1,0 +1,102 @@
+package matsim
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/estuary/protocols/materialize"
+	"github.com/flowsim/flowsim/connector"
+	"github.com/flowsim/flowsim/connector/reference"
+)
+
+// withholds wraps the reference connector and withholds the responses drop selects:
+// the connector runs correctly, but matsim never sees those answers.
+type withholds struct {
+	*reference.Driver
+	drop func(*materialize.TransactionResponse) bool
+}
+
+type withholding struct {
+	materialize.Driver_TransactionsServer
+	drop func(*materialize.TransactionResponse) bool
+}
+
+func (w withholding) Send(m *materialize.TransactionResponse) error {
+	if w.drop(m) {
+		return nil
+	}
+	return w.Driver_TransactionsServer.Send(m)
+}
+
+func (w withholds) Transactions(stream materialize.Driver_TransactionsServer) error {
+	return w.Driver.Transactions(withholding{stream, w.drop})
+}
+
+// endsAfterCommit ends every stream cleanly (no error) when the first Commit arrives,
+// before answering it.
+type endsAfterCommit struct{ *reference.Driver }
+
+type stopOnCommit struct {
+	materialize.Driver_TransactionsServer
+	stop chan struct{}
+}
+
+func (c *stopOnCommit) Recv() (*materialize.TransactionRequest, error) {
+	var m, err = c.Driver_TransactionsServer.Recv()
+	if err == nil && m.Commit != nil {
+		close(c.stop)
+		select {} // the stream is ended by the wrapper; this goroutine parks
+	}
+	return m, err
+}
+
+func (e endsAfterCommit) Transactions(stream materialize.Driver_TransactionsServer) error {
+	var c = &stopOnCommit{Driver_TransactionsServer: stream, stop: make(chan struct{})}
+	var done = make(chan error, 1)
+	go func() { done <- e.Driver.Transactions(c) }()
+	select {
+	case err := <-done:
+		return err
+	case <-c.stop:
+		return nil
+	}
+}
+
+// basic has no run.vacuous guard (tests.go): a connector that would let a loop
+// verify no stored document fails a load check instead.
+func TestBasicCannotPassVacuously(t *testing.T) {
+	// Loads answered with nothing at all.
+	var rep = run(t, "basic", 4, `{}`, func(o *Options) {
+		o.Connector = connector.InProcess(withholds{reference.New(), func(m *materialize.TransactionResponse) bool { return m.Loaded != nil }}, "x")
+	})
+	if rep.Result.Check != string(CheckLoadMissing) || !strings.Contains(rep.Result.Message, "loop 2 of 3") {
+		t.Fatalf("want load.missing in loop 2, got %s: %s", rep.Result.Check, rep.Result.Message)
+	}
+	// Even with one document a loop, the one stored key of loop 2 must come back.
+	rep = run(t, "basic", 4, `{}`, func(o *Options) {
+		o.Start = 1
+		o.Connector = connector.InProcess(withholds{reference.New(), func(m *materialize.TransactionResponse) bool { return m.Loaded != nil }}, "x")
+	})
+	if rep.Result.Check != string(CheckLoadMissing) || rep.Loops[1].Requested != 2 || rep.Loops[1].Verified != 0 {
+		t.Fatalf("want load.missing in loop 2 (2 keys requested, none verified), got %s: %s", rep.Result.Check, rep.Result.Message)
+	}
+}
+
+// delta has no run.vacuous guard (tests.go): a connector that does not commit every
+// transaction fails when matsim awaits the commit.
+func TestDeltaCannotPassVacuously(t *testing.T) {
+	var rep = run(t, "delta", 4, `{}`, func(o *Options) {
+		o.CallTimeout = 200 * time.Millisecond
+		o.Connector = connector.InProcess(withholds{reference.New(), func(m *materialize.TransactionResponse) bool { return m.DriverCommitted != nil }}, "x")
+	})
+	if rep.Result.Check != string(CheckTimeout) || !strings.Contains(rep.Result.Message, "waiting for DriverCommitted") || rep.Result.LoopsDone != 1 {
+		t.Fatalf("want connector.timeout awaiting the first DriverCommitted, got %s after %d loops: %s", rep.Result.Check, rep.Result.LoopsDone, rep.Result.Message)
+	}
+	rep = run(t, "delta", 4, `{}`, func(o *Options) {
+		o.Connector = connector.InProcess(endsAfterCommit{reference.New()}, "x")
+	})
+	if rep.Result.Check != string(CheckConnectorError) || !strings.Contains(rep.Result.Message, "closed the stream") {
+		t.Fatalf("want connector.error for a stream ended before DriverCommitted, got %s: %s", rep.Result.Check, rep.Result.Message)
+	}
+}
