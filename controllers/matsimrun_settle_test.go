@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
@@ -151,7 +152,7 @@ func TestStoryFinishedRunStopsItsJobAfterARestart(t *testing.T) {
 	e.startManager()
 	e.gone("the driver Job", job)
 	var got = e.waitRun("crashed", "is reported", reported)
-	if got.Status.Phase != flowsimv1.PhaseFailed || got.Status.Reason != reason || !got.Status.CompletionTime.Equal(st.CompletionTime) {
+	if got.Status.Phase != flowsimv1.PhaseFailed || got.Status.Reason != reason || !got.Status.CompletionTime.Equal(ptr.To(st.CompletionTime.Rfc3339Copy())) {
 		t.Errorf("the new manager changed the verdict: %s/%s completed %v, want %s/%s completed %v",
 			got.Status.Phase, got.Status.Reason, got.Status.CompletionTime, st.Phase, st.Reason, st.CompletionTime)
 	}

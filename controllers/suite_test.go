@@ -272,7 +272,7 @@ func installPolicies() error {
 	var deadline = time.Now().Add(time.Minute)
 	for {
 		err = envClient.Create(context.Background(), probe.DeepCopy(), client.DryRunAll)
-		if err != nil && strings.Contains(err.Error(), "flowsim-inline-config-secrets") {
+		if err != nil && strings.Contains(err.Error(), "spec.config.inline.password look(s) like a secret") {
 			return nil
 		}
 		if time.Now().After(deadline) {
