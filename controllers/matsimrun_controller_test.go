@@ -620,10 +620,10 @@ func TestStoryValidationRejections(t *testing.T) {
 		// The admission policy of config/crd (installed by TestMain): top-level keys that look secret.
 		{"inline config with a password", func(r *flowsimv1.MatSimRun) {
 			r.Spec.Config.Inline.Raw = []byte(`{"address":"db","Password":"hunter2"}`)
-		}, []string{"spec.config.inline.Password", "look(s) like a secret", "spec.config.secretRef"}},
+		}, []string{"spec.config.inline.Password", "look(s) like a secret", "config.secretRef"}},
 		{"inline config with an API key, a token and a client secret", func(r *flowsimv1.MatSimRun) {
 			r.Spec.Config.Inline.Raw = []byte(`{"address":"db","api-key":"k","AUTH_TOKEN":"t","client_secret":{"v":1}}`)
-		}, []string{"spec.config.inline.", "api-key", "AUTH_TOKEN", "client_secret", "spec.config.secretRef"}},
+		}, []string{"spec.config.inline.", "api-key", "AUTH_TOKEN", "client_secret", "config.secretRef"}},
 		{"inline config with a private key", func(r *flowsimv1.MatSimRun) {
 			r.Spec.Config.Inline.Raw = []byte(`{"ssh":"h","privateKey":"-----BEGIN"}`)
 		}, []string{"spec.config.inline.privateKey"}},
@@ -663,6 +663,17 @@ func TestStoryValidationRejections(t *testing.T) {
 		run.Spec.Config.Inline.Raw = []byte(`{"address":"db:5432","user":"flow","database":"t","sslmode":"disable","auth":{"mode":"trust"}}`)
 		if err := envClient.Create(ctx, run); err != nil {
 			t.Fatalf("the API server rejected an inline config without secret-looking keys: %v", err)
+		}
+	})
+
+	t.Run("an update that adds a secret-looking key is refused", func(t *testing.T) {
+		var run = valid("updated-inline")
+		if err := envClient.Create(ctx, run); err != nil {
+			t.Fatalf("creating a valid run: %v", err)
+		}
+		run.Spec.Config.Inline.Raw = []byte(`{"address":"db","token":"t"}`)
+		if err := envClient.Update(ctx, run); err == nil || !strings.Contains(err.Error(), "spec.config.inline.token look(s) like a secret") {
+			t.Errorf("adding an inline token by an update: error %v, want a refusal naming spec.config.inline.token", err)
 		}
 	})
 
