@@ -38,6 +38,12 @@ const (
 	ConditionComplete = "Complete"
 	// ConditionFailed is True when the run failed; its reason says why.
 	ConditionFailed = "Failed"
+	// ConditionReported is False (ReasonReportPending) from the pass in which the run
+	// finished until a later pass claims the report by setting it True (ReasonReported)
+	// and then counts the run in the metrics and sends the Finish event: once, even across
+	// a manager restart in between (lost only if the process dies in the instant between
+	// the claim's write and the event). A finished run without it predates the condition.
+	ConditionReported = "Reported"
 )
 
 // Reasons, on conditions, status.reason and events.
@@ -46,6 +52,10 @@ const (
 	ReasonJobCreated = "JobCreated"
 	// ReasonWaitingForPeer: the fence test waits for its peer connector to be ready (Started=False).
 	ReasonWaitingForPeer = "WaitingForPeer"
+	// ReasonReportPending: the run finished; its metrics and Finish event are not out yet (Reported=False).
+	ReasonReportPending = "ReportPending"
+	// ReasonReported: the run was counted in the metrics and its Finish event sent (Reported=True).
+	ReasonReported = "Reported"
 
 	// ReasonPassed: the driver reported that every check passed.
 	ReasonPassed = "Passed"

@@ -1,15 +1,20 @@
 package controllers
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"path"
+	"regexp"
+	"sort"
 	"strings"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
 )
 
 // ReasonNotAllowed: the run asks for what the manager's admission flags forbid (an image
-// outside the allowed patterns, env from a Secret); nothing was created.
+// outside the allowed patterns, env from a Secret), or its inline config has a key that
+// looks secret; nothing was created.
 const ReasonNotAllowed = "NotAllowed"
 
 // AdmissionPolicy is what an admin allows MatSimRuns to put into pods. Creating a
@@ -71,4 +76,67 @@ func matchAny(patterns []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// secretLookingKey matches a config key that names a credential, once lower-cased and
+// stripped of '-', '_' and '.' (so apiKey, api_key and API-KEY all match).
+var secretLookingKey = regexp.MustCompile(`password|passwd|pwd|secret|token|credential|apikey|privatekey|accesskey`)
+
+// looksSecret reports whether an inline config key looks like it holds a secret.
+func looksSecret(key string) bool {
+	var k = strings.NewReplacer("-", "", "_", "", ".", "").Replace(strings.ToLower(key))
+	return secretLookingKey.MatchString(k)
+}
+
+// InlineSecretKeys lists, in order, the paths of the keys of an inline config that look
+// like they hold secrets, at any depth (spec.config.inline.auth.password).
+func InlineSecretKeys(raw []byte) []string {
+	var d = json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil // the CRD's schema admits only a mapping; nothing to name
+	}
+	var found []string
+	var walk func(at string, v any)
+	walk = func(at string, v any) {
+		switch t := v.(type) {
+		case map[string]any:
+			var keys = make([]string, 0, len(t))
+			for k := range t {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				var p = at + "." + k
+				if looksSecret(k) {
+					found = append(found, p)
+				}
+				walk(p, t[k])
+			}
+		case []any:
+			for i, e := range t {
+				walk(fmt.Sprintf("%s[%d]", at, i), e)
+			}
+		}
+	}
+	walk("spec.config.inline", v)
+	return found
+}
+
+// inlineSecretViolation says why run's inline config is not allowed, or "". An inline
+// config is readable by anyone who can read the run or its Job, so a key that looks
+// secret is refused whatever the admission policy, at any depth, before anything is
+// created.
+func inlineSecretViolation(run *flowsimv1.MatSimRun) string {
+	var inline = run.Spec.Config.Inline
+	if inline == nil {
+		return ""
+	}
+	var keys = InlineSecretKeys(inline.Raw)
+	if len(keys) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s look(s) like a secret, and an inline config is readable by anyone who can read the run or its Job: "+
+		"put the config in a Secret and reference it with spec.config.secretRef", strings.Join(keys, ", "))
 }

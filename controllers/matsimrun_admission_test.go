@@ -4,10 +4,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
@@ -85,4 +87,68 @@ func TestStoryRunNotAllowedByAdmissionPolicy(t *testing.T) {
 	// An allowed run in the same namespace starts.
 	e.newRun("fine", func(r *flowsimv1.MatSimRun) { r.Spec.Connector.Image = "ghcr.io/acme/pg:v1" })
 	e.waitJob("fine")
+}
+
+func TestInlineSecretKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name, inline string
+		want         []string
+	}{
+		{"no secrets", `{"address":"db:5432","user":"flow","database":"t","sslmode":"disable","port":5432}`, nil},
+		{"top level, any case and separator", `{"Password":"x","API-KEY":"k","apiKey":"k","private_key":"p","ACCESS_KEY_ID":"a","user":"u"}`,
+			[]string{"spec.config.inline.ACCESS_KEY_ID", "spec.config.inline.API-KEY", "spec.config.inline.Password",
+				"spec.config.inline.apiKey", "spec.config.inline.private_key"}},
+		{"nested and in lists", `{"auth":{"password":"x","kind":"basic"},"hosts":[{"name":"a","client_secret":"s"}],"oauth":{"refresh.token":"t"}}`,
+			[]string{"spec.config.inline.auth.password", "spec.config.inline.hosts[0].client_secret", "spec.config.inline.oauth.refresh.token"}},
+		{"a secret-looking key with an object value", `{"credentials":{"file":"/x"}}`, []string{"spec.config.inline.credentials"}},
+		{"values are not keys", `{"note":"password=hunter2","mode":"token"}`, nil},
+		{"big numbers decode", `{"id":9007199254740993,"pwd":1}`, []string{"spec.config.inline.pwd"}},
+		{"not JSON", `{`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, InlineSecretKeys([]byte(tc.inline))); diff != "" {
+				t.Errorf("InlineSecretKeys(%s) (-want +got):\n%s", tc.inline, diff)
+			}
+		})
+	}
+	var run = testRun(func(r *flowsimv1.MatSimRun) {
+		r.Spec.Config = flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(`{"auth":{"token":"abc"}}`)}}
+	})
+	var msg = inlineSecretViolation(run)
+	for _, want := range []string{"spec.config.inline.auth.token", "spec.config.secretRef"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("violation %q does not say %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "abc") {
+		t.Errorf("violation %q shows the secret's value", msg)
+	}
+}
+
+// Story: a user puts a password into an inline config, nested where the API server's
+// rule does not look; the run fails at once as NotAllowed, pointing to
+// spec.config.secretRef, and nothing is created. A run whose inline keys look harmless
+// starts.
+func TestStoryInlineSecretNotAllowed(t *testing.T) {
+	var e = newTestEnv(t)
+	e.newRun("leaky", func(r *flowsimv1.MatSimRun) {
+		r.Spec.Config = flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(`{"address":"db","auth":{"user":"u","Password":"hunter2"}}`)}}
+	})
+	var run = e.waitRun("leaky", "fails as not allowed", phaseIs(flowsimv1.PhaseFailed, ReasonNotAllowed))
+	for _, want := range []string{"spec.config.inline.auth.Password", "spec.config.secretRef"} {
+		if !strings.Contains(run.Status.Message, want) {
+			t.Errorf("status.message %q does not say %q", run.Status.Message, want)
+		}
+	}
+	if strings.Contains(run.Status.Message, "hunter2") {
+		t.Errorf("status.message %q shows the secret", run.Status.Message)
+	}
+	if err := e.c.Get(ctx, e.key("leaky-driver"), &batchv1.Job{}); !apierrors.IsNotFound(err) {
+		t.Errorf("a Job exists for a run with a secret inline (get: %v)", err)
+	}
+
+	e.newRun("harmless", func(r *flowsimv1.MatSimRun) {
+		r.Spec.Config = flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(`{"address":"db","auth":{"user":"u","mode":"trust"}}`)}}
+	})
+	e.waitJob("harmless")
 }

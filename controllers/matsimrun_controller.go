@@ -4,6 +4,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -84,7 +85,7 @@ func (r *MatSimRunReconciler) now() time.Time {
 
 func (r *MatSimRunReconciler) reconcile(ctx context.Context, run *flowsimv1.MatSimRun) (ctrl.Result, error) {
 	if run.Status.Phase.IsFinished() {
-		return ctrl.Result{}, r.cleanup(ctx, run)
+		return ctrl.Result{}, r.settle(ctx, run)
 	}
 	var obs, err = r.observe(ctx, run)
 	if err != nil {
@@ -104,7 +105,11 @@ func (r *MatSimRunReconciler) reconcile(ctx context.Context, run *flowsimv1.MatS
 		r.Recorder.Eventf(run, obs.job, corev1.EventTypeNormal, EventStarted, "Start", "Created Job %s", obs.job.Name)
 	}
 	if v.finished {
-		return ctrl.Result{}, r.finish(ctx, run, obs, v)
+		// Stop now what the run leaves running; the write above wakes the next pass,
+		// which reports the end (settle).
+		ctrl.LoggerFrom(ctx).Info("Run finished", "phase", st.Phase, "reason", st.Reason, "seed", ptrDeref(st.Seed))
+		var _, s = settle(run, obs, r.now())
+		return ctrl.Result{}, r.stop(ctx, run, obs, s)
 	}
 
 	var res = ctrl.Result{RequeueAfter: v.requeueAfter}
@@ -120,7 +125,7 @@ func (r *MatSimRunReconciler) reconcile(ctx context.Context, run *flowsimv1.MatS
 // run before any child exists (obs.notAllowed then says why).
 func (r *MatSimRunReconciler) ensureChildren(ctx context.Context, run *flowsimv1.MatSimRun, obs *observed) error {
 	if obs.job == nil && !obs.jobGone && obs.peer == nil && !obs.peerGone {
-		if obs.notAllowed = r.Admission.Violation(run); obs.notAllowed != "" {
+		if obs.notAllowed = cmp.Or(inlineSecretViolation(run), r.Admission.Violation(run)); obs.notAllowed != "" {
 			return nil
 		}
 	}
@@ -288,11 +293,54 @@ func (r *MatSimRunReconciler) writeStatus(ctx context.Context, run *flowsimv1.Ma
 	return nil
 }
 
-// finish records a run that just ended: metrics, event, stopping its Job if it still runs,
-// and removing the peer and the policy.
-func (r *MatSimRunReconciler) finish(ctx context.Context, run *flowsimv1.MatSimRun, obs observed, v verdict) error {
+// settle is every pass over a finished run: it reports the end once (claimed through
+// the Reported condition, so that neither a later pass nor a restarted manager repeats
+// it) and stops whatever still runs, however often an earlier pass failed to.
+func (r *MatSimRunReconciler) settle(ctx context.Context, run *flowsimv1.MatSimRun) error {
+	var obs, err = r.observeFinished(ctx, run)
+	if err != nil {
+		return err
+	}
+	var st, s = settle(run, obs, r.now())
+	if s.report {
+		// The write is the claim: it fails on a conflict when another pass got there first.
+		if err := r.writeStatus(ctx, run, st); err != nil {
+			return err
+		}
+		r.report(run)
+	}
+	return r.stop(ctx, run, obs, s)
+}
+
+// observeFinished reads the Job and driver pods of a finished run from the cache only: a
+// Job the cache does not hold is not running (it was created long before the run ended).
+func (r *MatSimRunReconciler) observeFinished(ctx context.Context, run *flowsimv1.MatSimRun) (observed, error) {
+	var obs observed
+	var job batchv1.Job
+	switch err := r.Get(ctx, types.NamespacedName{Namespace: run.Namespace, Name: JobName(run)}, &job); {
+	case apierrors.IsNotFound(err):
+		return obs, nil
+	case err != nil:
+		return obs, fmt.Errorf("getting %s: %w", JobName(run), err)
+	case !metav1.IsControlledBy(&job, run):
+		return obs, nil
+	}
+	obs.job = &job
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(run.Namespace), client.MatchingLabels(selectorLabels(run, RoleDriver))); err != nil {
+		return obs, fmt.Errorf("listing driver pods: %w", err)
+	}
+	for _, p := range pods.Items {
+		if metav1.IsControlledBy(&p, &job) {
+			obs.pods = append(obs.pods, p)
+		}
+	}
+	return obs, nil
+}
+
+// report counts a finished run in the metrics and sends its Finish event.
+func (r *MatSimRunReconciler) report(run *flowsimv1.MatSimRun) {
 	var st = run.Status
-	ctrl.LoggerFrom(ctx).Info("Run finished", "phase", st.Phase, "reason", st.Reason, "seed", ptrDeref(st.Seed))
 	runsTotal.WithLabelValues(string(run.Spec.Test), st.Reason).Inc()
 	if st.StartTime != nil && st.CompletionTime != nil {
 		runDuration.WithLabelValues(string(run.Spec.Test), st.Reason).Observe(st.CompletionTime.Sub(st.StartTime.Time).Seconds())
@@ -302,9 +350,12 @@ func (r *MatSimRunReconciler) finish(ctx context.Context, run *flowsimv1.MatSimR
 		eventType = corev1.EventTypeWarning
 	}
 	r.Recorder.Eventf(run, nil, eventType, st.Reason, "Finish", "%s", truncate(st.Message, 1000))
+}
 
+// stop deletes the Job of a finished run if it still runs, and the peer and the policy.
+func (r *MatSimRunReconciler) stop(ctx context.Context, run *flowsimv1.MatSimRun, obs observed, s settlement) error {
 	var errs []error
-	if v.stopJob && obs.job != nil {
+	if s.stopJob {
 		errs = append(errs, r.deleteChild(ctx, obs.job))
 	}
 	errs = append(errs, r.cleanup(ctx, run))

@@ -617,6 +617,16 @@ func TestStoryValidationRejections(t *testing.T) {
 			[]string{"spec.exactlyOnce", "exactlyOnce applies only to the fence and recovery tests"}},
 		{"ttl too short to read the result", func(r *flowsimv1.MatSimRun) { r.Spec.TTLSecondsAfterFinished = ptr.To[int32](0) },
 			[]string{"spec.ttlSecondsAfterFinished", "greater than or equal to 60"}},
+		// The admission policy of config/crd (installed by TestMain): top-level keys that look secret.
+		{"inline config with a password", func(r *flowsimv1.MatSimRun) {
+			r.Spec.Config.Inline.Raw = []byte(`{"address":"db","Password":"hunter2"}`)
+		}, []string{"spec.config.inline.Password", "look(s) like a secret", "config.secretRef"}},
+		{"inline config with an API key, a token and a client secret", func(r *flowsimv1.MatSimRun) {
+			r.Spec.Config.Inline.Raw = []byte(`{"address":"db","api-key":"k","AUTH_TOKEN":"t","client_secret":{"v":1}}`)
+		}, []string{"spec.config.inline.", "api-key", "AUTH_TOKEN", "client_secret", "config.secretRef"}},
+		{"inline config with a private key", func(r *flowsimv1.MatSimRun) {
+			r.Spec.Config.Inline.Raw = []byte(`{"ssh":"h","privateKey":"-----BEGIN"}`)
+		}, []string{"spec.config.inline.privateKey"}},
 		{"name too long", func(r *flowsimv1.MatSimRun) { r.Name = strings.Repeat("a", 53) }, []string{"metadata.name must be at most 52 characters"}},
 		{"name starting with a digit", func(r *flowsimv1.MatSimRun) { r.Name = "1run" }, []string{"metadata.name must be a DNS label starting with a letter"}},
 	}
@@ -645,6 +655,33 @@ func TestStoryValidationRejections(t *testing.T) {
 		run.Spec.Verify = &flowsimv1.VerifySpec{SQL: "SELECT flow_document FROM $FLOWSIM_TABLE"}
 		if err := envClient.Create(ctx, run); err != nil {
 			t.Fatalf("the API server rejected a valid recovery run with verify and exactlyOnce: %v", err)
+		}
+	})
+
+	t.Run("inline keys that do not look secret pass", func(t *testing.T) {
+		var run = valid("harmless-inline")
+		run.Spec.Config.Inline.Raw = []byte(`{"address":"db:5432","user":"flow","database":"t","sslmode":"disable","auth":{"mode":"trust"}}`)
+		if err := envClient.Create(ctx, run); err != nil {
+			t.Fatalf("the API server rejected an inline config without secret-looking keys: %v", err)
+		}
+	})
+
+	t.Run("an update that adds a secret-looking key is refused", func(t *testing.T) {
+		var run = valid("updated-inline")
+		if err := envClient.Create(ctx, run); err != nil {
+			t.Fatalf("creating a valid run: %v", err)
+		}
+		run.Spec.Config.Inline.Raw = []byte(`{"address":"db","token":"t"}`)
+		if err := envClient.Update(ctx, run); err == nil || !strings.Contains(err.Error(), "spec.config.inline.token look(s) like a secret") {
+			t.Errorf("adding an inline token by an update: error %v, want a refusal naming spec.config.inline.token", err)
+		}
+	})
+
+	t.Run("a nested secret passes the API server (the manager refuses it: TestStoryInlineSecretNotAllowed)", func(t *testing.T) {
+		var run = valid("nested-secret")
+		run.Spec.Config.Inline.Raw = []byte(`{"address":"db","auth":{"password":"x"}}`)
+		if err := envClient.Create(ctx, run); err != nil {
+			t.Fatalf("the API server's rule looks at top-level keys only, but: %v", err)
 		}
 	})
 

@@ -51,11 +51,8 @@ type observed struct {
 
 // verdict is the outcome of computeStatus beyond the new status.
 type verdict struct {
-	// finished: the run reached a terminal phase in this pass.
+	// finished: the run reached a terminal phase in this pass (settle says what to stop).
 	finished bool
-	// stopJob: the run failed while its Job still runs (deadline, image pull, crash loop);
-	// delete the Job so it stops.
-	stopJob bool
 	// requeueAfter is the next deadline at which the status may change without a watch
 	// event (timeout, image pull grace, progress refresh); 0: none.
 	requeueAfter time.Duration
@@ -236,7 +233,6 @@ type outcome struct {
 	message string
 	result  *flowsimv1.RunResult
 	seed    uint64
-	stopJob bool
 }
 
 func failed(reason, format string, args ...any) *outcome {
@@ -330,18 +326,14 @@ func judge(run *flowsimv1.MatSimRun, start *metav1.Time, obs observed, opts Stat
 	if start != nil {
 		var deadline = start.Add(time.Duration(TimeoutSeconds(run)) * time.Second)
 		if !now.Before(deadline) {
-			var o = failed(ReasonDeadlineExceeded, "the run did not finish within its timeout of %ds", TimeoutSeconds(run))
-			o.stopJob = true
-			return o, time.Time{}
+			return failed(ReasonDeadlineExceeded, "the run did not finish within its timeout of %ds", TimeoutSeconds(run)), time.Time{}
 		}
 		next = deadline
 	}
 	for _, p := range []*corev1.Pod{pod, obs.peer} {
 		if msg, deadline, ok := imagePullFailure(p, opts.ImagePullGracePeriod); ok {
 			if !now.Before(deadline) {
-				var o = failed(ReasonImagePullFailed, "%s", msg)
-				o.stopJob = true
-				return o, time.Time{}
+				return failed(ReasonImagePullFailed, "%s", msg), time.Time{}
 			}
 			next = earliest(next, deadline)
 		}
@@ -349,26 +341,20 @@ func judge(run *flowsimv1.MatSimRun, start *metav1.Time, obs observed, opts Stat
 	if s := containerStatus(pod, ContainerConnector); s != nil && s.RestartCount >= opts.ConnectorRestartLimit {
 		if d := containerStatus(pod, ContainerDriver); d == nil || (d.State.Running == nil && d.State.Terminated == nil) {
 			if crash, ok := sidecarCrash(pod); ok {
-				var o = failed(ReasonConnectorCrashed, "%s", crash)
-				o.stopJob = true
-				return o, time.Time{}
+				return failed(ReasonConnectorCrashed, "%s", crash), time.Time{}
 			}
 		}
 	}
 	if run.Spec.Test == flowsimv1.TestFence {
 		if obs.peerGone || (obs.peer != nil && obs.peer.DeletionTimestamp != nil) {
-			var o = failed(ReasonPodDeleted, "the fence peer pod %s was deleted before the run finished", PeerName(run))
-			o.stopJob = true
-			return o, time.Time{}
+			return failed(ReasonPodDeleted, "the fence peer pod %s was deleted before the run finished", PeerName(run)), time.Time{}
 		}
 		if obs.peer != nil && obs.peer.Status.Phase == corev1.PodFailed {
 			var msg, ok = connectorCrash(containerStatus(obs.peer, ContainerConnector), "in the fence peer pod")
 			if !ok {
 				msg = fmt.Sprintf("the fence peer pod failed: %s %s", obs.peer.Status.Reason, obs.peer.Status.Message)
 			}
-			var o = failed(ReasonConnectorCrashed, "%s", strings.TrimSpace(msg))
-			o.stopJob = true
-			return o, time.Time{}
+			return failed(ReasonConnectorCrashed, "%s", strings.TrimSpace(msg)), time.Time{}
 		}
 	}
 	return nil, next
@@ -443,7 +429,7 @@ func computeStatus(run *flowsimv1.MatSimRun, obs observed, opts StatusOptions, n
 		return st, v
 	}
 
-	v.finished, v.stopJob = true, o.stopJob
+	v.finished = true
 	redactOutcome(run, o)
 	st.Phase, st.Reason, st.Message = o.phase, o.reason, truncate(o.message, maxMessage)
 	if o.result != nil {
@@ -462,7 +448,55 @@ func computeStatus(run *flowsimv1.MatSimRun, obs observed, opts StatusOptions, n
 	} else {
 		setCondition(&st, run, ConditionFailed, metav1.ConditionTrue, o.reason, st.Message, now)
 	}
+	setCondition(&st, run, ConditionReported, metav1.ConditionFalse, ReasonReportPending,
+		"The run finished; its metrics and Finish event follow in the next pass", now)
 	return st, v
+}
+
+// settlement is what a pass over a finished run does besides writing its status.
+type settlement struct {
+	// report: this pass claims the run's report (Reported turns True in the status it
+	// writes); once that write succeeds, count the run in the metrics and send its
+	// Finish event.
+	report bool
+	// stopJob: the Job still runs although the run is over; delete it.
+	stopJob bool
+}
+
+// settle derives the status and the duties of a pass over a finished run. It is pure and
+// level-triggered: whatever an earlier pass left undone (a Delete that failed, a manager
+// that stopped between the status write and the stop) is seen and done again, and what
+// was done is not repeated.
+func settle(run *flowsimv1.MatSimRun, obs observed, now time.Time) (flowsimv1.MatSimRunStatus, settlement) {
+	var st = *run.Status.DeepCopy()
+	var s settlement
+	if c := meta.FindStatusCondition(st.Conditions, ConditionReported); c != nil && c.Status == metav1.ConditionFalse {
+		s.report = true
+		setCondition(&st, run, ConditionReported, metav1.ConditionTrue, ReasonReported,
+			"Counted in flowsim_matsimrun_finished_total; Finish event sent", now)
+	}
+	s.stopJob = jobStillRuns(obs)
+	return st, s
+}
+
+// jobStillRuns reports whether the driver Job of a finished run still runs or retries:
+// it has not completed or failed, is not being deleted, and its latest pod's driver has
+// not exited. A driver that exited leaves the Job to end by itself and keep its pod's
+// logs until spec.ttlSecondsAfterFinished; a Job whose driver never ran or still runs
+// (timeout, image pull, crash loop, fence peer gone) would otherwise pull, crash-loop or
+// run until its activeDeadlineSeconds.
+func jobStillRuns(obs observed) bool {
+	var job = obs.job
+	if job == nil || job.DeletionTimestamp != nil {
+		return false
+	}
+	for _, t := range []batchv1.JobConditionType{batchv1.JobComplete, batchv1.JobFailed, batchv1.JobSuccessCriteriaMet, batchv1.JobFailureTarget} {
+		if jobCondition(job, t) != nil {
+			return false // the Job controller ends it
+		}
+	}
+	var d = containerStatus(latestPod(obs.pods), ContainerDriver)
+	return d == nil || d.State.Terminated == nil
 }
 
 func setCondition(st *flowsimv1.MatSimRunStatus, run *flowsimv1.MatSimRun, t string, s metav1.ConditionStatus, reason, msg string, now time.Time) {

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -199,8 +200,18 @@ func TestComputeStatusOutcomes(t *testing.T) {
 					t.Errorf("message %q does not contain %q", st.Message, m)
 				}
 			}
-			if !v.finished || v.stopJob != tc.stopJob {
-				t.Errorf("verdict finished=%v stopJob=%v, want true/%v", v.finished, v.stopJob, tc.stopJob)
+			if !v.finished {
+				t.Errorf("verdict finished=false, want true")
+			}
+			if c := meta.FindStatusCondition(st.Conditions, ConditionReported); c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonReportPending {
+				t.Errorf("condition %s = %+v, want False/%s (the next pass reports)", ConditionReported, c, ReasonReportPending)
+			}
+			// What the finished run leaves running follows from what is observed, in
+			// this pass as in any later one.
+			var finished = tc.run.DeepCopy()
+			finished.Status = st
+			if _, s := settle(finished, tc.obs, tc.now); s.stopJob != tc.stopJob {
+				t.Errorf("settle stopJob=%v, want %v", s.stopJob, tc.stopJob)
 			}
 			var condType = ConditionFailed
 			if tc.phase == flowsimv1.PhaseSucceeded {
@@ -366,5 +377,79 @@ func TestComputeStatusAtLeastOnceOnly(t *testing.T) {
 	}
 	if !strings.Contains(st.Message, "verified at-least-once only") {
 		t.Errorf("the status message must say verified at-least-once only: %q", st.Message)
+	}
+}
+
+// A finished run is reported once: the pass after the one that finished it claims the
+// report, and every pass after that (or a restarted manager) sees the claim.
+func TestSettleReportsOnce(t *testing.T) {
+	var run = startedRun()
+	var st, v = computeStatus(run, observed{job: job(), pods: pod(connectorCrashed(3, 1, "bad flag"))}, testPolicy, t0.Add(time.Minute))
+	if !v.finished {
+		t.Fatalf("phase %s: want the run to finish", st.Phase)
+	}
+	run.Status = st
+
+	var claimed, s = settle(run, observed{}, t0.Add(2*time.Minute))
+	if !s.report {
+		t.Fatalf("the first pass over the finished run does not report")
+	}
+	if c := meta.FindStatusCondition(claimed.Conditions, ConditionReported); c == nil || c.Status != metav1.ConditionTrue || c.Reason != ReasonReported {
+		t.Errorf("claimed condition %s = %+v, want True/%s", ConditionReported, c, ReasonReported)
+	}
+	if claimed.Phase != st.Phase || claimed.Reason != st.Reason || claimed.Message != st.Message {
+		t.Errorf("the claim changed the outcome: %s/%s, was %s/%s", claimed.Phase, claimed.Reason, st.Phase, st.Reason)
+	}
+
+	run.Status = claimed
+	var again, s2 = settle(run, observed{}, t0.Add(3*time.Minute))
+	if s2.report {
+		t.Errorf("a pass after the claim reports again")
+	}
+	if diff := cmp.Diff(claimed, again); diff != "" {
+		t.Errorf("a pass after the claim changes the status (and would write it): %s", diff)
+	}
+
+	// A run finished by a manager that predates the condition was reported by it.
+	run.Status.Conditions = slices.DeleteFunc(run.Status.Conditions, func(c metav1.Condition) bool { return c.Type == ConditionReported })
+	if _, s := settle(run, observed{}, t0); s.report {
+		t.Errorf("a finished run without the %s condition is reported", ConditionReported)
+	}
+}
+
+// The Job of a finished run is stopped while it still runs or retries, on every pass
+// until it is gone, and left alone once it ends by itself.
+func TestSettleStopsARunningJob(t *testing.T) {
+	var run = startedRun()
+	run.Status.Phase, run.Status.Reason = flowsimv1.PhaseFailed, ReasonDeadlineExceeded
+	var deleting = job()
+	deleting.DeletionTimestamp = &metav1.Time{Time: t0}
+	var retry = append(pod(phase(corev1.PodFailed), driverExit(137, "Error", "")), pod(driverRunning(), func(p *corev1.Pod) {
+		p.Name, p.CreationTimestamp = "pg-driver-fghij", metav1.Time{Time: t0.Add(time.Second)}
+	})...)
+	var cases = []struct {
+		name string
+		obs  observed
+		stop bool
+	}{
+		{"driver runs", observed{job: job(), pods: pod(driverRunning())}, true},
+		{"image pull: driver waiting", observed{job: job(), pods: pod(pulling(ContainerConnector, "ImagePullBackOff"))}, true},
+		{"no pod yet", observed{job: job()}, true},
+		{"the Job retries after a driver exit", observed{job: job(), pods: retry}, true},
+		{"driver exited, Job not updated yet", observed{job: job(), pods: pod(driverExit(1, "Error", "x"))}, false},
+		{"Job failed", observed{job: job(jobCond(batchv1.JobFailed, "DeadlineExceeded")), pods: pod(driverRunning())}, false},
+		{"Job failing", observed{job: job(jobCond(batchv1.JobFailureTarget, "DeadlineExceeded")), pods: pod(driverRunning())}, false},
+		{"Job complete", observed{job: job(jobCond(batchv1.JobComplete, "CompletionsReached")), pods: pod(driverRunning())}, false},
+		{"Job being deleted", observed{job: deleting, pods: pod(driverRunning())}, false},
+		{"Job gone", observed{}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for pass := range 2 { // level-triggered: the same observation, the same duty
+				if _, s := settle(run, tc.obs, t0.Add(time.Duration(pass)*time.Minute)); s.stopJob != tc.stop {
+					t.Errorf("pass %d: stopJob = %v, want %v", pass, s.stopJob, tc.stop)
+				}
+			}
+		})
 	}
 }

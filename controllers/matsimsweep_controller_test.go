@@ -867,6 +867,19 @@ func TestSweepValidation(t *testing.T) {
 		t.Errorf("a target whose run.test is not in tests: error %v, want one naming spec.tests", err)
 	}
 
+	// The admission policy of config/crd refuses a target whose inline config has a key
+	// that looks secret (each of its sweep runs would be refused), and only such a target.
+	var leaky = &flowsimv1.MatSimTarget{ObjectMeta: metav1.ObjectMeta{Namespace: e.namespaces[0], Name: "leaky"}}
+	leaky.Spec.Run = flowsimv1.MatSimRunSpec{Test: flowsimv1.TestBasic, Connector: flowsimv1.ConnectorSpec{Image: "x"},
+		Config: flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(`{"address":"db","db_password":"p"}`)}}, Resource: runtime.RawExtension{Raw: []byte(`{}`)}}
+	if err := e.c.Create(ctx, leaky, client.DryRunAll); err == nil || !strings.Contains(err.Error(), "spec.run.config.inline.db_password look(s) like a secret") {
+		t.Errorf("a target with an inline password: error %v, want one naming spec.run.config.inline.db_password", err)
+	}
+	leaky.Spec.Run.Config.Inline.Raw = []byte(`{"address":"db","user":"flow"}`)
+	if err := e.c.Create(ctx, leaky, client.DryRunAll); err != nil {
+		t.Errorf("a target with a harmless inline config was refused: %v", err)
+	}
+
 	// The samples are valid (a dry run, so the nightly sample sweep never starts).
 	var sample flowsimv1.MatSimSweep
 	var target flowsimv1.MatSimTarget

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -24,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
 )
@@ -68,6 +71,10 @@ func TestMain(m *testing.M) {
 	}
 	if envClient, err = client.New(envCfg, client.Options{Scheme: envScheme}); err != nil {
 		fmt.Fprintf(os.Stderr, "creating the envtest client: %v\n", err)
+		os.Exit(1)
+	}
+	if err := installPolicies(); err != nil {
+		fmt.Fprintf(os.Stderr, "installing the admission policies of config/crd: %v\n", err)
 		os.Exit(1)
 	}
 	var code = m.Run()
@@ -235,3 +242,42 @@ func (e *testEnv) eventually(what string, check func() error) {
 
 // permanent is an error that no amount of waiting will fix (a run finished differently).
 type permanent struct{ error }
+
+// installPolicies applies the ValidatingAdmissionPolicies of config/crd (which envtest's
+// CRDDirectoryPaths does not), and waits until the API server enforces them: a dry-run
+// create of a run with an inline password is refused.
+func installPolicies() error {
+	var b, err = os.ReadFile(filepath.Join("..", "config", "crd", "inline_secrets_policy.yaml"))
+	if err != nil {
+		return err
+	}
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		var u unstructured.Unstructured
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+			return err
+		}
+		if err := envClient.Create(context.Background(), &u); err != nil {
+			return fmt.Errorf("creating %s %s: %w", u.GetKind(), u.GetName(), err)
+		}
+	}
+	var probe = &flowsimv1.MatSimRun{
+		ObjectMeta: metav1.ObjectMeta{Name: "policy-probe", Namespace: "default"},
+		Spec: flowsimv1.MatSimRunSpec{
+			Test:      flowsimv1.TestBasic,
+			Connector: flowsimv1.ConnectorSpec{Image: "connector:v1"},
+			Config:    flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(`{"password":"x"}`)}},
+			Resource:  runtime.RawExtension{Raw: []byte(`{"table":"t"}`)},
+		},
+	}
+	var deadline = time.Now().Add(time.Minute)
+	for {
+		err = envClient.Create(context.Background(), probe.DeepCopy(), client.DryRunAll)
+		if err != nil && strings.Contains(err.Error(), "spec.config.inline.password look(s) like a secret") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the policy is not enforced after a minute (a dry-run create returned %v)", err)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
