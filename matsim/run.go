@@ -408,7 +408,7 @@ func (r *runner) open(ctx context.Context, conn connector.Connector, name string
 // whatever the fault (FaultTable): a call that ran out of time says so.
 func (r *runner) unaryFailure(ctx context.Context, check Check, phase, call string, err error) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return failf(check, phase, "the connector did not answer %s within %s (--call-timeout): %v", call, r.opts.CallTimeout, err)
+		return failf(check, phase, "the connector did not finish %s within %s (--call-timeout): %v", call, r.opts.CallTimeout, err)
 	}
 	return failf(check, phase, "%s failed: %v", call, err)
 }

@@ -181,7 +181,7 @@ func (s *txnStream) finish(err error) {
 		s.p.kill() // a framing error or a cancelled context: it won't get better
 	}
 	s.p.stdout.Close()
-	s.p.wait(reapGrace)
+	var lingered = s.p.wait(reapGrace) && err == io.EOF && s.ctx.Err() == nil && !s.timedOut.Load()
 	s.mu.Lock()
 	if !s.sendClosed {
 		s.sendClosed = true
@@ -194,7 +194,11 @@ func (s *txnStream) finish(err error) {
 	}
 	s.tmu.Unlock()
 
-	s.final = s.describe(err)
+	if lingered {
+		s.final = s.p.callError(fmt.Errorf("the connector closed stdout, but %s did not exit within %s; it was killed", s.p.what, reapGrace))
+	} else {
+		s.final = s.describe(err)
+	}
 	close(s.finished)
 	close(s.rx)
 }
@@ -205,8 +209,8 @@ func (s *txnStream) describe(readErr error) error {
 	var code, _ = s.p.exitStatus()
 	switch {
 	case s.timedOut.Load():
-		return s.p.callError(fmt.Errorf("no response to %s within %s (--call-timeout); the connector was killed: %w",
-			s.awaitName.Load(), s.timeout, context.DeadlineExceeded))
+		return s.p.callError(fmt.Errorf("no response to %s within %s (--call-timeout %s and a margin); the connector was killed: %w",
+			s.awaitName.Load(), backstop(s.timeout), s.timeout, context.DeadlineExceeded))
 	case s.ctx.Err() != nil:
 		return s.p.callError(s.ctx.Err())
 	case readErr == io.EOF && code == 0:
@@ -287,14 +291,7 @@ func (s *txnStream) send(name string, batched bool, write func() error) error {
 // blocked on responses nobody receives. Called with mu held.
 func (s *txnStream) sendError(werr error) error {
 	s.mu.Unlock()
-	var t = time.NewTimer(reapGrace)
-	select {
-	case <-s.p.done:
-	case <-t.C:
-		s.p.kill()
-		<-s.p.done
-	}
-	t.Stop()
+	var lingered = s.p.wait(reapGrace)
 	s.mu.Lock()
 
 	var err error
@@ -313,6 +310,9 @@ func (s *txnStream) sendError(werr error) error {
 		return &cp
 	}
 	err = errors.New("the connector exited (exit code 0) while the stream was still open")
+	if lingered {
+		err = fmt.Errorf("the connector stopped reading its stdin, and %s did not exit within %s; it was killed", s.p.what, reapGrace)
+	}
 	if werr != nil {
 		err = fmt.Errorf("%w: writing to stdin: %w", err, werr)
 	}
@@ -397,9 +397,9 @@ func (s *txnStream) arm() {
 	}
 	s.armed = true
 	if s.timer == nil {
-		s.timer = time.AfterFunc(s.timeout, s.onTimer)
+		s.timer = time.AfterFunc(backstop(s.timeout), s.onTimer)
 	} else {
-		s.timer.Reset(s.timeout)
+		s.timer.Reset(backstop(s.timeout))
 	}
 }
 
@@ -411,8 +411,8 @@ func (s *txnStream) onTimer() {
 		return
 	}
 	var idle = time.Since(time.Unix(0, s.lastEvent.Load()))
-	if idle < s.timeout {
-		s.timer.Reset(s.timeout - idle)
+	if idle < backstop(s.timeout) {
+		s.timer.Reset(backstop(s.timeout) - idle)
 		return
 	}
 	s.timedOut.Store(true)
@@ -430,6 +430,23 @@ func (s *txnStream) Kill() error {
 	case <-s.finished:
 		return nil
 	case <-t.C:
-		return fmt.Errorf("connector %s transactions: the process was not reaped within %s of being killed", s.p.target, connector.KillTimeout)
+		// Not reaped: its exit status is not there to read.
+		var ce = &CallError{Call: s.p.call, Target: s.p.target, Exit: "still running", Stderr: s.p.stderr.String(),
+			Err: fmt.Errorf("%s was not reaped within %s of being killed", s.p.what, connector.KillTimeout)}
+		s.p.cmu.Lock()
+		if s.p.cleanupErr != nil {
+			ce.Cleanup = s.p.cleanupErr.Error()
+		}
+		s.p.cmu.Unlock()
+		return ce
 	}
+}
+
+// backstop is when a stream's own deadline of an awaited response fires: a margin
+// after the call timeout, so that a caller waiting the call timeout itself (matsim
+// does, on every transport) names the timeout, and the verdict does not depend on
+// which of two equal timers fired first. The margin is a tenth of the timeout, at
+// least 100ms and at most 5s.
+func backstop(d time.Duration) time.Duration {
+	return d + min(max(d/10, 100*time.Millisecond), 5*time.Second)
 }
