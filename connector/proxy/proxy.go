@@ -85,7 +85,7 @@ func (s *server) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest)
 }
 
 // answerBefore ends a unary call's context a margin before the caller's deadline
-// (a tenth of the time left, between 50ms and 2s), so that the connector is killed
+// (a tenth of the time left, between 250ms and 2s, at most half of it), so that the connector is killed
 // and the caller gets the reason, with the connector's stderr tail, before its own
 // deadline cuts the RPC off with nothing but "deadline exceeded".
 func answerBefore(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -93,7 +93,8 @@ func answerBefore(ctx context.Context) (context.Context, context.CancelFunc) {
 	if !ok {
 		return context.WithCancel(ctx)
 	}
-	var margin = min(max(time.Until(dl)/10, 50*time.Millisecond), 2*time.Second)
+	var left = time.Until(dl)
+	var margin = min(max(left/10, 250*time.Millisecond), 2*time.Second, left/2)
 	return context.WithDeadline(ctx, dl.Add(-margin))
 }
 

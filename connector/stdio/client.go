@@ -316,12 +316,19 @@ func (h *heldWriter) release() {
 }
 
 func (c *Client) unaryWith(ctx context.Context, sub string, req, resp Message, stderr io.Writer) error {
+	var started = time.Now()
+	// Which deadline bounds the answer, for the message when it runs out:
+	// --call-timeout, or the caller's (a driver's, through connector-proxy) when it
+	// comes clearly earlier.
+	var limit, whose = c.opts.CallTimeout, "--call-timeout"
+	if dl, ok := ctx.Deadline(); ok && (limit <= 0 || dl.Before(started.Add(limit-50*time.Millisecond))) {
+		limit, whose = time.Until(dl).Round(time.Millisecond), "the caller's deadline"
+	}
 	if c.opts.CallTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.opts.CallTimeout)
 		defer cancel()
 	}
-	var started = time.Now()
 	var p, err = c.startWith(sub, stderr)
 	if err != nil {
 		return err
@@ -384,10 +391,8 @@ func (c *Client) unaryWith(ctx context.Context, sub string, req, resp Message, s
 	case linger != nil:
 		return p.callError(linger)
 	case ctx.Err() == context.DeadlineExceeded:
-		// The deadline is --call-timeout's, or the caller's (a driver's, through
-		// connector-proxy), whichever came first.
-		return p.callError(fmt.Errorf("no response within %s (the call's deadline, --call-timeout); the connector was killed: %w",
-			time.Since(started).Round(time.Millisecond), context.DeadlineExceeded))
+		return p.callError(fmt.Errorf("no response within %s (%s); the connector was killed: %w",
+			limit, whose, context.DeadlineExceeded))
 	case ctx.Err() != nil:
 		return p.callError(fmt.Errorf("no response before the call was cancelled; the connector was killed: %w", ctx.Err()))
 	case emptyKilled:
