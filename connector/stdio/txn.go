@@ -16,11 +16,18 @@ import (
 
 // Transactions starts `transactions` and returns its stream. Send buffers Load and
 // Store requests and flushes every request the connector must answer; CloseSend
-// closes the connector's stdin, which ends the stream cleanly. For an Oct 2021
-// connector, Acknowledge is not sent and Recv synthesizes Acknowledged in its place.
+// closes the connector's stdin, which ends the stream cleanly. An Oct 2021
+// connector's stream is adapted by connector.AdaptOct2021.
 // Errors of Send and Recv carry the process's exit status and stderr tail.
 func (c *Client) Transactions(ctx context.Context) (connector.Session, error) {
-	return c.transactions(ctx, false)
+	var s, err = c.transactions(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	if s.oct {
+		return connector.AdaptOct2021(s), nil
+	}
+	return s, nil
 }
 
 // RawStream is a transactions stream of encoded messages: protobuf bytes without the
@@ -40,8 +47,33 @@ type RawStream interface {
 
 // TransactionsRaw starts `transactions` and returns its stream of encoded messages.
 func (c *Client) TransactionsRaw(ctx context.Context) (RawStream, error) {
-	return c.transactions(ctx, true)
+	var s, err = c.transactions(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	if s.oct {
+		return rawStream{connector.AdaptOct2021Stream[[]byte, []byte](rawSession{s}, connector.Oct2021Messages[[]byte, []byte]{
+			IsAcknowledge: func(b []byte) bool { return len(b) > 0 && b[0] == tagAcknowledge },
+			Acknowledged:  func() []byte { return bytes.Clone(encodedAcknowledged) },
+		})}, nil
+	}
+	return s, nil
 }
+
+// rawSession is a raw stream as a connector.Stream of encoded messages, and
+// rawStream the other way round: connector.AdaptOct2021Stream adapts both
+// representations of a 2021-10 stream.
+type rawSession struct{ *txnStream }
+
+func (r rawSession) Send(b []byte) error   { return r.SendRaw(b) }
+func (r rawSession) Recv() ([]byte, error) { return r.RecvRaw() }
+
+type rawStream struct {
+	connector.Stream[[]byte, []byte]
+}
+
+func (r rawStream) SendRaw(b []byte) error   { return r.Send(b) }
+func (r rawStream) RecvRaw() ([]byte, error) { return r.Recv() }
 
 func (c *Client) transactions(ctx context.Context, raw bool) (*txnStream, error) {
 	var oct = c.revision() == connector.Oct2021
@@ -57,7 +89,6 @@ func (c *Client) transactions(ctx context.Context, raw bool) (*txnStream, error)
 		raw:      raw,
 		w:        NewWriter(p.stdin),
 		rx:       make(chan rxItem, 256),
-		ackReady: make(chan struct{}, 1),
 		finished: make(chan struct{}),
 		oct:      oct,
 		timeout:  c.opts.CallTimeout,
@@ -82,13 +113,12 @@ const (
 // encodedAcknowledged is TransactionResponse{Acknowledged: {}}.
 var encodedAcknowledged = []byte{tagAcknowledged, 0}
 
-var acknowledged = materialize.TransactionResponse{Acknowledged: &materialize.TransactionResponse_Acknowledged{}}
 
 type txnStream struct {
 	ctx     context.Context
 	cancel  context.CancelFunc // kills the process (see watch)
 	p       *proc
-	oct     bool
+	oct     bool // the connector speaks 2021-10: the stream is adapted (connector.AdaptOct2021)
 	timeout time.Duration
 
 	// Send side.
@@ -102,9 +132,6 @@ type txnStream struct {
 	final    error         // io.EOF or a *CallError
 	finished chan struct{} // closed once the process is reaped and final set
 
-	// Oct 2021: Acknowledged responses to synthesize.
-	pendingAcks atomic.Int32
-	ackReady    chan struct{}
 
 	// Deadline of awaited responses.
 	awaiting  atomic.Int32 // requests sent whose response has not arrived
@@ -260,14 +287,6 @@ func (s *txnStream) send(name string, batched bool, write func() error) error {
 			return errors.New("Send after CloseSend")
 		}
 	}
-	if s.oct && name == "Acknowledge" {
-		s.pendingAcks.Add(1)
-		select {
-		case s.ackReady <- struct{}{}:
-		default:
-		}
-		return nil
-	}
 	if name != "" {
 		s.awaiting.Add(1)
 		if s.timeout > 0 {
@@ -323,9 +342,6 @@ func (s *txnStream) Recv() (*materialize.TransactionResponse, error) {
 	var item, err = s.recv()
 	if err != nil {
 		return nil, err
-	} else if item.m == nil {
-		var m = acknowledged
-		return &m, nil
 	}
 	return item.m, nil
 }
@@ -335,39 +351,17 @@ func (s *txnStream) RecvRaw() ([]byte, error) {
 	var item, err = s.recv()
 	if err != nil {
 		return nil, err
-	} else if item.b == nil {
-		return bytes.Clone(encodedAcknowledged), nil
 	}
 	return item.b, nil
 }
 
-// recv returns the next response; an empty item is a synthesized Acknowledged.
+// recv returns the next response.
 func (s *txnStream) recv() (rxItem, error) {
-	for {
-		if s.takeAck() {
-			return rxItem{}, nil
-		}
-		select {
-		case item, ok := <-s.rx:
-			if !ok {
-				return rxItem{}, s.final
-			}
-			return item, nil
-		case <-s.ackReady:
-		}
+	var item, ok = <-s.rx
+	if !ok {
+		return rxItem{}, s.final
 	}
-}
-
-func (s *txnStream) takeAck() bool {
-	for {
-		var n = s.pendingAcks.Load()
-		if n == 0 {
-			return false
-		}
-		if s.pendingAcks.CompareAndSwap(n, n-1) {
-			return true
-		}
-	}
+	return item, nil
 }
 
 // CloseSend flushes buffered requests and closes the connector's stdin.
