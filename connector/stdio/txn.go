@@ -113,7 +113,6 @@ const (
 // encodedAcknowledged is TransactionResponse{Acknowledged: {}}.
 var encodedAcknowledged = []byte{tagAcknowledged, 0}
 
-
 type txnStream struct {
 	ctx     context.Context
 	cancel  context.CancelFunc // kills the process (see watch)
@@ -131,7 +130,6 @@ type txnStream struct {
 	rx       chan rxItem   // closed after final is set
 	final    error         // io.EOF or a *CallError
 	finished chan struct{} // closed once the process is reaped and final set
-
 
 	// Deadline of awaited responses.
 	awaiting  atomic.Int32 // requests sent whose response has not arrived
