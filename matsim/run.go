@@ -302,9 +302,12 @@ func (r *runner) setup(ctx context.Context) error {
 	if err := vreq.Validate(); err != nil {
 		return failf(CheckSetupConfig, "validate", "matsim built an invalid ValidateRequest (a bug in matsim or the test data type): %v", err)
 	}
-	vresp, err := conn.Validate(cctx, vreq)
+	// Validate has its own deadline: --call-timeout bounds each call.
+	var vctx, vcancel = context.WithTimeout(ctx, r.opts.CallTimeout)
+	defer vcancel()
+	vresp, err := conn.Validate(vctx, vreq)
 	if err != nil {
-		return r.unaryFailure(cctx, CheckSetupValidate, "validate", "Validate", err)
+		return r.unaryFailure(vctx, CheckSetupValidate, "validate", "Validate", err)
 	}
 	if err := vresp.Validate(); err != nil {
 		return failf(CheckSetupValidate, "validate", "the connector sent an invalid ValidateResponse: %v", err)

@@ -40,6 +40,12 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	// Under -race, a process sleeps 1s at exit (GORACE atexit_sleep_ms): a connector
+	// re-executed from this binary would then fail the bound on exiting after its
+	// answer at the suite's short timeouts.
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
 	os.Exit(m.Run())
 }
 
@@ -143,22 +149,22 @@ func openTransport(t *testing.T, o transports.Options, timeout time.Duration) co
 	return conn
 }
 
-var inProcess = transport{name: "in-process", timeout: 500 * time.Millisecond,
+var inProcess = transport{name: "in-process", timeout: timeoutScale * 500 * time.Millisecond,
 	open: func(t *testing.T, s sc, _ string) connector.Connector {
 		return connector.InProcess(conformance.Server(s), "conformance "+s.String())
 	}}
 
-var command = transport{name: "command", timeout: time.Second,
+var command = transport{name: "command", timeout: timeoutScale * time.Second,
 	open: func(t *testing.T, s sc, _ string) connector.Connector {
-		return openTransport(t, transports.Options{Command: fmt.Sprintf("'%s' %s %s", self(t), conformance.Arg, s)}, time.Second)
+		return openTransport(t, transports.Options{Command: fmt.Sprintf("'%s' %s %s", self(t), conformance.Arg, s)}, timeoutScale*time.Second)
 	}}
 
-var endpoint = transport{name: "endpoint", timeout: time.Second,
+var endpoint = transport{name: "endpoint", timeout: timeoutScale * time.Second,
 	open: func(t *testing.T, s sc, _ string) connector.Connector {
 		// As the operator runs it: no --call-timeout of its own; the driver's
 		// deadlines reach it (gRPC deadlines, the kill handshake).
 		var addr = serveProxy(t, self(t), conformance.Arg, s.String())
-		return openTransport(t, transports.Options{Endpoint: addr}, time.Second)
+		return openTransport(t, transports.Options{Endpoint: addr}, timeoutScale*time.Second)
 	}}
 
 var imageTag = fmt.Sprintf("flowsim-conformance:%d", os.Getpid())
