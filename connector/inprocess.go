@@ -31,19 +31,52 @@ func (c *inProcess) Info() Info {
 func (*inProcess) Close() error { return nil }
 
 func (c *inProcess) Spec(ctx context.Context, req *materialize.SpecRequest) (*materialize.SpecResponse, error) {
-	return c.server.Spec(ctx, req)
+	return unary(ctx, c.name, "Spec", func(ctx context.Context) (*materialize.SpecResponse, error) { return c.server.Spec(ctx, req) })
 }
 
 func (c *inProcess) Validate(ctx context.Context, req *materialize.ValidateRequest) (*materialize.ValidateResponse, error) {
-	return c.server.Validate(ctx, req)
+	return unary(ctx, c.name, "Validate", func(ctx context.Context) (*materialize.ValidateResponse, error) { return c.server.Validate(ctx, req) })
 }
 
 func (c *inProcess) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
-	return c.server.ApplyUpsert(ctx, req)
+	return unary(ctx, c.name, "ApplyUpsert", func(ctx context.Context) (*materialize.ApplyResponse, error) { return c.server.ApplyUpsert(ctx, req) })
 }
 
 func (c *inProcess) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
-	return c.server.ApplyDelete(ctx, req)
+	return unary(ctx, c.name, "ApplyDelete", func(ctx context.Context) (*materialize.ApplyResponse, error) { return c.server.ApplyDelete(ctx, req) })
+}
+
+// unary runs a unary call of the server. The call is bounded by ctx even when the
+// server ignores it: it runs on its own goroutine, which is left behind (and
+// named in the error) when ctx ends first. A server returning neither a response
+// nor an error is an error, as a process exiting without an answer is.
+func unary[Resp any](ctx context.Context, name, call string, fn func(context.Context) (*Resp, error)) (*Resp, error) {
+	type result struct {
+		resp *Resp
+		err  error
+	}
+	var done = make(chan result, 1)
+	go func() {
+		var resp, err = fn(ctx)
+		done <- result{resp, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err == nil && r.resp == nil {
+			return nil, fmt.Errorf("in-process connector %s: %s returned neither a response nor an error", name, call)
+		}
+		return r.resp, r.err
+	case <-ctx.Done():
+		// A server that honours ctx has returned by now, or is about to.
+		select {
+		case r := <-done:
+			if r.err != nil || r.resp != nil {
+				return r.resp, r.err
+			}
+		case <-time.After(100 * time.Millisecond):
+		}
+		return nil, fmt.Errorf("in-process connector %s: %s did not return (its goroutine is left running): %w", name, call, ctx.Err())
+	}
 }
 
 // Transactions starts the server's Transactions on its own goroutine.

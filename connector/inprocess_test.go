@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
@@ -107,5 +109,42 @@ func (echoServer) Transactions(stream materialize.Driver_TransactionsServer) err
 				return err
 			}
 		}
+	}
+}
+
+// ignoresContext never returns from Spec, whatever its context says, and returns
+// nothing at all from Validate.
+type ignoresContext struct {
+	materialize.DriverServer
+	release chan struct{}
+}
+
+func (s ignoresContext) Spec(context.Context, *materialize.SpecRequest) (*materialize.SpecResponse, error) {
+	<-s.release
+	return nil, errors.New("released")
+}
+
+func (s ignoresContext) Validate(context.Context, *materialize.ValidateRequest) (*materialize.ValidateResponse, error) {
+	return nil, nil
+}
+
+// A unary call is bounded by its context even when the server ignores it, and a
+// server that answers nothing is an error, as a process exiting without an answer is.
+func TestInProcessUnaryIsBounded(t *testing.T) {
+	var srv = ignoresContext{release: make(chan struct{})}
+	defer close(srv.release)
+	var c = connector.InProcess(srv, "stuck")
+	var ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	var start = time.Now()
+	var _, err = c.Spec(ctx, &materialize.SpecRequest{})
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "in-process connector stuck: Spec did not return (its goroutine is left running)") {
+		t.Fatalf("got %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Spec returned after %s", d)
+	}
+	if _, err = c.Validate(context.Background(), &materialize.ValidateRequest{}); err == nil || !strings.Contains(err.Error(), "Validate returned neither a response nor an error") {
+		t.Fatalf("got %v", err)
 	}
 }

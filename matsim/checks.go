@@ -90,7 +90,7 @@ var AllChecks = []CheckInfo{
 	{CheckLoadedAfterPrep, "Loaded after Prepared (Loaded must be flushed first)", false},
 	{CheckLoadedEarly, "Loaded before the previous transaction's DriverCommitted (reads uncommitted state)", false},
 	{CheckCommittedEarly, "DriverCommitted before Commit", false},
-	{CheckTimeout, "a connector that does not answer within --call-timeout (e.g. never Acknowledged)", false},
+	{CheckTimeout, "a connector that does not answer within --call-timeout during the transactions stream (e.g. never Acknowledged), or does not end the stream within it after matsim closed it (a setup call that does not answer fails its setup check)", false},
 	{CheckConnectorError, "the connector failed an RPC or ended the stream unexpectedly (crash, exit code, error)", false},
 	{CheckNotFenced, "a fenced (older) stream's commit succeeded", false},
 	{CheckNewerFailed, "the newer stream could not commit after fencing the older one", false},
@@ -107,10 +107,10 @@ var AllChecks = []CheckInfo{
 	{CheckDeltaModeDiffers, "the binding's delta_updates does not match the test (delta needs true, basic/fence/recovery need false)", true},
 	{CheckSetupConfig, "bad flags, --config or --resource", true},
 	{CheckSetupConnect, "the connector cannot be started or reached", true},
-	{CheckSetupSpec, "Spec failed", true},
-	{CheckSetupValidate, "Validate failed (e.g. wrong password, unreachable database)", true},
+	{CheckSetupSpec, "Spec failed, whatever the fault: an error, a crash, no answer within --call-timeout, garbage on stdout, an invalid SpecResponse (see the fault table)", true},
+	{CheckSetupValidate, "Validate failed, whatever the fault (e.g. wrong password, unreachable database, no answer, an invalid ValidateResponse)", true},
 	{CheckSetupConstraint, "Validate forbade a field matsim needs (a key, a required field, the document)", true},
-	{CheckSetupApply, "ApplyUpsert failed", true},
+	{CheckSetupApply, "ApplyUpsert failed, whatever the fault", true},
 	{CheckSetupVerify, "the verifier (--verify-command, --verify-sql) could not read the destination back", true},
 }
 

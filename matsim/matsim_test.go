@@ -236,7 +236,7 @@ func TestSetupFailures(t *testing.T) {
 		{"spec fails", wrapped{Driver: reference.New(), spec: func(*materialize.SpecResponse) error { return fmt.Errorf("no spec today") }},
 			`{}`, `{}`, "basic", CheckSetupSpec, 2, "no spec today"},
 		{"invalid spec response", wrapped{Driver: reference.New(), spec: func(r *materialize.SpecResponse) error { r.DocumentationUrl = ""; return nil }},
-			`{}`, `{}`, "basic", CheckProtocolInvalid, 1, "missing DocumentationUrl"},
+			`{}`, `{}`, "basic", CheckSetupSpec, 2, "missing DocumentationUrl"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -288,14 +288,14 @@ func (r *runner) setup(ctx context.Context) error {
 		return r.unaryFailure(cctx, CheckSetupSpec, "spec", "Spec", err)
 	}
 	if err := specResp.Validate(); err != nil {
-		return failf(CheckProtocolInvalid, "spec", "the connector sent an invalid SpecResponse: %v", err)
+		return failf(CheckSetupSpec, "spec", "the connector sent an invalid SpecResponse: %v", err)
 	}
 	for _, s := range []struct {
 		name string
 		b    json.RawMessage
 	}{{"endpoint spec schema", specResp.EndpointSpecSchemaJson}, {"resource spec schema", specResp.ResourceSpecSchemaJson}} {
 		if !json.Valid(s.b) {
-			return failf(CheckProtocolInvalid, "spec", "the %s is not valid JSON: %s", s.name, clip(string(s.b), 120))
+			return failf(CheckSetupSpec, "spec", "the %s is not valid JSON: %s", s.name, clip(string(s.b), 120))
 		}
 	}
 
@@ -303,15 +303,18 @@ func (r *runner) setup(ctx context.Context) error {
 	if err := vreq.Validate(); err != nil {
 		return failf(CheckSetupConfig, "validate", "matsim built an invalid ValidateRequest (a bug in matsim or the test data type): %v", err)
 	}
-	vresp, err := conn.Validate(cctx, vreq)
+	// Validate has its own deadline: --call-timeout bounds each call.
+	var vctx, vcancel = context.WithTimeout(ctx, r.opts.CallTimeout)
+	defer vcancel()
+	vresp, err := conn.Validate(vctx, vreq)
 	if err != nil {
-		return r.unaryFailure(cctx, CheckSetupValidate, "validate", "Validate", err)
+		return r.unaryFailure(vctx, CheckSetupValidate, "validate", "Validate", err)
 	}
 	if err := vresp.Validate(); err != nil {
-		return failf(CheckProtocolInvalid, "validate", "the connector sent an invalid ValidateResponse: %v", err)
+		return failf(CheckSetupValidate, "validate", "the connector sent an invalid ValidateResponse: %v", err)
 	}
 	if len(vresp.Bindings) != 1 {
-		return failf(CheckProtocolInvalid, "validate", "ValidateResponse has %d bindings for 1 requested", len(vresp.Bindings))
+		return failf(CheckSetupValidate, "validate", "ValidateResponse has %d bindings for 1 requested", len(vresp.Bindings))
 	}
 	var vb = vresp.Bindings[0]
 	var wantDelta = r.opts.Test == "delta" || r.opts.Test == "recovery" && r.opts.Verifier != nil && vb.DeltaUpdates
@@ -414,11 +417,11 @@ func (r *runner) open(ctx context.Context, conn connector.Connector, name string
 	return openStream(ctx, conn, name, r.openRequest(begin, end, driverCP), r.opts.CallTimeout, r.sel.DeltaUpdates)
 }
 
-// unaryFailure reports a failed Spec, Validate or Apply; a call that ran out of time
-// is a connector.timeout naming the call.
+// unaryFailure reports a failed Spec, Validate or Apply as the call's setup check,
+// whatever the fault (FaultTable): a call that ran out of time says so.
 func (r *runner) unaryFailure(ctx context.Context, check Check, phase, call string, err error) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return failf(CheckTimeout, phase, "the connector did not answer %s within %s", call, r.opts.CallTimeout)
+		return failf(check, phase, "the connector did not finish %s within %s (--call-timeout): %v", call, r.opts.CallTimeout, err)
 	}
 	return failf(check, phase, "%s failed: %v", call, err)
 }

@@ -243,7 +243,7 @@ func TestUnaryCallTimeout(t *testing.T) {
 		Test: "basic", Connector: connector.InProcess(hangs{reference.New()}, "x"),
 		Loops: 1, Start: 1, Batch: 1, Seed: 1, CallTimeout: 50 * time.Millisecond,
 	})
-	if rep.Result.Check != string(CheckTimeout) || !strings.Contains(rep.Result.Message, "did not answer Validate within 50ms") {
+	if rep.Result.Check != string(CheckSetupValidate) || rep.ExitCode() != 2 || !strings.Contains(rep.Result.Message, "did not finish Validate within 50ms") {
 		t.Fatalf("got %s: %s", rep.Result.Check, rep.Result.Message)
 	}
 }

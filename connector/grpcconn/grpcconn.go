@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/estuary/protocols/materialize"
@@ -226,8 +225,8 @@ func (c *Client) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest)
 	return resp, c.wrap("ApplyDelete", err)
 }
 
-// Transactions opens the stream; for an Oct 2021 server it drops Acknowledge and
-// synthesizes Acknowledged.
+// Transactions opens the stream; for an Oct 2021 server it is adapted by
+// connector.AdaptOct2021.
 func (c *Client) Transactions(ctx context.Context) (connector.Session, error) {
 	var oct = c.revision() == connector.Oct2021
 	ctx, cancel := context.WithCancel(ctx)
@@ -238,7 +237,7 @@ func (c *Client) Transactions(ctx context.Context) (connector.Session, error) {
 	}
 	var st = &session{cs: cs, c: c, cancel: cancel, recvDone: make(chan struct{})}
 	if oct {
-		return &octStream{session: st, ctx: ctx, ready: make(chan struct{}, 1)}, nil
+		return connector.AdaptOct2021(st), nil
 	}
 	return st, nil
 }
@@ -368,64 +367,4 @@ func (s *session) kill() error {
 		return fmt.Errorf("connector endpoint %s: the proxy did not confirm within %s that its connector process stopped", s.c.addr, bound)
 	}
 	return nil // the stream ended on its own meanwhile: the proxy reaps before it ends a stream
-}
-
-// octStream adapts an Oct 2021 stream: Acknowledge is not sent, and Recv returns a
-// synthesized Acknowledged for each.
-type octStream struct {
-	*session
-	ctx     context.Context // of the call
-	pending atomic.Int32
-	ready   chan struct{}
-	rx      chan recvd
-	once    sync.Once
-}
-
-type recvd struct {
-	m   *materialize.TransactionResponse
-	err error
-}
-
-func (s *octStream) Send(m *materialize.TransactionRequest) error {
-	if m.Acknowledge != nil {
-		s.pending.Add(1)
-		select {
-		case s.ready <- struct{}{}:
-		default:
-		}
-		return nil
-	}
-	return s.session.Send(m)
-}
-
-func (s *octStream) Recv() (*materialize.TransactionResponse, error) {
-	s.once.Do(func() {
-		s.rx = make(chan recvd, 16)
-		go func() {
-			for {
-				var m, err = s.session.Recv()
-				select {
-				case s.rx <- recvd{m, err}:
-				case <-s.ctx.Done(): // abandoned
-					return
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-	})
-	for {
-		if n := s.pending.Load(); n > 0 && s.pending.CompareAndSwap(n, n-1) {
-			return &materialize.TransactionResponse{Acknowledged: &materialize.TransactionResponse_Acknowledged{}}, nil
-		}
-		select {
-		case r := <-s.rx:
-			if r.err != nil {
-				s.rx <- r // keep returning the error
-			}
-			return r.m, r.err
-		case <-s.ready:
-		}
-	}
 }

@@ -54,26 +54,48 @@ type server struct {
 }
 
 func (s *server) Spec(ctx context.Context, req *materialize.SpecRequest) (*materialize.SpecResponse, error) {
+	ctx, cancel := answerBefore(ctx)
+	defer cancel()
 	var resp, err = s.c.Spec(ctx, req)
 	return resp, toStatus(err)
 }
 
 func (s *server) Validate(ctx context.Context, req *materialize.ValidateRequest) (*materialize.ValidateResponse, error) {
 	s.red.Learn(req.EndpointSpecJson)
+	ctx, cancel := answerBefore(ctx)
+	defer cancel()
 	var resp, err = s.c.Validate(ctx, req)
 	return resp, toStatus(err)
 }
 
 func (s *server) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
 	s.learnApply(req)
+	ctx, cancel := answerBefore(ctx)
+	defer cancel()
 	var resp, err = s.c.ApplyUpsert(ctx, req)
 	return resp, toStatus(err)
 }
 
 func (s *server) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
 	s.learnApply(req)
+	ctx, cancel := answerBefore(ctx)
+	defer cancel()
 	var resp, err = s.c.ApplyDelete(ctx, req)
 	return resp, toStatus(err)
+}
+
+// answerBefore ends a unary call's context a margin before the caller's deadline
+// (a tenth of the time left, between 250ms and 2s, at most half of it), so that the connector is killed
+// and the caller gets the reason, with the connector's stderr tail, before its own
+// deadline cuts the RPC off with nothing but "deadline exceeded".
+func answerBefore(ctx context.Context) (context.Context, context.CancelFunc) {
+	var dl, ok = ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	var left = time.Until(dl)
+	var margin = min(max(left/10, 250*time.Millisecond), 2*time.Second, left/2)
+	return context.WithDeadline(ctx, dl.Add(-margin))
 }
 
 // Transactions serves a stream of decoded messages (without the kill handshake,

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/estuary/protocols/materialize"
@@ -27,7 +28,10 @@ type Options struct {
 	MaxFrame int
 	// CallTimeout bounds a unary call, and on a transactions stream the wait for
 	// each awaited response (Opened, Acknowledged, Prepared, DriverCommitted) with no
-	// message from the connector in between. Zero means no deadline.
+	// message from the connector in between; the stream's deadline is a backstop that
+	// fires a margin later (see backstop), so that a caller waiting CallTimeout itself
+	// names the timeout. Zero means no deadline for the answer; the waits for a process
+	// to exit are bounded either way (5s after its answer or after it closed stdout).
 	CallTimeout time.Duration
 	// Stderr receives the connector's stderr as it is written (nil: discarded; the
 	// last StderrTail bytes are kept for errors either way).
@@ -42,7 +46,9 @@ type Client struct {
 	transport string
 	target    string
 	// argv returns the command line of a subcommand and a cleanup to run after a kill.
-	argv func(sub string) ([]string, func())
+	argv func(sub string) ([]string, func() error)
+	// what names a call's process in messages about waiting for it to exit.
+	what string
 	opts Options
 
 	mu     sync.Mutex
@@ -66,12 +72,12 @@ func NewCommand(argv []string, opts Options) (*Client, error) {
 		return nil, err
 	}
 	var args = append([]string{path}, argv[1:]...)
-	return newClient("command", strings.Join(argv, " "), func(sub string) ([]string, func()) {
+	return newClient("command", strings.Join(argv, " "), func(sub string) ([]string, func() error) {
 		return append(args[:len(args):len(args)], sub), nil
 	}, opts), nil
 }
 
-func newClient(transport, target string, argv func(string) ([]string, func()), opts Options) *Client {
+func newClient(transport, target string, argv func(string) ([]string, func() error), opts Options) *Client {
 	if opts.Protocol == "" {
 		opts.Protocol = connector.Auto
 	}
@@ -156,7 +162,7 @@ func (c *Client) startWith(sub string, stderr io.Writer) (*proc, error) {
 	c.mu.Unlock()
 
 	var argv, cleanup = c.argv(sub)
-	return startProc(sub, c.target, argv, stderr, cleanup, func(p *proc, running bool) {
+	return startProc(sub, c.target, c.what, argv, stderr, cleanup, func(p *proc, running bool) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if running {
@@ -310,6 +316,14 @@ func (h *heldWriter) release() {
 }
 
 func (c *Client) unaryWith(ctx context.Context, sub string, req, resp Message, stderr io.Writer) error {
+	var started = time.Now()
+	// Which deadline bounds the answer, for the message when it runs out:
+	// --call-timeout, or the caller's (a driver's, through connector-proxy) when it
+	// comes clearly earlier.
+	var limit, whose = c.opts.CallTimeout, "--call-timeout"
+	if dl, ok := ctx.Deadline(); ok && (limit <= 0 || dl.Before(started.Add(limit-50*time.Millisecond))) {
+		limit, whose = time.Until(dl).Round(time.Millisecond), "the caller's deadline"
+	}
 	if c.opts.CallTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.opts.CallTimeout)
@@ -331,24 +345,58 @@ func (c *Client) unaryWith(ctx context.Context, sub string, req, resp Message, s
 	var r = NewReader(p.stdout, c.opts.MaxFrame, "connector stdout")
 	var rerr = r.Read(resp)
 	var trailing []byte
+	var linger *lingerError // the answer came, and the process did not exit in time
+	var emptyKilled bool    // it closed stdout without answering, and did not exit in time
 	if rerr == nil {
+		// The answer came: the process must now close stdout and exit, within
+		// exitGrace of its answer and within the call's deadline.
+		var bound = exitGrace(ctx)
+		var restDone, fired, openAtKill atomic.Bool
+		var t = time.AfterFunc(bound, func() {
+			openAtKill.Store(!restDone.Load())
+			fired.Store(true)
+			p.kill()
+		})
 		trailing = r.rest(showBytes + 1)
+		restDone.Store(true)
+		select {
+		case <-p.done:
+		case <-ctx.Done(): // watch kills it
+			<-p.done
+		}
+		t.Stop()
+		var killed bool
+		select {
+		case <-p.killed:
+			killed = true
+		default:
+		}
+		if killed && (fired.Load() || ctx.Err() != nil) {
+			linger = &lingerError{call: sub, what: p.what, bound: bound, stdoutOpen: !fired.Load() || openAtKill.Load()}
+		}
 	} else if !errors.Is(rerr, io.EOF) {
 		p.kill() // it speaks something else: no point in waiting
 	}
 	p.stdout.Close()
-	p.wait(reapGrace)
+	var grace = exitGrace(ctx)
+	if rerr != nil {
+		emptyKilled = p.wait(grace) && errors.Is(rerr, io.EOF) && ctx.Err() == nil
+	}
 	var werr = <-wdone
 
 	var code, _ = p.exitStatus()
 	switch {
 	case rerr == nil && len(trailing) == 0 && code == 0:
 		return nil // even if the deadline passed meanwhile
-	case ctx.Err() == context.DeadlineExceeded && c.opts.CallTimeout > 0:
-		return p.callError(fmt.Errorf("no response within %s (--call-timeout); the connector was killed: %w",
-			c.opts.CallTimeout, context.DeadlineExceeded))
+	case linger != nil:
+		return p.callError(linger)
+	case ctx.Err() == context.DeadlineExceeded:
+		return p.callError(fmt.Errorf("no response within %s (%s); the connector was killed: %w",
+			limit, whose, context.DeadlineExceeded))
 	case ctx.Err() != nil:
-		return p.callError(ctx.Err())
+		return p.callError(fmt.Errorf("no response before the call was cancelled; the connector was killed: %w", ctx.Err()))
+	case emptyKilled:
+		return p.callError(fmt.Errorf("closed stdout without writing a response, then %s did not exit within %s; it was killed", p.what, grace.Round(time.Millisecond)))
 	case code != 0 && (rerr == nil || rerr == io.EOF):
 		return p.callError(nil)
 	case rerr == io.EOF:
@@ -364,6 +412,34 @@ func (c *Client) unaryWith(ctx context.Context, sub string, req, resp Message, s
 				"(a connector logging to stdout is a common bug: logs belong on stderr)", Printable(trailing, showBytes))})
 	}
 	return p.callError(nil) // code != 0
+}
+
+// exitGrace is how long a process may take to exit once it answered (or closed
+// stdout): reapGrace, and no longer than the call's deadline.
+func exitGrace(ctx context.Context) time.Duration {
+	var d = reapGrace
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); left < d {
+			d = max(left, 0)
+		}
+	}
+	return d
+}
+
+// lingerError is a unary call whose answer came, but whose process did not exit
+// within the bound: the message says that the answer came, and which wait ran out.
+type lingerError struct {
+	call, what string
+	bound      time.Duration
+	stdoutOpen bool
+}
+
+func (e *lingerError) Error() string {
+	var how = "kept stdout open"
+	if !e.stdoutOpen {
+		how = "closed stdout"
+	}
+	return fmt.Sprintf("the connector answered %s, but %s did not exit within %s of the answer (it %s); it was killed", e.call, e.what, e.bound.Round(time.Millisecond), how)
 }
 
 // rest reads what remains of the stream, returning at most n bytes of it.

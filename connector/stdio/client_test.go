@@ -236,7 +236,7 @@ func TestTransactionsFaults(t *testing.T) {
 	t.Run("hangs on Prepare", func(t *testing.T) {
 		var c = newClient(t, stdiotest.ModeHangPrepare, stdio.Options{Protocol: connector.Dec2021, CallTimeout: 10 * time.Second})
 		var err = stdiotest.Exercise(context.Background(), c, 10)
-		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no response to Prepare within 10s (--call-timeout)") {
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no response to Prepare within 11s (--call-timeout 10s and a margin)") {
 			t.Fatalf("got %v", err)
 		}
 	})

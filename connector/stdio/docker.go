@@ -56,13 +56,17 @@ func NewImage(ctx context.Context, d Docker, opts Options) (*Client, error) {
 	}
 	var prefix = "flowsim-" + randomHex(4)
 	var seq atomic.Int64
-	return newClient("image", d.Image, func(sub string) ([]string, func()) {
+	var c = newClient("image", d.Image, func(sub string) ([]string, func() error) {
 		var name = fmt.Sprintf("%s-%s-%d", prefix, sub, seq.Add(1))
 		var argv = []string{cli, "run", "--interactive", "--rm", "--pull=never", "--name", name, "--network", d.Network}
 		argv = append(argv, d.Args...)
 		argv = append(argv, d.Image, sub)
-		return argv, func() { removeContainer(cli, name) }
-	}, opts), nil
+		return argv, func() error { return removeContainer(cli, name) }
+	}, opts)
+	// docker run --rm removes the container before it exits: a slow removal is a
+	// slow exit of this process.
+	c.what = "the docker run process (it removes the container before it exits)"
+	return c, nil
 }
 
 func randomHex(n int) string {
@@ -94,10 +98,31 @@ func inspectImage(ctx context.Context, cli, image string) error {
 	return nil
 }
 
+// removeTimeout bounds `docker rm --force` of a killed call's container.
+const removeTimeout = 30 * time.Second
+
 // removeContainer removes a container whose docker CLI was killed: killing the CLI
-// does not stop the container.
-func removeContainer(cli, name string) {
-	var ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+// does not stop the container. It is bounded by removeTimeout, and says why the
+// container may still be there. A container already gone (--rm removed it, or it
+// was never created) is not an error.
+func removeContainer(cli, name string) error {
+	var ctx, cancel = context.WithTimeout(context.Background(), removeTimeout)
 	defer cancel()
-	_ = exec.CommandContext(ctx, cli, "rm", "--force", name).Run()
+	var stderr bytes.Buffer
+	var cmd = exec.CommandContext(ctx, cli, "rm", "--force", name)
+	cmd.Stderr = &stderr
+	cmd.WaitDelay = time.Second
+	var err = cmd.Run()
+	var msg = strings.TrimSpace(stderr.String())
+	switch {
+	case err == nil || strings.Contains(strings.ToLower(msg), "no such container"):
+		return nil
+	case strings.Contains(strings.ToLower(msg), "already in progress"):
+		return nil // docker run --rm is removing it
+	case ctx.Err() != nil:
+		return fmt.Errorf("removing its container %s: docker rm --force did not finish within %s; it may still be running", name, removeTimeout)
+	case msg != "":
+		return fmt.Errorf("removing its container %s: %v: %s", name, err, msg)
+	}
+	return fmt.Errorf("removing its container %s: %w", name, err)
 }

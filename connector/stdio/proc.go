@@ -35,6 +35,8 @@ type CallError struct {
 	Exit string
 	// Stderr is the last StderrTail bytes the process wrote to stderr.
 	Stderr string
+	// Cleanup is why removing the process's container after a kill failed, if it did.
+	Cleanup string
 }
 
 func (e *CallError) Error() string {
@@ -45,6 +47,9 @@ func (e *CallError) Error() string {
 	}
 	if e.Exit != "" {
 		fmt.Fprintf(&b, ": %s", e.Exit)
+	}
+	if e.Cleanup != "" {
+		fmt.Fprintf(&b, "; %s", e.Cleanup)
 	}
 	if s := strings.TrimRight(e.Stderr, "\n"); s != "" {
 		fmt.Fprintf(&b, "; stderr (last %d bytes):\n%s", len(e.Stderr), s)
@@ -99,6 +104,8 @@ func (t *tailWriter) String() string {
 type proc struct {
 	call   string
 	target string
+	// what names the process in messages about waiting for it to exit.
+	what   string
 	cmd    *exec.Cmd
 	stdin  *os.File // our end of its stdin
 	stdout *os.File // our end of its stdout
@@ -107,15 +114,24 @@ type proc struct {
 	err    error         // of cmd.Wait, readable after done
 	kill   func()        // ends the process (and its container)
 
-	killOnce sync.Once
-	killed   chan struct{}
+	killOnce   sync.Once
+	killed     chan struct{}
+	cmu        sync.Mutex
+	cleanupErr error // of removing the container after a kill; guarded by cmu
 }
 
+// processWhat names a plain connector process in messages about waits.
+const processWhat = "the connector process"
+
 // startProc runs argv with pipes on stdin and stdout. cleanup, if set, runs after a
-// kill (to remove a container).
+// kill (to remove a container) and says why it failed. what names the process in
+// messages about waiting for it to exit ("" is processWhat).
 // track, if set, is called with true once the process started and with false once
 // it is reaped (before wait returns).
-func startProc(call, target string, argv []string, stderr io.Writer, cleanup func(), track func(*proc, bool)) (*proc, error) {
+func startProc(call, target, what string, argv []string, stderr io.Writer, cleanup func() error, track func(*proc, bool)) (*proc, error) {
+	if what == "" {
+		what = processWhat
+	}
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("creating stdin pipe: %w", err)
@@ -131,6 +147,7 @@ func startProc(call, target string, argv []string, stderr io.Writer, cleanup fun
 	var p = &proc{
 		call:   call,
 		target: target,
+		what:   what,
 		cmd:    exec.Command(argv[0], argv[1:]...),
 		stdin:  inW,
 		stdout: outR,
@@ -157,7 +174,10 @@ func startProc(call, target string, argv []string, stderr io.Writer, cleanup fun
 			close(p.killed)
 			_ = p.cmd.Process.Signal(syscall.SIGKILL)
 			if cleanup != nil {
-				cleanup()
+				var err = cleanup()
+				p.cmu.Lock()
+				p.cleanupErr = err
+				p.cmu.Unlock()
 			}
 		})
 	}
@@ -174,19 +194,21 @@ func startProc(call, target string, argv []string, stderr io.Writer, cleanup fun
 	return p, nil
 }
 
-// wait reaps the process, killing it if it is still running after grace.
-func (p *proc) wait(grace time.Duration) {
+// wait reaps the process, killing it if it is still running after grace; it
+// reports whether it had to kill it.
+func (p *proc) wait(grace time.Duration) (killed bool) {
 	if grace > 0 {
 		var t = time.NewTimer(grace)
 		defer t.Stop()
 		select {
 		case <-p.done:
-			return
+			return false
 		case <-t.C:
 		}
 	}
 	p.kill()
 	<-p.done
+	return true
 }
 
 // exitStatus describes how the reaped process exited.
@@ -215,7 +237,13 @@ func (p *proc) exitStatus() (code int, desc string) {
 // exit status explains it). The process must have been reaped.
 func (p *proc) callError(err error) *CallError {
 	var code, desc = p.exitStatus()
-	return &CallError{Call: p.call, Target: p.target, Err: err, ExitCode: code, Exit: desc, Stderr: p.stderr.String()}
+	var ce = &CallError{Call: p.call, Target: p.target, Err: err, ExitCode: code, Exit: desc, Stderr: p.stderr.String()}
+	p.cmu.Lock()
+	if p.cleanupErr != nil {
+		ce.Cleanup = p.cleanupErr.Error()
+	}
+	p.cmu.Unlock()
+	return ce
 }
 
 // watch kills the process when ctx ends before it is reaped.

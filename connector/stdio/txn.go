@@ -16,11 +16,18 @@ import (
 
 // Transactions starts `transactions` and returns its stream. Send buffers Load and
 // Store requests and flushes every request the connector must answer; CloseSend
-// closes the connector's stdin, which ends the stream cleanly. For an Oct 2021
-// connector, Acknowledge is not sent and Recv synthesizes Acknowledged in its place.
+// closes the connector's stdin, which ends the stream cleanly. An Oct 2021
+// connector's stream is adapted by connector.AdaptOct2021.
 // Errors of Send and Recv carry the process's exit status and stderr tail.
 func (c *Client) Transactions(ctx context.Context) (connector.Session, error) {
-	return c.transactions(ctx, false)
+	var s, err = c.transactions(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	if s.oct {
+		return connector.AdaptOct2021(s), nil
+	}
+	return s, nil
 }
 
 // RawStream is a transactions stream of encoded messages: protobuf bytes without the
@@ -40,8 +47,33 @@ type RawStream interface {
 
 // TransactionsRaw starts `transactions` and returns its stream of encoded messages.
 func (c *Client) TransactionsRaw(ctx context.Context) (RawStream, error) {
-	return c.transactions(ctx, true)
+	var s, err = c.transactions(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	if s.oct {
+		return rawStream{connector.AdaptOct2021Stream[[]byte, []byte](rawSession{s}, connector.Oct2021Messages[[]byte, []byte]{
+			IsAcknowledge: func(b []byte) bool { return len(b) > 0 && b[0] == tagAcknowledge },
+			Acknowledged:  func() []byte { return bytes.Clone(encodedAcknowledged) },
+		})}, nil
+	}
+	return s, nil
 }
+
+// rawSession is a raw stream as a connector.Stream of encoded messages, and
+// rawStream the other way round: connector.AdaptOct2021Stream adapts both
+// representations of a 2021-10 stream.
+type rawSession struct{ *txnStream }
+
+func (r rawSession) Send(b []byte) error   { return r.SendRaw(b) }
+func (r rawSession) Recv() ([]byte, error) { return r.RecvRaw() }
+
+type rawStream struct {
+	connector.Stream[[]byte, []byte]
+}
+
+func (r rawStream) SendRaw(b []byte) error   { return r.Send(b) }
+func (r rawStream) RecvRaw() ([]byte, error) { return r.Recv() }
 
 func (c *Client) transactions(ctx context.Context, raw bool) (*txnStream, error) {
 	var oct = c.revision() == connector.Oct2021
@@ -57,7 +89,6 @@ func (c *Client) transactions(ctx context.Context, raw bool) (*txnStream, error)
 		raw:      raw,
 		w:        NewWriter(p.stdin),
 		rx:       make(chan rxItem, 256),
-		ackReady: make(chan struct{}, 1),
 		finished: make(chan struct{}),
 		oct:      oct,
 		timeout:  c.opts.CallTimeout,
@@ -82,13 +113,11 @@ const (
 // encodedAcknowledged is TransactionResponse{Acknowledged: {}}.
 var encodedAcknowledged = []byte{tagAcknowledged, 0}
 
-var acknowledged = materialize.TransactionResponse{Acknowledged: &materialize.TransactionResponse_Acknowledged{}}
-
 type txnStream struct {
 	ctx     context.Context
 	cancel  context.CancelFunc // kills the process (see watch)
 	p       *proc
-	oct     bool
+	oct     bool // the connector speaks 2021-10: the stream is adapted (connector.AdaptOct2021)
 	timeout time.Duration
 
 	// Send side.
@@ -101,10 +130,6 @@ type txnStream struct {
 	rx       chan rxItem   // closed after final is set
 	final    error         // io.EOF or a *CallError
 	finished chan struct{} // closed once the process is reaped and final set
-
-	// Oct 2021: Acknowledged responses to synthesize.
-	pendingAcks atomic.Int32
-	ackReady    chan struct{}
 
 	// Deadline of awaited responses.
 	awaiting  atomic.Int32 // requests sent whose response has not arrived
@@ -181,7 +206,7 @@ func (s *txnStream) finish(err error) {
 		s.p.kill() // a framing error or a cancelled context: it won't get better
 	}
 	s.p.stdout.Close()
-	s.p.wait(reapGrace)
+	var lingered = s.p.wait(reapGrace) && err == io.EOF && s.ctx.Err() == nil && !s.timedOut.Load()
 	s.mu.Lock()
 	if !s.sendClosed {
 		s.sendClosed = true
@@ -194,7 +219,11 @@ func (s *txnStream) finish(err error) {
 	}
 	s.tmu.Unlock()
 
-	s.final = s.describe(err)
+	if lingered {
+		s.final = s.p.callError(fmt.Errorf("the connector closed stdout, but %s did not exit within %s; it was killed", s.p.what, reapGrace))
+	} else {
+		s.final = s.describe(err)
+	}
 	close(s.finished)
 	close(s.rx)
 }
@@ -205,8 +234,8 @@ func (s *txnStream) describe(readErr error) error {
 	var code, _ = s.p.exitStatus()
 	switch {
 	case s.timedOut.Load():
-		return s.p.callError(fmt.Errorf("no response to %s within %s (--call-timeout); the connector was killed: %w",
-			s.awaitName.Load(), s.timeout, context.DeadlineExceeded))
+		return s.p.callError(fmt.Errorf("no response to %s within %s (--call-timeout %s and a margin); the connector was killed: %w",
+			s.awaitName.Load(), backstop(s.timeout), s.timeout, context.DeadlineExceeded))
 	case s.ctx.Err() != nil:
 		return s.p.callError(s.ctx.Err())
 	case readErr == io.EOF && code == 0:
@@ -256,14 +285,6 @@ func (s *txnStream) send(name string, batched bool, write func() error) error {
 			return errors.New("Send after CloseSend")
 		}
 	}
-	if s.oct && name == "Acknowledge" {
-		s.pendingAcks.Add(1)
-		select {
-		case s.ackReady <- struct{}{}:
-		default:
-		}
-		return nil
-	}
 	if name != "" {
 		s.awaiting.Add(1)
 		if s.timeout > 0 {
@@ -287,14 +308,7 @@ func (s *txnStream) send(name string, batched bool, write func() error) error {
 // blocked on responses nobody receives. Called with mu held.
 func (s *txnStream) sendError(werr error) error {
 	s.mu.Unlock()
-	var t = time.NewTimer(reapGrace)
-	select {
-	case <-s.p.done:
-	case <-t.C:
-		s.p.kill()
-		<-s.p.done
-	}
-	t.Stop()
+	var lingered = s.p.wait(reapGrace)
 	s.mu.Lock()
 
 	var err error
@@ -313,6 +327,9 @@ func (s *txnStream) sendError(werr error) error {
 		return &cp
 	}
 	err = errors.New("the connector exited (exit code 0) while the stream was still open")
+	if lingered {
+		err = fmt.Errorf("the connector stopped reading its stdin, and %s did not exit within %s; it was killed", s.p.what, reapGrace)
+	}
 	if werr != nil {
 		err = fmt.Errorf("%w: writing to stdin: %w", err, werr)
 	}
@@ -323,9 +340,6 @@ func (s *txnStream) Recv() (*materialize.TransactionResponse, error) {
 	var item, err = s.recv()
 	if err != nil {
 		return nil, err
-	} else if item.m == nil {
-		var m = acknowledged
-		return &m, nil
 	}
 	return item.m, nil
 }
@@ -335,39 +349,17 @@ func (s *txnStream) RecvRaw() ([]byte, error) {
 	var item, err = s.recv()
 	if err != nil {
 		return nil, err
-	} else if item.b == nil {
-		return bytes.Clone(encodedAcknowledged), nil
 	}
 	return item.b, nil
 }
 
-// recv returns the next response; an empty item is a synthesized Acknowledged.
+// recv returns the next response.
 func (s *txnStream) recv() (rxItem, error) {
-	for {
-		if s.takeAck() {
-			return rxItem{}, nil
-		}
-		select {
-		case item, ok := <-s.rx:
-			if !ok {
-				return rxItem{}, s.final
-			}
-			return item, nil
-		case <-s.ackReady:
-		}
+	var item, ok = <-s.rx
+	if !ok {
+		return rxItem{}, s.final
 	}
-}
-
-func (s *txnStream) takeAck() bool {
-	for {
-		var n = s.pendingAcks.Load()
-		if n == 0 {
-			return false
-		}
-		if s.pendingAcks.CompareAndSwap(n, n-1) {
-			return true
-		}
-	}
+	return item, nil
 }
 
 // CloseSend flushes buffered requests and closes the connector's stdin.
@@ -397,9 +389,9 @@ func (s *txnStream) arm() {
 	}
 	s.armed = true
 	if s.timer == nil {
-		s.timer = time.AfterFunc(s.timeout, s.onTimer)
+		s.timer = time.AfterFunc(backstop(s.timeout), s.onTimer)
 	} else {
-		s.timer.Reset(s.timeout)
+		s.timer.Reset(backstop(s.timeout))
 	}
 }
 
@@ -411,8 +403,8 @@ func (s *txnStream) onTimer() {
 		return
 	}
 	var idle = time.Since(time.Unix(0, s.lastEvent.Load()))
-	if idle < s.timeout {
-		s.timer.Reset(s.timeout - idle)
+	if idle < backstop(s.timeout) {
+		s.timer.Reset(backstop(s.timeout) - idle)
 		return
 	}
 	s.timedOut.Store(true)
@@ -430,6 +422,23 @@ func (s *txnStream) Kill() error {
 	case <-s.finished:
 		return nil
 	case <-t.C:
-		return fmt.Errorf("connector %s transactions: the process was not reaped within %s of being killed", s.p.target, connector.KillTimeout)
+		// Not reaped: its exit status is not there to read.
+		var ce = &CallError{Call: s.p.call, Target: s.p.target, Exit: "still running", Stderr: s.p.stderr.String(),
+			Err: fmt.Errorf("%s was not reaped within %s of being killed", s.p.what, connector.KillTimeout)}
+		s.p.cmu.Lock()
+		if s.p.cleanupErr != nil {
+			ce.Cleanup = s.p.cleanupErr.Error()
+		}
+		s.p.cmu.Unlock()
+		return ce
 	}
+}
+
+// backstop is when a stream's own deadline of an awaited response fires: a margin
+// after the call timeout, so that a caller waiting the call timeout itself (matsim
+// does, on every transport) names the timeout, and the verdict does not depend on
+// which of two equal timers fired first. The margin is a tenth of the timeout, at
+// least 100ms and at most 5s.
+func backstop(d time.Duration) time.Duration {
+	return d + min(max(d/10, 100*time.Millisecond), 5*time.Second)
 }

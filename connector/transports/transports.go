@@ -39,7 +39,9 @@ type Options struct {
 	Protocol connector.Revision
 	// MaxFrame caps one message in bytes (stdio frame or gRPC message).
 	MaxFrame int
-	// CallTimeout bounds each call (stdio streams: each awaited response). 0: none.
+	// CallTimeout bounds each call (stdio streams: each awaited response) and the
+	// dial of Endpoint. Zero means none, for library callers; the --call-timeout flag
+	// must be positive (the CLI rejects 0).
 	CallTimeout time.Duration
 	// Stderr receives a stdio connector's stderr (default os.Stderr).
 	Stderr io.Writer
@@ -64,7 +66,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Endpoint, "endpoint", o.Endpoint, "dial a materialize.Driver gRPC server (a connector or flowsim connector-proxy), HOST:PORT")
 	fs.Var((*revisionValue)(&o.Protocol), "protocol", "protocol revision of the connector: auto, 2021-12 or 2021-10")
 	fs.IntVar(&o.MaxFrame, "max-frame", o.MaxFrame, "largest message in bytes (stdio frame or gRPC message)")
-	fs.DurationVar(&o.CallTimeout, "call-timeout", o.CallTimeout, "deadline of each connector call, and of each awaited response of a transactions stream (0: none)")
+	fs.DurationVar(&o.CallTimeout, "call-timeout", o.CallTimeout, "longest wait for any one connector answer (a call, or a response of the transactions stream), and for dialing --endpoint; must be positive")
 }
 
 type revisionValue connector.Revision

@@ -1,4 +1,4 @@
-// Command gentables prints the README's check and defect tables from the code, so
+// Command gentables prints the README's check, defect and fault tables from the code, so
 // that the documentation is regenerated rather than retyped:
 //
 //	go run -tags nozstd ./hack/gentables
@@ -11,5 +11,5 @@ import (
 )
 
 func main() {
-	fmt.Print(cli.CheckTable(), "\n", cli.DefectTable())
+	fmt.Print(cli.CheckTable(), "\n", cli.DefectTable(), "\n", cli.FaultTable())
 }

@@ -50,3 +50,26 @@ func DefectTable() string {
 	}
 	return b.String()
 }
+
+// FaultTable renders the README's table of faults: the check (and exit code) each
+// fails during setup and during the transactions stream, the same for every
+// transport (matsim.FaultTable; connector/conformance proves it per transport).
+func FaultTable() string {
+	var b strings.Builder
+	b.WriteString("| fault | what happens | in Spec / Validate / ApplyUpsert | in the transactions stream |\n|---|---|---|---|\n")
+	var setup []string
+	for _, c := range matsim.SetupCallChecks {
+		setup = append(setup, fmt.Sprintf("`%s`", c.Check))
+	}
+	for _, r := range matsim.FaultTable {
+		var s, st = "passes", "passes"
+		if r.Setup {
+			s = strings.Join(setup, " / ") + " (exit 2)"
+		}
+		if r.Stream != "" {
+			st = fmt.Sprintf("`%s` (exit %d)", r.Stream, matsim.ExitCodeOf(r.Stream))
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", r.Fault, r.What, s, st)
+	}
+	return b.String()
+}

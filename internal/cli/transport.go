@@ -22,12 +22,10 @@ func (t *transportFlags) addFlags(fs *pflag.FlagSet, test string) {
 	t.opts.Network = "host"
 	t.opts.Protocol = connector.Auto
 	t.opts.CallTimeout = 5 * time.Minute
-	t.opts.AddFlags(fs)
+	t.opts.AddFlags(fs) // its --call-timeout is also the engine's: matsim waits at most this long for any answer
 	if test == "fence" {
 		fs.StringVar(&t.peerEndpoint, "peer-endpoint", "", "HOST:PORT of a second connector process over the same store, for the newer stream")
 	}
-	// The engine waits at most this long for any answer, too.
-	fs.Lookup("call-timeout").Usage = "longest wait for any one connector answer (a call, or a response of the transactions stream)"
 }
 
 // open returns the connector the flags select; ok is false when none was selected.

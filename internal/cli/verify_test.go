@@ -27,3 +27,17 @@ func TestCLIVerifyFlags(t *testing.T) {
 		}
 	}
 }
+
+// --call-timeout's help matches what the CLI accepts: 0 is rejected, not "none".
+func TestCallTimeoutHelp(t *testing.T) {
+	var cmd = NewMatsimCommand(CommandOptions{})
+	for _, sub := range cmd.Commands() {
+		var f = sub.Flags().Lookup("call-timeout")
+		if f == nil {
+			t.Fatalf("%s has no --call-timeout", sub.Name())
+		}
+		if strings.Contains(f.Usage, "0: none") || !strings.Contains(f.Usage, "must be positive") {
+			t.Errorf("%s --call-timeout help: %q", sub.Name(), f.Usage)
+		}
+	}
+}

@@ -164,6 +164,8 @@ const (
 	ModeNoResponse   = "no-response"    // exits 0 without writing anything
 	ModeKilledOnLoad = "killed-on-load" // is killed by SIGKILL at the first Load
 	ModeFloodThenDie = "flood-then-die" // answers Open with Opened and 1000 Loaded, then exits 9
+	ModeCloseHang    = "close-hang"     // closes stdout without answering, then never exits
+	ModeAnswerLinger = "answer-linger"  // answers, then never exits, stdout left open
 )
 
 // Main runs this process as a connector when its arguments say so (see Command), and
@@ -208,6 +210,10 @@ func Run(mode string, args []string) {
 		time.Sleep(time.Hour)
 	case ModeNoResponse:
 		os.Exit(0)
+	case ModeCloseHang:
+		fmt.Fprintln(os.Stderr, "closing stdout")
+		os.Stdout.Close()
+		time.Sleep(time.Hour)
 	case ModeHangPrepare:
 		beforeResponse = func(req *materialize.TransactionRequest) {
 			if req.Prepare != nil {
@@ -245,6 +251,10 @@ func Run(mode string, args []string) {
 	var err = stdio.Serve(context.Background(), NewServer(), args, os.Stdin, os.Stdout, opts)
 	if mode == ModeTrailing {
 		fmt.Fprintln(os.Stdout, "INFO done")
+	}
+	if mode == ModeAnswerLinger {
+		fmt.Fprintln(os.Stderr, "answered, lingering")
+		time.Sleep(time.Hour)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)

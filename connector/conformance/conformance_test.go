@@ -1,0 +1,310 @@
+package conformance_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flowsim/flowsim/connector"
+	"github.com/flowsim/flowsim/connector/conformance"
+	"github.com/flowsim/flowsim/connector/proxy"
+	"github.com/flowsim/flowsim/connector/stdio"
+	"github.com/flowsim/flowsim/connector/stdio/stdiotest"
+	"github.com/flowsim/flowsim/connector/transports"
+	"github.com/flowsim/flowsim/matsim"
+)
+
+// proxyArg makes this test binary run `flowsim connector-proxy`.
+const proxyArg = "connector-proxy"
+
+func TestMain(m *testing.M) {
+	conformance.Main()
+	if len(os.Args) > 1 && os.Args[1] == proxyArg {
+		var ctx, stop = signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		var cmd = proxy.NewCommand()
+		cmd.SetArgs(os.Args[2:])
+		var err = cmd.ExecuteContext(ctx)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "connector-proxy:", err)
+			os.Exit(2)
+		}
+		os.Exit(0)
+	}
+	// Under -race, a process sleeps 1s at exit (GORACE atexit_sleep_ms): a connector
+	// re-executed from this binary would then fail the bound on exiting after its
+	// answer at the suite's short timeouts.
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
+	os.Exit(m.Run())
+}
+
+type sc = conformance.Scenario
+
+// scenarios: every fault of matsim.FaultTable at the calls where it can happen.
+// Delays of slow exits are filled in per transport (a quarter of its timeout).
+var scenarios = []sc{
+	{}, // no fault: the run passes
+	// Setup calls.
+	{Call: conformance.CallSpec, Fault: matsim.FaultError},
+	{Call: conformance.CallSpec, Fault: matsim.FaultHang},
+	{Call: conformance.CallSpec, Fault: matsim.FaultGarbage},
+	{Call: conformance.CallSpec, Fault: matsim.FaultNoAnswer},
+	{Call: conformance.CallSpec, Fault: matsim.FaultInvalid},
+	{Call: conformance.CallSpec, Fault: matsim.FaultSlowExit},
+	{Call: conformance.CallSpec, Fault: matsim.FaultLinger},
+	{Call: conformance.CallValidate, Fault: matsim.FaultHang},
+	{Call: conformance.CallValidate, Fault: matsim.FaultInvalid},
+	{Call: conformance.CallValidate, Fault: matsim.FaultLinger},
+	{Call: conformance.CallApplyUpsert, Fault: matsim.FaultError},
+	{Call: conformance.CallApplyUpsert, Fault: matsim.FaultHang},
+	{Call: conformance.CallApplyUpsert, Fault: matsim.FaultNoAnswer},
+	// The transactions stream.
+	{Call: conformance.CallOpen, Fault: matsim.FaultError},
+	{Call: conformance.CallOpen, Fault: matsim.FaultHang},
+	{Call: conformance.CallOpen, Fault: matsim.FaultGarbage},
+	{Call: conformance.CallOpen, Fault: matsim.FaultNoAnswer},
+	{Call: conformance.CallAcknowledge, Fault: matsim.FaultHang},
+	{Call: conformance.CallLoad, Fault: matsim.FaultError}, // a crash mid-stream
+	{Call: conformance.CallLoad, Fault: matsim.FaultHang},
+	{Call: conformance.CallLoad, Fault: matsim.FaultGarbage},
+	{Call: conformance.CallPrepare, Fault: matsim.FaultHang},
+	{Call: conformance.CallPrepare, Fault: matsim.FaultInvalid},
+	{Call: conformance.CallPrepare, Fault: matsim.FaultNoAnswer},
+	{Call: conformance.CallStore, Fault: matsim.FaultError},
+	{Call: conformance.CallCommit, Fault: matsim.FaultError},
+	{Call: conformance.CallCommit, Fault: matsim.FaultHang},
+	{Call: conformance.CallCommit, Fault: matsim.FaultNoAnswer},
+	{Call: conformance.CallEnd, Fault: matsim.FaultSlowExit},
+	{Call: conformance.CallEnd, Fault: matsim.FaultLinger},
+}
+
+// Every fault of the table is exercised, during setup and in the stream.
+func TestScenariosCoverTheTable(t *testing.T) {
+	var setup, stream = map[matsim.Fault]bool{}, map[matsim.Fault]bool{}
+	for _, s := range scenarios {
+		if conformance.IsSetup(s.Call) {
+			setup[s.Fault] = true
+		} else if s.Call != "" {
+			stream[s.Fault] = true
+		}
+	}
+	for _, r := range matsim.FaultTable {
+		if !setup[r.Fault] {
+			t.Errorf("no scenario has fault %s in a setup call", r.Fault)
+		}
+		if !stream[r.Fault] {
+			t.Errorf("no scenario has fault %s in the transactions stream", r.Fault)
+		}
+	}
+}
+
+// want is the check of the table for a scenario.
+func want(s sc) matsim.Check {
+	switch {
+	case s.Call == "":
+		return ""
+	case conformance.IsSetup(s.Call):
+		return matsim.SetupCheckOf(s.Fault, s.Call)
+	}
+	return matsim.StreamCheckOf(s.Fault)
+}
+
+type transport struct {
+	name    string
+	timeout time.Duration
+	// prepare runs once before the transport's scenarios (builds an image).
+	prepare func(t *testing.T)
+	// open returns the connector with the scenario's fault, its store in dir.
+	open func(t *testing.T, s sc, dir string) connector.Connector
+}
+
+func self(t *testing.T) string {
+	var p, err = os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func openTransport(t *testing.T, o transports.Options, timeout time.Duration) connector.Connector {
+	t.Helper()
+	o.CallTimeout = timeout
+	o.Stderr = io.Discard // the tail is in the errors
+	var conn, ok, err = transports.Open(context.Background(), o)
+	if err != nil || !ok {
+		t.Fatalf("opening the transport: %v, %v", ok, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+var inProcess = transport{name: "in-process", timeout: timeoutScale * 500 * time.Millisecond,
+	open: func(t *testing.T, s sc, _ string) connector.Connector {
+		return connector.InProcess(conformance.Server(s), "conformance "+s.String())
+	}}
+
+var command = transport{name: "command", timeout: timeoutScale * time.Second,
+	open: func(t *testing.T, s sc, _ string) connector.Connector {
+		return openTransport(t, transports.Options{Command: fmt.Sprintf("'%s' %s %s", self(t), conformance.Arg, s)}, timeoutScale*time.Second)
+	}}
+
+var endpoint = transport{name: "endpoint", timeout: timeoutScale * time.Second,
+	open: func(t *testing.T, s sc, _ string) connector.Connector {
+		// As the operator runs it: no --call-timeout of its own; the driver's
+		// deadlines reach it (gRPC deadlines, the kill handshake).
+		var addr = serveProxy(t, self(t), conformance.Arg, s.String())
+		return openTransport(t, transports.Options{Endpoint: addr}, timeoutScale*time.Second)
+	}}
+
+var imageTag = fmt.Sprintf("flowsim-conformance:%d", os.Getpid())
+
+// A container per call takes seconds to start on a loaded machine, and setup's Spec
+// and Validate share one deadline.
+var image = transport{name: "image", timeout: 10 * time.Second,
+	prepare: func(t *testing.T) {
+		stdiotest.RequireDocker(t)
+		var bin = stdiotest.BuildStatic(t, "github.com/flowsim/flowsim/connector/conformance/faultconnector", t.TempDir())
+		stdiotest.BuildImage(t, bin, imageTag)
+	},
+	open: func(t *testing.T, s sc, dir string) connector.Connector {
+		return openTransport(t, transports.Options{Image: imageTag, Network: "none", DockerArgs: []string{
+			"--user", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()), "-v", dir + ":" + dir,
+			"-e", conformance.Env + "=" + s.String(),
+		}}, 10*time.Second)
+	}}
+
+// serveProxy runs `connector-proxy --listen 127.0.0.1:0 -- argv` as its own process
+// and returns its address; cleanup stops it with SIGTERM, bounded.
+func serveProxy(t *testing.T, argv ...string) string {
+	t.Helper()
+	var cmd = exec.Command(argv[0], append([]string{proxyArg, "--listen", "127.0.0.1:0", "--grace-period", "1s", "--"}, argv...)...)
+	var stderr, err = cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var lines = bufio.NewScanner(stderr)
+	var addr string
+	for addr == "" && lines.Scan() {
+		if _, rest, ok := strings.Cut(lines.Text(), "serving materialize.Driver on "); ok {
+			addr, _, _ = strings.Cut(rest, " ")
+		}
+	}
+	if addr == "" {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatal("connector-proxy never said it was serving")
+	}
+	go func() { _, _ = io.Copy(io.Discard, stderr) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		var done = make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("connector-proxy exited with %v after SIGTERM", err)
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("connector-proxy did not stop within 30s of SIGTERM")
+		}
+	})
+	return addr
+}
+
+// The same scenario fails the same check, with the same exit code, on every
+// transport: the one of matsim.FaultTable.
+func TestConformance(t *testing.T) {
+	for _, tr := range []transport{inProcess, command, endpoint, image} {
+		t.Run(tr.name, func(t *testing.T) {
+			if tr.prepare != nil {
+				tr.prepare(t)
+			}
+			for _, s := range scenarios {
+				if s.Fault == matsim.FaultSlowExit {
+					s.Delay = min(tr.timeout/4, time.Second)
+				}
+				var name = s.String()
+				if s.Call == "" {
+					name = "none"
+				}
+				t.Run(strings.ReplaceAll(name, ":", "/"), func(t *testing.T) {
+					if tr.name == "in-process" && !conformance.InProcess(s) {
+						t.Skipf("%s cannot happen in process", s)
+					}
+					runScenario(t, tr, s)
+				})
+			}
+		})
+	}
+}
+
+func runScenario(t *testing.T, tr transport, s sc) {
+	var dir = t.TempDir()
+	var conn = tr.open(t, s, dir)
+	var config, _ = json.Marshal(map[string]string{"state_dir": dir})
+	var start = time.Now()
+	var rep = matsim.Execute(context.Background(), matsim.Options{
+		Test: "basic", Connector: conn,
+		Config: config, Resource: json.RawMessage(`{"name":"t"}`),
+		Loops: 2, Start: 3, Batch: 10, Seed: 1,
+		CallTimeout: tr.timeout,
+	})
+	var took = time.Since(start)
+	t.Logf("%s over %s in %s: %s exit %d: %s", s, tr.name, time.Since(start).Round(time.Millisecond), rep.Result.Check, rep.ExitCode(), rep.Result.Message)
+	var check = want(s)
+	if matsim.Check(rep.Result.Check) != check || rep.ExitCode() != matsim.ExitCodeOf(check) {
+		t.Fatalf("%s over %s: got check %q exit %d, want %q exit %d (the fault table); message: %s",
+			s, tr.name, rep.Result.Check, rep.ExitCode(), check, matsim.ExitCodeOf(check), rep.Result.Message)
+	}
+	// Every wait is bounded: no scenario runs far beyond its timeouts.
+	if bound := 6*tr.timeout + 15*time.Second; took > bound {
+		t.Errorf("%s over %s took %s, more than %s", s, tr.name, took, bound)
+	}
+	var msg = rep.Result.Message
+	var says []string
+	switch {
+	case s.Fault == matsim.FaultError:
+		says = append(says, conformance.Injected(s.Call)) // the stderr tail, or the error
+	case s.Fault == matsim.FaultHang && conformance.IsSetup(s.Call):
+		// The engine's deadline, or the proxy's answer just before it.
+		if !strings.Contains(msg, fmt.Sprintf("did not finish %s within %s", s.Call, tr.timeout)) {
+			says = append(says, "no response within")
+		}
+	case s.Fault == matsim.FaultHang:
+		says = append(says, "did not answer")
+	case s.Fault == matsim.FaultLinger && conformance.IsSetup(s.Call):
+		// The answer came: the message must not say it did not.
+		says = append(says, "answered", "did not exit within", "kept stdout open")
+	case s.Fault == matsim.FaultLinger:
+		says = append(says, "did not end the stream within")
+	}
+	for _, w := range says {
+		if !strings.Contains(msg, w) {
+			t.Errorf("%s over %s: the message does not say %q: %s", s, tr.name, w, msg)
+		}
+	}
+	if s.Fault == matsim.FaultLinger && strings.Contains(msg, "no response") {
+		t.Errorf("%s over %s: the answer came, but the message blames no response: %s", s, tr.name, msg)
+	}
+	// Nothing outlives the run.
+	if c, ok := conn.(*stdio.Client); ok {
+		if n := c.Running(); n != 0 {
+			t.Errorf("%s over %s: %d connector processes still run after the run", s, tr.name, n)
+		}
+	}
+}
