@@ -210,6 +210,11 @@ func (s *stream) connectorError(err error, while string) *Failure {
 	if errors.Is(err, context.Canceled) {
 		return failf(CheckConnectorError, s.phase(), "the stream was cancelled while %s", while)
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The transport's own deadline (e.g. connector-proxy's --call-timeout) ran out
+		// before matsim's: the same fault as matsim's timer firing, the same check.
+		return failf(CheckTimeout, s.phase(), "the connector did not answer while %s: its transport's deadline ran out first: %v", while, err)
+	}
 	return failf(CheckConnectorError, s.phase(), "the connector failed while %s: %v", while, err)
 }
 

@@ -188,7 +188,14 @@ var image = transport{name: "image", timeout: 10 * time.Second,
 // and returns its address; cleanup stops it with SIGTERM, bounded.
 func serveProxy(t *testing.T, argv ...string) string {
 	t.Helper()
-	var cmd = exec.Command(argv[0], append([]string{proxyArg, "--listen", "127.0.0.1:0", "--grace-period", "1s", "--"}, argv...)...)
+	return serveProxyWith(t, nil, argv...)
+}
+
+// serveProxyWith is serveProxy with more connector-proxy flags.
+func serveProxyWith(t *testing.T, flags []string, argv ...string) string {
+	t.Helper()
+	var args = append([]string{proxyArg, "--listen", "127.0.0.1:0", "--grace-period", "1s"}, flags...)
+	var cmd = exec.Command(argv[0], append(append(args, "--"), argv...)...)
 	var stderr, err = cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -306,5 +313,23 @@ func runScenario(t *testing.T, tr transport, s sc) {
 		if n := c.Running(); n != 0 {
 			t.Errorf("%s over %s: %d connector processes still run after the run", s, tr.name, n)
 		}
+	}
+}
+
+// A proxy run with its own --call-timeout, shorter than the driver's, gives up
+// first: the verdict is still the table's (connector.timeout for a hang in the
+// stream, the call's setup check during setup), not connector.error.
+func TestProxyDeadlineFirst(t *testing.T) {
+	var driver, proxy = timeoutScale * 3 * time.Second, timeoutScale * 500 * time.Millisecond
+	var short = transport{name: "endpoint with a shorter proxy deadline", timeout: driver,
+		open: func(t *testing.T, s sc, _ string) connector.Connector {
+			var addr = serveProxyWith(t, []string{"--call-timeout", proxy.String()}, self(t), conformance.Arg, s.String())
+			return openTransport(t, transports.Options{Endpoint: addr}, driver)
+		}}
+	for _, s := range scenarios {
+		if s.Fault != matsim.FaultHang {
+			continue
+		}
+		t.Run(strings.ReplaceAll(s.String(), ":", "/"), func(t *testing.T) { runScenario(t, short, s) })
 	}
 }

@@ -167,8 +167,21 @@ func (c *Client) wrap(method string, err error) error {
 	if err == nil {
 		return nil
 	}
+	if status.Code(err) == codes.DeadlineExceeded {
+		// The server's (e.g. connector-proxy's --call-timeout) or this call's deadline
+		// ran out: errors.Is(err, context.DeadlineExceeded) holds, so the engine judges
+		// it a timeout whichever side's deadline fired first.
+		err = deadlineError{err}
+	}
 	return fmt.Errorf("connector endpoint %s %s: %w", c.addr, method, err)
 }
+
+// deadlineError is a gRPC DeadlineExceeded status that is also context.DeadlineExceeded.
+type deadlineError struct{ error }
+
+func (e deadlineError) Unwrap() error { return e.error }
+
+func (e deadlineError) Is(target error) bool { return target == context.DeadlineExceeded }
 
 // Spec calls Spec.
 func (c *Client) Spec(ctx context.Context, req *materialize.SpecRequest) (*materialize.SpecResponse, error) {
