@@ -158,7 +158,22 @@ func (s *stream) send(req *materialize.TransactionRequest, what string) error {
 	if s.closed != nil {
 		return s.closed
 	}
-	if err := s.client.Send(req); err != nil {
+	// A connector that stops reading its requests blocks Send once the transport's
+	// buffers are full (a stdin pipe, gRPC flow control, an in-process channel):
+	// that wait is bounded by the call timeout too. Kill unblocks Send on every
+	// transport; a Send that only returned at the deadline counts as stalled.
+	var killed = make(chan struct{})
+	var watchdog = time.AfterFunc(max(s.timeout, time.Millisecond), func() {
+		defer close(killed)
+		_ = s.client.Kill()
+	})
+	var err = s.client.Send(req)
+	if !watchdog.Stop() {
+		<-killed
+		s.closed = failf(CheckTimeout, s.phase(), "the connector did not take %s within %s: it stopped reading its requests, so matsim stopped it", what, s.timeout)
+		return s.closed
+	}
+	if err != nil {
 		if errors.Is(err, io.EOF) {
 			// The real error comes from Recv.
 			for {

@@ -333,3 +333,33 @@ func TestProxyDeadlineFirst(t *testing.T) {
 		t.Run(strings.ReplaceAll(s.String(), ":", "/"), func(t *testing.T) { runScenario(t, short, s) })
 	}
 }
+
+// A connector that stops reading its requests (hung in its first Load, with
+// megabytes of Loads still to come) blocks matsim's Send once the transport's
+// buffers are full. That wait is bounded too: connector.timeout, exit 1, naming
+// the request it did not take, on every transport.
+func TestStalledReaderIsATimeout(t *testing.T) {
+	var s = sc{Call: conformance.CallLoad, Fault: matsim.FaultHang}
+	for _, tr := range []transport{inProcess, command, endpoint} {
+		t.Run(tr.name, func(t *testing.T) {
+			var dir = t.TempDir()
+			var conn = tr.open(t, s, dir)
+			var config, _ = json.Marshal(map[string]string{"state_dir": dir})
+			var start = time.Now()
+			var rep = matsim.Execute(context.Background(), matsim.Options{
+				Test: "basic", Connector: conn,
+				Config: config, Resource: json.RawMessage(`{"name":"t"}`),
+				Loops: 1, Start: 200000, Batch: 1000, Seed: 1,
+				CallTimeout: tr.timeout,
+			})
+			var took = time.Since(start)
+			t.Logf("over %s in %s: %s: %s", tr.name, took.Round(time.Millisecond), rep.Result.Check, rep.Result.Message)
+			if rep.Result.Check != string(matsim.CheckTimeout) || rep.ExitCode() != 1 {
+				t.Fatalf("got %s exit %d, want connector.timeout exit 1: %s", rep.Result.Check, rep.ExitCode(), rep.Result.Message)
+			}
+			if bound := 6*tr.timeout + 15*time.Second; took > bound {
+				t.Errorf("took %s, more than %s", took, bound)
+			}
+		})
+	}
+}
