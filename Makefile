@@ -15,11 +15,14 @@ all: build
 build:
 	$(GO) build -tags $(TAGS) -trimpath -ldflags "-s -w" -o $(BIN)/ ./cmd/... ./examples/...
 
-## test: every test (unit, Docker, PostgreSQL, envtest), then a short fuzz run. CI runs this.
+## test: every test (unit, Docker, PostgreSQL, envtest), the race detector, a short fuzz
+## run, then the end-to-end suite on a real local cluster (skipped with its reason on a
+## machine that cannot run one, unless CI=true). CI runs this.
 test: envtest
 	KUBEBUILDER_ASSETS="$$(bash hack/envtest.sh path)" $(GOTEST) -count=1 -timeout 45m ./...
 	$(MAKE) race
 	$(MAKE) fuzz-short
+	$(MAKE) e2e
 
 ## race: the short tests under the race detector (it needs cgo, whatever CGO_ENABLED says)
 race: envtest
