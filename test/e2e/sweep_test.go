@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
@@ -32,7 +33,8 @@ func labelledNamespace(t *testing.T, prefix string, labels map[string]string) st
 	return ns
 }
 
-// A sweep over two namespaces: the selected targets of both run on the real cluster, the
+// A sweep over two namespaces with parallel limits: the selected targets of both run on the
+// real cluster within maxParallelRuns 2 and maxParallelRunsPerNamespace 1, the
 // execution completes with one result per target × test, the failing target's check is
 // in the sweep's status, and `flowsim kube report sweep` says the same with exit 1.
 func TestSweepOverTwoNamespaces(t *testing.T) {
@@ -57,10 +59,11 @@ func TestSweepOverTwoNamespaces(t *testing.T) {
 	var sweep = &flowsimv1.MatSimSweep{
 		ObjectMeta: metav1.ObjectMeta{Name: id, Annotations: map[string]string{flowsimv1.TriggerAnnotation: "now"}},
 		Spec: flowsimv1.MatSimSweepSpec{
-			Schedule:          "@yearly",
-			MaxParallelRuns:   3,
-			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"flowsim.dev/sweep": id}},
-			Selector:          &metav1.LabelSelector{MatchLabels: map[string]string{"flowsim.dev/e2e": id}},
+			Schedule:                    "@yearly",
+			MaxParallelRuns:             2,
+			MaxParallelRunsPerNamespace: ptr.To[int32](1),
+			NamespaceSelector:           &metav1.LabelSelector{MatchLabels: map[string]string{"flowsim.dev/sweep": id}},
+			Selector:                    &metav1.LabelSelector{MatchLabels: map[string]string{"flowsim.dev/e2e": id}},
 		},
 	}
 	create(t, sweep)
@@ -73,7 +76,25 @@ func TestSweepOverTwoNamespaces(t *testing.T) {
 	var waitCtx, cancel = context.WithTimeout(ctx, 8*time.Minute)
 	defer cancel()
 	var got flowsimv1.MatSimSweep
+	// The limits hold while it runs: at most one unfinished run per namespace and two in
+	// all (polling may miss a violation, never invent one).
+	var most = map[string]int{}
 	for {
+		var total int
+		for _, ns := range []string{good, bad} {
+			var runs flowsimv1.MatSimRunList
+			if err := k8s.List(waitCtx, &runs, client.InNamespace(ns)); err != nil {
+				continue
+			}
+			var n int
+			for _, r := range runs.Items {
+				if !r.Status.Phase.IsFinished() {
+					n++
+				}
+			}
+			most[ns], total = max(most[ns], n), total+n
+		}
+		most["all"] = max(most["all"], total)
 		if err := k8s.Get(waitCtx, client.ObjectKeyFromObject(sweep), &got); err == nil && len(got.Status.History) > 0 {
 			break
 		}
@@ -82,6 +103,9 @@ func TestSweepOverTwoNamespaces(t *testing.T) {
 			t.Fatalf("sweep %s: no finished execution within 8m; active %+v\n%s\n%s", id, got.Status.Active, describePods(good), describePods(bad))
 		case <-time.After(500 * time.Millisecond):
 		}
+	}
+	if most[good] > 1 || most[bad] > 1 || most["all"] > 2 {
+		t.Errorf("unfinished runs at once: %v; want at most 1 per namespace and 2 in all", most)
 	}
 	var exec = got.Status.History[0]
 	if exec.Phase != flowsimv1.ExecutionCompleted || exec.Counts.Total != 3 || exec.Counts.Passed != 2 || exec.Counts.Failed != 1 {
