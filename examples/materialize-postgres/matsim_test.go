@@ -83,25 +83,29 @@ var allTransports = []transport{
 	{"in-process", func(t testing.TB) connector.Connector {
 		return connector.InProcess(pgdriver.New(logr.Discard()), "materialize-postgres")
 	}},
-	{"command", func(t testing.TB) connector.Connector {
-		var bin, err = binary()
-		if err != nil {
-			t.Fatalf("building the connector: %v", err)
+	{"command", func(t testing.TB) connector.Connector { return commandConnector(t, "") }},
+}
+
+// commandConnector opens the connector binary with args (a command line tail) exactly
+// as `flowsim matsim <test> --command "BIN ARGS"` does.
+func commandConnector(t testing.TB, args string) connector.Connector {
+	var bin, err = binary()
+	if err != nil {
+		t.Fatalf("building the connector: %v", err)
+	}
+	var line = strings.TrimSpace(bin + " " + args)
+	var stderr = &lockedBuffer{}
+	c, ok, err := transports.Open(context.Background(), transports.Options{Command: line, CallTimeout: 5 * time.Minute, Stderr: stderr})
+	if err != nil || !ok {
+		t.Fatalf("transports.Open --command %s: ok=%v err=%v", line, ok, err)
+	}
+	t.Cleanup(func() {
+		c.Close()
+		if t.Failed() {
+			t.Logf("connector stderr:\n%s", stderr.String())
 		}
-		// Exactly what `flowsim matsim <test> --command BIN` opens.
-		var stderr = &lockedBuffer{}
-		c, ok, err := transports.Open(context.Background(), transports.Options{Command: bin, CallTimeout: 5 * time.Minute, Stderr: stderr})
-		if err != nil || !ok {
-			t.Fatalf("transports.Open --command %s: ok=%v err=%v", bin, ok, err)
-		}
-		t.Cleanup(func() {
-			c.Close()
-			if t.Failed() {
-				t.Logf("connector stderr:\n%s", stderr.String())
-			}
-		})
-		return c
-	}},
+	})
+	return c
 }
 
 type lockedBuffer struct {
@@ -289,25 +293,7 @@ func TestMainRunsMatsimInProcess(t *testing.T) {
 // (`--protocol 2021-10`, as spec.connector.command runs it in a pod) passes fence and
 // recovery through --command, and the report names the revision it detected.
 func TestOct2021Connector(t *testing.T) {
-	var bin, err = binary()
-	if err != nil {
-		t.Fatalf("building the connector: %v", err)
-	}
-	var oct = transport{"command-2021-10", func(t testing.TB) connector.Connector {
-		var stderr = &lockedBuffer{}
-		c, ok, err := transports.Open(context.Background(), transports.Options{Command: bin + " --protocol 2021-10",
-			CallTimeout: 5 * time.Minute, Stderr: stderr})
-		if err != nil || !ok {
-			t.Fatalf("transports.Open --command %s --protocol 2021-10: ok=%v err=%v", bin, ok, err)
-		}
-		t.Cleanup(func() {
-			c.Close()
-			if t.Failed() {
-				t.Logf("connector stderr:\n%s", stderr.String())
-			}
-		})
-		return c
-	}}
+	var oct = transport{"command-2021-10", func(t testing.TB) connector.Connector { return commandConnector(t, "--protocol 2021-10") }}
 	for _, test := range []string{"fence", "recovery"} {
 		t.Run(test, func(t *testing.T) {
 			var rep = execute(t, oct, matsim.Options{Test: test, Resource: json.RawMessage(`{"table":"oct_` + test + `"}`),
