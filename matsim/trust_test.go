@@ -213,29 +213,31 @@ func TestBasicVerifiesStoredKeysInEveryLoop(t *testing.T) {
 	}
 }
 
-// endsOnThirdPrepare ends a stream cleanly (no error) when the third Prepare of
-// the stream arrives, so that a crash after it can never happen.
-type endsOnThirdPrepare struct{ *reference.Driver }
+// endsStream ends every stream cleanly (no error) when the request for which the
+// stream's own end function (a fresh one per stream from newEnd) says so arrives,
+// before the connector sees it.
+type endsStream struct {
+	*reference.Driver
+	newEnd func() func(*materialize.TransactionRequest) bool
+}
 
-type countPrepares struct {
+type stoppingStream struct {
 	materialize.Driver_TransactionsServer
-	n    int
+	end  func(*materialize.TransactionRequest) bool
 	stop chan struct{}
 }
 
-func (c *countPrepares) Recv() (*materialize.TransactionRequest, error) {
+func (c *stoppingStream) Recv() (*materialize.TransactionRequest, error) {
 	var m, err = c.Driver_TransactionsServer.Recv()
-	if err == nil && m.Prepare != nil {
-		if c.n++; c.n == 3 {
-			close(c.stop)
-			select {} // the stream is ended by the wrapper; this goroutine parks
-		}
+	if err == nil && c.end(m) {
+		close(c.stop)
+		select {} // the stream is ended by the wrapper; this goroutine parks
 	}
 	return m, err
 }
 
-func (e endsOnThirdPrepare) Transactions(stream materialize.Driver_TransactionsServer) error {
-	var c = &countPrepares{Driver_TransactionsServer: stream, stop: make(chan struct{})}
+func (e endsStream) Transactions(stream materialize.Driver_TransactionsServer) error {
+	var c = &stoppingStream{Driver_TransactionsServer: stream, end: e.newEnd(), stop: make(chan struct{})}
 	var done = make(chan error, 1)
 	go func() { done <- e.Driver.Transactions(c) }()
 	select {
@@ -246,9 +248,23 @@ func (e endsOnThirdPrepare) Transactions(stream materialize.Driver_TransactionsS
 	}
 }
 
+// endsOnThirdPrepare ends a stream at the third Prepare of the stream, so that a
+// crash after it can never happen.
+func endsOnThirdPrepare() endsStream {
+	return endsStream{reference.New(), func() func(*materialize.TransactionRequest) bool {
+		var n int
+		return func(m *materialize.TransactionRequest) bool {
+			if m.Prepare != nil {
+				n++
+			}
+			return n == 3 && m.Prepare != nil
+		}
+	}}
+}
+
 func TestRecoveryCrashThatCannotHappenIsVacuous(t *testing.T) {
 	var rep = run(t, "recovery", 3, `{}`, func(o *Options) {
-		o.Connector = connector.InProcess(endsOnThirdPrepare{reference.New()}, "x")
+		o.Connector = connector.InProcess(endsOnThirdPrepare(), "x")
 		o.Reopen = nil
 		o.CrashAt = []string{"after-prepared"}
 	})

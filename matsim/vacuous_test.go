@@ -35,32 +35,10 @@ func (w withholds) Transactions(stream materialize.Driver_TransactionsServer) er
 
 // endsAfterCommit ends every stream cleanly (no error) when the first Commit arrives,
 // before answering it.
-type endsAfterCommit struct{ *reference.Driver }
-
-type stopOnCommit struct {
-	materialize.Driver_TransactionsServer
-	stop chan struct{}
-}
-
-func (c *stopOnCommit) Recv() (*materialize.TransactionRequest, error) {
-	var m, err = c.Driver_TransactionsServer.Recv()
-	if err == nil && m.Commit != nil {
-		close(c.stop)
-		select {} // the stream is ended by the wrapper; this goroutine parks
-	}
-	return m, err
-}
-
-func (e endsAfterCommit) Transactions(stream materialize.Driver_TransactionsServer) error {
-	var c = &stopOnCommit{Driver_TransactionsServer: stream, stop: make(chan struct{})}
-	var done = make(chan error, 1)
-	go func() { done <- e.Driver.Transactions(c) }()
-	select {
-	case err := <-done:
-		return err
-	case <-c.stop:
-		return nil
-	}
+func endsAfterCommit() endsStream {
+	return endsStream{reference.New(), func() func(*materialize.TransactionRequest) bool {
+		return func(m *materialize.TransactionRequest) bool { return m.Commit != nil }
+	}}
 }
 
 // basic has no run.vacuous guard (tests.go): a connector that would let a loop
@@ -94,7 +72,7 @@ func TestDeltaCannotPassVacuously(t *testing.T) {
 		t.Fatalf("want connector.timeout awaiting the first DriverCommitted, got %s after %d loops: %s", rep.Result.Check, rep.Result.LoopsDone, rep.Result.Message)
 	}
 	rep = run(t, "delta", 4, `{}`, func(o *Options) {
-		o.Connector = connector.InProcess(endsAfterCommit{reference.New()}, "x")
+		o.Connector = connector.InProcess(endsAfterCommit(), "x")
 	})
 	if rep.Result.Check != string(CheckConnectorError) || !strings.Contains(rep.Result.Message, "closed the stream") {
 		t.Fatalf("want connector.error for a stream ended before DriverCommitted, got %s: %s", rep.Result.Check, rep.Result.Message)
