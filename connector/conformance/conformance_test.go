@@ -1,45 +1,27 @@
 package conformance_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"os/signal"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/conformance"
-	"github.com/flowsim/flowsim/connector/proxy"
+	"github.com/flowsim/flowsim/connector/proxy/proxytest"
 	"github.com/flowsim/flowsim/connector/stdio"
 	"github.com/flowsim/flowsim/connector/stdio/stdiotest"
 	"github.com/flowsim/flowsim/connector/transports"
 	"github.com/flowsim/flowsim/matsim"
 )
 
-// proxyArg makes this test binary run `flowsim connector-proxy`.
-const proxyArg = "connector-proxy"
-
 func TestMain(m *testing.M) {
 	conformance.Main()
-	if len(os.Args) > 1 && os.Args[1] == proxyArg {
-		var ctx, stop = signal.NotifyContext(context.Background(), syscall.SIGTERM)
-		var cmd = proxy.NewCommand()
-		cmd.SetArgs(os.Args[2:])
-		var err = cmd.ExecuteContext(ctx)
-		stop()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "connector-proxy:", err)
-			os.Exit(2)
-		}
-		os.Exit(0)
-	}
+	proxytest.Main()
 	// Under -race, a process sleeps 1s at exit (GORACE atexit_sleep_ms): a connector
 	// re-executed from this binary would then fail the bound on exiting after its
 	// answer at the suite's short timeouts.
@@ -184,8 +166,8 @@ var image = transport{name: "image", timeout: 10 * time.Second,
 		}}, 10*time.Second)
 	}}
 
-// serveProxy runs `connector-proxy --listen 127.0.0.1:0 -- argv` as its own process
-// and returns its address; cleanup stops it with SIGTERM, bounded.
+// serveProxy runs connector-proxy (this test binary re-executed) in front of argv,
+// with a short grace period, and returns its address.
 func serveProxy(t *testing.T, argv ...string) string {
 	t.Helper()
 	return serveProxyWith(t, nil, argv...)
@@ -194,43 +176,7 @@ func serveProxy(t *testing.T, argv ...string) string {
 // serveProxyWith is serveProxy with more connector-proxy flags.
 func serveProxyWith(t *testing.T, flags []string, argv ...string) string {
 	t.Helper()
-	var args = append([]string{proxyArg, "--listen", "127.0.0.1:0", "--grace-period", "1s"}, flags...)
-	var cmd = exec.Command(argv[0], append(append(args, "--"), argv...)...)
-	var stderr, err = cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err = cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var lines = bufio.NewScanner(stderr)
-	var addr string
-	for addr == "" && lines.Scan() {
-		if _, rest, ok := strings.Cut(lines.Text(), "serving materialize.Driver on "); ok {
-			addr, _, _ = strings.Cut(rest, " ")
-		}
-	}
-	if addr == "" {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		t.Fatal("connector-proxy never said it was serving")
-	}
-	go func() { _, _ = io.Copy(io.Discard, stderr) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		var done = make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("connector-proxy exited with %v after SIGTERM", err)
-			}
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("connector-proxy did not stop within 30s of SIGTERM")
-		}
-	})
-	return addr
+	return proxytest.Serve(t, append([]string{"--grace-period", "1s"}, flags...), argv...)
 }
 
 // The same scenario fails the same check, with the same exit code, on every

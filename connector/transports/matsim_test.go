@@ -1,20 +1,17 @@
 package transports_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/flowsim/flowsim/connector"
+	"github.com/flowsim/flowsim/connector/proxy/proxytest"
 	"github.com/flowsim/flowsim/connector/stdio/stdiotest"
 	"github.com/flowsim/flowsim/connector/transports"
 	"github.com/flowsim/flowsim/matsim"
@@ -52,43 +49,11 @@ func refBin(tb testing.TB) string {
 	return bin
 }
 
-// serveProxy runs `connector-proxy --listen 127.0.0.1:0 -- argv` as its own process
-// (this test binary re-executed, see TestMain) and returns its address; the test's
-// cleanup stops it with SIGTERM and checks that it exits cleanly.
+// serveProxy runs connector-proxy (this test binary re-executed, see TestMain) in
+// front of argv and returns its address.
 func serveProxy(tb testing.TB, argv []string) string {
 	tb.Helper()
-	var self, err = os.Executable()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var cmd = exec.Command(self, append([]string{proxyArg, "--listen", "127.0.0.1:0", "--call-timeout", "1m", "--"}, argv...)...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err = cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	var lines = bufio.NewScanner(stderr)
-	var addr string
-	for addr == "" && lines.Scan() {
-		if _, rest, ok := strings.Cut(lines.Text(), "serving materialize.Driver on "); ok {
-			addr, _, _ = strings.Cut(rest, " ")
-		}
-	}
-	if addr == "" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		tb.Fatal("connector-proxy never said it was serving")
-	}
-	go io.Copy(io.Discard, stderr) // the connectors' stderr, passed through
-	tb.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		if err := cmd.Wait(); err != nil {
-			tb.Errorf("connector-proxy exited with %v after SIGTERM", err)
-		}
-	})
-	return addr
+	return proxytest.Serve(tb, []string{"--call-timeout", "1m"}, argv...)
 }
 
 type transport struct {

@@ -6,16 +6,13 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
-	"runtime/pprof"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
-	"github.com/flowsim/flowsim/connector/proxy"
+	"github.com/flowsim/flowsim/connector/proxy/proxytest"
 	"github.com/flowsim/flowsim/connector/stdio/stdiotest"
 	"github.com/flowsim/flowsim/connector/transports"
 	"github.com/google/go-cmp/cmp"
@@ -23,30 +20,9 @@ import (
 	"google.golang.org/grpc"
 )
 
-// proxyArg makes this test binary run `connector-proxy` (see serveProxy).
-const proxyArg = "connector-proxy"
-
 func TestMain(m *testing.M) {
 	stdiotest.Main()
-	if len(os.Args) > 1 && os.Args[1] == proxyArg {
-		if path := os.Getenv("FLOWSIM_TEST_PROXY_CPUPROFILE"); path != "" { // for profiling the benchmark
-			if f, err := os.Create(path); err == nil {
-				_ = pprof.StartCPUProfile(f)
-				defer pprof.StopCPUProfile()
-			}
-		}
-		var ctx, stop = signal.NotifyContext(context.Background(), syscall.SIGTERM)
-		var cmd = proxy.NewCommand()
-		cmd.SetArgs(os.Args[2:])
-		var err = cmd.ExecuteContext(ctx)
-		stop()
-		pprof.StopCPUProfile()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "connector-proxy:", err)
-			os.Exit(2)
-		}
-		os.Exit(0)
-	}
+	proxytest.Main()
 	os.Exit(m.Run())
 }
 
