@@ -17,8 +17,8 @@ build:
 
 ## test: every test (unit, Docker, PostgreSQL, envtest), the race detector, a short fuzz
 ## run, then the end-to-end suite on a real local cluster (skipped with its reason on a
-## machine that cannot run one, unless CI=true). CI runs this.
-test: envtest
+## machine that cannot run one, unless CI=true), after make lint. CI runs this.
+test: lint envtest
 	KUBEBUILDER_ASSETS="$$(bash hack/envtest.sh path)" $(GOTEST) -count=1 -timeout 45m ./...
 	$(MAKE) race
 	$(MAKE) fuzz-short
@@ -32,8 +32,9 @@ race: envtest
 unit:
 	$(GOTEST) -count=1 -short ./...
 
-## lint: go vet and gofmt
+## lint: go vet, gofmt, and no build outputs in git (tracked binaries or files over 1 MB)
 lint:
+	bash hack/check-tracked.sh
 	$(GO) vet -tags $(TAGS) ./...
 	$(GO) vet -tags $(TAGS),e2e ./test/e2e/
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
