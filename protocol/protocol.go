@@ -1,0 +1,403 @@
+// Package protocol is the materialize protocol as flowsim's engine speaks it: one
+// era-neutral model of the messages, written here, with no import of any real
+// protocol module. Each era's adapter (connector/era…) translates it to and from the
+// messages that era's connectors read and write; the engine never sees an era.
+//
+// Why flowsim owns this model: the 2021 module (github.com/estuary/protocols) and
+// today's (github.com/estuary/flow/go/protocols) register the same protobuf names,
+// so one process that links both panics at start-up. The engine links neither, so a
+// connector of either era can call matsim.Run from its own main.
+//
+// The transaction model follows today's protocol, which is a superset in meaning of
+// the older eras:
+//
+//	Open → Opened
+//	per transaction: Acknowledge → Acknowledged (acknowledges the previous commit;
+//	  the first one is a no-op), Load* → Flush → Loaded* then Flushed,
+//	  Store* → StartCommit → StartedCommit
+//
+// The 2021 eras map onto it as: Flush = Prepare (which carries the runtime
+// checkpoint there, so Flush carries it too), Flushed = Prepared (its driver
+// checkpoint is a StateUpdate), StartCommit = Commit, StartedCommit =
+// DriverCommitted (Committed in 2021-10, which has no Acknowledge).
+//
+// Connector state: a connector may send a StateUpdate on Flushed or StartedCommit
+// (transactional: it is durable once the transaction commits) and on Acknowledged
+// (best effort). The runtime reduces the updates (RFC 7396 when MergePatch is set,
+// replacement otherwise) and returns the reduced state in the next Open.State: the
+// 2021 eras' driver checkpoint is exactly this state.
+package protocol
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Era is a protocol era that connectors speak.
+type Era string
+
+const (
+	// Oct2021: github.com/estuary/protocols before Dec 2021: one `apply`, no
+	// Acknowledge, DriverCommitted called Committed.
+	Oct2021 Era = "2021-10"
+	// Dec2021: github.com/estuary/protocols f9b8ae7: apply-upsert/apply-delete,
+	// Acknowledge anywhere in a round, Prepare{flow checkpoint} … Commit.
+	Dec2021 Era = "2021-12"
+	// Era2022: github.com/estuary/flow/go/protocols/materialize, January 2022 to April
+	// 2023: the 2021 subcommands, but Acknowledge first, Flush/Flushed and
+	// StartCommit{runtime checkpoint}/StartedCommit.
+	Era2022 Era = "2022"
+	// Era2023: github.com/estuary/flow/go/protocols/materialize since April 2023: one
+	// Request/Response stream for everything (today's protocol).
+	Era2023 Era = "2023"
+	// Auto asks the transport to detect the era.
+	Auto Era = "auto"
+)
+
+// Eras lists the eras in age order (Auto excluded): the one home of that list.
+var Eras = []Era{Oct2021, Dec2021, Era2022, Era2023}
+
+// ParseEra accepts the flag spellings of an Era.
+func ParseEra(s string) (Era, error) {
+	switch s {
+	case "", "auto":
+		return Auto, nil
+	case "2021-12", "dec2021", "dec-2021":
+		return Dec2021, nil
+	case "2021-10", "oct2021", "oct-2021":
+		return Oct2021, nil
+	case "2022":
+		return Era2022, nil
+	case "2023", "current":
+		return Era2023, nil
+	}
+	return "", fmt.Errorf("unknown protocol era %q (want auto, 2021-10, 2021-12, 2022 or 2023, also called current)", s)
+}
+
+// ---- Specifications ----
+
+// Materialization is what a materialization is built from: the engine fills it, each
+// era's adapter turns it into that era's MaterializationSpec (adding whatever
+// templates that era requires).
+type Materialization struct {
+	Name string
+	// Config is the connector's endpoint configuration (JSON).
+	Config   json.RawMessage
+	Bindings []*Binding
+}
+
+// Binding of a collection to a resource of the destination.
+type Binding struct {
+	// Resource is the binding's resource configuration (JSON).
+	Resource     json.RawMessage
+	ResourcePath []string
+	DeltaUpdates bool
+	Collection   Collection
+	Fields       FieldSelection
+	// Backfill counts how often the binding was backfilled (eras that have it).
+	Backfill uint32
+}
+
+// Collection is the materialized collection.
+type Collection struct {
+	Name string
+	// Schema is the collection's JSON schema.
+	Schema json.RawMessage
+	// Key holds the JSON pointers of the collection key, in order.
+	Key         []string
+	Projections []Projection
+}
+
+// Projection of a document location onto a field.
+type Projection struct {
+	Ptr          string
+	Field        string
+	IsPrimaryKey bool
+	Explicit     bool
+	Inference    Inference
+}
+
+// Inference is what the schema says of a location.
+type Inference struct {
+	// Types are JSON types: "null", "boolean", "integer", "number", "string",
+	// "array", "object".
+	Types       []string
+	MustExist   bool
+	Title       string
+	Description string
+	// String holds the string format facts when Types includes "string".
+	String *StringInference
+}
+
+// StringInference holds what is known of a string location.
+type StringInference struct {
+	Format    string
+	MaxLength uint32
+}
+
+// FieldSelection says which fields a binding materializes.
+type FieldSelection struct {
+	// Keys in key order.
+	Keys []string
+	// Values sorted.
+	Values []string
+	// Document is the field of the whole document ("" for none, as delta bindings may).
+	Document    string
+	FieldConfig map[string]json.RawMessage
+}
+
+// ---- Unary calls ----
+
+// SpecRequest asks for the connector's specification.
+type SpecRequest struct {
+	// Config, when set, is the endpoint configuration (eras that send one).
+	Config json.RawMessage
+}
+
+// SpecResponse is the connector's specification.
+type SpecResponse struct {
+	// Protocol is the protocol number the connector answers with (today's era:
+	// 3032023); 0 where the era has none.
+	Protocol         uint32
+	EndpointSchema   json.RawMessage
+	ResourceSchema   json.RawMessage
+	DocumentationURL string
+}
+
+// ValidateRequest asks the connector to validate a proposed materialization.
+type ValidateRequest struct {
+	Name     string
+	Config   json.RawMessage
+	Bindings []*ValidateBinding
+	// LastMaterialization is the materialization as last applied, for eras that send
+	// it (nil on the first Validate).
+	LastMaterialization *Materialization
+}
+
+// ValidateBinding is one proposed binding.
+type ValidateBinding struct {
+	Resource    json.RawMessage
+	Collection  Collection
+	FieldConfig map[string]json.RawMessage
+	Backfill    uint32
+}
+
+// ValidateResponse holds the connector's constraints, one entry per binding.
+type ValidateResponse struct {
+	Bindings []*ValidatedBinding
+}
+
+// ValidatedBinding is the connector's answer for one binding.
+type ValidatedBinding struct {
+	// Constraints by field name.
+	Constraints  map[string]Constraint
+	DeltaUpdates bool
+	ResourcePath []string
+}
+
+// Constraint is the connector's constraint on one field.
+type Constraint struct {
+	Type   ConstraintType
+	Reason string
+}
+
+// ConstraintType is era-neutral: adapters map each era's numbering (which changed
+// within today's era) onto these names.
+type ConstraintType int
+
+const (
+	ConstraintInvalid ConstraintType = iota
+	FieldRequired
+	LocationRequired
+	LocationRecommended
+	FieldOptional
+	FieldForbidden
+	Incompatible
+	Unsatisfiable
+)
+
+var constraintNames = [...]string{"INVALID", "FIELD_REQUIRED", "LOCATION_REQUIRED",
+	"LOCATION_RECOMMENDED", "FIELD_OPTIONAL", "FIELD_FORBIDDEN", "INCOMPATIBLE", "UNSATISFIABLE"}
+
+func (c ConstraintType) String() string {
+	if c >= 0 && int(c) < len(constraintNames) {
+		return constraintNames[c]
+	}
+	return fmt.Sprintf("CONSTRAINT(%d)", int(c))
+}
+
+// Selectable says whether a field of this constraint may be selected.
+func (c ConstraintType) Selectable() bool {
+	switch c {
+	case FieldRequired, LocationRequired, LocationRecommended, FieldOptional:
+		return true
+	}
+	return false
+}
+
+// ApplyRequest asks the connector to apply a materialization to the destination.
+type ApplyRequest struct {
+	Materialization *Materialization
+	// Version identifies this materialization's spec: a connector may skip an Apply of
+	// a version it already applied.
+	Version string
+	DryRun  bool
+	// LastMaterialization and LastVersion: as last applied, where the era sends them.
+	LastMaterialization *Materialization
+	LastVersion         string
+	// State is the reduced connector state, where the era sends it.
+	State json.RawMessage
+}
+
+// ApplyResponse describes what was applied.
+type ApplyResponse struct {
+	ActionDescription string
+	State             *StateUpdate
+}
+
+// ---- Transactions ----
+
+// StateUpdate is an update of the connector's state (2021 eras: its driver checkpoint).
+type StateUpdate struct {
+	JSON json.RawMessage
+	// MergePatch: JSON is an RFC 7396 merge patch of the current state; otherwise it
+	// replaces the state.
+	MergePatch bool
+}
+
+// Request is one message from the runtime (flowsim) to the connector; exactly one
+// field is set.
+type Request struct {
+	Open        *Open
+	Acknowledge *Acknowledge
+	Load        *Load
+	Flush       *Flush
+	Store       *Store
+	StartCommit *StartCommit
+}
+
+// Name is the message's name, for errors.
+func (r *Request) Name() string {
+	switch {
+	case r == nil:
+		return "nil request"
+	case r.Open != nil:
+		return "Open"
+	case r.Acknowledge != nil:
+		return "Acknowledge"
+	case r.Load != nil:
+		return "Load"
+	case r.Flush != nil:
+		return "Flush"
+	case r.Store != nil:
+		return "Store"
+	case r.StartCommit != nil:
+		return "StartCommit"
+	}
+	return "empty request"
+}
+
+// Open opens a transactions stream over the key range [KeyBegin, KeyEnd].
+type Open struct {
+	Materialization *Materialization
+	Version         string
+	KeyBegin        uint32
+	KeyEnd          uint32
+	// State is the reduced connector state (2021 eras: the driver checkpoint JSON);
+	// empty on the first Open.
+	State json.RawMessage
+}
+
+// Acknowledge tells the connector the previous commit is durable on the runtime's side.
+type Acknowledge struct{}
+
+// Load asks for the documents of these keys (packed tuples of the collection key).
+type Load struct {
+	Binding uint32
+	Keys    [][]byte
+}
+
+// Flush ends the Loads of a transaction: the connector sends its remaining Loaded
+// documents, then Flushed. RuntimeCheckpoint is the checkpoint this transaction will
+// commit; eras that take it here (2021: Prepare) read it, the others get it again in
+// StartCommit.
+type Flush struct {
+	RuntimeCheckpoint []byte
+}
+
+// Store holds documents to store, all of one binding.
+type Store struct {
+	Binding uint32
+	Docs    []StoredDoc
+}
+
+// StoredDoc is one document to store.
+type StoredDoc struct {
+	KeyPacked    []byte
+	ValuesPacked []byte
+	Doc          json.RawMessage
+	// Exists: the document was loaded (or stored earlier in this stream).
+	Exists bool
+}
+
+// StartCommit asks the connector to commit the transaction, with the runtime
+// checkpoint it commits.
+type StartCommit struct {
+	RuntimeCheckpoint []byte
+}
+
+// Response is one message from the connector; exactly one field is set.
+type Response struct {
+	Opened        *Opened
+	Acknowledged  *Acknowledged
+	Loaded        *Loaded
+	Flushed       *Flushed
+	StartedCommit *StartedCommit
+}
+
+// Name is the message's name, for errors.
+func (r *Response) Name() string {
+	switch {
+	case r == nil:
+		return "nil response"
+	case r.Opened != nil:
+		return "Opened"
+	case r.Acknowledged != nil:
+		return "Acknowledged"
+	case r.Loaded != nil:
+		return "Loaded"
+	case r.Flushed != nil:
+		return "Flushed"
+	case r.StartedCommit != nil:
+		return "StartedCommit"
+	}
+	return "empty response"
+}
+
+// Opened answers Open. RuntimeCheckpoint is set by connectors that keep the runtime
+// checkpoint in the destination (a marshalled gazette consumer Checkpoint).
+type Opened struct {
+	RuntimeCheckpoint []byte
+}
+
+// Acknowledged answers Acknowledge.
+type Acknowledged struct {
+	State *StateUpdate
+}
+
+// Loaded holds documents of requested keys, all of one binding.
+type Loaded struct {
+	Binding uint32
+	Docs    []json.RawMessage
+}
+
+// Flushed says every Loaded of the transaction was sent.
+type Flushed struct {
+	State *StateUpdate
+}
+
+// StartedCommit says the connector committed (or durably started committing) the
+// transaction.
+type StartedCommit struct {
+	State *StateUpdate
+}
