@@ -29,6 +29,7 @@
 package protocol
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 )
@@ -400,4 +401,27 @@ type Flushed struct {
 // transaction.
 type StartedCommit struct {
 	State *StateUpdate
+}
+
+// ---- Connectors written against this model ----
+
+// Server is a connector written against this model (flowsim's reference connector,
+// the PostgreSQL example). connector.InProcess drives one directly; each era's
+// adapter gives it that era's face (a 2021 DriverServer, today's stdio and gRPC
+// stream), so one implementation speaks every era.
+type Server interface {
+	Spec(context.Context, *SpecRequest) (*SpecResponse, error)
+	Validate(context.Context, *ValidateRequest) (*ValidateResponse, error)
+	Apply(context.Context, *ApplyRequest) (*ApplyResponse, error)
+	// Transactions serves one transactions stream until the runtime closes it
+	// (Recv returns io.EOF: return nil) or an error ends it.
+	Transactions(TransactionsStream) error
+}
+
+// TransactionsStream is the connector's side of a transactions stream.
+type TransactionsStream interface {
+	Context() context.Context
+	// Recv returns the next request; io.EOF once the runtime closed its side.
+	Recv() (*Request, error)
+	Send(*Response) error
 }
