@@ -5,17 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
-	"regexp"
 	"sort"
 	"strings"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
+	"github.com/flowsim/flowsim/internal/redact"
 )
-
-// ReasonNotAllowed: the run asks for what the manager's admission flags forbid (an image
-// outside the allowed patterns, env from a Secret), or its inline config has a key that
-// looks secret; nothing was created.
-const ReasonNotAllowed = "NotAllowed"
 
 // AdmissionPolicy is what an admin allows MatSimRuns to put into pods. Creating a
 // MatSimRun creates pods, so without it the right to edit MatSimRuns in a namespace
@@ -78,16 +73,6 @@ func matchAny(patterns []string, s string) bool {
 	return false
 }
 
-// secretLookingKey matches a config key that names a credential, once lower-cased and
-// stripped of '-', '_' and '.' (so apiKey, api_key and API-KEY all match).
-var secretLookingKey = regexp.MustCompile(`password|passwd|pwd|secret|token|credential|apikey|privatekey|accesskey`)
-
-// looksSecret reports whether an inline config key looks like it holds a secret.
-func looksSecret(key string) bool {
-	var k = strings.NewReplacer("-", "", "_", "", ".", "").Replace(strings.ToLower(key))
-	return secretLookingKey.MatchString(k)
-}
-
 // InlineSecretKeys lists, in order, the paths of the keys of an inline config that look
 // like they hold secrets, at any depth (spec.config.inline.auth.password).
 func InlineSecretKeys(raw []byte) []string {
@@ -109,7 +94,7 @@ func InlineSecretKeys(raw []byte) []string {
 			sort.Strings(keys)
 			for _, k := range keys {
 				var p = at + "." + k
-				if looksSecret(k) {
+				if redact.LooksSecret(k) {
 					found = append(found, p)
 				}
 				walk(p, t[k])

@@ -67,7 +67,7 @@ func TestStoryRunNotAllowedByAdmissionPolicy(t *testing.T) {
 		r.Admission = AdmissionPolicy{ConnectorImages: []string{"ghcr.io/acme/*"}, ForbidSecretEnv: true}
 	})
 	e.newRun("evil", func(r *flowsimv1.MatSimRun) { r.Spec.Connector.Image = "docker.io/evil/miner:latest"; secretEnv(r) })
-	var run = e.waitRun("evil", "fails as not allowed", phaseIs(flowsimv1.PhaseFailed, ReasonNotAllowed))
+	var run = e.waitRun("evil", "fails as not allowed", phaseIs(flowsimv1.PhaseFailed, flowsimv1.ReasonNotAllowed))
 	for _, want := range []string{`spec.connector.image "docker.io/evil/miner:latest"`, `spec.connector.env[1] (PGPASSWORD)`} {
 		if !strings.Contains(run.Status.Message, want) {
 			t.Errorf("status.message %q does not say %q", run.Status.Message, want)
@@ -99,7 +99,9 @@ func TestInlineSecretKeys(t *testing.T) {
 			[]string{"spec.config.inline.ACCESS_KEY_ID", "spec.config.inline.API-KEY", "spec.config.inline.Password",
 				"spec.config.inline.apiKey", "spec.config.inline.private_key"}},
 		{"nested and in lists", `{"auth":{"password":"x","kind":"basic"},"hosts":[{"name":"a","client_secret":"s"}],"oauth":{"refresh.token":"t"}}`,
-			[]string{"spec.config.inline.auth.password", "spec.config.inline.hosts[0].client_secret", "spec.config.inline.oauth.refresh.token"}},
+			// auth and oauth look secret too (the redactor hides their values): one pattern.
+			[]string{"spec.config.inline.auth", "spec.config.inline.auth.password", "spec.config.inline.hosts[0].client_secret",
+				"spec.config.inline.oauth", "spec.config.inline.oauth.refresh.token"}},
 		{"a secret-looking key with an object value", `{"credentials":{"file":"/x"}}`, []string{"spec.config.inline.credentials"}},
 		{"values are not keys", `{"note":"password=hunter2","mode":"token"}`, nil},
 		{"big numbers decode", `{"id":9007199254740993,"pwd":1}`, []string{"spec.config.inline.pwd"}},
@@ -134,7 +136,7 @@ func TestStoryInlineSecretNotAllowed(t *testing.T) {
 	e.newRun("leaky", func(r *flowsimv1.MatSimRun) {
 		r.Spec.Config = flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(`{"address":"db","auth":{"user":"u","Password":"hunter2"}}`)}}
 	})
-	var run = e.waitRun("leaky", "fails as not allowed", phaseIs(flowsimv1.PhaseFailed, ReasonNotAllowed))
+	var run = e.waitRun("leaky", "fails as not allowed", phaseIs(flowsimv1.PhaseFailed, flowsimv1.ReasonNotAllowed))
 	for _, want := range []string{"spec.config.inline.auth.Password", "spec.config.secretRef"} {
 		if !strings.Contains(run.Status.Message, want) {
 			t.Errorf("status.message %q does not say %q", run.Status.Message, want)

@@ -96,20 +96,25 @@ func (r *MatSimRunReconciler) reconcile(ctx context.Context, run *flowsimv1.MatS
 	}
 	r.readProgress(ctx, &obs)
 
-	var wasStarted = meta.IsStatusConditionTrue(run.Status.Conditions, ConditionStarted)
+	var wasStarted = meta.IsStatusConditionTrue(run.Status.Conditions, flowsimv1.ConditionStarted)
 	var st, v = computeStatus(run, obs, r.Policy, r.now())
 	if err := r.writeStatus(ctx, run, st); err != nil {
 		return ctrl.Result{}, err
 	}
-	if !wasStarted && obs.job != nil && meta.IsStatusConditionTrue(st.Conditions, ConditionStarted) {
-		r.Recorder.Eventf(run, obs.job, corev1.EventTypeNormal, EventStarted, "Start", "Created Job %s", obs.job.Name)
+	if !wasStarted && obs.job != nil && meta.IsStatusConditionTrue(st.Conditions, flowsimv1.ConditionStarted) {
+		r.Recorder.Eventf(run, obs.job, corev1.EventTypeNormal, flowsimv1.EventStarted, "Start", "Created Job %s", obs.job.Name)
 	}
 	if v.finished {
-		// Stop now what the run leaves running; the write above wakes the next pass,
-		// which reports the end (settle).
+		// The write above is the one that turned the run finished: it succeeds once
+		// (a concurrent or stale pass gets a conflict, and a later pass takes the
+		// settle path), so the metrics and the Finish event go out here, once, in the
+		// same pass, as jobset does for a finished JobSet. They are lost only if the
+		// manager dies between the write and the next line; no status field records
+		// them, as none could make that instant smaller.
 		ctrl.LoggerFrom(ctx).Info("Run finished", "phase", st.Phase, "reason", st.Reason, "seed", ptrDeref(st.Seed))
-		var _, s = settle(run, obs, r.now())
-		return ctrl.Result{}, r.stop(ctx, run, obs, s)
+		r.report(run)
+		// Stop now what the run leaves running.
+		return ctrl.Result{}, r.stop(ctx, run, obs, settle(obs))
 	}
 
 	var res = ctrl.Result{RequeueAfter: v.requeueAfter}
@@ -154,7 +159,7 @@ func (r *MatSimRunReconciler) observe(ctx context.Context, run *flowsimv1.MatSim
 	}
 
 	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.InNamespace(run.Namespace), client.MatchingLabels(selectorLabels(run, RoleDriver))); err != nil {
+	if err := r.List(ctx, &pods, client.InNamespace(run.Namespace), client.MatchingLabels(selectorLabels(run, flowsimv1.RoleDriver))); err != nil {
 		return obs, fmt.Errorf("listing driver pods: %w", err)
 	}
 	for _, p := range pods.Items {
@@ -269,10 +274,10 @@ func (r *MatSimRunReconciler) readProgress(ctx context.Context, obs *observed) {
 	if r.Logs == nil || pod == nil || pod.Status.Phase != corev1.PodRunning {
 		return
 	}
-	if s := containerStatus(pod, ContainerDriver); s == nil || s.State.Running == nil {
+	if s := containerStatus(pod, flowsimv1.ContainerDriver); s == nil || s.State.Running == nil {
 		return
 	}
-	var log, err = r.Logs.TailLog(ctx, pod.Namespace, pod.Name, ContainerDriver, 50)
+	var log, err = r.Logs.TailLog(ctx, pod.Namespace, pod.Name, flowsimv1.ContainerDriver, 50)
 	if err != nil {
 		ctrl.LoggerFrom(ctx).V(1).Info("Could not read driver progress", "pod", klog.KObj(pod), "error", err.Error())
 		return
@@ -293,23 +298,14 @@ func (r *MatSimRunReconciler) writeStatus(ctx context.Context, run *flowsimv1.Ma
 	return nil
 }
 
-// settle is every pass over a finished run: it reports the end once (claimed through
-// the Reported condition, so that neither a later pass nor a restarted manager repeats
-// it) and stops whatever still runs, however often an earlier pass failed to.
+// settle is every pass over a finished run: it stops whatever still runs, however often
+// an earlier pass failed to. It does not report: the pass that finished the run did.
 func (r *MatSimRunReconciler) settle(ctx context.Context, run *flowsimv1.MatSimRun) error {
 	var obs, err = r.observeFinished(ctx, run)
 	if err != nil {
 		return err
 	}
-	var st, s = settle(run, obs, r.now())
-	if s.report {
-		// The write is the claim: it fails on a conflict when another pass got there first.
-		if err := r.writeStatus(ctx, run, st); err != nil {
-			return err
-		}
-		r.report(run)
-	}
-	return r.stop(ctx, run, obs, s)
+	return r.stop(ctx, run, obs, settle(obs))
 }
 
 // observeFinished reads the Job and driver pods of a finished run from the cache only: a
@@ -327,7 +323,7 @@ func (r *MatSimRunReconciler) observeFinished(ctx context.Context, run *flowsimv
 	}
 	obs.job = &job
 	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.InNamespace(run.Namespace), client.MatchingLabels(selectorLabels(run, RoleDriver))); err != nil {
+	if err := r.List(ctx, &pods, client.InNamespace(run.Namespace), client.MatchingLabels(selectorLabels(run, flowsimv1.RoleDriver))); err != nil {
 		return obs, fmt.Errorf("listing driver pods: %w", err)
 	}
 	for _, p := range pods.Items {
@@ -419,8 +415,8 @@ func (r *MatSimRunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 func podToRun(_ context.Context, obj client.Object) []reconcile.Request {
-	var name, ok = obj.GetLabels()[LabelRun]
-	if !ok || obj.GetLabels()[LabelManagedBy] != ValueManagedBy {
+	var name, ok = obj.GetLabels()[flowsimv1.LabelRun]
+	if !ok || obj.GetLabels()[flowsimv1.LabelManagedBy] != flowsimv1.ValueManagedBy {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}}
@@ -429,7 +425,7 @@ func podToRun(_ context.Context, obj client.Object) []reconcile.Request {
 // CacheOptions limit the manager's cache of Jobs, Pods, Services and NetworkPolicies to
 // those the operator created, so that it does not hold every pod of the cluster.
 func CacheOptions() cache.Options {
-	var mine = labels.SelectorFromSet(labels.Set{LabelManagedBy: ValueManagedBy})
+	var mine = labels.SelectorFromSet(labels.Set{flowsimv1.LabelManagedBy: flowsimv1.ValueManagedBy})
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&batchv1.Job{}:                {Label: mine},
 		&corev1.Pod{}:                 {Label: mine},

@@ -124,13 +124,13 @@ func (e *testEnv) startPod(job *batchv1.Job) *corev1.Pod {
 		Phase:     corev1.PodRunning,
 		StartTime: &now,
 		InitContainerStatuses: []corev1.ContainerStatus{
-			{Name: ContainerInstall, Image: "flowsim:test", ImageID: "sha256:1", ContainerID: "containerd://1",
+			{Name: flowsimv1.ContainerInstall, Image: "flowsim:test", ImageID: "sha256:1", ContainerID: "containerd://1",
 				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", StartedAt: now, FinishedAt: now, ContainerID: "containerd://1"}}},
-			{Name: ContainerConnector, Image: job.Spec.Template.Spec.InitContainers[1].Image, ImageID: "sha256:2", ContainerID: "containerd://2",
+			{Name: flowsimv1.ContainerConnector, Image: job.Spec.Template.Spec.InitContainers[1].Image, ImageID: "sha256:2", ContainerID: "containerd://2",
 				Ready: true, Started: ptr.To(true), State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}},
 		},
 		ContainerStatuses: []corev1.ContainerStatus{
-			{Name: ContainerDriver, Image: "flowsim:test", ImageID: "sha256:1", ContainerID: "containerd://3",
+			{Name: flowsimv1.ContainerDriver, Image: "flowsim:test", ImageID: "sha256:1", ContainerID: "containerd://3",
 				Ready: true, Started: ptr.To(true), State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}},
 		},
 	}
@@ -234,7 +234,7 @@ func TestStoryApplyCreatesDriverJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pod = job.Spec.Template.Spec
-	if got := pod.InitContainers[1]; got.Name != ContainerConnector || ptr.Deref(got.RestartPolicy, "") != corev1.ContainerRestartPolicyAlways ||
+	if got := pod.InitContainers[1]; got.Name != flowsimv1.ContainerConnector || ptr.Deref(got.RestartPolicy, "") != corev1.ContainerRestartPolicyAlways ||
 		got.StartupProbe == nil || got.StartupProbe.GRPC == nil {
 		t.Errorf("second init container is not the connector sidecar with a gRPC startup probe: %+v", got)
 	}
@@ -250,12 +250,12 @@ func TestStoryApplyCreatesDriverJob(t *testing.T) {
 	if !metav1.IsControlledBy(job, run) {
 		t.Errorf("Job is not controlled by the MatSimRun: %+v", job.OwnerReferences)
 	}
-	if job.Labels[LabelRun] != "pg" || job.Spec.Template.Labels[LabelRun] != "pg" {
-		t.Errorf("Job labels %v / pod labels %v lack %s=pg", job.Labels, job.Spec.Template.Labels, LabelRun)
+	if job.Labels[flowsimv1.LabelRun] != "pg" || job.Spec.Template.Labels[flowsimv1.LabelRun] != "pg" {
+		t.Errorf("Job labels %v / pod labels %v lack %s=pg", job.Labels, job.Spec.Template.Labels, flowsimv1.LabelRun)
 	}
 
 	var got = e.waitRun("pg", "has started", func(r *flowsimv1.MatSimRun) error {
-		if !meta.IsStatusConditionTrue(r.Status.Conditions, ConditionStarted) {
+		if !meta.IsStatusConditionTrue(r.Status.Conditions, flowsimv1.ConditionStarted) {
 			return fmt.Errorf("Started is not True: %+v", r.Status.Conditions)
 		}
 		return nil
@@ -269,7 +269,7 @@ func TestStoryApplyCreatesDriverJob(t *testing.T) {
 	}
 	var policy networkingv1.NetworkPolicy
 	e.eventually("the NetworkPolicy exists", func() error { return e.c.Get(ctx, e.key("pg-connector"), &policy) })
-	e.waitEvent(run, corev1.EventTypeNormal, EventStarted)
+	e.waitEvent(run, corev1.EventTypeNormal, flowsimv1.EventStarted)
 }
 
 // Story: the driver runs and reports progress, then passes; the status holds the numbers.
@@ -277,7 +277,7 @@ func TestStoryRunSucceedsWithNumbers(t *testing.T) {
 	var e = newTestEnv(t)
 	var run = e.newRun("ok")
 	var job = e.waitJob("ok")
-	var before = counterValue("basic", ReasonPassed)
+	var before = counterValue("basic", flowsimv1.ReasonPassed)
 
 	var pod = e.startPod(job)
 	e.logs.set(pod.Name, "starting\n"+result.Progress{Test: "basic", Loop: 1, Loops: 3, Docs: 96}.Line()+"noise\n")
@@ -293,7 +293,7 @@ func TestStoryRunSucceedsWithNumbers(t *testing.T) {
 	e.driverExits(pod, 0, "Completed", string(res.Marshal(4096)))
 	e.finishJob(job, "")
 
-	var got = e.waitRun("ok", "succeeds", phaseIs(flowsimv1.PhaseSucceeded, ReasonPassed))
+	var got = e.waitRun("ok", "succeeds", phaseIs(flowsimv1.PhaseSucceeded, flowsimv1.ReasonPassed))
 	var want = &flowsimv1.RunResult{Outcome: "passed", Protocol: "2021-12", LoopsDone: 3, Loops: 3, Loaded: 40, Stored: 224, Verified: 224,
 		Duration: metav1.Duration{Duration: 1234 * time.Millisecond}, DocsPerSecond: "213.9"}
 	if diff := cmp.Diff(want, got.Status.Result); diff != "" {
@@ -302,12 +302,12 @@ func TestStoryRunSucceedsWithNumbers(t *testing.T) {
 	if got.Status.Seed == nil || *got.Status.Seed != 1 {
 		t.Errorf("status.seed = %v, want the seed the driver reported (1)", got.Status.Seed)
 	}
-	if !meta.IsStatusConditionTrue(got.Status.Conditions, ConditionComplete) || got.Status.CompletionTime == nil || got.Status.PodName != pod.Name {
+	if !meta.IsStatusConditionTrue(got.Status.Conditions, flowsimv1.ConditionComplete) || got.Status.CompletionTime == nil || got.Status.PodName != pod.Name {
 		t.Errorf("finished status = %+v", got.Status)
 	}
 	e.gone("the NetworkPolicy", &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "ok-connector"}})
-	e.waitEvent(run, corev1.EventTypeNormal, ReasonPassed)
-	if after := counterValue("basic", ReasonPassed); after < before+1 {
+	e.waitEvent(run, corev1.EventTypeNormal, flowsimv1.ReasonPassed)
+	if after := counterValue("basic", flowsimv1.ReasonPassed); after < before+1 {
 		t.Errorf("flowsim_matsimrun_finished_total{test=basic,result=Passed} went from %v to %v, want +1", before, after)
 	}
 }
@@ -323,14 +323,14 @@ func TestStoryCheckFailed(t *testing.T) {
 	e.driverExits(pod, 1, "Error", string(res.Marshal(4096)))
 	e.finishJob(job, "PodFailurePolicy")
 
-	var got = e.waitRun("bad", "fails", phaseIs(flowsimv1.PhaseFailed, ReasonCheckFailed))
+	var got = e.waitRun("bad", "fails", phaseIs(flowsimv1.PhaseFailed, flowsimv1.ReasonCheckFailed))
 	if !strings.Contains(got.Status.Message, "check loaded-equals-stored failed") || got.Status.Result == nil || got.Status.Result.Check != "loaded-equals-stored" {
 		t.Errorf("status = %q / %+v, want the failing check named", got.Status.Message, got.Status.Result)
 	}
-	if c := meta.FindStatusCondition(got.Status.Conditions, ConditionFailed); c == nil || c.Reason != ReasonCheckFailed {
+	if c := meta.FindStatusCondition(got.Status.Conditions, flowsimv1.ConditionFailed); c == nil || c.Reason != flowsimv1.ReasonCheckFailed {
 		t.Errorf("Failed condition = %+v", c)
 	}
-	e.waitEvent(run, corev1.EventTypeWarning, ReasonCheckFailed)
+	e.waitEvent(run, corev1.EventTypeWarning, flowsimv1.ReasonCheckFailed)
 }
 
 // Story: the connector sidecar crashes; the run says so with its exit code and last log lines.
@@ -347,7 +347,7 @@ func TestStoryConnectorCrashed(t *testing.T) {
 	e.driverExits(pod, 1, "Error", string(res.Marshal(4096)))
 	e.finishJob(job, "PodFailurePolicy")
 
-	var got = e.waitRun("crash", "fails", phaseIs(flowsimv1.PhaseFailed, ReasonConnectorCrashed))
+	var got = e.waitRun("crash", "fails", phaseIs(flowsimv1.PhaseFailed, flowsimv1.ReasonConnectorCrashed))
 	for _, want := range []string{"exited with code 3", "index out of range"} {
 		if !strings.Contains(got.Status.Message, want) {
 			t.Errorf("message %q lacks %q", got.Status.Message, want)
@@ -363,7 +363,7 @@ func TestStoryDriverOOMKilled(t *testing.T) {
 	var pod = e.startPod(job)
 	e.driverExits(pod, 137, "OOMKilled", "")
 	e.finishJob(job, "BackoffLimitExceeded")
-	e.waitRun("oom", "fails", phaseIs(flowsimv1.PhaseFailed, ReasonDriverOOMKilled))
+	e.waitRun("oom", "fails", phaseIs(flowsimv1.PhaseFailed, flowsimv1.ReasonDriverOOMKilled))
 }
 
 // Story: the connector image cannot be pulled; after the grace period the run fails and
@@ -374,13 +374,13 @@ func TestStoryImagePullFailure(t *testing.T) {
 	var job = e.waitJob("nopull")
 	var pod = e.startPod(job)
 	pod.Status.Phase = corev1.PodPending
-	pod.Status.InitContainerStatuses[1] = corev1.ContainerStatus{Name: ContainerConnector, Image: "ghcr.io/example/does-not-exist:v0",
+	pod.Status.InitContainerStatuses[1] = corev1.ContainerStatus{Name: flowsimv1.ContainerConnector, Image: "ghcr.io/example/does-not-exist:v0",
 		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "Back-off pulling image: not found"}}}
-	pod.Status.ContainerStatuses[0] = corev1.ContainerStatus{Name: ContainerDriver, Image: "flowsim:test",
+	pod.Status.ContainerStatuses[0] = corev1.ContainerStatus{Name: flowsimv1.ContainerDriver, Image: "flowsim:test",
 		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}
 	e.updatePodStatus(pod)
 
-	var got = e.waitRun("nopull", "fails", phaseIs(flowsimv1.PhaseFailed, ReasonImagePullFailed))
+	var got = e.waitRun("nopull", "fails", phaseIs(flowsimv1.PhaseFailed, flowsimv1.ReasonImagePullFailed))
 	if !strings.Contains(got.Status.Message, "does-not-exist:v0") || !strings.Contains(got.Status.Message, "not found") {
 		t.Errorf("message %q does not name the image and the kubelet's reason", got.Status.Message)
 	}
@@ -396,7 +396,7 @@ func TestStoryDeadlineExceeded(t *testing.T) {
 		t.Errorf("Job activeDeadlineSeconds = %d, want 2", got)
 	}
 	e.startPod(job)
-	var got = e.waitRun("slow", "fails", phaseIs(flowsimv1.PhaseFailed, ReasonDeadlineExceeded))
+	var got = e.waitRun("slow", "fails", phaseIs(flowsimv1.PhaseFailed, flowsimv1.ReasonDeadlineExceeded))
 	if !strings.Contains(got.Status.Message, "2s") {
 		t.Errorf("message %q does not give the timeout", got.Status.Message)
 	}
@@ -410,7 +410,7 @@ func TestStoryJobDeadlineExceeded(t *testing.T) {
 	var job = e.waitJob("slowjob")
 	e.startPod(job)
 	e.finishJob(job, batchv1.JobReasonDeadlineExceeded)
-	e.waitRun("slowjob", "fails", phaseIs(flowsimv1.PhaseFailed, ReasonDeadlineExceeded))
+	e.waitRun("slowjob", "fails", phaseIs(flowsimv1.PhaseFailed, flowsimv1.ReasonDeadlineExceeded))
 }
 
 // Story: someone deletes the driver pod; the Job fails and the run says why.
@@ -423,7 +423,7 @@ func TestStoryPodDeleted(t *testing.T) {
 		t.Fatalf("deleting the pod: %v", err)
 	}
 	e.finishJob(job, "BackoffLimitExceeded")
-	e.waitRun("podgone", "fails", phaseIs(flowsimv1.PhaseFailed, ReasonPodDeleted))
+	e.waitRun("podgone", "fails", phaseIs(flowsimv1.PhaseFailed, flowsimv1.ReasonPodDeleted))
 }
 
 // Story: someone deletes the driver Job mid-run; the operator does not start the run over.
@@ -440,7 +440,7 @@ func TestStoryJobDeletedIsNotRecreated(t *testing.T) {
 	if err := e.c.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
 		t.Fatalf("deleting the Job: %v", err)
 	}
-	e.waitRun("jobgone", "fails", phaseIs(flowsimv1.PhaseFailed, ReasonJobDeleted))
+	e.waitRun("jobgone", "fails", phaseIs(flowsimv1.PhaseFailed, flowsimv1.ReasonJobDeleted))
 	var jobs batchv1.JobList
 	if err := e.c.List(ctx, &jobs, client.InNamespace(e.ns)); err != nil || len(jobs.Items) != 0 {
 		t.Errorf("after the Job's deletion there are %d Jobs (error %v), want 0", len(jobs.Items), err)
@@ -460,8 +460,8 @@ func TestStoryFence(t *testing.T) {
 		return errors.Join(e.c.Get(ctx, e.key("fence-peer"), &peer), e.c.Get(ctx, e.key("fence-peer"), &svc), e.c.Get(ctx, e.key("fence-connector"), &policy))
 	})
 	e.waitRun("fence", "waits for its peer", func(r *flowsimv1.MatSimRun) error {
-		if c := meta.FindStatusCondition(r.Status.Conditions, ConditionStarted); c == nil || c.Reason != ReasonWaitingForPeer {
-			return fmt.Errorf("Started condition %+v, want reason %s", c, ReasonWaitingForPeer)
+		if c := meta.FindStatusCondition(r.Status.Conditions, flowsimv1.ConditionStarted); c == nil || c.Reason != flowsimv1.ReasonWaitingForPeer {
+			return fmt.Errorf("Started condition %+v, want reason %s", c, flowsimv1.ReasonWaitingForPeer)
 		}
 		return nil
 	})
@@ -490,7 +490,7 @@ func TestStoryFence(t *testing.T) {
 	var res = result.Result{Test: "fence", Outcome: result.Passed, LoopsDone: 3, Loops: 3, Stored: 10, Verified: 10}
 	e.driverExits(pod, 0, "Completed", string(res.Marshal(4096)))
 	e.finishJob(job, "")
-	var got = e.waitRun("fence", "succeeds", phaseIs(flowsimv1.PhaseSucceeded, ReasonPassed))
+	var got = e.waitRun("fence", "succeeds", phaseIs(flowsimv1.PhaseSucceeded, flowsimv1.ReasonPassed))
 	if got.Status.PeerPodName != "fence-peer" {
 		t.Errorf("status.peerPodName = %q", got.Status.PeerPodName)
 	}
@@ -514,7 +514,7 @@ func TestStoryManagerRestartMidRun(t *testing.T) {
 	var res = result.Result{Test: "basic", Outcome: result.Passed, LoopsDone: 3, Loops: 3, Stored: 7, Verified: 7}
 	e.driverExits(pod, 0, "Completed", string(res.Marshal(4096)))
 	e.finishJob(job, "")
-	e.waitRun("restart", "succeeds", phaseIs(flowsimv1.PhaseSucceeded, ReasonPassed))
+	e.waitRun("restart", "succeeds", phaseIs(flowsimv1.PhaseSucceeded, flowsimv1.ReasonPassed))
 
 	var jobs batchv1.JobList
 	if err := e.c.List(ctx, &jobs, client.InNamespace(e.ns)); err != nil {
@@ -741,16 +741,16 @@ func TestStoryConnectorCrashLoop(t *testing.T) {
 	var pod = e.startPod(job)
 	var now = metav1.Now()
 	pod.Status.Phase = corev1.PodPending
-	pod.Status.InitContainerStatuses[1] = corev1.ContainerStatus{Name: ContainerConnector, Image: pod.Spec.InitContainers[1].Image,
+	pod.Status.InitContainerStatuses[1] = corev1.ContainerStatus{Name: flowsimv1.ContainerConnector, Image: pod.Spec.InitContainers[1].Image,
 		RestartCount: testPolicyEnv.ConnectorRestartLimit,
 		State:        corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
 		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 			ExitCode: 1, Reason: "Error", Message: "exec /connector/connector: no such file or directory", StartedAt: now, FinishedAt: now}}}
-	pod.Status.ContainerStatuses[0] = corev1.ContainerStatus{Name: ContainerDriver, Image: "flowsim:test",
+	pod.Status.ContainerStatuses[0] = corev1.ContainerStatus{Name: flowsimv1.ContainerDriver, Image: "flowsim:test",
 		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}
 	e.updatePodStatus(pod)
 
-	var got = e.waitRun("loop", "fails", phaseIs(flowsimv1.PhaseFailed, ReasonConnectorCrashed))
+	var got = e.waitRun("loop", "fails", phaseIs(flowsimv1.PhaseFailed, flowsimv1.ReasonConnectorCrashed))
 	if !strings.Contains(got.Status.Message, "no such file or directory") {
 		t.Errorf("message %q lacks the connector's last log line", got.Status.Message)
 	}

@@ -1,13 +1,9 @@
 package controllers
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"math"
-	"strconv"
-	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -51,20 +47,20 @@ func PeerEndpoint(run *flowsimv1.MatSimRun) string {
 // Labels returns the labels of a child object with the given role.
 func Labels(run *flowsimv1.MatSimRun, role string) map[string]string {
 	return map[string]string{
-		LabelName:      ValueName,
-		LabelInstance:  run.Name,
-		LabelComponent: role,
-		LabelManagedBy: ValueManagedBy,
-		LabelPartOf:    ValuePartOf,
-		LabelRun:       run.Name,
-		LabelRole:      role,
-		LabelTest:      string(run.Spec.Test),
+		flowsimv1.LabelName:      flowsimv1.ValueName,
+		flowsimv1.LabelInstance:  run.Name,
+		flowsimv1.LabelComponent: role,
+		flowsimv1.LabelManagedBy: flowsimv1.ValueManagedBy,
+		flowsimv1.LabelPartOf:    flowsimv1.ValuePartOf,
+		flowsimv1.LabelRun:       run.Name,
+		flowsimv1.LabelRole:      role,
+		flowsimv1.LabelTest:      string(run.Spec.Test),
 	}
 }
 
 // selectorLabels select the run's objects with a role; a subset of Labels.
 func selectorLabels(run *flowsimv1.MatSimRun, role string) map[string]string {
-	return map[string]string{LabelRun: run.Name, LabelRole: role}
+	return map[string]string{flowsimv1.LabelRun: run.Name, flowsimv1.LabelRole: role}
 }
 
 // SeedFor is the generator seed of a run: spec.seed, else a value derived from the run's
@@ -92,88 +88,6 @@ func flowsimImage(run *flowsimv1.MatSimRun, opts BuildOptions) (string, corev1.P
 		return run.Spec.Driver.Image, ""
 	}
 	return opts.FlowsimImage, opts.FlowsimImagePullPolicy
-}
-
-// DriverArgs are the arguments of `flowsim` in the driver container.
-func DriverArgs(run *flowsimv1.MatSimRun) ([]string, error) {
-	var args = []string{"matsim", string(run.Spec.Test),
-		"--endpoint", fmt.Sprintf("127.0.0.1:%d", ProxyPort)}
-	if run.Spec.Test == flowsimv1.TestFence {
-		args = append(args, "--peer-endpoint", PeerEndpoint(run))
-	}
-
-	switch config := run.Spec.Config; {
-	case config.SecretRef != nil:
-		args = append(args, "--config", ConfigDir+"/"+config.SecretRef.Key)
-	case config.Inline != nil:
-		var b, err = compactJSON(config.Inline.Raw)
-		if err != nil {
-			return nil, fmt.Errorf("spec.config.inline: %w", err)
-		}
-		args = append(args, "--config", string(b))
-	default:
-		return nil, fmt.Errorf("spec.config: neither secretRef nor inline is set")
-	}
-
-	var res, err = compactJSON(run.Spec.Resource.Raw)
-	if err != nil {
-		return nil, fmt.Errorf("spec.resource: %w", err)
-	}
-	args = append(args, "--resource", string(res))
-
-	for _, f := range []struct {
-		flag string
-		v    *int32
-	}{{"--loops", run.Spec.Loops}, {"--start", run.Spec.Start}, {"--batch", run.Spec.Batch}} {
-		if f.v != nil {
-			args = append(args, f.flag, strconv.Itoa(int(*f.v)))
-		}
-	}
-	if run.Spec.ExactlyOnce != nil && *run.Spec.ExactlyOnce {
-		args = append(args, "--exactly-once")
-	}
-	switch run.Spec.Test {
-	case flowsimv1.TestDelta:
-		// The committed documents would otherwise flood the container log.
-		args = append(args, "--output", "/dev/null")
-	case flowsimv1.TestRecovery:
-		if len(run.Spec.CrashAt) > 0 {
-			var points = make([]string, len(run.Spec.CrashAt))
-			for i, p := range run.Spec.CrashAt {
-				points[i] = string(p)
-			}
-			args = append(args, "--crash-at", strings.Join(points, ","))
-		}
-	}
-	args = append(args, verifyArgs(run)...) // matsimrun_verify.go
-	// The driver always talks to connector-proxy, which speaks 2021-12 whatever its
-	// child speaks: spec.connector.protocol goes to the proxy (proxyCommand).
-	args = append(args,
-		"--seed", strconv.FormatInt(SeedFor(run), 10),
-		"--protocol", string(flowsimv1.Protocol202112),
-		"--result-file", "/dev/termination-log",
-		"--log.level", "info",
-	)
-	return args, nil
-}
-
-// compactJSON re-encodes a JSON object without insignificant space. Numbers keep
-// their exact spelling (json.Number): an integer above 2^53 must reach the connector
-// unchanged, not rounded through float64.
-func compactJSON(raw []byte) ([]byte, error) {
-	if len(raw) == 0 {
-		return nil, fmt.Errorf("is empty")
-	}
-	var d = json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var v map[string]any
-	if err := d.Decode(&v); err != nil {
-		return nil, fmt.Errorf("must be a mapping: %w", err)
-	}
-	if d.More() {
-		return nil, fmt.Errorf("must be a single mapping")
-	}
-	return json.Marshal(v)
 }
 
 // proxyCommand runs the connector behind the connector proxy.
@@ -232,7 +146,7 @@ func grpcProbe(period, failures int32) *corev1.Probe {
 func installContainer(run *flowsimv1.MatSimRun, opts BuildOptions) corev1.Container {
 	var image, policy = flowsimImage(run, opts)
 	return corev1.Container{
-		Name:            ContainerInstall,
+		Name:            flowsimv1.ContainerInstall,
 		Image:           image,
 		ImagePullPolicy: policy,
 		Command:         []string{FlowsimBinary, "install", "--to", InstallDir},
@@ -254,7 +168,7 @@ func installContainer(run *flowsimv1.MatSimRun, opts BuildOptions) corev1.Contai
 // kubelet never falls back to the raw log.
 func connectorContainer(run *flowsimv1.MatSimRun) corev1.Container {
 	return corev1.Container{
-		Name:            ContainerConnector,
+		Name:            flowsimv1.ContainerConnector,
 		Image:           run.Spec.Connector.Image,
 		ImagePullPolicy: run.Spec.Connector.ImagePullPolicy,
 		Command:         proxyCommand(run),
@@ -303,7 +217,7 @@ func JobForRun(run *flowsimv1.MatSimRun, opts BuildOptions) (*batchv1.Job, error
 		return nil, err
 	}
 	var image, policy = flowsimImage(run, opts)
-	var labels = Labels(run, RoleDriver)
+	var labels = Labels(run, flowsimv1.RoleDriver)
 
 	var connector = connectorContainer(run)
 	connector.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
@@ -313,7 +227,7 @@ func JobForRun(run *flowsimv1.MatSimRun, opts BuildOptions) (*batchv1.Job, error
 	connector.ReadinessProbe = grpcProbe(10, 3)
 
 	var driver = corev1.Container{
-		Name:                     ContainerDriver,
+		Name:                     flowsimv1.ContainerDriver,
 		Image:                    image,
 		ImagePullPolicy:          policy,
 		Command:                  []string{FlowsimBinary},
@@ -356,7 +270,7 @@ func JobForRun(run *flowsimv1.MatSimRun, opts BuildOptions) (*batchv1.Job, error
 			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
 				Action: batchv1.PodFailurePolicyActionFailJob,
 				OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
-					ContainerName: ptr.To(ContainerDriver),
+					ContainerName: ptr.To(flowsimv1.ContainerDriver),
 					Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
 					Values:        []int32{1, 2},
 				},
@@ -382,7 +296,7 @@ func PeerPodForRun(run *flowsimv1.MatSimRun, opts BuildOptions) *corev1.Pod {
 
 	return &corev1.Pod{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-		ObjectMeta: childMeta(run, PeerName(run), Labels(run, RolePeer)),
+		ObjectMeta: childMeta(run, PeerName(run), Labels(run, flowsimv1.RolePeer)),
 		Spec:       pod,
 	}
 }
@@ -391,10 +305,10 @@ func PeerPodForRun(run *flowsimv1.MatSimRun, opts BuildOptions) *corev1.Pod {
 func PeerServiceForRun(run *flowsimv1.MatSimRun) *corev1.Service {
 	return &corev1.Service{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-		ObjectMeta: childMeta(run, PeerName(run), Labels(run, RolePeer)),
+		ObjectMeta: childMeta(run, PeerName(run), Labels(run, flowsimv1.RolePeer)),
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeClusterIP,
-			Selector: selectorLabels(run, RolePeer),
+			Selector: selectorLabels(run, flowsimv1.RolePeer),
 			Ports: []corev1.ServicePort{{
 				Name:        ProxyPortName,
 				Protocol:    corev1.ProtocolTCP,
@@ -411,13 +325,13 @@ func PeerServiceForRun(run *flowsimv1.MatSimRun) *corev1.Service {
 func NetworkPolicyForRun(run *flowsimv1.MatSimRun) *networkingv1.NetworkPolicy {
 	return &networkingv1.NetworkPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-		ObjectMeta: childMeta(run, PolicyName(run), Labels(run, RoleNetworkPolicy)),
+		ObjectMeta: childMeta(run, PolicyName(run), Labels(run, flowsimv1.RoleNetworkPolicy)),
 		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{LabelRun: run.Name}},
+			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{flowsimv1.LabelRun: run.Name}},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
 			Ingress: []networkingv1.NetworkPolicyIngressRule{{
 				From: []networkingv1.NetworkPolicyPeer{{
-					PodSelector: &metav1.LabelSelector{MatchLabels: selectorLabels(run, RoleDriver)},
+					PodSelector: &metav1.LabelSelector{MatchLabels: selectorLabels(run, flowsimv1.RoleDriver)},
 				}},
 				Ports: []networkingv1.NetworkPolicyPort{{
 					Protocol: ptr.To(corev1.ProtocolTCP),

@@ -349,7 +349,7 @@ func TestProtocolGoesToTheProxy(t *testing.T) {
 func TestPeerObjects(t *testing.T) {
 	var run = testRun(func(r *flowsimv1.MatSimRun) { r.Spec.Test = flowsimv1.TestFence })
 	var pod = PeerPodForRun(run, testBuild)
-	var peerLabels = Labels(run, RolePeer)
+	var peerLabels = Labels(run, flowsimv1.RolePeer)
 
 	if diff := cmp.Diff(metav1.ObjectMeta{
 		Name: "pg-peer", Namespace: "ns", Labels: peerLabels, OwnerReferences: ownerRef(run),

@@ -124,10 +124,10 @@ func connectorCrash(s *corev1.ContainerStatus, where string) (string, bool) {
 // and that exit is no crash.
 func sidecarCrash(pod *corev1.Pod) (string, bool) {
 	var driverEnd *metav1.Time
-	if d := containerStatus(pod, ContainerDriver); d != nil && d.State.Terminated != nil {
+	if d := containerStatus(pod, flowsimv1.ContainerDriver); d != nil && d.State.Terminated != nil {
 		driverEnd = &d.State.Terminated.FinishedAt
 	}
-	return connectorCrashBefore(containerStatus(pod, ContainerConnector), "sidecar", driverEnd)
+	return connectorCrashBefore(containerStatus(pod, flowsimv1.ContainerConnector), "sidecar", driverEnd)
 }
 
 func stoppedAfter(t *corev1.ContainerStateTerminated, end *metav1.Time) bool {
@@ -241,7 +241,7 @@ func failed(reason, format string, args ...any) *outcome {
 
 // driverOutcome judges a driver container that terminated.
 func driverOutcome(pod *corev1.Pod, final bool) *outcome {
-	var s = containerStatus(pod, ContainerDriver)
+	var s = containerStatus(pod, flowsimv1.ContainerDriver)
 	if s == nil || s.State.Terminated == nil {
 		return nil
 	}
@@ -252,7 +252,7 @@ func driverOutcome(pod *corev1.Pod, final bool) *outcome {
 		var o = &outcome{result: resultStatus(r), seed: r.Seed}
 		switch {
 		case r.Outcome == result.Passed:
-			o.phase, o.reason = flowsimv1.PhaseSucceeded, ReasonPassed
+			o.phase, o.reason = flowsimv1.PhaseSucceeded, flowsimv1.ReasonPassed
 			o.message = fmt.Sprintf("%s passed: %d loops, %d documents stored, %d loaded, %d verified",
 				r.Test, r.LoopsDone, r.Stored, r.Loaded, r.Verified)
 			if r.AtLeastOnceOnly {
@@ -260,12 +260,12 @@ func driverOutcome(pod *corev1.Pod, final bool) *outcome {
 			}
 		case crashed:
 			// The driver's complaint is a consequence; the crash is what to fix.
-			o.phase, o.reason, o.message = flowsimv1.PhaseFailed, ReasonConnectorCrashed, crash
+			o.phase, o.reason, o.message = flowsimv1.PhaseFailed, flowsimv1.ReasonConnectorCrashed, crash
 		case r.Outcome == result.Failed:
-			o.phase, o.reason = flowsimv1.PhaseFailed, ReasonCheckFailed
+			o.phase, o.reason = flowsimv1.PhaseFailed, flowsimv1.ReasonCheckFailed
 			o.message = fmt.Sprintf("check %s failed: %s", r.Check, r.Message)
 		default:
-			o.phase, o.reason = flowsimv1.PhaseFailed, ReasonSetupError
+			o.phase, o.reason = flowsimv1.PhaseFailed, flowsimv1.ReasonSetupError
 			o.message = r.Message
 		}
 		return o
@@ -276,15 +276,15 @@ func driverOutcome(pod *corev1.Pod, final bool) *outcome {
 	}
 	switch {
 	case t.Reason == "OOMKilled":
-		return failed(ReasonDriverOOMKilled, "the driver container was OOM-killed (exit code %d); raise spec.driver.resources.limits.memory", t.ExitCode)
+		return failed(flowsimv1.ReasonDriverOOMKilled, "the driver container was OOM-killed (exit code %d); raise spec.driver.resources.limits.memory", t.ExitCode)
 	case crashed:
-		return failed(ReasonConnectorCrashed, "%s", crash)
+		return failed(flowsimv1.ReasonConnectorCrashed, "%s", crash)
 	default:
 		var msg = fmt.Sprintf("the driver exited with code %d without a readable result", t.ExitCode)
 		if m := strings.TrimSpace(t.Message); m != "" {
 			msg += ": " + m
 		}
-		return failed(ReasonDriverFailed, "%s", msg)
+		return failed(flowsimv1.ReasonDriverFailed, "%s", msg)
 	}
 }
 
@@ -297,28 +297,28 @@ func judge(run *flowsimv1.MatSimRun, start *metav1.Time, obs observed, opts Stat
 	var final = jobFailed != nil || jobComplete != nil
 
 	if obs.notAllowed != "" {
-		return failed(ReasonNotAllowed, "%s", obs.notAllowed), time.Time{}
+		return failed(flowsimv1.ReasonNotAllowed, "%s", obs.notAllowed), time.Time{}
 	}
 	if o := driverOutcome(pod, final); o != nil {
 		return o, time.Time{}
 	}
 	if obs.jobGone {
-		return failed(ReasonJobDeleted, "the driver Job %s was deleted before the run finished", run.Status.JobName), time.Time{}
+		return failed(flowsimv1.ReasonJobDeleted, "the driver Job %s was deleted before the run finished", run.Status.JobName), time.Time{}
 	}
 	if jobComplete != nil {
-		return failed(ReasonDriverFailed, "the driver Job completed but its pod's result is gone"), time.Time{}
+		return failed(flowsimv1.ReasonDriverFailed, "the driver Job completed but its pod's result is gone"), time.Time{}
 	}
 	if jobFailed != nil {
 		switch {
 		case jobFailed.Reason == batchv1.JobReasonDeadlineExceeded:
-			return failed(ReasonDeadlineExceeded, "the run did not finish within its timeout of %ds", TimeoutSeconds(run)), time.Time{}
+			return failed(flowsimv1.ReasonDeadlineExceeded, "the run did not finish within its timeout of %ds", TimeoutSeconds(run)), time.Time{}
 		case pod == nil || podDeleted(pod):
-			return failed(ReasonPodDeleted, "the driver pod was deleted before the run finished (Job: %s)", jobFailed.Message), time.Time{}
+			return failed(flowsimv1.ReasonPodDeleted, "the driver pod was deleted before the run finished (Job: %s)", jobFailed.Message), time.Time{}
 		}
 		if crash, ok := sidecarCrash(pod); ok {
-			return failed(ReasonConnectorCrashed, "%s", crash), time.Time{}
+			return failed(flowsimv1.ReasonConnectorCrashed, "%s", crash), time.Time{}
 		}
-		return failed(ReasonJobFailed, "the driver Job failed: %s: %s", jobFailed.Reason, jobFailed.Message), time.Time{}
+		return failed(flowsimv1.ReasonJobFailed, "the driver Job failed: %s: %s", jobFailed.Reason, jobFailed.Message), time.Time{}
 	}
 
 	// The run goes on, unless it ran out of time or is stuck.
@@ -326,35 +326,35 @@ func judge(run *flowsimv1.MatSimRun, start *metav1.Time, obs observed, opts Stat
 	if start != nil {
 		var deadline = start.Add(time.Duration(TimeoutSeconds(run)) * time.Second)
 		if !now.Before(deadline) {
-			return failed(ReasonDeadlineExceeded, "the run did not finish within its timeout of %ds", TimeoutSeconds(run)), time.Time{}
+			return failed(flowsimv1.ReasonDeadlineExceeded, "the run did not finish within its timeout of %ds", TimeoutSeconds(run)), time.Time{}
 		}
 		next = deadline
 	}
 	for _, p := range []*corev1.Pod{pod, obs.peer} {
 		if msg, deadline, ok := imagePullFailure(p, opts.ImagePullGracePeriod); ok {
 			if !now.Before(deadline) {
-				return failed(ReasonImagePullFailed, "%s", msg), time.Time{}
+				return failed(flowsimv1.ReasonImagePullFailed, "%s", msg), time.Time{}
 			}
 			next = earliest(next, deadline)
 		}
 	}
-	if s := containerStatus(pod, ContainerConnector); s != nil && s.RestartCount >= opts.ConnectorRestartLimit {
-		if d := containerStatus(pod, ContainerDriver); d == nil || (d.State.Running == nil && d.State.Terminated == nil) {
+	if s := containerStatus(pod, flowsimv1.ContainerConnector); s != nil && s.RestartCount >= opts.ConnectorRestartLimit {
+		if d := containerStatus(pod, flowsimv1.ContainerDriver); d == nil || (d.State.Running == nil && d.State.Terminated == nil) {
 			if crash, ok := sidecarCrash(pod); ok {
-				return failed(ReasonConnectorCrashed, "%s", crash), time.Time{}
+				return failed(flowsimv1.ReasonConnectorCrashed, "%s", crash), time.Time{}
 			}
 		}
 	}
 	if run.Spec.Test == flowsimv1.TestFence {
 		if obs.peerGone || (obs.peer != nil && obs.peer.DeletionTimestamp != nil) {
-			return failed(ReasonPodDeleted, "the fence peer pod %s was deleted before the run finished", PeerName(run)), time.Time{}
+			return failed(flowsimv1.ReasonPodDeleted, "the fence peer pod %s was deleted before the run finished", PeerName(run)), time.Time{}
 		}
 		if obs.peer != nil && obs.peer.Status.Phase == corev1.PodFailed {
-			var msg, ok = connectorCrash(containerStatus(obs.peer, ContainerConnector), "in the fence peer pod")
+			var msg, ok = connectorCrash(containerStatus(obs.peer, flowsimv1.ContainerConnector), "in the fence peer pod")
 			if !ok {
 				msg = fmt.Sprintf("the fence peer pod failed: %s %s", obs.peer.Status.Reason, obs.peer.Status.Message)
 			}
-			return failed(ReasonConnectorCrashed, "%s", strings.TrimSpace(msg)), time.Time{}
+			return failed(flowsimv1.ReasonConnectorCrashed, "%s", strings.TrimSpace(msg)), time.Time{}
 		}
 	}
 	return nil, next
@@ -401,10 +401,10 @@ func computeStatus(run *flowsimv1.MatSimRun, obs observed, opts StatusOptions, n
 		st.JobName = obs.job.Name
 		var s = obs.job.Status
 		st.Attempts = max(st.Attempts, s.Active+s.Failed+s.Succeeded, int32(len(obs.pods)))
-		setCondition(&st, run, ConditionStarted, metav1.ConditionTrue, ReasonJobCreated,
+		setCondition(&st, run, flowsimv1.ConditionStarted, metav1.ConditionTrue, flowsimv1.ReasonJobCreated,
 			fmt.Sprintf("Created Job %s", obs.job.Name), now)
 	} else if st.JobName == "" && run.Spec.Test == flowsimv1.TestFence {
-		setCondition(&st, run, ConditionStarted, metav1.ConditionFalse, ReasonWaitingForPeer,
+		setCondition(&st, run, flowsimv1.ConditionStarted, metav1.ConditionFalse, flowsimv1.ReasonWaitingForPeer,
 			fmt.Sprintf("Waiting for the fence peer pod %s to be ready", PeerName(run)), now)
 	}
 
@@ -444,39 +444,25 @@ func computeStatus(run *flowsimv1.MatSimRun, obs observed, opts StatusOptions, n
 	}
 	st.CompletionTime = ptrTo(metav1.NewTime(now))
 	if o.phase == flowsimv1.PhaseSucceeded {
-		setCondition(&st, run, ConditionComplete, metav1.ConditionTrue, o.reason, st.Message, now)
+		setCondition(&st, run, flowsimv1.ConditionComplete, metav1.ConditionTrue, o.reason, st.Message, now)
 	} else {
-		setCondition(&st, run, ConditionFailed, metav1.ConditionTrue, o.reason, st.Message, now)
+		setCondition(&st, run, flowsimv1.ConditionFailed, metav1.ConditionTrue, o.reason, st.Message, now)
 	}
-	setCondition(&st, run, ConditionReported, metav1.ConditionFalse, ReasonReportPending,
-		"The run finished; its metrics and Finish event follow in the next pass", now)
 	return st, v
 }
 
-// settlement is what a pass over a finished run does besides writing its status.
+// settlement is what a pass over a finished run does.
 type settlement struct {
-	// report: this pass claims the run's report (Reported turns True in the status it
-	// writes); once that write succeeds, count the run in the metrics and send its
-	// Finish event.
-	report bool
 	// stopJob: the Job still runs although the run is over; delete it.
 	stopJob bool
 }
 
-// settle derives the status and the duties of a pass over a finished run. It is pure and
+// settle derives the duties of a pass over a finished run. It is pure and
 // level-triggered: whatever an earlier pass left undone (a Delete that failed, a manager
 // that stopped between the status write and the stop) is seen and done again, and what
-// was done is not repeated.
-func settle(run *flowsimv1.MatSimRun, obs observed, now time.Time) (flowsimv1.MatSimRunStatus, settlement) {
-	var st = *run.Status.DeepCopy()
-	var s settlement
-	if c := meta.FindStatusCondition(st.Conditions, ConditionReported); c != nil && c.Status == metav1.ConditionFalse {
-		s.report = true
-		setCondition(&st, run, ConditionReported, metav1.ConditionTrue, ReasonReported,
-			"Counted in flowsim_matsimrun_finished_total; Finish event sent", now)
-	}
-	s.stopJob = jobStillRuns(obs)
-	return st, s
+// was done is not repeated. The status of a finished run does not change.
+func settle(obs observed) settlement {
+	return settlement{stopJob: jobStillRuns(obs)}
 }
 
 // jobStillRuns reports whether the driver Job of a finished run still runs or retries:
@@ -495,7 +481,7 @@ func jobStillRuns(obs observed) bool {
 			return false // the Job controller ends it
 		}
 	}
-	var d = containerStatus(latestPod(obs.pods), ContainerDriver)
+	var d = containerStatus(latestPod(obs.pods), flowsimv1.ContainerDriver)
 	return d == nil || d.State.Terminated == nil
 }
 

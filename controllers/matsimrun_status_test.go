@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +51,7 @@ func phase(ph corev1.PodPhase) podOpt { return func(p *corev1.Pod) { p.Status.Ph
 
 func driverExit(code int32, reason, message string) podOpt {
 	return func(p *corev1.Pod) {
-		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: ContainerDriver,
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: flowsimv1.ContainerDriver,
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason, Message: message}}})
 	}
 }
@@ -60,14 +59,14 @@ func driverExit(code int32, reason, message string) podOpt {
 func driverRunning() podOpt {
 	return func(p *corev1.Pod) {
 		p.Status.Phase = corev1.PodRunning
-		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: ContainerDriver,
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: flowsimv1.ContainerDriver,
 			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}})
 	}
 }
 
 func connectorCrashed(restarts, code int32, log string) podOpt {
 	return func(p *corev1.Pod) {
-		p.Status.InitContainerStatuses = append(p.Status.InitContainerStatuses, corev1.ContainerStatus{Name: ContainerConnector,
+		p.Status.InitContainerStatuses = append(p.Status.InitContainerStatuses, corev1.ContainerStatus{Name: flowsimv1.ContainerConnector,
 			RestartCount:         restarts,
 			State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
 			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, Reason: "Error", Message: log}}})
@@ -106,87 +105,87 @@ func TestComputeStatusOutcomes(t *testing.T) {
 		{
 			name: "passed", run: startedRun(), now: t0.Add(time.Minute),
 			obs:   observed{job: job(), pods: pod(phase(corev1.PodSucceeded), driverExit(0, "Completed", resultJSON(passed)))},
-			phase: flowsimv1.PhaseSucceeded, reason: ReasonPassed, message: []string{"basic passed", "30 verified"},
+			phase: flowsimv1.PhaseSucceeded, reason: flowsimv1.ReasonPassed, message: []string{"basic passed", "30 verified"},
 		},
 		{
 			name: "a check failed", run: startedRun(), now: t0.Add(time.Minute),
 			obs:   observed{job: job(jobCond(batchv1.JobFailed, "PodFailurePolicy")), pods: pod(phase(corev1.PodFailed), driverExit(1, "Error", resultJSON(checkFailed)))},
-			phase: flowsimv1.PhaseFailed, reason: ReasonCheckFailed, message: []string{"check load-omits-missing failed", "key [7]"},
+			phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonCheckFailed, message: []string{"check load-omits-missing failed", "key [7]"},
 		},
 		{
 			name: "the verdict counts before the Job notices", run: startedRun(), now: t0.Add(time.Minute),
 			obs:   observed{job: job(), pods: pod(phase(corev1.PodFailed), driverExit(1, "Error", resultJSON(checkFailed)))},
-			phase: flowsimv1.PhaseFailed, reason: ReasonCheckFailed,
+			phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonCheckFailed,
 		},
 		{
 			name: "setup error", run: startedRun(), now: t0.Add(time.Minute),
 			obs:   observed{job: job(jobCond(batchv1.JobFailed, "PodFailurePolicy")), pods: pod(driverExit(2, "Error", resultJSON(setupErr)))},
-			phase: flowsimv1.PhaseFailed, reason: ReasonSetupError, message: []string{"missing address"},
+			phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonSetupError, message: []string{"missing address"},
 		},
 		{
 			name: "connector crash outranks the driver's complaint", run: startedRun(), now: t0.Add(time.Minute),
 			obs: observed{job: job(jobCond(batchv1.JobFailed, "PodFailurePolicy")),
 				pods: pod(driverExit(1, "Error", resultJSON(checkFailed)), connectorCrashed(1, 3, "panic: nil map\ngoroutine 1"))},
-			phase: flowsimv1.PhaseFailed, reason: ReasonConnectorCrashed, message: []string{"exited with code 3", "panic: nil map"},
+			phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonConnectorCrashed, message: []string{"exited with code 3", "panic: nil map"},
 		},
 		{
 			name: "driver OOM-killed", run: startedRun(), now: t0.Add(time.Minute),
 			obs:   observed{job: job(jobCond(batchv1.JobFailed, "BackoffLimitExceeded")), pods: pod(phase(corev1.PodFailed), driverExit(137, "OOMKilled", ""))},
-			phase: flowsimv1.PhaseFailed, reason: ReasonDriverOOMKilled, message: []string{"OOM-killed", "spec.driver.resources"},
+			phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonDriverOOMKilled, message: []string{"OOM-killed", "spec.driver.resources"},
 		},
 		{
 			name: "driver exits without a result", run: startedRun(), now: t0.Add(time.Minute),
 			obs:   observed{job: job(jobCond(batchv1.JobFailed, "BackoffLimitExceeded")), pods: pod(driverExit(139, "Error", "segfault"))},
-			phase: flowsimv1.PhaseFailed, reason: ReasonDriverFailed, message: []string{"code 139", "segfault"},
+			phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonDriverFailed, message: []string{"code 139", "segfault"},
 		},
 		{
 			name: "Job deadline", run: startedRun(), now: t0.Add(time.Minute),
 			obs:   observed{job: job(jobCond(batchv1.JobFailed, batchv1.JobReasonDeadlineExceeded)), pods: pod(driverRunning())},
-			phase: flowsimv1.PhaseFailed, reason: ReasonDeadlineExceeded, message: []string{"600s"},
+			phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonDeadlineExceeded, message: []string{"600s"},
 		},
 		{
 			name: "own deadline when the Job has not noticed", run: startedRun(), now: t0.Add(600 * time.Second),
 			obs:   observed{job: job(), pods: pod(driverRunning())},
-			phase: flowsimv1.PhaseFailed, reason: ReasonDeadlineExceeded, stopJob: true,
+			phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonDeadlineExceeded, stopJob: true,
 		},
 		{
 			name: "image pull failure after the grace period", run: startedRun(), now: t0.Add(2 * time.Minute),
-			obs:   observed{job: job(), pods: pod(pulling(ContainerConnector, "ImagePullBackOff"))},
-			phase: flowsimv1.PhaseFailed, reason: ReasonImagePullFailed, stopJob: true,
+			obs:   observed{job: job(), pods: pod(pulling(flowsimv1.ContainerConnector, "ImagePullBackOff"))},
+			phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonImagePullFailed, stopJob: true,
 			message: []string{`"ghcr.io/example/nope:v1"`, "connector", "manifest unknown"},
 		},
 		{
 			name: "pod deleted", run: startedRun(), now: t0.Add(time.Minute),
 			obs:   observed{job: job(jobCond(batchv1.JobFailed, "BackoffLimitExceeded"))},
-			phase: flowsimv1.PhaseFailed, reason: ReasonPodDeleted,
+			phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonPodDeleted,
 		},
 		{
 			name: "pod being deleted", run: startedRun(), now: t0.Add(time.Minute),
 			obs: observed{job: job(jobCond(batchv1.JobFailed, "BackoffLimitExceeded")), pods: pod(func(p *corev1.Pod) {
 				p.DeletionTimestamp = &metav1.Time{Time: t0}
 			})},
-			phase: flowsimv1.PhaseFailed, reason: ReasonPodDeleted,
+			phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonPodDeleted,
 		},
 		{
 			name: "job deleted", run: startedRun(), now: t0.Add(time.Minute), obs: observed{jobGone: true},
-			phase: flowsimv1.PhaseFailed, reason: ReasonJobDeleted, message: []string{"pg-driver"},
+			phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonJobDeleted, message: []string{"pg-driver"},
 		},
 		{
 			name: "connector crash loop before the driver starts", run: startedRun(), now: t0.Add(time.Minute),
 			obs:   observed{job: job(), pods: pod(connectorCrashed(3, 1, "error: bad flag"))},
-			phase: flowsimv1.PhaseFailed, reason: ReasonConnectorCrashed, stopJob: true, message: []string{"after 3 restart(s)", "bad flag"},
+			phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonConnectorCrashed, stopJob: true, message: []string{"after 3 restart(s)", "bad flag"},
 		},
 		{
 			name: "fence peer crashed", run: startedRun(func(r *flowsimv1.MatSimRun) { r.Spec.Test = flowsimv1.TestFence }), now: t0.Add(time.Minute),
 			obs: observed{job: job(), pods: pod(driverRunning()), peer: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "pg-peer"},
-				Status: corev1.PodStatus{Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{{Name: ContainerConnector,
+				Status: corev1.PodStatus{Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{{Name: flowsimv1.ContainerConnector,
 					State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Message: "fatal: fenced"}}}}}}},
-			phase: flowsimv1.PhaseFailed, reason: ReasonConnectorCrashed, stopJob: true, message: []string{"fence peer pod", "code 2", "fatal: fenced"},
+			phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonConnectorCrashed, stopJob: true, message: []string{"fence peer pod", "code 2", "fatal: fenced"},
 		},
 		{
 			name: "fence peer deleted", run: startedRun(func(r *flowsimv1.MatSimRun) { r.Spec.Test = flowsimv1.TestFence }), now: t0.Add(time.Minute),
 			obs:   observed{job: job(), pods: pod(driverRunning()), peerGone: true},
-			phase: flowsimv1.PhaseFailed, reason: ReasonPodDeleted, stopJob: true, message: []string{"pg-peer"},
+			phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonPodDeleted, stopJob: true, message: []string{"pg-peer"},
 		},
 	}
 	for _, tc := range cases {
@@ -203,19 +202,14 @@ func TestComputeStatusOutcomes(t *testing.T) {
 			if !v.finished {
 				t.Errorf("verdict finished=false, want true")
 			}
-			if c := meta.FindStatusCondition(st.Conditions, ConditionReported); c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonReportPending {
-				t.Errorf("condition %s = %+v, want False/%s (the next pass reports)", ConditionReported, c, ReasonReportPending)
-			}
 			// What the finished run leaves running follows from what is observed, in
 			// this pass as in any later one.
-			var finished = tc.run.DeepCopy()
-			finished.Status = st
-			if _, s := settle(finished, tc.obs, tc.now); s.stopJob != tc.stopJob {
+			if s := settle(tc.obs); s.stopJob != tc.stopJob {
 				t.Errorf("settle stopJob=%v, want %v", s.stopJob, tc.stopJob)
 			}
-			var condType = ConditionFailed
+			var condType = flowsimv1.ConditionFailed
 			if tc.phase == flowsimv1.PhaseSucceeded {
-				condType = ConditionComplete
+				condType = flowsimv1.ConditionComplete
 			}
 			if c := meta.FindStatusCondition(st.Conditions, condType); c == nil || c.Status != metav1.ConditionTrue || c.Reason != tc.reason || c.ObservedGeneration != 1 {
 				t.Errorf("condition %s = %+v, want True with reason %s and observedGeneration 1", condType, c, tc.reason)
@@ -234,9 +228,9 @@ func TestComputeStatusSidecarStoppedAfterTheDriver(t *testing.T) {
 	var driverEnd = metav1.Time{Time: t0.Add(10 * time.Second)}
 	var sidecar = func(code int32, reason string, at time.Duration) podOpt {
 		return func(p *corev1.Pod) {
-			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: ContainerDriver, State: corev1.ContainerState{
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: flowsimv1.ContainerDriver, State: corev1.ContainerState{
 				Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Message: resultJSON(checkFailed), FinishedAt: driverEnd}}}}
-			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: ContainerConnector, State: corev1.ContainerState{
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: flowsimv1.ContainerConnector, State: corev1.ContainerState{
 				Terminated: &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason, Message: "last words",
 					FinishedAt: metav1.Time{Time: driverEnd.Add(at)}}}}}
 		}
@@ -246,12 +240,12 @@ func TestComputeStatusSidecarStoppedAfterTheDriver(t *testing.T) {
 		opt    podOpt
 		reason string
 	}{
-		{"SIGKILLed after the grace period", sidecar(137, "Error", 30*time.Second), ReasonCheckFailed},
-		{"SIGTERM in the driver's last second", sidecar(143, "Error", 0), ReasonCheckFailed},
-		{"exit 0 when stopped", sidecar(0, "Completed", time.Second), ReasonCheckFailed},
-		{"crashed before the driver ended", sidecar(2, "Error", -time.Second), ReasonConnectorCrashed},
-		{"crashed in the driver's last second", sidecar(2, "Error", 0), ReasonConnectorCrashed},
-		{"OOM-killed in the driver's last second", sidecar(137, "OOMKilled", 0), ReasonConnectorCrashed},
+		{"SIGKILLed after the grace period", sidecar(137, "Error", 30*time.Second), flowsimv1.ReasonCheckFailed},
+		{"SIGTERM in the driver's last second", sidecar(143, "Error", 0), flowsimv1.ReasonCheckFailed},
+		{"exit 0 when stopped", sidecar(0, "Completed", time.Second), flowsimv1.ReasonCheckFailed},
+		{"crashed before the driver ended", sidecar(2, "Error", -time.Second), flowsimv1.ReasonConnectorCrashed},
+		{"crashed in the driver's last second", sidecar(2, "Error", 0), flowsimv1.ReasonConnectorCrashed},
+		{"OOM-killed in the driver's last second", sidecar(137, "OOMKilled", 0), flowsimv1.ReasonConnectorCrashed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -293,7 +287,7 @@ func TestComputeStatusGoesOn(t *testing.T) {
 		},
 		{
 			name: "image pull failing within the grace period: wake up when it ends", run: startedRun(), now: t0.Add(30 * time.Second),
-			obs: observed{job: job(), pods: pod(pulling(ContainerInstall, "ErrImagePull"))}, phase: flowsimv1.PhasePending, requeue: 90 * time.Second,
+			obs: observed{job: job(), pods: pod(pulling(flowsimv1.ContainerInstall, "ErrImagePull"))}, phase: flowsimv1.PhasePending, requeue: 90 * time.Second,
 		},
 		{
 			name: "running", run: startedRun(), now: t0.Add(time.Minute),
@@ -317,7 +311,7 @@ func TestComputeStatusGoesOn(t *testing.T) {
 			if v.requeueAfter != tc.requeue {
 				t.Errorf("requeueAfter = %v, want %v", v.requeueAfter, tc.requeue)
 			}
-			if c := meta.FindStatusCondition(st.Conditions, ConditionStarted); c == nil || c.Status != metav1.ConditionTrue {
+			if c := meta.FindStatusCondition(st.Conditions, flowsimv1.ConditionStarted); c == nil || c.Status != metav1.ConditionTrue {
 				t.Errorf("Started condition = %+v, want True", c)
 			}
 		})
@@ -347,9 +341,9 @@ func TestComputeStatusProgressAndStart(t *testing.T) {
 func TestComputeStatusFenceWaitsForPeer(t *testing.T) {
 	var run = testRun(func(r *flowsimv1.MatSimRun) { r.Spec.Test = flowsimv1.TestFence })
 	var st, v = computeStatus(run, observed{peer: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "pg-peer"}}}, testPolicy, t0)
-	var c = meta.FindStatusCondition(st.Conditions, ConditionStarted)
-	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonWaitingForPeer {
-		t.Errorf("Started condition = %+v, want False/%s", c, ReasonWaitingForPeer)
+	var c = meta.FindStatusCondition(st.Conditions, flowsimv1.ConditionStarted)
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != flowsimv1.ReasonWaitingForPeer {
+		t.Errorf("Started condition = %+v, want False/%s", c, flowsimv1.ReasonWaitingForPeer)
 	}
 	if st.Phase != flowsimv1.PhasePending || st.PeerPodName != "pg-peer" || v.finished {
 		t.Errorf("phase=%s peerPodName=%q finished=%v, want Pending, pg-peer, false", st.Phase, st.PeerPodName, v.finished)
@@ -380,48 +374,11 @@ func TestComputeStatusAtLeastOnceOnly(t *testing.T) {
 	}
 }
 
-// A finished run is reported once: the pass after the one that finished it claims the
-// report, and every pass after that (or a restarted manager) sees the claim.
-func TestSettleReportsOnce(t *testing.T) {
-	var run = startedRun()
-	var st, v = computeStatus(run, observed{job: job(), pods: pod(connectorCrashed(3, 1, "bad flag"))}, testPolicy, t0.Add(time.Minute))
-	if !v.finished {
-		t.Fatalf("phase %s: want the run to finish", st.Phase)
-	}
-	run.Status = st
-
-	var claimed, s = settle(run, observed{}, t0.Add(2*time.Minute))
-	if !s.report {
-		t.Fatalf("the first pass over the finished run does not report")
-	}
-	if c := meta.FindStatusCondition(claimed.Conditions, ConditionReported); c == nil || c.Status != metav1.ConditionTrue || c.Reason != ReasonReported {
-		t.Errorf("claimed condition %s = %+v, want True/%s", ConditionReported, c, ReasonReported)
-	}
-	if claimed.Phase != st.Phase || claimed.Reason != st.Reason || claimed.Message != st.Message {
-		t.Errorf("the claim changed the outcome: %s/%s, was %s/%s", claimed.Phase, claimed.Reason, st.Phase, st.Reason)
-	}
-
-	run.Status = claimed
-	var again, s2 = settle(run, observed{}, t0.Add(3*time.Minute))
-	if s2.report {
-		t.Errorf("a pass after the claim reports again")
-	}
-	if diff := cmp.Diff(claimed, again); diff != "" {
-		t.Errorf("a pass after the claim changes the status (and would write it): %s", diff)
-	}
-
-	// A run finished by a manager that predates the condition was reported by it.
-	run.Status.Conditions = slices.DeleteFunc(run.Status.Conditions, func(c metav1.Condition) bool { return c.Type == ConditionReported })
-	if _, s := settle(run, observed{}, t0); s.report {
-		t.Errorf("a finished run without the %s condition is reported", ConditionReported)
-	}
-}
-
 // The Job of a finished run is stopped while it still runs or retries, on every pass
 // until it is gone, and left alone once it ends by itself.
 func TestSettleStopsARunningJob(t *testing.T) {
 	var run = startedRun()
-	run.Status.Phase, run.Status.Reason = flowsimv1.PhaseFailed, ReasonDeadlineExceeded
+	run.Status.Phase, run.Status.Reason = flowsimv1.PhaseFailed, flowsimv1.ReasonDeadlineExceeded
 	var deleting = job()
 	deleting.DeletionTimestamp = &metav1.Time{Time: t0}
 	var retry = append(pod(phase(corev1.PodFailed), driverExit(137, "Error", "")), pod(driverRunning(), func(p *corev1.Pod) {
@@ -433,7 +390,7 @@ func TestSettleStopsARunningJob(t *testing.T) {
 		stop bool
 	}{
 		{"driver runs", observed{job: job(), pods: pod(driverRunning())}, true},
-		{"image pull: driver waiting", observed{job: job(), pods: pod(pulling(ContainerConnector, "ImagePullBackOff"))}, true},
+		{"image pull: driver waiting", observed{job: job(), pods: pod(pulling(flowsimv1.ContainerConnector, "ImagePullBackOff"))}, true},
 		{"no pod yet", observed{job: job()}, true},
 		{"the Job retries after a driver exit", observed{job: job(), pods: retry}, true},
 		{"driver exited, Job not updated yet", observed{job: job(), pods: pod(driverExit(1, "Error", "x"))}, false},
@@ -446,7 +403,7 @@ func TestSettleStopsARunningJob(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			for pass := range 2 { // level-triggered: the same observation, the same duty
-				if _, s := settle(run, tc.obs, t0.Add(time.Duration(pass)*time.Minute)); s.stopJob != tc.stop {
+				if s := settle(tc.obs); s.stopJob != tc.stop {
 					t.Errorf("pass %d: stopJob = %v, want %v", pass, s.stopJob, tc.stop)
 				}
 			}

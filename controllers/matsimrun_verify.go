@@ -6,20 +6,6 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// verifyArgs are the driver's flags for spec.verify: --verify-sql, and the
-// connection mounted from its Secret (else the driver uses the connector's config).
-func verifyArgs(run *flowsimv1.MatSimRun) []string {
-	var v = run.Spec.Verify
-	if v == nil {
-		return nil
-	}
-	var args = []string{"--verify-sql", v.SQL}
-	if v.SecretRef != nil {
-		args = append(args, "--verify-connection", VerifyDir+"/"+v.SecretRef.Key)
-	}
-	return args
-}
-
 // mountVerifySecret mounts spec.verify.secretRef into the driver container (the
 // pod's first container) only.
 func mountVerifySecret(run *flowsimv1.MatSimRun, pod *corev1.PodSpec) {

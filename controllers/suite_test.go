@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -24,11 +23,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
+	"github.com/flowsim/flowsim/internal/envtestutil"
 )
 
 // One envtest control plane (kube-apiserver + etcd, no kubelet, no controllers) serves
@@ -48,27 +47,17 @@ func TestMain(m *testing.M) {
 		}
 	}
 	flag.Parse()
-	var assets, why = envtestAssets()
-	if testing.Short() && os.Getenv("CI") != "true" {
-		why = "-short (make unit) runs no envtest control plane"
-	}
+	var assets, why = envtestutil.Missing()
 	if why != "" {
 		envMissing = why
 		os.Exit(m.Run())
 	}
-	if os.Getenv("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT") == "" {
-		os.Setenv("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT", "2m") // 2 cores shared with other builds
-	}
-	var env = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
-	}
-	var err error
-	if envCfg, err = env.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "starting envtest with assets in %s: %v\n", assets, err)
+	var env, cfg, err = envtestutil.Start(assets)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	envCfg = cfg
 	if envClient, err = client.New(envCfg, client.Options{Scheme: envScheme}); err != nil {
 		fmt.Fprintf(os.Stderr, "creating the envtest client: %v\n", err)
 		os.Exit(1)
@@ -84,36 +73,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// envtestAssets finds kube-apiserver and etcd: KUBEBUILDER_ASSETS, else the folder
-// `bash hack/envtest.sh path` names (built by `make envtest`).
-func envtestAssets() (dir, missing string) {
-	dir = os.Getenv("KUBEBUILDER_ASSETS")
-	if dir == "" {
-		var out, err = exec.Command("bash", filepath.Join("..", "hack", "envtest.sh"), "path").Output()
-		if err != nil {
-			return "", fmt.Sprintf("bash hack/envtest.sh path: %v", err)
-		}
-		dir = strings.TrimSpace(string(out))
-	}
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
-		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			return "", fmt.Sprintf("%s not found in %q (run `make envtest` or set KUBEBUILDER_ASSETS)", bin, dir)
-		}
-	}
-	return dir, ""
-}
-
-// requireEnvtest skips an integration test when envtest is unavailable, except in CI
-// (CI=true), where that is a failure.
+// requireEnvtest skips an integration test when envtest is unavailable, except in CI.
 func requireEnvtest(t *testing.T) {
 	t.Helper()
-	if envMissing == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("envtest is required in CI: %s", envMissing)
-	}
-	t.Skipf("Skipping envtest integration test: %s", envMissing)
+	envtestutil.Require(t, envMissing)
 }
 
 // fakeLogs serves driver logs for the progress reader (envtest has no kubelet).

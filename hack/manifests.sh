@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the deepcopy functions, the CRDs and the manager's RBAC role with
-# controller-gen (built once from the Go module proxy into the user's cache).
+# controller-gen (built once from the Go module proxy into the user's cache), and the
+# inline-secrets admission policy with hack/gentables.
 #
 #   bash hack/manifests.sh            regenerate in place
 #   bash hack/manifests.sh OUTDIR     write CRDs and RBAC under OUTDIR/{crd,rbac} instead
@@ -31,6 +32,8 @@ OUT="${1:-$ROOT/config}"
 cd "$ROOT"
 if [[ $# -eq 0 ]]; then
   "$GEN" object paths="./api/..."
+  # The admission policy of what looks secret, from internal/redact's one pattern.
+  go run -tags nozstd ./hack/gentables -policy
 fi
 "$GEN" crd:maxDescLen=400 paths="./api/..." output:crd:artifacts:config="$OUT/crd/bases"
 "$GEN" rbac:roleName=flowsim-manager paths="./controllers/..." output:rbac:artifacts:config="$OUT/rbac/generated"

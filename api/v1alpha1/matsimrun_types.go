@@ -362,7 +362,7 @@ type MatSimRunStatus struct {
 	Result *RunResult `json:"result,omitempty"`
 }
 
-// MatSimRun runs one matsim test (basic, delta, fence or recovery) against a
+// MatSimRun runs one matsim test (basic, delta, fence, recovery or migrate) against a
 // materialization connector image, in a Job whose pod holds the connector as a
 // sidecar and the matsim driver.
 //

@@ -22,22 +22,6 @@ const (
 	AllowConcurrent ConcurrencyPolicy = "Allow"
 )
 
-// Labels on every MatSimRun a sweep creates (besides flowsim.dev/test): select an
-// execution's runs with `kubectl get matsimruns -A -l flowsim.dev/execution=NAME`.
-const (
-	// LabelSweep is the name of the MatSimSweep.
-	LabelSweep = "flowsim.dev/sweep"
-	// LabelExecution is the name of the sweep execution.
-	LabelExecution = "flowsim.dev/execution"
-	// LabelTarget is the name of the MatSimTarget (in the run's namespace).
-	LabelTarget = "flowsim.dev/target"
-)
-
-// TriggerAnnotation on a MatSimSweep starts an execution now ("run now") whenever its value
-// changes, e.g. `kubectl annotate matsimsweep nightly flowsim.dev/trigger="$(date +%s)" --overwrite`.
-// The value names the execution, so setting the same value again starts nothing.
-const TriggerAnnotation = "flowsim.dev/trigger"
-
 // MatSimSweepSpec is a schedule and the targets it tests.
 // +kubebuilder:validation:XValidation:rule="!has(self.maxParallelRunsPerNamespace) || self.maxParallelRunsPerNamespace <= self.maxParallelRuns",message="maxParallelRunsPerNamespace must not exceed maxParallelRuns",fieldPath=".maxParallelRunsPerNamespace"
 type MatSimSweepSpec struct {

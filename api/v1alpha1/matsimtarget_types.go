@@ -17,7 +17,7 @@ type MatSimTargetSpec struct {
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MinItems=1
-	// +kubebuilder:validation:MaxItems=4
+	// +kubebuilder:validation:MaxItems=5
 	Tests []MatSimTest `json:"tests,omitempty"`
 }
 

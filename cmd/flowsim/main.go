@@ -1,4 +1,4 @@
-// Command flowsim tests materialization connectors: `flowsim matsim basic|delta|fence|recovery`
+// Command flowsim tests materialization connectors: `flowsim matsim basic|delta|fence|recovery|migrate`
 // drives a connector through the materialize protocol and checks what it stores;
 // `flowsim connector-proxy` serves a stdio connector over gRPC inside a pod.
 package main

@@ -9,7 +9,7 @@
 //
 // Under matsim, in process, no image or transport needed:
 //
-//	materialize-postgres basic|delta|fence|recovery --config config.json --resource resource.json [flags]
+//	materialize-postgres basic|delta|fence|recovery|migrate --config config.json --resource resource.json [flags]
 //	go run -tags nozstd ./examples/materialize-postgres basic --config ... --resource ...
 //
 // See docs/postgres.md.
@@ -27,6 +27,7 @@ import (
 
 	"github.com/flowsim/flowsim/connector/stdio"
 	"github.com/flowsim/flowsim/examples/materialize-postgres/pgdriver"
+	"github.com/flowsim/flowsim/matsim"
 	"github.com/go-logr/logr"
 	"github.com/go-logr/zapr"
 	"go.uber.org/zap"
@@ -54,7 +55,7 @@ func run(args []string) int {
 			return 1
 		}
 		return 0
-	case slices.Contains(matsimTests, verb):
+	case slices.Contains(matsim.Tests, verb):
 		return runMatsim(ctx, pgdriver.New(newLogger(os.Stderr)))
 	case verb == "help" || verb == "-h" || verb == "--help":
 		usage(os.Stdout)
@@ -65,10 +66,8 @@ func run(args []string) int {
 	return 2
 }
 
-var matsimTests = []string{"basic", "delta", "fence", "recovery"}
-
 func usage(w io.Writer) {
-	fmt.Fprint(w, `materialize-postgres: a Flow materialization connector for PostgreSQL.
+	fmt.Fprintf(w, `materialize-postgres: a Flow materialization connector for PostgreSQL.
 
 As a connector (stdio convention: length-prefixed protobuf on stdin/stdout):
   materialize-postgres [--protocol 2021-12|2021-10] spec | validate | apply-upsert | apply-delete | transactions
@@ -76,7 +75,7 @@ As a connector (stdio convention: length-prefixed protobuf on stdin/stdout):
   also $FLOWSIM_CONNECTOR_PROTOCOL)
 
 Under matsim, in process:
-  materialize-postgres basic|delta|fence|recovery --config config.json --resource resource.json [flags]
+  materialize-postgres %s --config config.json --resource resource.json [flags]
 
 Example:
   echo '{"address":"localhost:5432","user":"flow","password":"secret","database":"flow"}' > config.json
@@ -84,7 +83,7 @@ Example:
   go run -tags nozstd ./examples/materialize-postgres basic --config config.json --resource resource.json --start 5000 --loops 5
 
 Set LOG_LEVEL=debug for per-transaction logs. See docs/postgres.md.
-`)
+`, strings.Join(matsim.Tests, "|"))
 }
 
 // newLogger logs to w (stderr), at info level unless LOG_LEVEL=debug.

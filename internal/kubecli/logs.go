@@ -12,7 +12,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
-	"github.com/flowsim/flowsim/controllers"
 )
 
 // LogStreamer streams a container's log: the cluster's pods/log, or a fake in tests
@@ -83,11 +82,11 @@ yet, and stops when the container ends, saying how the run finished.`,
 func logTarget(run *flowsimv1.MatSimRun, which string) (pod, container string) {
 	switch which {
 	case "connector":
-		return run.Status.PodName, controllers.ContainerConnector
+		return run.Status.PodName, flowsimv1.ContainerConnector
 	case "peer":
-		return run.Status.PeerPodName, controllers.ContainerConnector
+		return run.Status.PeerPodName, flowsimv1.ContainerConnector
 	}
-	return run.Status.PodName, controllers.ContainerDriver
+	return run.Status.PodName, flowsimv1.ContainerDriver
 }
 
 func (k *kube) logs(ctx context.Context, s *session, name, which string, follow bool) error {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/flowsim/flowsim/connector"
-	"github.com/flowsim/flowsim/controllers"
 	"github.com/flowsim/flowsim/matsim"
 	"github.com/flowsim/flowsim/matsim/result"
 
@@ -22,11 +21,11 @@ import (
 // ExitInfra when the cluster could not complete it.
 func exitCodeOf(run *flowsimv1.MatSimRun) int {
 	switch run.Status.Reason {
-	case controllers.ReasonPassed:
+	case flowsimv1.ReasonPassed:
 		return ExitPassed
-	case controllers.ReasonCheckFailed, controllers.ReasonConnectorCrashed:
+	case flowsimv1.ReasonCheckFailed, flowsimv1.ReasonConnectorCrashed:
 		return ExitFailed
-	case controllers.ReasonSetupError:
+	case flowsimv1.ReasonSetupError:
 		return ExitSetup
 	}
 	if run.Status.Phase == flowsimv1.PhaseSucceeded {

@@ -59,7 +59,7 @@ func (k *kube) runCommand() *cobra.Command {
 	var cmd = &cobra.Command{
 		Use:   "run TEST --image IMAGE [--config FILE|YAML] [--resource YAML] [flags] | run -f run.yaml",
 		Short: "Run a matsim test in the cluster as a MatSimRun, follow it and print its report",
-		Long: `run creates a MatSimRun for TEST (basic, delta, fence, recovery) in the namespace, with
+		Long: `run creates a MatSimRun for TEST (basic, delta, fence, recovery, migrate) in the namespace, with
 the connector config in a Secret owned by the run (deleted with it), waits for the run to
 finish while showing its progress, and prints the same report as a local run. -f takes a
 MatSimRun manifest instead ('-' for stdin). --wait=false prints the run's name and returns.

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/flowsim/flowsim/internal/envtestutil"
 	"github.com/flowsim/flowsim/matsim"
 )
 
@@ -39,26 +39,15 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	var assets, why = envtestAssets()
-	if testing.Short() && os.Getenv("CI") != "true" {
-		why = "-short (make unit) runs no envtest control plane"
-	}
+	var assets, why = envtestutil.Missing()
 	if why != "" {
 		envMissing = why
 		os.Exit(m.Run())
 	}
 	envAssets = assets
-	if os.Getenv("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT") == "" {
-		os.Setenv("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT", "2m")
-	}
-	var env = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
-	}
-	var cfg, err = env.Start()
+	var env, cfg, err = envtestutil.Start(assets)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting envtest with assets in %s: %v\n", assets, err)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	var code = func() int {
@@ -102,36 +91,10 @@ func writeKubeconfig(env *envtest.Environment, name string, groups []string) (st
 	return p, os.WriteFile(p, b, 0o600)
 }
 
-// envtestAssets finds kube-apiserver and etcd: KUBEBUILDER_ASSETS, else the folder
-// `bash hack/envtest.sh path` names (built by `make envtest`).
-func envtestAssets() (dir, missing string) {
-	dir = os.Getenv("KUBEBUILDER_ASSETS")
-	if dir == "" {
-		var out, err = exec.Command("bash", filepath.Join("..", "..", "hack", "envtest.sh"), "path").Output()
-		if err != nil {
-			return "", fmt.Sprintf("bash hack/envtest.sh path: %v", err)
-		}
-		dir = strings.TrimSpace(string(out))
-	}
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
-		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			return "", fmt.Sprintf("%s not found in %q (run `make envtest` or set KUBEBUILDER_ASSETS)", bin, dir)
-		}
-	}
-	return dir, ""
-}
-
-// requireEnvtest skips an integration test when envtest is unavailable, except in CI
-// (CI=true), where that is a failure.
+// requireEnvtest skips an integration test when envtest is unavailable, except in CI.
 func requireEnvtest(t *testing.T) {
 	t.Helper()
-	if envMissing == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("envtest is required in CI: %s", envMissing)
-	}
-	t.Skipf("Skipping envtest integration test: %s", envMissing)
+	envtestutil.Require(t, envMissing)
 }
 
 // newNamespace creates a namespace for one test.

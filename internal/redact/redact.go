@@ -3,7 +3,7 @@
 // termination message of a connector's container.
 //
 // Which values are secret:
-//   - every string or number at any depth under a key that looks secret (SecretKey:
+//   - every string or number at any depth under a key that looks secret (LooksSecret:
 //     password, token, secret, api_key, credential, auth, …), including every member
 //     of an object or array under such a key; booleans and null never are;
 //   - the password of URL userinfo (`postgres://user:PASSWORD@host/db`) in any string
@@ -53,9 +53,6 @@ const Marker = "[REDACTED]"
 // ShortLen is the length in bytes from which a secret is redacted wherever it
 // appears; shorter ones only where they stand as a whole word.
 const ShortLen = 4
-
-// SecretKey matches config keys whose values are secret.
-var SecretKey = regexp.MustCompile(`(?i)pass|pwd|secret|token|credential|private|api_?key|access_?key|auth|sas|signature`)
 
 var (
 	// userinfo of a URL: scheme://USERINFO@ (the last @ before the path).
@@ -308,7 +305,7 @@ func secretsOf(config []byte) []secret {
 				if path != "" {
 					p = path + "." + k
 				}
-				walk(p, secretKey || SecretKey.MatchString(k), t[k])
+				walk(p, secretKey || LooksSecret(k), t[k])
 			}
 		case []any:
 			for i, e := range t {

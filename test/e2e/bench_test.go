@@ -134,7 +134,7 @@ func BenchmarkConcurrentRuns(b *testing.B) {
 
 func driverStarted(pod *corev1.Pod) (time.Time, bool) {
 	for _, s := range pod.Status.ContainerStatuses {
-		if s.Name != controllers.ContainerDriver {
+		if s.Name != flowsimv1.ContainerDriver {
 			continue
 		}
 		switch {

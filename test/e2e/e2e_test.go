@@ -27,7 +27,7 @@ import (
 
 const refConfig = `{"state_dir":"/tmp/ref"}`
 
-var passed = expectStatus{phase: flowsimv1.PhaseSucceeded, reason: controllers.ReasonPassed, outcome: string(result.Passed)}
+var passed = expectStatus{phase: flowsimv1.PhaseSucceeded, reason: flowsimv1.ReasonPassed, outcome: string(result.Passed)}
 
 // The reference connector passes basic, delta and recovery: a real kubelet runs the install
 // init container, the connector as a native sidecar and the driver; the operator reads the
@@ -70,7 +70,7 @@ func TestDefectFailsCheck(t *testing.T) {
 	var run = referenceRun(ns, "drop-store", flowsimv1.TestBasic, `{"state_dir":"/tmp/ref","defect":"drop-store"}`)
 	create(t, run)
 	var got = waitFinished(t, run, 5*time.Minute)
-	assertStatus(t, got, expectStatus{phase: flowsimv1.PhaseFailed, reason: controllers.ReasonCheckFailed,
+	assertStatus(t, got, expectStatus{phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonCheckFailed,
 		outcome: string(result.Failed), check: "load.missing"})
 }
 
@@ -83,7 +83,7 @@ func TestConnectorCrashed(t *testing.T) {
 	run.Spec.Connector.Command = []string{"/connector/no-such-connector"}
 	create(t, run)
 	var got = waitFinished(t, run, 5*time.Minute)
-	assertStatus(t, got, expectStatus{phase: flowsimv1.PhaseFailed, reason: controllers.ReasonConnectorCrashed,
+	assertStatus(t, got, expectStatus{phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonConnectorCrashed,
 		message: []string{"the connector sidecar exited with code", "no-such-connector"}})
 }
 
@@ -96,7 +96,7 @@ func TestImagePullFailed(t *testing.T) {
 	run.Spec.Connector.Image = "flowsim.invalid/no-such-connector:e2e"
 	create(t, run)
 	var got = waitFinished(t, run, 6*time.Minute)
-	assertStatus(t, got, expectStatus{phase: flowsimv1.PhaseFailed, reason: controllers.ReasonImagePullFailed,
+	assertStatus(t, got, expectStatus{phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonImagePullFailed,
 		message: []string{"flowsim.invalid/no-such-connector:e2e"}})
 }
 
@@ -109,7 +109,7 @@ func TestDeadlineExceeded(t *testing.T) {
 	run.Spec.Timeout = &metav1.Duration{Duration: 5 * time.Second}
 	create(t, run)
 	var got = waitFinished(t, run, 3*time.Minute)
-	assertStatus(t, got, expectStatus{phase: flowsimv1.PhaseFailed, reason: controllers.ReasonDeadlineExceeded,
+	assertStatus(t, got, expectStatus{phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonDeadlineExceeded,
 		message: []string{"timeout of 5s"}})
 }
 

@@ -22,7 +22,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
-	"github.com/flowsim/flowsim/controllers"
 	"github.com/flowsim/flowsim/internal/pgtest"
 )
 
@@ -242,9 +241,9 @@ func assertStatus(t testing.TB, got *flowsimv1.MatSimRun, want expectStatus) {
 	if st.Phase != want.phase || st.Reason != want.reason {
 		t.Fatalf("status = %s/%s (%q), want %s/%s\n%s", st.Phase, st.Reason, st.Message, want.phase, want.reason, describePods(got.Namespace))
 	}
-	var condType = controllers.ConditionComplete
+	var condType = flowsimv1.ConditionComplete
 	if want.phase == flowsimv1.PhaseFailed {
-		condType = controllers.ConditionFailed
+		condType = flowsimv1.ConditionFailed
 	}
 	var found bool
 	for _, c := range st.Conditions {

@@ -1,0 +1,143 @@
+package v1alpha1
+
+// Every label key, annotation, condition type, reason, event name and container name that
+// the operator writes and the CLI (or a user's kubectl) reads. They live here, in the API
+// package, so that a client needs only these types and client-go: `flowsim kube ...` does
+// not link the controllers. docs/operator.md lists them for users.
+
+// Labels on every object a MatSimRun creates (the Job and its pod template carry the same).
+const (
+	LabelName      = "app.kubernetes.io/name"
+	LabelInstance  = "app.kubernetes.io/instance"
+	LabelComponent = "app.kubernetes.io/component"
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelPartOf    = "app.kubernetes.io/part-of"
+
+	// LabelRun is the name of the MatSimRun that owns the object.
+	LabelRun = "flowsim.dev/run"
+	// LabelRole is RoleDriver or RolePeer.
+	LabelRole = "flowsim.dev/role"
+	// LabelTest is the run's spec.test.
+	LabelTest = "flowsim.dev/test"
+
+	ValueName      = "flowsim"
+	ValueManagedBy = "flowsim-operator"
+	ValuePartOf    = "flowsim"
+
+	// RoleDriver marks the driver Job and its pod (connector sidecar + matsim driver).
+	RoleDriver = "driver"
+	// RolePeer marks the fence test's second connector (pod and Service).
+	RolePeer = "peer"
+	// RoleNetworkPolicy marks the NetworkPolicy guarding the run's connector proxies.
+	RoleNetworkPolicy = "network-policy"
+)
+
+// Condition types on MatSimRun.status.conditions.
+const (
+	// ConditionStarted is True once the driver Job exists.
+	ConditionStarted = "Started"
+	// ConditionComplete is True when every check passed.
+	ConditionComplete = "Complete"
+	// ConditionFailed is True when the run failed; its reason says why.
+	ConditionFailed = "Failed"
+)
+
+// Reasons, on conditions, status.reason and events.
+const (
+	// ReasonJobCreated: the driver Job was created (Started=True).
+	ReasonJobCreated = "JobCreated"
+	// ReasonWaitingForPeer: the fence test waits for its peer connector to be ready (Started=False).
+	ReasonWaitingForPeer = "WaitingForPeer"
+
+	// ReasonPassed: the driver reported that every check passed.
+	ReasonPassed = "Passed"
+	// ReasonCheckFailed: the connector failed one of matsim's checks.
+	ReasonCheckFailed = "CheckFailed"
+	// ReasonSetupError: the driver could not set up the test (bad config or resource,
+	// connector rejected the spec); the connector was not judged.
+	ReasonSetupError = "SetupError"
+	// ReasonConnectorCrashed: the connector (sidecar or fence peer) exited with an error.
+	ReasonConnectorCrashed = "ConnectorCrashed"
+	// ReasonImagePullFailed: an image could not be pulled within the grace period.
+	ReasonImagePullFailed = "ImagePullFailed"
+	// ReasonDeadlineExceeded: the run took longer than spec.timeout.
+	ReasonDeadlineExceeded = "DeadlineExceeded"
+	// ReasonDriverOOMKilled: the driver container ran out of memory.
+	ReasonDriverOOMKilled = "DriverOOMKilled"
+	// ReasonPodDeleted: a pod of the run was deleted before it finished.
+	ReasonPodDeleted = "PodDeleted"
+	// ReasonJobDeleted: the driver Job was deleted before it finished.
+	ReasonJobDeleted = "JobDeleted"
+	// ReasonDriverFailed: the driver exited without a readable result.
+	ReasonDriverFailed = "DriverFailed"
+	// ReasonJobFailed: the Job failed for another reason (its condition message is kept).
+	ReasonJobFailed = "JobFailed"
+	// ReasonNotAllowed: the run asks for what the manager's admission flags forbid (an
+	// image outside the allowed patterns, env from a Secret), or its inline config has a
+	// key that looks secret; nothing was created.
+	ReasonNotAllowed = "NotAllowed"
+)
+
+// Event reasons that are not outcome reasons.
+const (
+	EventStarted = "Started"
+)
+
+// Labels on every MatSimRun a sweep creates (besides flowsim.dev/test): select an
+// execution's runs with `kubectl get matsimruns -A -l flowsim.dev/execution=NAME`.
+const (
+	// LabelSweep is the name of the MatSimSweep.
+	LabelSweep = "flowsim.dev/sweep"
+	// LabelExecution is the name of the sweep execution.
+	LabelExecution = "flowsim.dev/execution"
+	// LabelTarget is the name of the MatSimTarget (in the run's namespace).
+	LabelTarget = "flowsim.dev/target"
+)
+
+// TriggerAnnotation on a MatSimSweep starts an execution now ("run now") whenever its value
+// changes, e.g. `kubectl annotate matsimsweep nightly flowsim.dev/trigger="$(date +%s)" --overwrite`.
+// The value names the execution, so setting the same value again starts nothing.
+const TriggerAnnotation = "flowsim.dev/trigger"
+
+// MatSimSweep: conditions, reasons and events.
+const (
+	// ConditionScheduleValid is False when the schedule or time zone cannot be used
+	// (reason InvalidSchedule) or a selector is invalid (InvalidSelector).
+	ConditionScheduleValid = "ScheduleValid"
+	// ConditionActive is True while an execution runs (reason ExecutionRunning) and False
+	// otherwise (reason Idle, or Suspended).
+	ConditionActive = "Active"
+
+	ReasonScheduleValid    = "ScheduleValid"
+	ReasonInvalidSchedule  = "InvalidSchedule"
+	ReasonInvalidSelector  = "InvalidSelector"
+	ReasonExecutionRunning = "ExecutionRunning"
+	ReasonIdle             = "Idle"
+	ReasonSuspended        = "Suspended"
+
+	// Why the sweep ended a run of an execution (SweepRunResult.reason, outcome error).
+	// ReasonTargetDeleted: the MatSimTarget was deleted; its unfinished run was deleted.
+	ReasonTargetDeleted = "TargetDeleted"
+	// ReasonNamespaceDeleted: the target's namespace was deleted.
+	ReasonNamespaceDeleted = "NamespaceDeleted"
+	// ReasonRunDeleted: the MatSimRun was deleted (by someone else) before it finished.
+	ReasonRunDeleted = "RunDeleted"
+	// ReasonReplaced: a newer execution replaced this one (concurrencyPolicy Replace).
+	ReasonReplaced = "Replaced"
+
+	// EventScheduled: an execution started (note: trigger, runs planned).
+	EventScheduled = "Scheduled"
+	// EventCompleted: an execution completed (note: counts).
+	EventCompleted = "Completed"
+	// EventMissedSchedule: schedule times that never started (downtime, deadline).
+	EventMissedSchedule = "MissedSchedule"
+	// EventReplaced: an execution was stopped by a newer one.
+	EventReplaced = "Replaced"
+)
+
+// Container names in a run's pods (the CLI reads their logs by these names).
+const (
+	ContainerInstall   = "install-flowsim"
+	ContainerConnector = "connector"
+	ContainerDriver    = "driver"
+)
