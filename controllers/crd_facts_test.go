@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -12,6 +14,10 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/estuary/protocols/materialize"
+	"github.com/go-logr/logr"
+
+	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/matsim"
 )
 
@@ -74,17 +80,56 @@ func TestCRDTestListIsTheEngines(t *testing.T) {
 	}
 }
 
-// startRule is the CEL rule on MatSimRun spec.start that the engine's bound implies:
-// start·2^loops below 2^matsim.KeyBits, with the driver's defaults for unset fields.
-func startRule(defaultStart, defaultLoops, maxLoops int) string {
-	var bounds []string
-	for loops := 0; loops <= maxLoops; loops++ {
-		bounds = append(bounds, fmt.Sprint(uint64(1)<<(matsim.KeyBits-loops)))
+// startRule is the CEL rule on MatSimRun spec.start: start below bounds[loops], with the
+// driver's defaults for unset fields.
+func startRule(defaultStart, defaultLoops int, bounds []uint64) string {
+	var b []string
+	for _, v := range bounds {
+		b = append(b, fmt.Sprint(v))
 	}
 	return fmt.Sprintf("(has(self.start) ? self.start : %d) < [%s][has(self.loops) ? self.loops : %d]",
-		defaultStart, strings.Join(bounds, ", "), defaultLoops)
+		defaultStart, strings.Join(b, ", "), defaultLoops)
 }
 
+// refusing is a connector that fails every call: the engine reaches it only after it
+// accepted the options.
+type refusing struct{}
+
+var errRefusing = errors.New("refusing connector")
+
+func (refusing) Spec(context.Context, *materialize.SpecRequest) (*materialize.SpecResponse, error) {
+	return nil, errRefusing
+}
+func (refusing) Validate(context.Context, *materialize.ValidateRequest) (*materialize.ValidateResponse, error) {
+	return nil, errRefusing
+}
+func (refusing) ApplyUpsert(context.Context, *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
+	return nil, errRefusing
+}
+func (refusing) ApplyDelete(context.Context, *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
+	return nil, errRefusing
+}
+func (refusing) Transactions(context.Context) (connector.Session, error) { return nil, errRefusing }
+func (refusing) Info() connector.Info                                    { return connector.Info{} }
+func (refusing) Close() error                                            { return nil }
+
+// engineAddresses reports whether the engine accepts start documents doubled over loops:
+// it refuses the options before it calls the connector when they are too many.
+func engineAddresses(t *testing.T, loops int, start uint64) bool {
+	var rep = matsim.Execute(context.Background(), matsim.Options{
+		Test: "basic", Connector: refusing{}, Loops: loops, Start: int(start), Batch: 1000, Seed: 1,
+		Config: []byte("{}"), Resource: []byte("{}"), Log: logr.Discard(),
+	})
+	var msg = fmt.Sprint(rep.Result.Message)
+	for _, f := range rep.Failures {
+		msg += " " + f.Message
+	}
+	return !strings.Contains(msg, "doubled over")
+}
+
+// The spec.start rule is the engine's bound, point for point: for every loops the CRD
+// allows, the largest start it admits is one the engine addresses, and the smallest it
+// refuses is one the engine refuses.
 func TestCRDStartBoundIsTheEngines(t *testing.T) {
 	var run = crdSpec(t, "flowsim.dev_matsimruns.yaml")
 	var loops = run.Properties["loops"]
@@ -92,25 +137,33 @@ func TestCRDStartBoundIsTheEngines(t *testing.T) {
 		t.Fatal("MatSimRun spec.loops has no maximum")
 	}
 	var maxLoops = int(*loops.Maximum)
-	if maxLoops >= matsim.KeyBits {
-		t.Fatalf("spec.loops maximum %d leaves no document below 2^%d", maxLoops, matsim.KeyBits)
+	var bounds = make([]uint64, maxLoops+1)
+	for l := 1; l <= maxLoops; l++ {
+		// The smallest start the engine refuses at l loops: a binary search below 2^62.
+		var lo, hi = uint64(1), uint64(1) << 62
+		if engineAddresses(t, l, hi) {
+			t.Fatalf("the engine addresses 2^62 documents doubled over %d loops", l)
+		}
+		for lo < hi {
+			if mid := lo + (hi-lo)/2; engineAddresses(t, l, mid) {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+		bounds[l] = lo
 	}
+	// Index 0 is never read (loops ≥ 1); the rule continues the doubling there.
+	bounds[0] = 2 * bounds[1]
 	// The driver's defaults stand in for unset fields.
 	var f = matsim.NewFlags("basic", flag.NewFlagSet("basic", flag.ContinueOnError))
-	var want = startRule(f.Start, f.Loops, maxLoops)
+	var want = startRule(f.Start, f.Loops, bounds)
 	var rules []string
 	for _, r := range run.XValidations {
 		rules = append(rules, r.Rule)
 	}
 	if !slices.Contains(rules, want) {
-		t.Errorf("MatSimRun has no CEL rule bounding spec.start as the engine does (matsim.KeyBits %d); the marker on MatSimRunSpec must be\n"+
-			"// +kubebuilder:validation:XValidation:rule=%q,...\nrules now: %q", matsim.KeyBits, want, rules)
-	}
-	// The rule's bound is the engine's: the largest start allowed fits, one more does not.
-	for l := 1; l <= maxLoops; l++ {
-		var bound = int(uint64(1) << (matsim.KeyBits - l))
-		if !matsim.StartFits(bound-1, l) || matsim.StartFits(bound, l) {
-			t.Errorf("loops %d: the CRD allows start below %d, the engine's StartFits disagrees", l, bound)
-		}
+		t.Errorf("MatSimRun has no CEL rule bounding spec.start as the engine does; the marker on MatSimRunSpec must be\n"+
+			"// +kubebuilder:validation:XValidation:rule=%q,...\nrules now: %q", want, rules)
 	}
 }

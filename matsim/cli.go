@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
@@ -266,7 +267,7 @@ func (f *Flags) check() error {
 		return UsageError("--start must be at least 1 (got %d)", f.Start)
 	case f.Batch < 1:
 		return UsageError("--batch must be at least 1 (got %d)", f.Batch)
-	case !StartFits(f.Start, loops):
+	case loops > 40 || bits.Len64(uint64(f.Start))+loops > 40:
 		return UsageError("--start %d doubled over --loops %d is more documents than matsim can address", f.Start, loops)
 	case f.CallTimeout <= 0:
 		return UsageError("--call-timeout must be positive (got %s)", f.CallTimeout)

@@ -30,17 +30,6 @@ import (
 // Tests are the test names, in documentation order.
 var Tests = []string{"basic", "delta", "fence", "recovery", "migrate"}
 
-// KeyBits bounds how many documents a run can address: loop i stores start·2^i
-// documents, all with distinct keys below 2^KeyBits, so start·2^loops must stay below
-// 2^KeyBits. The MatSimRun CRD's CEL rule on spec.start is derived from it (a test in
-// controllers fails when they differ).
-const KeyBits = 40
-
-// StartFits reports whether start documents doubled over loops stay addressable.
-func StartFits(start, loops int) bool {
-	return loops <= KeyBits && bits.Len64(uint64(start))+loops <= KeyBits
-}
-
 // Options configure one run.
 type Options struct {
 	// Test is one of Tests.
@@ -214,7 +203,7 @@ func validateOptions(o *Options) error {
 		return failf(CheckSetupConfig, "setup", "--start must be at least 1 (got %d)", o.Start)
 	case o.Batch < 1:
 		return failf(CheckSetupConfig, "setup", "--batch must be at least 1 (got %d)", o.Batch)
-	case !StartFits(o.Start, o.Loops):
+	case o.Loops > 40 || bits.Len64(uint64(o.Start))+o.Loops > 40:
 		return failf(CheckSetupConfig, "setup", "--start %d doubled over --loops %d is more documents than matsim can address", o.Start, o.Loops)
 	}
 	return nil
