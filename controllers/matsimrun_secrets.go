@@ -2,7 +2,7 @@ package controllers
 
 import (
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
-	"github.com/flowsim/flowsim/internal/redact"
+	"github.com/flowsim/flowsim/lib/redact"
 )
 
 // redactOutcome removes the secrets of an inline config from what the status will

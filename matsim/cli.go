@@ -18,8 +18,8 @@ import (
 
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
-	"github.com/flowsim/flowsim/internal/logging"
-	"github.com/flowsim/flowsim/internal/redact"
+	"github.com/flowsim/flowsim/lib/logging"
+	"github.com/flowsim/flowsim/lib/redact"
 	"github.com/flowsim/flowsim/matsim/result"
 	"github.com/go-logr/logr"
 	"gopkg.in/yaml.v3"

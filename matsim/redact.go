@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"strings"
 
-	"github.com/flowsim/flowsim/internal/redact"
+	"github.com/flowsim/flowsim/lib/redact"
 )
 
 // redactReport replaces the secrets of the connector config in every string of the

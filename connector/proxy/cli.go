@@ -10,7 +10,7 @@ import (
 
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/stdio"
-	"github.com/flowsim/flowsim/internal/redact"
+	"github.com/flowsim/flowsim/lib/redact"
 	"github.com/spf13/cobra"
 )
 

@@ -16,7 +16,7 @@ import (
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/grpcconn"
 	"github.com/flowsim/flowsim/connector/stdio"
-	"github.com/flowsim/flowsim/internal/redact"
+	"github.com/flowsim/flowsim/lib/redact"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"

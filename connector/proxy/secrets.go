@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/estuary/protocols/materialize"
-	"github.com/flowsim/flowsim/internal/redact"
+	"github.com/flowsim/flowsim/lib/redact"
 )
 
 // WithRedactor makes a server from NewServer learn the endpoint config of every

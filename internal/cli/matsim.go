@@ -20,7 +20,7 @@ import (
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/reference"
 	"github.com/flowsim/flowsim/internal/cli/progress"
-	"github.com/flowsim/flowsim/internal/logging"
+	"github.com/flowsim/flowsim/lib/logging"
 	"github.com/flowsim/flowsim/matsim"
 	"github.com/flowsim/flowsim/matsim/result"
 	"github.com/spf13/cobra"

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flowsim/flowsim/internal/redact"
-	"github.com/flowsim/flowsim/internal/redact/echo"
+	"github.com/flowsim/flowsim/lib/redact"
+	"github.com/flowsim/flowsim/lib/redact/echo"
 )
 
 // issueConfig is the config of issue 11 as a user writes it for --config.
