@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
-	"github.com/flowsim/flowsim/internal/redact"
+	"github.com/flowsim/flowsim/lib/redact"
 )
 
 // AdmissionPolicy is what an admin allows MatSimRuns to put into pods. Creating a

@@ -3,7 +3,7 @@ package controllers
 import (
 	"strings"
 
-	"github.com/flowsim/flowsim/internal/redact"
+	"github.com/flowsim/flowsim/lib/redact"
 )
 
 // InlineSecretsPolicyFile is where InlineSecretsPolicy is written, relative to the
@@ -23,7 +23,7 @@ func InlineSecretsPolicy() string {
 	).Replace(inlineSecretsPolicyTemplate)
 }
 
-const inlineSecretsPolicyTemplate = `# Generated from internal/redact (SecretKeyPattern) by go run -tags nozstd ./hack/gentables
+const inlineSecretsPolicyTemplate = `# Generated from lib/redact (SecretKeyPattern) by go run -tags nozstd ./hack/gentables
 # -policy: do not edit.
 #
 # The API server refuses a MatSimRun (or a MatSimTarget, whose sweep runs would all be

@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
-	"github.com/flowsim/flowsim/internal/redact"
+	"github.com/flowsim/flowsim/lib/redact"
 )
 
 // The policy in config/crd is the one InlineSecretsPolicy renders from redact's pattern.

@@ -32,7 +32,7 @@ OUT="${1:-$ROOT/config}"
 cd "$ROOT"
 if [[ $# -eq 0 ]]; then
   "$GEN" object paths="./api/..."
-  # The admission policy of what looks secret, from internal/redact's one pattern.
+  # The admission policy of what looks secret, from lib/redact's one pattern.
   go run -tags nozstd ./hack/gentables -policy
 fi
 "$GEN" crd:maxDescLen=400 paths="./api/..." output:crd:artifacts:config="$OUT/crd/bases"
