@@ -134,10 +134,10 @@ func TestInlineSecretKeys(t *testing.T) {
 func TestStoryInlineSecretNotAllowed(t *testing.T) {
 	var e = newTestEnv(t)
 	e.newRun("leaky", func(r *flowsimv1.MatSimRun) {
-		r.Spec.Config = flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(`{"address":"db","auth":{"user":"u","Password":"hunter2"}}`)}}
+		r.Spec.Config = flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(`{"address":"db","connection":{"user":"u","Password":"hunter2"}}`)}}
 	})
 	var run = e.waitRun("leaky", "fails as not allowed", phaseIs(flowsimv1.PhaseFailed, flowsimv1.ReasonNotAllowed))
-	for _, want := range []string{"spec.config.inline.auth.Password", "spec.config.secretRef"} {
+	for _, want := range []string{"spec.config.inline.connection.Password", "spec.config.secretRef"} {
 		if !strings.Contains(run.Status.Message, want) {
 			t.Errorf("status.message %q does not say %q", run.Status.Message, want)
 		}
@@ -150,7 +150,7 @@ func TestStoryInlineSecretNotAllowed(t *testing.T) {
 	}
 
 	e.newRun("harmless", func(r *flowsimv1.MatSimRun) {
-		r.Spec.Config = flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(`{"address":"db","auth":{"user":"u","mode":"trust"}}`)}}
+		r.Spec.Config = flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(`{"address":"db","connection":{"user":"u","mode":"trust"}}`)}}
 	})
 	e.waitJob("harmless")
 }

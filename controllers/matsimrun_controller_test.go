@@ -660,7 +660,7 @@ func TestStoryValidationRejections(t *testing.T) {
 
 	t.Run("inline keys that do not look secret pass", func(t *testing.T) {
 		var run = valid("harmless-inline")
-		run.Spec.Config.Inline.Raw = []byte(`{"address":"db:5432","user":"flow","database":"t","sslmode":"disable","auth":{"mode":"trust"}}`)
+		run.Spec.Config.Inline.Raw = []byte(`{"address":"db:5432","user":"flow","database":"t","sslmode":"disable","connection":{"mode":"trust"}}`)
 		if err := envClient.Create(ctx, run); err != nil {
 			t.Fatalf("the API server rejected an inline config without secret-looking keys: %v", err)
 		}
@@ -679,7 +679,7 @@ func TestStoryValidationRejections(t *testing.T) {
 
 	t.Run("a nested secret passes the API server (the manager refuses it: TestStoryInlineSecretNotAllowed)", func(t *testing.T) {
 		var run = valid("nested-secret")
-		run.Spec.Config.Inline.Raw = []byte(`{"address":"db","auth":{"password":"x"}}`)
+		run.Spec.Config.Inline.Raw = []byte(`{"address":"db","connection":{"password":"x"}}`)
 		if err := envClient.Create(ctx, run); err != nil {
 			t.Fatalf("the API server's rule looks at top-level keys only, but: %v", err)
 		}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # envtest assets without internet: builds kube-apiserver and etcd from the Go module proxy
-# (nested module hack/envtest/, see ../shared/ENVTEST.md) into the user's cache, once.
+# (nested module hack/envtest/, which says why it is a module of its own) into the user's
+# cache, once (about 10 minutes of CPU on 2 cores; docs/contributing.md).
 #
 #   bash hack/envtest.sh ensure   build the binaries unless they are already cached
 #   bash hack/envtest.sh path     print the folder to use as KUBEBUILDER_ASSETS

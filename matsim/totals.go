@@ -3,8 +3,8 @@ package matsim
 import "github.com/flowsim/flowsim/matsim/result"
 
 // totals sets the run's totals in Result from the transactions in Loops, the one
-// place they are computed (their definitions are in the README, "Exit codes and
-// reports"):
+// place they are computed (their definitions are in docs/tests.md, "Reports and
+// secrets"):
 //   - loaded: Loaded documents the connector returned, over every transaction;
 //   - verified: of those, the documents judged equal to the expected state
 //     (a missing document was never loaded), plus the rows a delta verifier
