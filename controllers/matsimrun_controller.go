@@ -1,6 +1,10 @@
-// Package controllers holds the MatSimRun reconciler: a MatSimRun becomes a driver Job
-// (connector sidecar + matsim driver), plus a peer connector pod for the fence test, and
-// its status follows from the driver's termination message and the Job's and pods' state.
+// Package controllers holds the operator's two reconcilers. MatSimRun: a run becomes a
+// driver Job (connector sidecar + matsim driver), plus a peer connector pod for the fence
+// test, and its status follows from the driver's termination message and the Job's and
+// pods' state (matsimrun_*.go). MatSimSweep: on a schedule, an execution creates one
+// MatSimRun per selected MatSimTarget and test, within parallelism limits, and its status
+// summarises them (matsimsweep_*.go). The names they write (labels, conditions, reasons,
+// events) are in api/v1alpha1/names.go.
 package controllers
 
 import (

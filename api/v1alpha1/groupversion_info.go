@@ -1,5 +1,9 @@
 // Package v1alpha1 contains the flowsim.dev/v1alpha1 API: MatSimRun, one run of a matsim
-// test against a materialization connector image, reconciled into a Kubernetes Job.
+// test against a materialization connector image, reconciled into a Kubernetes Job;
+// MatSimTarget, a connector a team offers to fleet sweeps (a MatSimRun spec and the tests
+// to repeat it with); MatSimSweep, a schedule that runs the selected targets. names.go
+// holds every label, condition, reason, event and container name that the operator writes
+// and clients read, so that a client needs this package and client-go only.
 //
 // +kubebuilder:object:generate=true
 // +groupName=flowsim.dev
