@@ -54,11 +54,13 @@ var allowed = []struct{ from, to, who string }{
 	{"lib/redact/echo", "connector/stdio", `helper "trust": a test connector, not a leaf helper (move it beside connector/stdio/stdiotest)`},
 	{"connector/conformance", "matsim", `helper "eras-engine": conformance stops importing the engine`},
 	{"matsim", "connector/reference", `helper "eras-engine": the engine stops linking the reference connector`},
+	{"controllers", "internal/sweepreport", `helper "sweeps": the sweep controller classifies runs with the API's Outcome(run)`},
 }
 
 // forbidden are imports that point down but are still wrong.
 var forbidden = []struct{ from, to, why string }{
 	{"matsim", "connector/reference", "the engine must not link the reference connector (only tests use it)"},
+	{"controllers", "internal/sweepreport", "a run's outcome is decided once, in the API package; the controller does not need the report package"},
 }
 
 type pkg struct {
