@@ -334,7 +334,7 @@ func (s *session) submit(ctx context.Context, k *kube, run *flowsimv1.MatSimRun,
 	if configData != nil {
 		secret = &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: run.Spec.Config.SecretRef.Name, Namespace: run.Namespace,
-				Labels: map[string]string{"flowsim.dev/run": run.Name, "app.kubernetes.io/managed-by": "flowsim-cli"}},
+				Labels: map[string]string{flowsimv1.LabelRun: run.Name, flowsimv1.LabelManagedBy: "flowsim-cli"}},
 			Type: corev1.SecretTypeOpaque,
 			Data: map[string][]byte{ConfigKey: configData},
 		}
