@@ -3,6 +3,7 @@ module github.com/flowsim/flowsim
 go 1.26.0
 
 require (
+	github.com/estuary/flow v0.6.10
 	github.com/estuary/protocols v0.0.0-20211216181348-f9b8ae72b94c
 	github.com/fatih/color v1.19.0
 	github.com/go-logr/logr v1.4.4
@@ -15,7 +16,7 @@ require (
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.10
 	github.com/vbauerster/mpb/v8 v8.16.2
-	go.gazette.dev/core v0.103.0
+	go.gazette.dev/core v0.103.1-0.20260505142537-ce718ada37ee
 	go.uber.org/zap v1.28.0
 	golang.org/x/sys v0.48.0
 	golang.org/x/term v0.46.0
