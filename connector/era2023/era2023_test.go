@@ -70,7 +70,7 @@ func TestRequestsPassTheRealValidation(t *testing.T) {
 	var reqs = []*w.Request{
 		era2023.SpecRequest(&protocol.SpecRequest{Config: json.RawMessage(`{}`)}),
 		era2023.ValidateRequest(&protocol.ValidateRequest{Name: m.Name, Config: m.Config, LastMaterialization: m,
-			Bindings: []*protocol.ValidateBinding{{Resource: m.Bindings[0].Resource, Collection: m.Bindings[0].Collection, Backfill: 1}}}),
+			Bindings: []*protocol.ValidateBinding{{Resource: m.Bindings[0].Resource, Collection: m.Bindings[0].Collection, Backfill: 1}}}, true),
 		apply,
 	}
 	var cp = realCheckpoint(t)
@@ -322,7 +322,14 @@ func TestUnaryRoundTrips(t *testing.T) {
 	var validate = &protocol.ValidateRequest{Name: "n", Config: json.RawMessage(`{}`), Bindings: []*protocol.ValidateBinding{{
 		Resource: json.RawMessage(`{"t":1}`), Collection: sorted.Bindings[0].Collection, FieldConfig: map[string]json.RawMessage{"a": json.RawMessage(`1`)}, Backfill: 3,
 	}}}
-	if d := cmp.Diff(validate, era2023.NeutralValidateRequest(era2023.ValidateRequest(validate).Validate), neutralOpts); d != "" {
+	if d := cmp.Diff(validate, era2023.NeutralValidateRequest(era2023.ValidateRequest(validate, true).Validate), neutralOpts); d != "" {
 		t.Errorf("Validate (-want +got):\n%s", d)
+	}
+	validate.LastMaterialization = sorted
+	if got := era2023.ValidateRequest(validate, false).Validate; got.LastMaterialization != nil {
+		t.Error("last_materialization sent without withLast (connectors of 2023 read field 5 as network_ports)")
+	}
+	if d := cmp.Diff(validate, era2023.NeutralValidateRequest(era2023.ValidateRequest(validate, true).Validate), neutralOpts); d != "" {
+		t.Errorf("Validate with last materialization (-want +got):\n%s", d)
 	}
 }

@@ -171,13 +171,19 @@ func NeutralSpec(s *w.Response_Spec) *protocol.SpecResponse {
 	}
 }
 
-// ValidateRequest is the runtime's Validate request.
-func ValidateRequest(r *protocol.ValidateRequest) *w.Request {
+// ValidateRequest is the runtime's Validate request. Its last_materialization
+// (field 5) is sent only when withLast is set: connectors built from April to
+// October 2023 have network_ports (a repeated flow.NetworkPort) at field 5 and
+// fail to decode a Validate that carries a MaterializationSpec there, so sending
+// it to a connector of unknown age could blame a correct connector.
+func ValidateRequest(r *protocol.ValidateRequest, withLast bool) *w.Request {
 	var v = &w.Request_Validate{
-		Name:                r.Name,
-		ConnectorType:       w.MaterializationSpec_IMAGE,
-		ConfigJson:          r.Config,
-		LastMaterialization: Materialization(r.LastMaterialization),
+		Name:          r.Name,
+		ConnectorType: w.MaterializationSpec_IMAGE,
+		ConfigJson:    r.Config,
+	}
+	if withLast {
+		v.LastMaterialization = Materialization(r.LastMaterialization)
 	}
 	for _, b := range r.Bindings {
 		v.Bindings = append(v.Bindings, &w.Request_Validate_Binding{

@@ -133,7 +133,7 @@ func TestUnaryCalls(t *testing.T) {
 		t.Errorf("Spec: %+v", got)
 	}
 	resp, err = inproc.Call(ctx, c, era2023.ValidateRequest(&protocol.ValidateRequest{Name: m.Name, Config: m.Config,
-		Bindings: []*protocol.ValidateBinding{{Resource: m.Bindings[0].Resource, Collection: m.Bindings[0].Collection}}}))
+		Bindings: []*protocol.ValidateBinding{{Resource: m.Bindings[0].Resource, Collection: m.Bindings[0].Collection}}}, false))
 	if err != nil {
 		t.Fatal(err)
 	}
