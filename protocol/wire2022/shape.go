@@ -24,6 +24,8 @@
 // labels the era in reports, from evidence that cannot be wrong.
 package wire2022
 
+//go:generate protoc --proto_path=. --go_out=. --go_opt=paths=source_relative wire2022.proto
+
 import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
