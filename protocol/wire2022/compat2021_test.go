@@ -144,10 +144,16 @@ func TestCompatibleRoundDrives2021(t *testing.T) {
 	}
 	var keys = []tuple.Tuple{{"a"}, {"b"}}
 	for round := 1; round <= 2; round++ {
-		for _, r := range compatibleRound(keys, []byte(fmt.Sprintf("cp%d", round))) {
+		var reqs = compatibleRound(keys, []byte(fmt.Sprintf("cp%d", round)))
+		send(reqs[0])
+		send(reqs[1])
+		if r := recv(); r.Acknowledged == nil {
+			t.Fatalf("round %d: got %v, want Acknowledged", round, r)
+		}
+		for _, r := range reqs[2:] {
 			send(r)
 		}
-		var loaded, acked int
+		var loaded, acked = 0, 1
 		var flushed *DriverCheckpoint
 		for {
 			var r = recv()

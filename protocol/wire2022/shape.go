@@ -33,13 +33,16 @@ import (
 // CompatibleRound is the request sequence of one transaction that a connector of
 // either shape accepts (and the 2021-12 module too):
 //
-//	Acknowledge, Load*, Prepare/Flush{field 1: runtime checkpoint},
+//	Acknowledge, Load*, (wait for Acknowledged) Prepare/Flush{field 1: runtime checkpoint},
 //	Store*, Commit/StartCommit{field 1: runtime checkpoint}
 //
 // 2021-12 reads the checkpoint in Prepare and ignores the unknown field 1 of
 // Commit; the late-2022 shape ignores Flush's (deprecated) checkpoint and
-// requires StartCommit's.
-const CompatibleRound = "Acknowledge, Load*, Prepare/Flush{runtime checkpoint}, Store*, Commit/StartCommit{runtime checkpoint}"
+// requires StartCommit's. The late-2022 loop must see Acknowledged written
+// before it reads Flush: a Flush that overtakes it can make the real loop skip
+// Acknowledged and then panic (its await races its load), so the runtime waits
+// for Acknowledged before sending Flush, as today's runtime does.
+const CompatibleRound = "Acknowledge, Load*, (Acknowledged) Flush{runtime checkpoint}, Store*, StartCommit{runtime checkpoint}"
 
 // Shape is a transaction shape of the subcommand eras.
 type Shape int
