@@ -12,6 +12,8 @@ import (
 	"github.com/estuary/flow/go/protocols/fdb/tuple"
 	pf "github.com/estuary/flow/go/protocols/flow"
 	"github.com/estuary/flow/go/protocols/materialize"
+	"github.com/flowsim/flowsim/connector/era2022"
+	"github.com/flowsim/flowsim/protocol"
 	w "github.com/flowsim/flowsim/protocol/wire2022"
 	"go.gazette.dev/core/broker/client"
 	pb "go.gazette.dev/core/broker/protocol"
@@ -109,28 +111,22 @@ func spec(t *testing.T) []byte {
 	return b
 }
 
-// round is one transaction in the compatible sequence (w.CompatibleRound).
-func round(keys []tuple.Tuple, checkpoint []byte) []*w.TransactionRequest {
-	var load = &w.TransactionRequest_Load{}
-	var store = &w.TransactionRequest_Store{}
-	var slice = func(arena *[]byte, b []byte) *w.Slice {
-		var s = &w.Slice{Begin: uint32(len(*arena)), End: uint32(len(*arena) + len(b))}
-		*arena = append(*arena, b...)
-		return s
-	}
+// round is one transaction in the neutral model: the keys loaded, then stored.
+func round(keys []tuple.Tuple, checkpoint []byte) []*protocol.Request {
+	var load = &protocol.Load{}
+	var store = &protocol.Store{}
 	for i, k := range keys {
-		load.PackedKeys = append(load.PackedKeys, slice(&load.Arena, k.Pack()))
-		store.PackedKeys = append(store.PackedKeys, slice(&store.Arena, k.Pack()))
-		store.PackedValues = append(store.PackedValues, slice(&store.Arena, tuple.Tuple{int64(i)}.Pack()))
-		store.DocsJson = append(store.DocsJson, slice(&store.Arena, []byte(fmt.Sprintf(`{"i":%d}`, i))))
-		store.Exists = append(store.Exists, false)
+		load.Keys = append(load.Keys, k.Pack())
+		store.Docs = append(store.Docs, protocol.StoredDoc{
+			KeyPacked: k.Pack(), ValuesPacked: tuple.Tuple{int64(i)}.Pack(), Doc: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)),
+		})
 	}
-	return []*w.TransactionRequest{
-		{Acknowledge: &w.TransactionRequest_Acknowledge{}},
+	return []*protocol.Request{
+		{Acknowledge: &protocol.Acknowledge{}},
 		{Load: load},
-		{Flush: &w.TransactionRequest_Flush{RuntimeCheckpoint: checkpoint}},
+		{Flush: &protocol.Flush{RuntimeCheckpoint: checkpoint}},
 		{Store: store},
-		{StartCommit: &w.TransactionRequest_StartCommit{RuntimeCheckpoint: checkpoint}},
+		{StartCommit: &protocol.StartCommit{RuntimeCheckpoint: checkpoint}},
 	}
 }
 
@@ -151,11 +147,22 @@ func open(t *testing.T) *session {
 			return x.c, &materialize.TransactionResponse_Opened{RuntimeCheckpoint: []byte("from-store")}, nil
 		})
 	}()
-	x.send(&w.TransactionRequest{Open: &w.TransactionRequest_Open{Materialization: spec(t), Version: "v1", KeyEnd: 0xffffffff}})
-	if r, _ := x.recv(); string(r.GetOpened().GetRuntimeCheckpoint()) != "from-store" {
-		t.Fatalf("got %v, want Opened with the connector's checkpoint", r)
+	x.sendN(&protocol.Request{Open: &protocol.Open{Version: "v1", KeyEnd: 0xffffffff}}, spec(t))
+	if r, _ := x.recv(); r.Opened == nil || string(r.Opened.RuntimeCheckpoint) != "from-store" {
+		t.Fatalf("got %+v, want Opened with the connector's checkpoint", r)
 	}
 	return x
+}
+
+// sendN sends a neutral request as era2022 translates it.
+func (x *session) sendN(r *protocol.Request, spec []byte) {
+	var ws, err = era2022.AppendRequests(nil, r, spec)
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	for _, m := range ws {
+		x.send(m)
+	}
 }
 
 func (x *session) send(r *w.TransactionRequest) {
@@ -166,11 +173,15 @@ func (x *session) send(r *w.TransactionRequest) {
 	x.s.reqs <- b
 }
 
-func (x *session) recv() (*w.TransactionResponse, []byte) {
+func (x *session) recv() (*protocol.Response, []byte) {
 	select {
 	case b := <-x.s.resps:
-		var r = new(w.TransactionResponse)
-		if err := proto.Unmarshal(b, r); err != nil {
+		var m = new(w.TransactionResponse)
+		if err := proto.Unmarshal(b, m); err != nil {
+			x.t.Fatal(err)
+		}
+		var r, err = era2022.NeutralResponse(m)
+		if err != nil {
 			x.t.Fatal(err)
 		}
 		return r, b
@@ -188,13 +199,13 @@ func TestCompatibleRoundDrives2022(t *testing.T) {
 	var keys = []tuple.Tuple{{"a"}, {"b"}}
 	for n := 1; n <= 2; n++ {
 		var reqs = round(keys, []byte(fmt.Sprintf("cp%d", n)))
-		x.send(reqs[0])
-		x.send(reqs[1])
+		x.sendN(reqs[0], nil)
+		x.sendN(reqs[1], nil)
 		if r, _ := x.recv(); r.Acknowledged == nil {
-			t.Fatalf("round %d: got %v, want Acknowledged", n, r)
+			t.Fatalf("round %d: got %s, want Acknowledged", n, r.Name())
 		}
 		for _, r := range reqs[2:] {
-			x.send(r)
+			x.sendN(r, nil)
 		}
 		var loaded, acked = 0, 1
 		for {
@@ -203,20 +214,20 @@ func TestCompatibleRoundDrives2022(t *testing.T) {
 			case r.Acknowledged != nil:
 				acked++
 			case r.Loaded != nil:
-				loaded += len(r.Loaded.DocsJson)
+				loaded += len(r.Loaded.Docs)
 			case r.Flushed != nil:
-				if string(r.Flushed.DriverCheckpointJson) != "{}" || !r.Flushed.Rfc7396MergePatch {
-					t.Errorf("round %d: Flushed %v, want the no-op merge patch", n, r.Flushed)
+				if s := r.Flushed.State; s == nil || string(s.JSON) != "{}" || !s.MergePatch {
+					t.Errorf("round %d: Flushed %+v, want the no-op merge patch", n, s)
 				}
 			case r.StartedCommit != nil:
-				if got := string(r.StartedCommit.GetDriverCheckpoint().GetDriverCheckpointJson()); got != fmt.Sprintf(`{"commits":%d}`, n) {
-					t.Errorf("round %d: StartedCommit state %q", n, got)
+				if s := r.StartedCommit.State; s == nil || string(s.JSON) != fmt.Sprintf(`{"commits":%d}`, n) || !s.MergePatch {
+					t.Errorf("round %d: StartedCommit state %+v", n, s)
 				}
-				if w.ShapeOfCommitted(raw) != w.FlushShape {
+				if era2022.Shape(w.Undecided, raw) != w.FlushShape {
 					t.Errorf("round %d: StartedCommit with a checkpoint not recognised as the late-2022 shape", n)
 				}
 			default:
-				t.Fatalf("round %d: unexpected %v", n, r)
+				t.Fatalf("round %d: unexpected %s", n, r.Name())
 			}
 			if r.StartedCommit != nil {
 				break
@@ -226,9 +237,9 @@ func TestCompatibleRoundDrives2022(t *testing.T) {
 			t.Errorf("round %d: %d Acknowledged, %d loaded", n, acked, loaded)
 		}
 	}
-	x.send(&w.TransactionRequest{Acknowledge: &w.TransactionRequest_Acknowledge{}})
+	x.sendN(&protocol.Request{Acknowledge: &protocol.Acknowledge{}}, nil)
 	if r, _ := x.recv(); r.Acknowledged == nil {
-		t.Errorf("got %v, want Acknowledged", r)
+		t.Errorf("got %s, want Acknowledged", r.Name())
 	}
 	close(x.s.reqs) // the clean end: after Acknowledged, before the next Load
 	if err := <-x.done; err != nil {
@@ -244,7 +255,13 @@ func TestCompatibleRoundDrives2022(t *testing.T) {
 // errors for this shape.
 func TestThe2021SequenceFails(t *testing.T) {
 	var keys = []tuple.Tuple{{"a"}}
-	var r = round(keys, []byte("cp"))
+	var r []*w.TransactionRequest
+	for _, n := range round(keys, []byte("cp")) {
+		var err error
+		if r, err = era2022.AppendRequests(r, n, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, tc := range []struct {
 		name string
 		reqs []*w.TransactionRequest

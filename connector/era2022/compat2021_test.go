@@ -1,4 +1,4 @@
-package wire2022
+package era2022_test
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 	"github.com/estuary/protocols/fdb/tuple"
 	pf "github.com/estuary/protocols/flow"
 	"github.com/estuary/protocols/materialize"
+	"github.com/flowsim/flowsim/connector/era2022"
+	"github.com/flowsim/flowsim/protocol"
+	w "github.com/flowsim/flowsim/protocol/wire2022"
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -86,36 +89,28 @@ func (c *tiny2021) Commit(context.Context) error {
 func (c *tiny2021) Acknowledge(context.Context) error { return nil }
 func (c *tiny2021) Destroy()                          {}
 
-// compatibleRound is one transaction of CompatibleRound: keys loaded then stored.
-func compatibleRound(keys []tuple.Tuple, checkpoint []byte) []*TransactionRequest {
-	var load = &TransactionRequest_Load{}
-	var store = &TransactionRequest_Store{}
+// round is one transaction in the neutral model: the keys loaded, then stored.
+func round(keys []tuple.Tuple, checkpoint []byte) []*protocol.Request {
+	var load = &protocol.Load{}
+	var store = &protocol.Store{}
 	for i, k := range keys {
-		var p = k.Pack()
-		load.PackedKeys = append(load.PackedKeys, &Slice{Begin: uint32(len(load.Arena)), End: uint32(len(load.Arena) + len(p))})
-		load.Arena = append(load.Arena, p...)
-		var doc = []byte(fmt.Sprintf(`{"i":%d}`, i))
-		var vals = tuple.Tuple{int64(i)}.Pack()
-		store.PackedKeys = append(store.PackedKeys, &Slice{Begin: uint32(len(store.Arena)), End: uint32(len(store.Arena) + len(p))})
-		store.Arena = append(store.Arena, p...)
-		store.PackedValues = append(store.PackedValues, &Slice{Begin: uint32(len(store.Arena)), End: uint32(len(store.Arena) + len(vals))})
-		store.Arena = append(store.Arena, vals...)
-		store.DocsJson = append(store.DocsJson, &Slice{Begin: uint32(len(store.Arena)), End: uint32(len(store.Arena) + len(doc))})
-		store.Arena = append(store.Arena, doc...)
-		store.Exists = append(store.Exists, false)
+		load.Keys = append(load.Keys, k.Pack())
+		store.Docs = append(store.Docs, protocol.StoredDoc{
+			KeyPacked: k.Pack(), ValuesPacked: tuple.Tuple{int64(i)}.Pack(), Doc: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)),
+		})
 	}
-	return []*TransactionRequest{
-		{Acknowledge: &TransactionRequest_Acknowledge{}},
+	return []*protocol.Request{
+		{Acknowledge: &protocol.Acknowledge{}},
 		{Load: load},
-		{Flush: &TransactionRequest_Flush{RuntimeCheckpoint: checkpoint}},
+		{Flush: &protocol.Flush{RuntimeCheckpoint: checkpoint}},
 		{Store: store},
-		{StartCommit: &TransactionRequest_StartCommit{RuntimeCheckpoint: checkpoint}},
+		{StartCommit: &protocol.StartCommit{RuntimeCheckpoint: checkpoint}},
 	}
 }
 
 // TestCompatibleRoundDrives2021: the real 2021-12 transactions loop accepts the
-// sequence that the late-2022 shape requires (Acknowledge first, a checkpoint in
-// Commit's place), and its responses decode into wire2022 as the union says.
+// compatible round (Acknowledge first, a checkpoint in Commit's place) as
+// era2022 translates the neutral model, and its answers translate back.
 func TestCompatibleRoundDrives2021(t *testing.T) {
 	var ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
@@ -124,67 +119,78 @@ func TestCompatibleRoundDrives2021(t *testing.T) {
 	var done = make(chan error, 1)
 	go func() { done <- materialize.RunTransactions(s, c, logrus.NewEntry(logrus.StandardLogger())) }()
 
-	var send = func(r *TransactionRequest) {
-		var b, err = proto.Marshal(r)
+	var send = func(r *protocol.Request) {
+		var ws, err = era2022.AppendRequests(nil, r, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.reqs <- b
+		for _, m := range ws {
+			var b, err = proto.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.reqs <- b
+		}
 	}
-	var recv = func() *TransactionResponse {
-		var r = new(TransactionResponse)
+	var shape = w.Undecided
+	var recv = func() *protocol.Response {
+		var m = new(w.TransactionResponse)
 		var b = <-s.resps
-		if err := proto.Unmarshal(b, r); err != nil {
+		if err := proto.Unmarshal(b, m); err != nil {
 			t.Fatal(err)
 		}
-		if ShapeOfCommitted(b) != Undecided {
-			t.Errorf("a 2021-12 response classified as the late-2022 shape: %v", r)
+		if shape = era2022.Shape(shape, b); shape != w.Undecided {
+			t.Errorf("a 2021-12 response labelled %v: %v", shape, m)
+		}
+		var r, err = era2022.NeutralResponse(m)
+		if err != nil {
+			t.Fatal(err)
 		}
 		return r
 	}
 	var keys = []tuple.Tuple{{"a"}, {"b"}}
-	for round := 1; round <= 2; round++ {
-		var reqs = compatibleRound(keys, []byte(fmt.Sprintf("cp%d", round)))
+	for n := 1; n <= 2; n++ {
+		var reqs = round(keys, []byte(fmt.Sprintf("cp%d", n)))
 		send(reqs[0])
 		send(reqs[1])
 		if r := recv(); r.Acknowledged == nil {
-			t.Fatalf("round %d: got %v, want Acknowledged", round, r)
+			t.Fatalf("round %d: got %s, want Acknowledged", n, r.Name())
 		}
 		for _, r := range reqs[2:] {
 			send(r)
 		}
-		var loaded, acked = 0, 1
-		var flushed *DriverCheckpoint
+		var loaded []string
+		var flushed *protocol.StateUpdate
 		for {
 			var r = recv()
 			switch {
-			case r.Acknowledged != nil:
-				acked++
 			case r.Loaded != nil:
-				loaded += len(r.Loaded.DocsJson)
+				for _, d := range r.Loaded.Docs {
+					loaded = append(loaded, string(d))
+				}
 			case r.Flushed != nil:
-				flushed = r.Flushed
+				flushed = r.Flushed.State
 			case r.StartedCommit != nil:
-				if r.StartedCommit.DriverCheckpoint != nil {
-					t.Errorf("round %d: 2021-12's DriverCommitted carried a checkpoint", round)
+				if r.StartedCommit.State != nil {
+					t.Errorf("round %d: 2021-12's DriverCommitted carried a state", n)
 				}
 			default:
-				t.Fatalf("round %d: unexpected %v", round, r)
+				t.Fatalf("round %d: unexpected %s", n, r.Name())
 			}
 			if r.StartedCommit != nil {
 				break
 			}
 		}
-		if acked != 1 || flushed == nil || string(flushed.DriverCheckpointJson) != fmt.Sprintf(`{"rounds":%d}`, round) {
-			t.Errorf("round %d: %d Acknowledged, Prepared state %v", round, acked, flushed)
+		if flushed == nil || string(flushed.JSON) != fmt.Sprintf(`{"rounds":%d}`, n) || !flushed.MergePatch {
+			t.Errorf("round %d: Prepared state %+v", n, flushed)
 		}
-		if want := map[int]int{1: 0, 2: 2}[round]; loaded != want {
-			t.Errorf("round %d: %d documents loaded, want %d", round, loaded, want)
+		if want := map[int]string{1: "[]", 2: `[{"i":0} {"i":1}]`}[n]; fmt.Sprint(loaded) != want {
+			t.Errorf("round %d: loaded %v, want %s", n, loaded, want)
 		}
 	}
-	send(&TransactionRequest{Acknowledge: &TransactionRequest_Acknowledge{}})
+	send(&protocol.Request{Acknowledge: &protocol.Acknowledge{}})
 	if r := recv(); r.Acknowledged == nil {
-		t.Errorf("got %v, want Acknowledged", r)
+		t.Errorf("got %s, want Acknowledged", r.Name())
 	}
 	close(s.reqs) // the clean end: after Acknowledged, before the next Load
 	if err := <-done; err != nil {
