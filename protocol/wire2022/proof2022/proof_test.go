@@ -19,6 +19,7 @@ import (
 	pb "go.gazette.dev/core/broker/protocol"
 	pc "go.gazette.dev/core/consumer/protocol"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -291,5 +292,29 @@ func TestThe2021SequenceFails(t *testing.T) {
 				break
 			}
 		})
+	}
+}
+
+// TestInferenceExists: the exists field flowsim appends to a 2021 Inference is
+// what the 2022 module reads.
+func TestInferenceExists(t *testing.T) {
+	for _, must := range []bool{true, false} {
+		// A 2021 Inference: types "string" (1), must_exist (2), then the appended field.
+		var b = protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "string")
+		if must {
+			b = protowire.AppendVarint(protowire.AppendTag(b, 2, protowire.VarintType), 1)
+		}
+		b = append(b, w.InferenceExists(must)...)
+		var inf pf.Inference
+		if err := inf.Unmarshal(b); err != nil {
+			t.Fatal(err)
+		}
+		var want = pf.Inference_MAY
+		if must {
+			want = pf.Inference_MUST
+		}
+		if inf.Exists != want || len(inf.Types) != 1 {
+			t.Errorf("must %v: the 2022 module reads %v", must, &inf)
+		}
 	}
 }
