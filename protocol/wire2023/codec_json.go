@@ -164,9 +164,18 @@ func rawOwner(fd protoreflect.FieldDescriptor) protoreflect.FieldDescriptor {
 	return fd
 }
 
+// formatDuration writes d as protobuf's JSON mapping does: seconds with up to nine
+// fractional digits, exactly ("0.25s", "-1.000000001s").
 func formatDuration(d time.Duration) string {
-	var s = strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
-	return s + "s"
+	var sign = ""
+	if d < 0 {
+		sign, d = "-", -d
+	}
+	var s = strconv.FormatInt(int64(d/time.Second), 10)
+	if ns := int64(d % time.Second); ns != 0 {
+		s += strings.TrimRight(fmt.Sprintf(".%09d", ns), "0")
+	}
+	return sign + s + "s"
 }
 
 // UnmarshalJSON decodes one JSON object of the current era's mapping into m,

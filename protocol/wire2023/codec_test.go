@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -165,5 +166,46 @@ func TestGRPC(t *testing.T) {
 	}
 	if _, err := s.Recv(); err != io.EOF {
 		t.Errorf("after CloseSend: %v, want io.EOF (the server returned nil)", err)
+	}
+}
+
+func TestDurationJSON(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", time.Second: "1s", 250 * time.Millisecond: "0.25s", -time.Second - 1: "-1.000000001s", 90 * time.Minute: "5400s",
+	} {
+		if got := formatDuration(d); got != want {
+			t.Errorf("%v: %q, want %q", d, got, want)
+		}
+		var back, err = time.ParseDuration(want)
+		if err != nil || back != d {
+			t.Errorf("%q reads back as %v, %v", want, back, err)
+		}
+	}
+}
+
+// BenchmarkStore measures a stream of Stores of a 200-byte document through each
+// codec: all written, then all read back.
+func BenchmarkStore(b *testing.B) {
+	var m = &Request{Store: &Request_Store{Binding: 1, KeyPacked: []byte{0x15, 0x2a, 0x02, 'k', 0},
+		ValuesPacked: bytes.Repeat([]byte{0x02, 'v', 0}, 10), DocJson: []byte(`{"key":42,"values":["` + strings.Repeat("v", 160) + `"]}`), Exists: true}}
+	for _, c := range []Codec{Proto, JSON} {
+		b.Run(string(c), func(b *testing.B) {
+			var buf bytes.Buffer
+			var wr = NewWriter(&buf, c)
+			var got Request
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if err := wr.Write(m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.SetBytes(int64(buf.Len() / b.N))
+			var rd = NewReader(&buf, c, 0)
+			for i := 0; i < b.N; i++ {
+				if err := rd.Read(&got); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
