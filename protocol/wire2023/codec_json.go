@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -293,11 +294,13 @@ func decodeScalar(raw json.RawMessage, fd, owner protoreflect.FieldDescriptor) (
 	raw = bytes.TrimSpace(raw)
 	switch fd.Kind() {
 	case protoreflect.BoolKind:
-		var b bool
-		if err := json.Unmarshal(raw, &b); err != nil {
-			return protoreflect.Value{}, err
+		switch string(raw) {
+		case "true":
+			return protoreflect.ValueOfBool(true), nil
+		case "false":
+			return protoreflect.ValueOfBool(false), nil
 		}
-		return protoreflect.ValueOfBool(b), nil
+		return protoreflect.Value{}, fmt.Errorf("%s is not a boolean", raw)
 	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
 		var n, err = strconv.ParseInt(unquote(raw), 10, 32)
 		return protoreflect.ValueOfInt32(int32(n)), err
@@ -317,17 +320,14 @@ func decodeScalar(raw json.RawMessage, fd, owner protoreflect.FieldDescriptor) (
 		}
 		return protoreflect.ValueOfFloat64(f), err
 	case protoreflect.StringKind:
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return protoreflect.Value{}, err
-		}
-		return protoreflect.ValueOfString(s), nil
+		var s, err = jsonString(raw)
+		return protoreflect.ValueOfString(s), err
 	case protoreflect.BytesKind:
 		if isRawJSON(rawOwner(owner)) || isRawJSON(owner) {
 			return protoreflect.ValueOfBytes(append([]byte(nil), raw...)), nil
 		}
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		var s, err = jsonString(raw)
+		if err != nil {
 			return protoreflect.Value{}, err
 		}
 		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
@@ -338,8 +338,8 @@ func decodeScalar(raw json.RawMessage, fd, owner protoreflect.FieldDescriptor) (
 		return protoreflect.Value{}, fmt.Errorf("%q is not base64", s)
 	case protoreflect.EnumKind:
 		if len(raw) > 0 && raw[0] == '"' {
-			var s string
-			if err := json.Unmarshal(raw, &s); err != nil {
+			var s, err = jsonString(raw)
+			if err != nil {
 				return protoreflect.Value{}, err
 			}
 			if ev := fd.Enum().Values().ByName(protoreflect.Name(s)); ev != nil {
@@ -355,10 +355,33 @@ func decodeScalar(raw json.RawMessage, fd, owner protoreflect.FieldDescriptor) (
 
 func unquote(raw json.RawMessage) string {
 	if len(raw) >= 2 && raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
+		if s, err := jsonString(raw); err == nil {
 			return s
 		}
 	}
 	return string(raw)
+}
+
+// jsonString decodes a JSON string; one without escapes is taken as it is.
+func jsonString(raw json.RawMessage) (string, error) {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		var body = raw[1 : len(raw)-1]
+		if bytes.IndexByte(body, '\\') < 0 && bytes.IndexByte(body, '"') < 0 && !hasControl(body) && utf8.Valid(body) {
+			return string(body), nil
+		}
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
 }
