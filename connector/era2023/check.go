@@ -18,7 +18,7 @@ import (
 // the message and the place; the adapter reports it as an invalid message of the
 // connector (protocol.invalid), not as a failed check.
 func CheckResponse(r *w.Response) error {
-	var kind = describe(r)
+	var kind = ResponseName(r)
 	var err error
 	switch kind {
 	case "Spec":

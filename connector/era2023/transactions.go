@@ -118,7 +118,7 @@ func AppendRequests(dst []*w.Request, r *protocol.Request) ([]*w.Request, error)
 // document. Spec, Validated or Applied in a transactions stream, an empty
 // response and one with several messages are errors naming what arrived.
 func NeutralResponse(r *w.Response) (*protocol.Response, error) {
-	var kind = describe(r)
+	var kind = ResponseName(r)
 	switch kind {
 	case "Opened":
 		var cp, err = CheckpointBytes(r.Opened.GetRuntimeCheckpoint())

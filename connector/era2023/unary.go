@@ -286,8 +286,8 @@ func State(s *protocol.StateUpdate) *w.ConnectorState {
 	return &w.ConnectorState{UpdatedJson: s.JSON, MergePatch: s.MergePatch}
 }
 
-// describe names a response for errors.
-func describe(r *w.Response) string {
+// ResponseName names a response for errors ("Loaded", "an empty response", ...).
+func ResponseName(r *w.Response) string {
 	var names []string
 	if r.Spec != nil {
 		names = append(names, "Spec")
