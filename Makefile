@@ -7,7 +7,7 @@ BIN       ?= bin
 GOTEST    ?= $(GO) test -tags $(TAGS)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit race lint bench fuzz-short envtest manifests docker-build e2e clean
+.PHONY: all build test unit race lint bench fuzz-short envtest manifests docker-build e2e clean generate wire-proof
 
 all: build
 
@@ -57,6 +57,20 @@ fuzz-short:
 ## envtest: build kube-apiserver and etcd from the Go module proxy into the user's cache (once)
 envtest:
 	bash hack/envtest.sh ensure
+
+## generate: regenerate the protobuf code of flowsim's own protocol messages
+## (protocol/wire*/): needs protoc (apt-get install -y protobuf-compiler); installs
+## protoc-gen-go at the google.golang.org/protobuf version of go.mod
+PROTOC_GEN_GO_VERSION = $(shell $(GO) list -m -f '{{.Version}}' google.golang.org/protobuf)
+generate:
+	GOBIN=$(CURDIR)/$(BIN)/tools $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	PATH="$(CURDIR)/$(BIN)/tools:$$PATH" $(GO) generate ./protocol/...
+
+## wire-proof: prove flowsim's 2022-era messages against the real module of that era
+## (a nested module: one go.mod holds one version of github.com/estuary/flow)
+wire-proof:
+	cd protocol/wire2022/proof2022 && $(GOTEST) -count=1 ./...
+	cd protocol/wire2022/proof2022 && $(GO) vet -tags $(TAGS) ./...
 
 ## manifests: regenerate CRDs and RBAC with controller-gen
 manifests:
