@@ -20,6 +20,7 @@ build:
 ## machine that cannot run one, unless CI=true), after make lint. CI runs this.
 test: lint envtest
 	KUBEBUILDER_ASSETS="$$(bash hack/envtest.sh path)" $(GOTEST) -count=1 -timeout 45m ./...
+	$(MAKE) wire-proof
 	$(MAKE) race
 	$(MAKE) fuzz-short
 	$(MAKE) e2e
