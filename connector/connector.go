@@ -10,6 +10,7 @@ package connector
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/estuary/protocols/materialize"
@@ -24,6 +25,19 @@ const (
 	// Oct2021 has a single Apply, no Acknowledge, and calls DriverCommitted "Committed"
 	// (same field number). Transports adapt it so that the engine always speaks Dec2021.
 	Oct2021 Revision = "2021-10"
+	// Era2022 is github.com/estuary/flow's TransactionRequest (January 2022 to April
+	// 2023): the 2021 subcommands and wire shapes, but Acknowledge first in every
+	// transaction, Flush (Prepare's field), StartCommit{runtime checkpoint} (Commit's
+	// field) and StartedCommit{driver checkpoint} (DriverCommitted's field).
+	Era2022 Revision = "2022"
+	// Compat is a subcommand connector whose era (2021-12 or 2022) cannot be told from
+	// its answers to spec, validate and apply-upsert: it is driven with transactions
+	// that both eras accept (those of Era2022, whose extra fields a 2021-12 connector
+	// skips), so that neither is failed for the other's rules.
+	Compat Revision = "2021-12|2022"
+	// Current is today's protocol (since April 2023): no subcommand, one stream of
+	// materialize.Request/Response for everything.
+	Current Revision = "2023"
 	// Auto asks the transport to detect the revision.
 	Auto Revision = "auto"
 )
@@ -37,9 +51,26 @@ func ParseRevision(s string) (Revision, error) {
 		return Dec2021, nil
 	case "2021-10", "oct2021", "oct-2021":
 		return Oct2021, nil
+	case "2022":
+		return Era2022, nil
+	case "2023", "current":
+		return Current, nil
 	}
-	return "", fmt.Errorf("unknown protocol revision %q (want auto, 2021-12 or 2021-10)", s)
+	return "", fmt.Errorf("unknown protocol revision %q (want auto, 2021-10, 2021-12, 2022, or 2023 also called current)", s)
 }
+
+// RevisionNames lists the flag values of --protocol, for help and completion.
+var RevisionNames = []string{"auto", "2021-10", "2021-12", "2022", "2023", "current"}
+
+// Pipelines reports whether the revision lets the runtime send a transaction's
+// Loads before the previous commit was confirmed, and Acknowledge anywhere among
+// them (the 2021 eras). Later eras take Acknowledge first, after the previous
+// StartedCommit, and the engine keeps to that.
+func (r Revision) Pipelines() bool { return r == Dec2021 || r == Oct2021 || r == Auto || r == "" }
+
+// Subcommands reports whether connectors of the revision take a subcommand per
+// call (spec, validate, apply-upsert, transactions).
+func (r Revision) Subcommands() bool { return r != Current }
 
 // Info describes how a connector is reached, for reports and logs.
 type Info struct {
@@ -91,3 +122,36 @@ type Session interface {
 
 // KillTimeout bounds the wait of Session.Kill for the connector side to stop.
 const KillTimeout = 30 * time.Second
+
+// EraError says that a connector answered in none of the protocol eras flowsim
+// tried: flowsim cannot drive it (or it is broken in every era), which is a setup
+// failure naming each attempt, never a verdict on its transactions.
+type EraError struct {
+	Target   string
+	Attempts []EraAttempt
+}
+
+// EraAttempt is one era tried and how it failed.
+type EraAttempt struct {
+	Era string
+	Err error
+}
+
+func (e *EraError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "connector %s answered in no protocol era flowsim speaks", e.Target)
+	for _, a := range e.Attempts {
+		fmt.Fprintf(&b, "\n  as %s: %v", a.Era, a.Err)
+	}
+	b.WriteString("\n(choose the era with --protocol to see one attempt only)")
+	return b.String()
+}
+
+// Unwrap gives the attempts' errors.
+func (e *EraError) Unwrap() []error {
+	var errs []error
+	for _, a := range e.Attempts {
+		errs = append(errs, a.Err)
+	}
+	return errs
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/flowsim/flowsim/protocol"
 	"io"
 	"sync"
 	"time"
@@ -62,6 +63,13 @@ type stream struct {
 	recvDone chan struct{}
 	timeout  time.Duration
 	delta    bool
+	// pipelines: the connector's protocol lets Loads go out before the previous
+	// commit was confirmed, and Acknowledge anywhere among them (the 2021 eras);
+	// later eras take Acknowledge first, after the previous commit.
+	pipelines bool
+	// states carries the state updates of a later era's StartedCommit and
+	// Acknowledged, which the 2021 messages cannot (nil for the 2021 eras).
+	states connector.StateSession
 
 	// Protocol state. rx is what matsim may receive next (as the runtime's
 	// transaction client tracks it); the send-side facts of the current
@@ -101,9 +109,11 @@ func openStream(ctx context.Context, conn connector.Connector, name string, open
 	}
 	var s = &stream{
 		name: name, client: client, cancel: cancel, timeout: timeout, delta: delta,
-		bindings: len(open.Materialization.Bindings),
-		q:        &respQueue{signal: make(chan struct{}, 1)}, recvDone: make(chan struct{}),
+		bindings:  len(open.Materialization.Bindings),
+		pipelines: conn.Info().Protocol.Pipelines(),
+		q:         &respQueue{signal: make(chan struct{}, 1)}, recvDone: make(chan struct{}),
 	}
+	s.states, _ = client.(connector.StateSession)
 	go func() {
 		defer close(s.recvDone)
 		for {
@@ -392,6 +402,11 @@ func (s *stream) check(m *materialize.TransactionResponse) error {
 			return s.orderf(CheckProtocolOrder, m, "Acknowledged sent before matsim sent Acknowledge")
 		}
 		s.rx = rxAcknowledged
+		if s.states != nil {
+			if err := s.reduceState(s.states.AcknowledgedState(), "Acknowledged"); err != nil {
+				return failf(CheckProtocolInvalid, phase, "%v", err)
+			}
+		}
 
 	case m.Loaded != nil:
 		switch {
@@ -445,6 +460,23 @@ func (s *stream) check(m *materialize.TransactionResponse) error {
 			}
 			s.pendingCP = nil
 		}
+		if s.states != nil {
+			if err := s.reduceState(s.states.CommittedState(), "StartedCommit"); err != nil {
+				return failf(CheckProtocolInvalid, phase, "%v", err)
+			}
+		}
+	}
+	return nil
+}
+
+// reduceState applies a later era's state update of a StartedCommit or an
+// Acknowledged to the state the next Open carries, as the runtime does.
+func (s *stream) reduceState(u *protocol.StateUpdate, from string) error {
+	if u == nil {
+		return nil
+	}
+	if err := s.driverCP.Reduce(pf.DriverCheckpoint{DriverCheckpointJson: u.JSON, Rfc7396MergePatch: u.MergePatch}); err != nil {
+		return fmt.Errorf("the connector state of %s is not a valid merge patch: %v", from, err)
 	}
 	return nil
 }

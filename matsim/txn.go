@@ -69,11 +69,13 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 
 	// Pipelining: how many Load batches go out before the previous DriverCommitted
 	// is awaited, and after how many (more) the Acknowledge is sent.
-	var pre = 0
-	if s.commitPending() && batches > 0 && r.rng.intn(3) != 0 {
-		pre = r.rng.intn(batches + 1)
+	var pre, ackAt = 0, 0
+	if s.pipelines {
+		if s.commitPending() && batches > 0 && r.rng.intn(3) != 0 {
+			pre = r.rng.intn(batches + 1)
+		}
+		ackAt = pre + r.rng.intn(batches-pre+1)
 	}
-	var ackAt = pre + r.rng.intn(batches-pre+1)
 
 	var loadStart = time.Now()
 	for b := 0; b <= batches; b++ {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
+	w "github.com/flowsim/flowsim/protocol/wire2023"
 )
 
 // Options configure a Client.
@@ -33,6 +34,9 @@ type Options struct {
 	// names the timeout. Zero means no deadline for the answer; the waits for a process
 	// to exit are bounded either way (5s after its answer or after it closed stdout).
 	CallTimeout time.Duration
+	// Codec is how a connector of today's era frames its messages (FLOW_RUNTIME_CODEC;
+	// Proto when empty). Earlier eras always use length-prefixed protobuf.
+	Codec w.Codec
 	// Stderr receives the connector's stderr as it is written (nil: discarded; the
 	// last StderrTail bytes are kept for errors either way).
 	Stderr io.Writer
@@ -55,6 +59,7 @@ type Client struct {
 	rev    connector.Revision
 	procs  map[*proc]struct{}
 	closed bool
+	cur    connector.Connector // the connector in today's era, once built
 }
 
 var _ connector.Connector = (*Client)(nil)
@@ -73,6 +78,9 @@ func NewCommand(argv []string, opts Options) (*Client, error) {
 	}
 	var args = append([]string{path}, argv[1:]...)
 	return newClient("command", strings.Join(argv, " "), func(sub string) ([]string, func() error) {
+		if sub == "" { // today's era: no subcommand
+			return args[:len(args):len(args)], nil
+		}
 		return append(args[:len(args):len(args)], sub), nil
 	}, opts), nil
 }
@@ -162,19 +170,65 @@ func (c *Client) startWith(sub string, stderr io.Writer) (*proc, error) {
 	c.mu.Unlock()
 
 	var argv, cleanup = c.argv(sub)
-	return startProc(sub, c.target, c.what, argv, stderr, cleanup, func(p *proc, running bool) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if running {
-			c.procs[p] = struct{}{}
-		} else {
-			delete(c.procs, p)
-		}
-	})
+	return startProc(sub, c.target, c.what, argv, nil, stderr, cleanup, c.track)
 }
 
-// Spec runs `spec`.
+// startCurrent starts the connector without a subcommand, as today's era runs it,
+// with its codec in the environment; call names the exchange in messages.
+func (c *Client) startCurrent(call string, stderr io.Writer) (*proc, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("connector %s: the client is closed", c.target)
+	}
+	c.mu.Unlock()
+	var argv, cleanup = c.argv("")
+	return startProc(call, c.target, c.what, argv, []string{w.CodecEnv + "=" + string(c.codec())}, stderr, cleanup, c.track)
+}
+
+// track records a process as running (or no longer).
+func (c *Client) track(p *proc, running bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if running {
+		c.procs[p] = struct{}{}
+	} else {
+		delete(c.procs, p)
+	}
+}
+
+// Spec runs `spec`, or today's Spec exchange. While the protocol is Auto, a
+// connector that does not answer the `spec` subcommand is asked again as today's
+// era runs a connector (no subcommand); if that answers, the connector speaks
+// today's era from then on. If neither answers, the error names both attempts as a
+// *connector.EraError.
 func (c *Client) Spec(ctx context.Context, req *materialize.SpecRequest) (*materialize.SpecResponse, error) {
+	switch c.revision() {
+	case connector.Current:
+		return c.current().Spec(ctx, req)
+	case connector.Auto:
+		var held = &heldWriter{pass: c.opts.Stderr, limit: probeHold}
+		var resp = new(materialize.SpecResponse)
+		var err = c.unaryWith(ctx, "spec", req, resp, held)
+		if err == nil {
+			held.release()
+			return resp, nil
+		}
+		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+			held.release()
+			return nil, err
+		}
+		cur, cerr := c.current().Spec(ctx, req)
+		if cerr == nil {
+			c.setRevision(connector.Current)
+			return cur, nil
+		}
+		held.release()
+		return nil, &connector.EraError{Target: c.target, Attempts: []connector.EraAttempt{
+			{Era: "2021-10, 2021-12 or 2022 (the spec subcommand)", Err: err},
+			{Era: "2023 (no subcommand, " + w.CodecEnv + "=" + string(c.codec()) + ")", Err: cerr},
+		}}
+	}
 	var resp = new(materialize.SpecResponse)
 	if err := c.unary(ctx, "spec", req, resp); err != nil {
 		return nil, err
@@ -184,6 +238,9 @@ func (c *Client) Spec(ctx context.Context, req *materialize.SpecRequest) (*mater
 
 // Validate runs `validate`.
 func (c *Client) Validate(ctx context.Context, req *materialize.ValidateRequest) (*materialize.ValidateResponse, error) {
+	if c.revision() == connector.Current {
+		return c.current().Validate(ctx, req)
+	}
 	var resp = new(materialize.ValidateResponse)
 	if err := c.unary(ctx, "validate", req, resp); err != nil {
 		return nil, err
@@ -199,7 +256,9 @@ func (c *Client) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest)
 		if err := c.unary(ctx, "apply", req, resp); err != nil {
 			return nil, err
 		}
-	case connector.Dec2021:
+	case connector.Current:
+		return c.current().ApplyUpsert(ctx, req)
+	case connector.Dec2021, connector.Era2022, connector.Compat:
 		if err := c.unary(ctx, "apply-upsert", req, resp); err != nil {
 			return nil, err
 		}
@@ -215,13 +274,17 @@ func (c *Client) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest)
 		} else if err != nil {
 			return nil, err
 		}
-		c.setRevision(connector.Dec2021)
+		// 2021-12 and 2022 answer alike until the transactions: drive both alike.
+		c.setRevision(connector.Compat)
 	}
 	return resp, nil
 }
 
 // ApplyDelete runs `apply-delete`; the Oct 2021 revision has no such verb.
 func (c *Client) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
+	if c.revision() == connector.Current {
+		return c.current().ApplyDelete(ctx, req)
+	}
 	if c.revision() == connector.Oct2021 {
 		return nil, fmt.Errorf("connector %s: apply-delete is not part of the 2021-10 protocol this connector speaks", c.target)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	w "github.com/flowsim/flowsim/protocol/wire2023"
 	"os/exec"
 	"strings"
 	"sync/atomic"
@@ -57,10 +58,19 @@ func NewImage(ctx context.Context, d Docker, opts Options) (*Client, error) {
 	var prefix = "flowsim-" + randomHex(4)
 	var seq atomic.Int64
 	var c = newClient("image", d.Image, func(sub string) ([]string, func() error) {
-		var name = fmt.Sprintf("%s-%s-%d", prefix, sub, seq.Add(1))
+		var call = sub
+		if call == "" {
+			call = "stream"
+		}
+		var name = fmt.Sprintf("%s-%s-%d", prefix, call, seq.Add(1))
 		var argv = []string{cli, "run", "--interactive", "--rm", "--pull=never", "--name", name, "--network", d.Network}
 		argv = append(argv, d.Args...)
-		argv = append(argv, d.Image, sub)
+		if sub == "" {
+			// Today's era: no subcommand, the codec in the environment.
+			argv = append(argv, "-e", w.CodecEnv+"="+string(codecOf(opts)), d.Image)
+		} else {
+			argv = append(argv, d.Image, sub)
+		}
 		return argv, func() error { return removeContainer(cli, name) }
 	}, opts)
 	// docker run --rm removes the container before it exits: a slow removal is a

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/flowsim/flowsim/connector/era2021"
+	"github.com/flowsim/flowsim/connector/era2023"
+	w "github.com/flowsim/flowsim/protocol/wire2023"
 	"io"
 	"os"
 
@@ -26,7 +29,7 @@ const ProtocolEnv = "FLOWSIM_CONNECTOR_PROTOCOL"
 func ServeArgs(ctx context.Context, server materialize.DriverServer, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var fs = flag.NewFlagSet("connector", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var protocol = fs.String("protocol", os.Getenv(ProtocolEnv), "protocol revision to speak: 2021-12 (default) or 2021-10 (emulated); also $"+ProtocolEnv)
+	var protocol = fs.String("protocol", os.Getenv(ProtocolEnv), "protocol revision to speak: 2021-12 (default), 2021-10 (emulated) or 2023 (today's: no subcommand, codec from $"+w.CodecEnv+"); also $"+ProtocolEnv)
 	var maxFrame = fs.Int("max-frame", DefaultMaxFrame, "largest request frame in bytes")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: connector [flags] spec|validate|apply-upsert|apply-delete|transactions (2021-10: apply)\n"+
@@ -39,6 +42,17 @@ func ServeArgs(ctx context.Context, server materialize.DriverServer, args []stri
 	var rev, err = connector.ParseRevision(*protocol)
 	if err != nil {
 		return err
+	}
+	if rev == connector.Current {
+		// Today's era: no subcommand, one stream, the codec from the environment.
+		if fs.NArg() != 0 {
+			return fmt.Errorf("protocol 2023 takes no subcommand (got %q)", fs.Args())
+		}
+		codec, err := w.ParseCodec(os.Getenv(w.CodecEnv))
+		if err != nil {
+			return err
+		}
+		return era2023.ServeStdio(ctx, era2021.Server(server), stdin, stdout, codec)
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()

@@ -128,7 +128,7 @@ const processWhat = "the connector process"
 // messages about waiting for it to exit ("" is processWhat).
 // track, if set, is called with true once the process started and with false once
 // it is reaped (before wait returns).
-func startProc(call, target, what string, argv []string, stderr io.Writer, cleanup func() error, track func(*proc, bool)) (*proc, error) {
+func startProc(call, target, what string, argv []string, env []string, stderr io.Writer, cleanup func() error, track func(*proc, bool)) (*proc, error) {
 	if what == "" {
 		what = processWhat
 	}
@@ -154,6 +154,9 @@ func startProc(call, target, what string, argv []string, stderr io.Writer, clean
 		stderr: &tailWriter{pass: stderr},
 		done:   make(chan struct{}),
 		killed: make(chan struct{}),
+	}
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
 	}
 	p.cmd.Stdin = inR
 	p.cmd.Stdout = outW

@@ -12,6 +12,10 @@ import (
 
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
+	"github.com/flowsim/flowsim/protocol"
+	"github.com/flowsim/flowsim/protocol/wire2022"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 )
 
 // Transactions starts `transactions` and returns its stream. Send buffers Load and
@@ -20,6 +24,9 @@ import (
 // connector's stream is adapted by connector.AdaptOct2021.
 // Errors of Send and Recv carry the process's exit status and stderr tail.
 func (c *Client) Transactions(ctx context.Context) (connector.Session, error) {
+	if c.revision() == connector.Current {
+		return c.current().Transactions(ctx)
+	}
 	var s, err = c.transactions(ctx, false)
 	if err != nil {
 		return nil, err
@@ -77,6 +84,7 @@ func (r rawStream) RecvRaw() ([]byte, error) { return r.Recv() }
 
 func (c *Client) transactions(ctx context.Context, raw bool) (*txnStream, error) {
 	var oct = c.revision() == connector.Oct2021
+	var compat = c.revision() == connector.Compat || c.revision() == connector.Era2022
 	var p, err = c.start("transactions")
 	if err != nil {
 		return nil, err
@@ -91,6 +99,7 @@ func (c *Client) transactions(ctx context.Context, raw bool) (*txnStream, error)
 		rx:       make(chan rxItem, 256),
 		finished: make(chan struct{}),
 		oct:      oct,
+		compat:   compat,
 		timeout:  c.opts.CallTimeout,
 	}
 	p.watch(ctx)
@@ -114,11 +123,19 @@ const (
 var encodedAcknowledged = []byte{tagAcknowledged, 0}
 
 type txnStream struct {
-	ctx     context.Context
-	cancel  context.CancelFunc // kills the process (see watch)
-	p       *proc
-	oct     bool // the connector speaks 2021-10: the stream is adapted (connector.AdaptOct2021)
-	timeout time.Duration
+	ctx    context.Context
+	cancel context.CancelFunc // kills the process (see watch)
+	p      *proc
+	oct    bool // the connector speaks 2021-10: the stream is adapted (connector.AdaptOct2021)
+	// compat: the connector speaks 2022, or 2021-12 or 2022 (connector.Compat):
+	// Commit carries the runtime checkpoint of the transaction's Prepare (2022's
+	// StartCommit; a 2021-12 connector skips the field) and a DriverCommitted's
+	// driver checkpoint (2022's StartedCommit) is kept for the engine.
+	compat     bool
+	checkpoint []byte // of the last Prepare, for compat's Commit; guarded by mu
+	qmu        sync.Mutex
+	committed  []*protocol.StateUpdate
+	timeout    time.Duration
 
 	// Send side.
 	mu         sync.Mutex
@@ -174,6 +191,26 @@ func (s *txnStream) readLoop(r *Reader) {
 			}
 			item.b = bytes.Clone(b)
 			awaited = len(b) > 0 && (b[0] == tagOpened || b[0] == tagPrepared || b[0] == tagDriverCommitted || b[0] == tagAcknowledged)
+		} else if s.compat {
+			var b []byte
+			if b, err = r.Next(); err != nil {
+				break
+			}
+			item.m = new(materialize.TransactionResponse)
+			if err = item.m.Unmarshal(b); err != nil {
+				err = &FrameError{Kind: ErrNotProtocol, Frame: r.Frames(), Msg: fmt.Sprintf("decoding a response: %v", err)}
+				break
+			}
+			if item.m.DriverCommitted != nil {
+				var u *protocol.StateUpdate
+				if u, err = startedCommitState(b); err != nil {
+					break
+				}
+				s.qmu.Lock()
+				s.committed = append(s.committed, u)
+				s.qmu.Unlock()
+			}
+			awaited = awaitedResponse(item.m)
 		} else {
 			item.m = new(materialize.TransactionResponse)
 			if err = r.Read(item.m); err != nil {
@@ -247,8 +284,53 @@ func (s *txnStream) describe(readErr error) error {
 }
 
 func (s *txnStream) Send(m *materialize.TransactionRequest) error {
+	if s.compat && m.Prepare != nil {
+		return s.send("Prepare", false, func() error {
+			s.checkpoint = append(s.checkpoint[:0], m.Prepare.FlowCheckpoint...)
+			return s.w.Write(m)
+		})
+	} else if s.compat && m.Commit != nil {
+		return s.send("Commit", false, func() error { return s.w.WriteRaw(startCommit(s.checkpoint)) })
+	}
 	return s.send(requestName(m), m.Load != nil || m.Store != nil, func() error { return s.w.Write(m) })
 }
+
+// startCommit is the encoded TransactionRequest{Commit} carrying 2022's runtime
+// checkpoint at StartCommit's field 1 (Commit and StartCommit share field 5).
+func startCommit(checkpoint []byte) []byte {
+	var inner = protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), checkpoint)
+	return protowire.AppendBytes(protowire.AppendTag(nil, 5, protowire.BytesType), inner)
+}
+
+// startedCommitState is the driver checkpoint a 2022 connector's StartedCommit
+// carries (nil for none, as a 2021-12 DriverCommitted always has).
+func startedCommitState(b []byte) (*protocol.StateUpdate, error) {
+	var m wire2022.TransactionResponse
+	if err := proto.Unmarshal(b, &m); err != nil {
+		return nil, &FrameError{Kind: ErrNotProtocol, Msg: fmt.Sprintf("decoding StartedCommit: %v", err)}
+	}
+	var cp = m.GetStartedCommit().GetDriverCheckpoint()
+	if cp == nil || len(cp.DriverCheckpointJson) == 0 {
+		return nil, nil
+	}
+	return &protocol.StateUpdate{JSON: cp.DriverCheckpointJson, MergePatch: cp.Rfc7396MergePatch}, nil
+}
+
+// CommittedState is the driver checkpoint of the next DriverCommitted (2022's
+// StartedCommit) not yet taken; connector.StateSession.
+func (s *txnStream) CommittedState() *protocol.StateUpdate {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if len(s.committed) == 0 {
+		return nil
+	}
+	var u = s.committed[0]
+	s.committed = s.committed[1:]
+	return u
+}
+
+// AcknowledgedState: Acknowledged carries no state before today's era.
+func (s *txnStream) AcknowledgedState() *protocol.StateUpdate { return nil }
 
 // SendRaw sends one encoded TransactionRequest.
 func (s *txnStream) SendRaw(b []byte) error {
@@ -267,6 +349,17 @@ func (s *txnStream) SendRaw(b []byte) error {
 		case tagLoad, tagStore:
 			batched = true
 		}
+	}
+	if s.compat && name == "Prepare" {
+		return s.send(name, false, func() error {
+			var m materialize.TransactionRequest
+			if err := m.Unmarshal(b); err == nil && m.Prepare != nil {
+				s.checkpoint = append(s.checkpoint[:0], m.Prepare.FlowCheckpoint...)
+			}
+			return s.w.WriteRaw(b)
+		})
+	} else if s.compat && name == "Commit" {
+		return s.send(name, false, func() error { return s.w.WriteRaw(startCommit(s.checkpoint)) })
 	}
 	return s.send(name, batched, func() error { return s.w.WriteRaw(b) })
 }
