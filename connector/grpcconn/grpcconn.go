@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/flowsim/flowsim/connector/era2023"
+	w "github.com/flowsim/flowsim/protocol/wire2023"
 	"io"
 	"net"
 	"sync"
@@ -55,7 +57,63 @@ type Client struct {
 
 	mu  sync.Mutex
 	rev connector.Revision
+	cur connector.Connector // the server in today's era, once built
 }
+
+// current is the server driven in today's era: the materialize.Connector service.
+func (c *Client) current() connector.Connector {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur == nil {
+		c.cur = connector.Bridge(connector.AsNeutral(era2023.NewClient(c.openCurrent)), c.Info, nil)
+	}
+	return c.cur
+}
+
+// openCurrent opens a /materialize.Connector/Materialize stream.
+func (c *Client) openCurrent(ctx context.Context) (era2023.Stream, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	var s, err = w.OpenMaterialize(ctx, c.cc)
+	if err != nil {
+		cancel()
+		return nil, c.wrap("Materialize", err)
+	}
+	return &curStream{s: s, c: c, cancel: cancel}, nil
+}
+
+// curStream is a current-era stream; its errors name the endpoint.
+type curStream struct {
+	s      w.ClientStream
+	c      *Client
+	cancel context.CancelFunc
+}
+
+func (s *curStream) Send(r *w.Request) error {
+	if err := s.s.Send(r); err != nil {
+		if err == io.EOF {
+			return err
+		}
+		return s.c.wrap("Materialize", err)
+	}
+	return nil
+}
+
+func (s *curStream) Recv() (*w.Response, error) {
+	var r, err = s.s.Recv()
+	if err != nil {
+		s.cancel()
+		if err == io.EOF {
+			return nil, io.EOF
+		}
+		return nil, s.c.wrap("Materialize", err)
+	}
+	return r, nil
+}
+
+func (s *curStream) CloseSend() error { return s.s.CloseSend() }
+
+// Kill cancels the stream: the server sees it end as a crashed runtime's.
+func (s *curStream) Kill() error { s.cancel(); return nil }
 
 var _ connector.Connector = (*Client)(nil)
 
@@ -184,15 +242,34 @@ func (e deadlineError) Unwrap() error { return e.error }
 func (e deadlineError) Is(target error) bool { return target == context.DeadlineExceeded }
 
 // Spec calls Spec.
+// While the protocol is Auto, a server without the materialize.Driver service
+// (Unimplemented) is asked through today's materialize.Connector service.
 func (c *Client) Spec(ctx context.Context, req *materialize.SpecRequest) (*materialize.SpecResponse, error) {
-	ctx, cancel := c.callCtx(ctx)
+	if c.revision() == connector.Current {
+		return c.current().Spec(ctx, req)
+	}
+	cctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	var resp, err = c.dc.Spec(ctx, req)
+	var resp, err = c.dc.Spec(cctx, req)
+	if c.revision() == connector.Auto && status.Code(err) == codes.Unimplemented {
+		var cur, cerr = c.current().Spec(ctx, req)
+		if cerr == nil {
+			c.setRevision(connector.Current)
+			return cur, nil
+		}
+		return nil, &connector.EraError{Target: c.addr, Attempts: []connector.EraAttempt{
+			{Era: "2021-10, 2021-12 or 2022 (service materialize.Driver)", Err: c.wrap("Spec", err)},
+			{Era: "2023 (service materialize.Connector)", Err: cerr},
+		}}
+	}
 	return resp, c.wrap("Spec", err)
 }
 
 // Validate calls Validate.
 func (c *Client) Validate(ctx context.Context, req *materialize.ValidateRequest) (*materialize.ValidateResponse, error) {
+	if c.revision() == connector.Current {
+		return c.current().Validate(ctx, req)
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	var resp, err = c.dc.Validate(ctx, req)
@@ -204,6 +281,9 @@ const applyMethod = "/materialize.Driver/Apply"
 
 // ApplyUpsert calls ApplyUpsert, or Apply on an Oct 2021 server.
 func (c *Client) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
+	if c.revision() == connector.Current {
+		return c.current().ApplyUpsert(ctx, req)
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	if c.revision() == connector.Oct2021 {
@@ -221,7 +301,9 @@ func (c *Client) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest)
 				return resp, c.wrap("Apply", err2)
 			}
 		} else if err == nil {
-			c.setRevision(connector.Dec2021)
+			// 2021-12 and 2022 answer alike until the transactions (and behind
+			// connector-proxy, its child may be either): drive both alike.
+			c.setRevision(connector.Compat)
 		}
 	}
 	return resp, c.wrap("ApplyUpsert", err)
@@ -229,6 +311,9 @@ func (c *Client) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest)
 
 // ApplyDelete calls ApplyDelete; an Oct 2021 server has none.
 func (c *Client) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
+	if c.revision() == connector.Current {
+		return c.current().ApplyDelete(ctx, req)
+	}
 	if c.revision() == connector.Oct2021 {
 		return nil, fmt.Errorf("connector endpoint %s: ApplyDelete is not part of the 2021-10 protocol it speaks", c.addr)
 	}
@@ -241,6 +326,9 @@ func (c *Client) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest)
 // Transactions opens the stream; for an Oct 2021 server it is adapted by
 // connector.AdaptOct2021.
 func (c *Client) Transactions(ctx context.Context) (connector.Session, error) {
+	if c.revision() == connector.Current {
+		return c.current().Transactions(ctx)
+	}
 	var oct = c.revision() == connector.Oct2021
 	ctx, cancel := context.WithCancel(ctx)
 	var cs, err = c.cc.NewStream(ctx, &transactionsDesc, transactionsMethod)

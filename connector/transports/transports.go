@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/flowsim/flowsim/protocol/wire2023"
 	"io"
 	"os"
 	"strings"
@@ -37,6 +38,9 @@ type Options struct {
 	Endpoint string
 	// Protocol the connector speaks (Auto detects).
 	Protocol connector.Revision
+	// Codec frames a stdio connector of today's era (FLOW_RUNTIME_CODEC): proto
+	// (default) or json.
+	Codec wire2023.Codec
 	// MaxFrame caps one message in bytes (stdio frame or gRPC message).
 	MaxFrame int
 	// CallTimeout bounds each call (stdio streams: each awaited response) and the
@@ -64,9 +68,28 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Network, "network", o.Network, "Docker network of --image containers")
 	fs.StringArrayVar(&o.DockerArgs, "docker-arg", o.DockerArgs, "extra docker run option for --image, one argument per flag (repeatable), e.g. --docker-arg=-v --docker-arg=/data:/data; also $"+DockerArgsEnv)
 	fs.StringVar(&o.Endpoint, "endpoint", o.Endpoint, "dial a materialize.Driver gRPC server (a connector or flowsim connector-proxy), HOST:PORT")
-	fs.Var((*revisionValue)(&o.Protocol), "protocol", "protocol revision of the connector: auto, 2021-12 or 2021-10")
+	fs.Var((*revisionValue)(&o.Protocol), "protocol", "protocol era of the connector: auto (detect), 2021-10, 2021-12, 2022, or 2023 (today's, also called current)")
+	fs.Var((*codecValue)(&o.Codec), "codec", "framing of a today's-era (2023) connector on stdin/stdout, passed as "+wire2023.CodecEnv+": proto or json")
 	fs.IntVar(&o.MaxFrame, "max-frame", o.MaxFrame, "largest message in bytes (stdio frame or gRPC message)")
 	fs.DurationVar(&o.CallTimeout, "call-timeout", o.CallTimeout, "longest wait for any one connector answer (a call, or a response of the transactions stream), and for dialing --endpoint; must be positive")
+}
+
+type codecValue wire2023.Codec
+
+func (c *codecValue) String() string {
+	if *c == "" {
+		return string(wire2023.Proto)
+	}
+	return string(*c)
+}
+func (c *codecValue) Type() string { return "codec" }
+func (c *codecValue) Set(s string) error {
+	var v, err = wire2023.ParseCodec(s)
+	if err != nil {
+		return err
+	}
+	*c = codecValue(v)
+	return nil
 }
 
 type revisionValue connector.Revision
@@ -114,7 +137,7 @@ func Open(ctx context.Context, o Options) (conn connector.Connector, ok bool, er
 	if o.Stderr == nil {
 		o.Stderr = os.Stderr
 	}
-	var so = stdio.Options{Protocol: o.Protocol, MaxFrame: o.MaxFrame, CallTimeout: o.CallTimeout, Stderr: o.Stderr}
+	var so = stdio.Options{Protocol: o.Protocol, Codec: o.Codec, MaxFrame: o.MaxFrame, CallTimeout: o.CallTimeout, Stderr: o.Stderr}
 
 	switch {
 	case o.Command != "":

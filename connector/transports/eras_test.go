@@ -1,0 +1,133 @@
+package transports_test
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/flowsim/flowsim/connector"
+	"github.com/flowsim/flowsim/connector/era2021"
+	"github.com/flowsim/flowsim/connector/era2023"
+	"github.com/flowsim/flowsim/connector/reference"
+	"github.com/flowsim/flowsim/connector/stdio"
+	"github.com/flowsim/flowsim/connector/transports"
+	"github.com/flowsim/flowsim/matsim"
+	w "github.com/flowsim/flowsim/protocol/wire2023"
+	"google.golang.org/grpc"
+)
+
+// serveCurrentEndpoint serves the reference connector as today's gRPC service
+// (materialize.Connector) on a loopback port, for the duration of tb.
+func serveCurrentEndpoint(tb testing.TB) string {
+	tb.Helper()
+	var lis, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var srv = grpc.NewServer()
+	w.RegisterConnectorServer(srv, era2023.ConnectorServer(era2021.Server(reference.New())))
+	go func() { _ = srv.Serve(lis) }()
+	tb.Cleanup(srv.Stop)
+	return lis.Addr().String()
+}
+
+// The transports of a connector of today's era (2023): no subcommand, proto or
+// JSON framing on stdio, the materialize.Connector service over gRPC.
+func currentEraTransports() []transport {
+	return []transport{
+		{"command", func(tb testing.TB, _ string) transports.Options {
+			return transports.Options{Command: fmt.Sprintf("'%s' --protocol 2023", refBin(tb))}
+		}},
+		{"command-json", func(tb testing.TB, _ string) transports.Options {
+			return transports.Options{Command: fmt.Sprintf("'%s' --protocol 2023", refBin(tb)), Codec: w.JSON}
+		}},
+		{"image", func(tb testing.TB, stateDir string) transports.Options {
+			var o = imageTransport.options(tb, stateDir)
+			o.DockerArgs = append(o.DockerArgs, "-e", stdio.ProtocolEnv+"=2023")
+			return o
+		}},
+		{"endpoint", func(tb testing.TB, _ string) transports.Options {
+			return transports.Options{Endpoint: serveCurrentEndpoint(tb)}
+		}},
+	}
+}
+
+// Every matsim test passes against the reference connector speaking today's era
+// through every transport, and the era is detected (no --protocol given).
+func TestMatsimCurrentEraThroughTransports(t *testing.T) {
+	for _, tr := range currentEraTransports() {
+		t.Run(tr.name, func(t *testing.T) {
+			if tr.name == "image" {
+				buildImage(t)
+			}
+			for _, test := range matsim.Tests {
+				t.Run(test, func(t *testing.T) {
+					var dir = t.TempDir()
+					var rep = runMatsim(t, test, tr.options(t, dir), stateConfig(dir, ""), 2, 60)
+					if !rep.Passed() {
+						t.Fatalf("%s through %s: %s: %s", test, tr.name, rep.Result.Check, rep.Result.Message)
+					}
+					if rep.Result.Stored == 0 {
+						t.Errorf("nothing was stored: %+v", rep.Result)
+					}
+					if rep.Connector.Protocol != connector.Current {
+						t.Errorf("report's connector = %v, want protocol %s", rep.Connector, connector.Current)
+					}
+				})
+			}
+		})
+	}
+}
+
+// The same defect gives the same failing check whichever era the connector speaks
+// and however it is reached: the verdict never depends on the era.
+func TestDefectVerdictIndependentOfEra(t *testing.T) {
+	var cases = []struct{ defect, test, check string }{
+		{"drop-store", "basic", "load.missing"},
+		{"stale-value", "basic", "load.value"},
+		{"loaded-twice", "basic", "load.duplicate"},
+		{"left-join", "basic", "load.phantom"},
+		{"ack-twice", "basic", "protocol.ack-twice"},
+		{"committed-early", "basic", "protocol.committed-early"},
+		{"crash-on-store", "basic", "connector.error"},
+	}
+	var trs = append([]transport{commandTransport("")}, currentEraTransports()...)
+	for _, tr := range trs {
+		if tr.name == "image" {
+			continue // the full suite above runs the image; defects need no Docker
+		}
+		for _, c := range cases {
+			t.Run(tr.name+"/"+c.defect, func(t *testing.T) {
+				var dir = t.TempDir()
+				var rep = runMatsim(t, c.test, tr.options(t, dir), stateConfig(dir, c.defect), 2, 60)
+				if rep.Passed() {
+					t.Fatalf("defect %s passed %s through %s", c.defect, c.test, tr.name)
+				}
+				if string(rep.Result.Check) != c.check {
+					t.Errorf("defect %s through %s: check %s (%s), want %s", c.defect, tr.name, rep.Result.Check, rep.Result.Message, c.check)
+				}
+			})
+		}
+	}
+}
+
+// A connector that answers in no era flowsim speaks fails setup, naming both
+// attempts, never with a verdict on its transactions.
+func TestNoEraIsSetupError(t *testing.T) {
+	var dir = t.TempDir()
+	var script = dir + "/noera.sh"
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho 'usage: noera run' >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var rep = runMatsim(t, "basic", transports.Options{Command: script}, "{}", 1, 10)
+	if rep.Passed() || rep.Result.Check != string(matsim.CheckSetupSpec) {
+		t.Fatalf("check %s, want %s: %s", rep.Result.Check, matsim.CheckSetupSpec, rep.Result.Message)
+	}
+	for _, want := range []string{"no protocol era", "spec subcommand", "2023"} {
+		if !strings.Contains(rep.Result.Message, want) {
+			t.Errorf("message lacks %q: %s", want, rep.Result.Message)
+		}
+	}
+}
