@@ -67,11 +67,14 @@ func DriverArgs(run *flowsimv1.MatSimRun) ([]string, error) {
 		}
 	}
 	args = append(args, verifyArgs(run)...)
-	// The driver always talks to connector-proxy, which speaks 2021-12 whatever its
-	// child speaks: spec.connector.protocol goes to the proxy (proxyCommand).
+	// The driver always talks to connector-proxy, which serves the 2021 service
+	// whatever its child speaks: spec.connector.protocol goes to the proxy
+	// (proxyCommand). The driver pipelines transactions as the 2021 eras allow only
+	// when the child is known to be of one; otherwise (auto) it drives the subset
+	// every later era accepts.
 	args = append(args,
 		"--seed", strconv.FormatInt(SeedFor(run), 10),
-		"--protocol", string(flowsimv1.Protocol202112),
+		"--protocol", driverProtocol(run.Spec.Connector.Protocol),
 		"--result-file", "/dev/termination-log",
 		"--log.level", "info",
 	)
@@ -109,4 +112,12 @@ func verifyArgs(run *flowsimv1.MatSimRun) []string {
 		args = append(args, "--verify-connection", VerifyDir+"/"+v.SecretRef.Key)
 	}
 	return args
+}
+
+// driverProtocol is the driver's --protocol towards connector-proxy.
+func driverProtocol(child flowsimv1.ProtocolRevision) string {
+	if child == flowsimv1.Protocol202112 || child == flowsimv1.Protocol202110 {
+		return string(flowsimv1.Protocol202112)
+	}
+	return string(flowsimv1.ProtocolAuto)
 }

@@ -159,7 +159,7 @@ func specFields(t *testing.T) map[string]specField {
 		"Verify.SecretRef.Name":      pods("the driver container's verify Secret volume"),
 		"Connector.Image":            pods("the connector container's image"),
 		"Connector.Command":          pods("the command connector-proxy runs"),
-		"Connector.Protocol":         pods("connector-proxy's --protocol; the driver always speaks 2021-12 to the proxy"),
+		"Connector.Protocol":         pods("connector-proxy's --protocol; the driver speaks 2021-12 to the proxy for a 2021 child, auto otherwise"),
 		"Connector.Env":              pods("the connector container's env"),
 		"Connector.Resources":        pods("the connector container's resources"),
 		"Connector.ImagePullPolicy":  pods("the connector container's pull policy"),

@@ -182,10 +182,10 @@ func TestDriverArgs(t *testing.T) {
 			},
 			want: slices.Concat([]string{"matsim", "fence", "--endpoint", "127.0.0.1:7070",
 				"--peer-endpoint", "pg-peer.ns.svc:7070", "--config", "/etc/flowsim/config/config.yaml",
-				"--resource", `{"delta_updates":false,"table":"flowsim"}`, "--seed", "42", "--protocol", "2021-12"}, tail),
+				"--resource", `{"delta_updates":false,"table":"flowsim"}`, "--seed", "42", "--protocol", "auto"}, tail),
 		},
 		{
-			name: "inline config, every size flag; the driver always speaks 2021-12 to the proxy",
+			name: "inline config, every size flag; the driver speaks auto to the proxy for a child of unknown era",
 			mutate: func(r *flowsimv1.MatSimRun) {
 				r.Spec.Test = flowsimv1.TestDelta
 				r.Spec.Config = flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(`{"address": "pg:5432", "user": "flow"}`)}}
@@ -195,7 +195,7 @@ func TestDriverArgs(t *testing.T) {
 			want: slices.Concat([]string{"matsim", "delta", "--endpoint", "127.0.0.1:7070",
 				"--config", `{"address":"pg:5432","user":"flow"}`,
 				"--resource", `{"delta_updates":false,"table":"flowsim"}`,
-				"--loops", "4", "--start", "3", "--batch", "100", "--output", "/dev/null", "--seed", "42", "--protocol", "2021-12"}, tail),
+				"--loops", "4", "--start", "3", "--batch", "100", "--output", "/dev/null", "--seed", "42", "--protocol", "auto"}, tail),
 		},
 		{
 			name: "integers above 2^53 stay exact in config and resource",
@@ -206,7 +206,7 @@ func TestDriverArgs(t *testing.T) {
 			want: slices.Concat([]string{"matsim", "basic", "--endpoint", "127.0.0.1:7070",
 				"--config", `{"big":-123456789012345678901234567890,"f":1.50,"id":9007199254740993}`,
 				"--resource", `{"shard":18446744073709551615,"table":"t"}`,
-				"--loops", "4", "--seed", "42", "--protocol", "2021-12"}, tail),
+				"--loops", "4", "--seed", "42", "--protocol", "auto"}, tail),
 		},
 		{
 			name: "recovery with chosen crash points",
@@ -216,7 +216,7 @@ func TestDriverArgs(t *testing.T) {
 			},
 			want: slices.Concat([]string{"matsim", "recovery", "--endpoint", "127.0.0.1:7070",
 				"--config", "/etc/flowsim/config/config.yaml", "--resource", `{"delta_updates":false,"table":"flowsim"}`,
-				"--loops", "4", "--crash-at", "after-commit,after-stores", "--seed", "42", "--protocol", "2021-12"}, tail),
+				"--loops", "4", "--crash-at", "after-commit,after-stores", "--seed", "42", "--protocol", "auto"}, tail),
 		},
 		{
 			name: "recovery asserting exactly-once",
@@ -226,7 +226,7 @@ func TestDriverArgs(t *testing.T) {
 			},
 			want: slices.Concat([]string{"matsim", "recovery", "--endpoint", "127.0.0.1:7070",
 				"--config", "/etc/flowsim/config/config.yaml", "--resource", `{"delta_updates":false,"table":"flowsim"}`,
-				"--loops", "4", "--exactly-once", "--seed", "42", "--protocol", "2021-12"}, tail),
+				"--loops", "4", "--exactly-once", "--seed", "42", "--protocol", "auto"}, tail),
 		},
 	}
 	for _, tc := range cases {

@@ -25,7 +25,7 @@ const (
 )
 
 // ProtocolRevision selects the revision of the materialize protocol spoken to the connector.
-// +kubebuilder:validation:Enum=auto;"2021-12";"2021-10"
+// +kubebuilder:validation:Enum=auto;"2021-12";"2021-10";"2022";"2023"
 type ProtocolRevision string
 
 const (
@@ -35,6 +35,11 @@ const (
 	Protocol202112 ProtocolRevision = "2021-12"
 	// Protocol202110 has a single apply and no Acknowledge.
 	Protocol202110 ProtocolRevision = "2021-10"
+	// Protocol2022 is github.com/estuary/flow's TransactionRequest (2022 to April
+	// 2023): the 2021 subcommands, Acknowledge first, Flush and StartCommit.
+	Protocol2022 ProtocolRevision = "2022"
+	// Protocol2023 is today's protocol: no subcommand, one Request/Response stream.
+	Protocol2023 ProtocolRevision = "2023"
 )
 
 // RunPhase is the coarse state of a run.

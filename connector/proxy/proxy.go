@@ -142,7 +142,9 @@ func (s *server) transactions(stream grpc.ServerStream) error {
 	var ctx, cancel = context.WithCancel(stream.Context())
 	defer cancel()
 	var up upstream
-	if s.raw != nil {
+	// A child of today's era has no transactions subcommand: its stream is
+	// translated (typed), not relayed as bytes.
+	if s.raw != nil && s.c.Info().Protocol != connector.Current {
 		var r, err = s.raw.TransactionsRaw(ctx)
 		if err != nil {
 			return toStatus(err)

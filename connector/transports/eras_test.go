@@ -51,6 +51,10 @@ func currentEraTransports() []transport {
 		{"endpoint", func(tb testing.TB, _ string) transports.Options {
 			return transports.Options{Endpoint: serveCurrentEndpoint(tb)}
 		}},
+		// connector-proxy (as in a pod) in front of a child of today's era.
+		{"proxy", func(tb testing.TB, _ string) transports.Options {
+			return transports.Options{Endpoint: serveProxy(tb, []string{refBin(tb), "--protocol", "2023"})}
+		}},
 	}
 }
 
@@ -72,7 +76,12 @@ func TestMatsimCurrentEraThroughTransports(t *testing.T) {
 					if rep.Result.Stored == 0 {
 						t.Errorf("nothing was stored: %+v", rep.Result)
 					}
-					if rep.Connector.Protocol != connector.Current {
+					if want := connector.Current; tr.name == "proxy" {
+						// The proxy serves the 2021 service and translates for its child.
+						if rep.Connector.Protocol != connector.Compat {
+							t.Errorf("report's connector = %v, want protocol %s", rep.Connector, connector.Compat)
+						}
+					} else if rep.Connector.Protocol != want {
 						t.Errorf("report's connector = %v, want protocol %s", rep.Connector, connector.Current)
 					}
 				})
