@@ -13,7 +13,7 @@ import (
 // flowsim binary alone can serve as a connector (for example behind connector-proxy).
 func newReferenceConnectorCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:                "reference-connector [--protocol 2021-12|2021-10] spec|validate|apply-upsert|apply-delete|transactions",
+		Use:                "reference-connector [--protocol 2021-12|2021-10] spec|validate|apply-upsert|apply-delete|transactions, or --protocol 2023 (no subcommand)",
 		Short:              "Run the reference connector as a stdio connector (one subcommand per process)",
 		Hidden:             true,
 		DisableFlagParsing: true,

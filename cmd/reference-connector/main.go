@@ -1,7 +1,7 @@
 // Command reference-connector is flowsim's reference connector (connector/reference)
 // as a stdio connector binary: the entrypoint of a connector image.
 //
-//	reference-connector [--protocol 2021-12|2021-10] spec|validate|apply-upsert|apply-delete|transactions
+//	reference-connector [--protocol 2021-12|2021-10] spec|validate|apply-upsert|apply-delete|transactions, or --protocol 2023 (no subcommand)
 //
 // Its endpoint config may carry {"state_dir": DIR} so that the processes of one
 // run (one per call) share a file-backed store, and {"defect": NAME} to misbehave.

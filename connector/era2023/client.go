@@ -2,9 +2,9 @@ package era2023
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/flowsim/flowsim/protocol"
 	w "github.com/flowsim/flowsim/protocol/wire2023"
@@ -23,6 +23,10 @@ type Stream interface {
 	// with an error saying what could not be confirmed).
 	Kill() error
 }
+
+// ExitGrace is how long a connector may take to end a unary exchange's stream
+// once it answered and the requests ended.
+const ExitGrace = 5 * time.Second
 
 // Opener opens a Materialize stream; ending ctx kills it.
 type Opener func(ctx context.Context) (Stream, error)
@@ -54,29 +58,49 @@ func (c *Client) call(ctx context.Context, req *w.Request, want string) (*w.Resp
 	if err != nil {
 		return nil, err
 	}
-	var resp *w.Response
-	if err = s.Send(req); err == nil || errors.Is(err, io.EOF) {
-		resp, err = s.Recv()
-		if err == io.EOF {
-			err = fmt.Errorf("the connector ended the stream without answering %s", RequestName(req))
-		}
+	// The request, then the end of the requests at once (as the subcommand eras
+	// close stdin after a unary request): a connector that reads on never waits.
+	var sendErr = s.Send(req)
+	if sendErr == nil {
+		sendErr = s.CloseSend()
 	}
+	resp, err := s.Recv()
 	if err != nil {
 		_ = s.Kill()
-		return nil, err
-	}
-	if err := s.CloseSend(); err != nil {
-		_ = s.Kill()
+		if err == io.EOF {
+			err = fmt.Errorf("the connector ended the stream without answering %s", RequestName(req))
+			if sendErr != nil && sendErr != io.EOF {
+				err = fmt.Errorf("%w (sending it failed: %v)", err, sendErr)
+			}
+		}
 		return nil, err
 	}
 	// A correct connector now ends the stream: wait for that (the transport bounds
 	// the wait), so that a unary call leaves nothing running.
-	if extra, err := s.Recv(); err == nil {
+	type end struct {
+		extra *w.Response
+		err   error
+	}
+	var ended = make(chan end, 1)
+	go func() {
+		var m, err = s.Recv()
+		ended <- end{m, err}
+	}()
+	var t = time.NewTimer(ExitGrace)
+	defer t.Stop()
+	select {
+	case e := <-ended:
+		if e.err == nil {
+			_ = s.Kill()
+			return nil, fmt.Errorf("the connector sent %s after answering %s with %s (one request, one response)", ResponseName(e.extra), RequestName(req), want)
+		} else if e.err != io.EOF {
+			_ = s.Kill()
+			return nil, e.err
+		}
+	case <-t.C:
 		_ = s.Kill()
-		return nil, fmt.Errorf("the connector sent %s after answering %s with %s (one request, one response)", ResponseName(extra), RequestName(req), want)
-	} else if err != io.EOF {
-		_ = s.Kill()
-		return nil, err
+		<-ended
+		return nil, fmt.Errorf("the connector answered %s, but did not end the stream within %s once the requests ended; it was killed", RequestName(req), ExitGrace)
 	}
 	if err := CheckResponse(resp); err != nil {
 		return nil, &InvalidResponseError{Message: want, Err: err}

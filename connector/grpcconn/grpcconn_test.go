@@ -35,7 +35,7 @@ func TestDialBothRevisions(t *testing.T) {
 		protocol connector.Revision
 		want     connector.Revision
 	}{
-		{"dec2021/auto", func(gs *grpc.Server) { materialize.RegisterDriverServer(gs, stdiotest.NewServer()) }, connector.Auto, connector.Dec2021},
+		{"dec2021/auto", func(gs *grpc.Server) { materialize.RegisterDriverServer(gs, stdiotest.NewServer()) }, connector.Auto, connector.Compat},
 		{"oct2021/auto", func(gs *grpc.Server) { stdiotest.RegisterOct2021(gs, stdiotest.NewServer()) }, connector.Auto, connector.Oct2021},
 		{"oct2021/forced", func(gs *grpc.Server) { stdiotest.RegisterOct2021(gs, stdiotest.NewServer()) }, connector.Oct2021, connector.Oct2021},
 	} {

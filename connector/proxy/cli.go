@@ -105,7 +105,7 @@ never quotes the raw log. SIGTERM drains: health turns NOT_SERVING, in-flight ca
 	}
 	cmd.Flags().SetInterspersed(false) // everything after CMD belongs to CMD
 	cmd.Flags().StringVar(&listen, "listen", "", "address to serve on, HOST:PORT (loopback inside a pod, the pod IP for a peer; port 0 picks one)")
-	cmd.Flags().StringVar(&protocol, "protocol", "auto", "protocol revision of the connector: auto, 2021-12 or 2021-10 (clients always see 2021-12)")
+	cmd.Flags().StringVar(&protocol, "protocol", "auto", "protocol era of the connector: auto, 2021-10, 2021-12, 2022 or 2023 (clients always see the 2021 service; the proxy translates)")
 	cmd.Flags().IntVar(&maxFrame, "max-frame", stdio.DefaultMaxFrame, "largest message in bytes, on stdio and on gRPC")
 	cmd.Flags().DurationVar(&callTimeout, "call-timeout", 0, "deadline of a unary call and of each awaited response of a stream (0: none)")
 	cmd.Flags().DurationVar(&grace, "grace-period", 10*time.Second, "on SIGTERM, how long in-flight calls may take to finish before they are cancelled")

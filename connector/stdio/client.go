@@ -186,6 +186,15 @@ func (c *Client) startCurrent(call string, stderr io.Writer) (*proc, error) {
 	return startProc(call, c.target, c.what, argv, []string{w.CodecEnv + "=" + string(c.codec())}, stderr, cleanup, c.track)
 }
 
+// unaryCtx bounds a unary exchange of today's era by CallTimeout (the process is
+// killed when it runs out).
+func (c *Client) unaryCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.opts.CallTimeout > 0 {
+		return context.WithTimeout(ctx, c.opts.CallTimeout)
+	}
+	return context.WithCancel(ctx)
+}
+
 // track records a process as running (or no longer).
 func (c *Client) track(p *proc, running bool) {
 	c.mu.Lock()
@@ -205,6 +214,8 @@ func (c *Client) track(p *proc, running bool) {
 func (c *Client) Spec(ctx context.Context, req *materialize.SpecRequest) (*materialize.SpecResponse, error) {
 	switch c.revision() {
 	case connector.Current:
+		ctx, cancel := c.unaryCtx(ctx)
+		defer cancel()
 		return c.current().Spec(ctx, req)
 	case connector.Auto:
 		var held = &heldWriter{pass: c.opts.Stderr, limit: probeHold}
@@ -214,13 +225,24 @@ func (c *Client) Spec(ctx context.Context, req *materialize.SpecRequest) (*mater
 			held.release()
 			return resp, nil
 		}
-		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+		var le *lingerError
+		var ce *CallError
+		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &le) ||
+			(errors.As(err, &ce) && strings.Contains(ce.Exit, "sent by flowsim")) {
+			// Out of time, it answered spec (and then misbehaved), or it had to be
+			// killed: a connector of today's era rejects the subcommand and exits.
 			held.release()
 			return nil, err
 		}
-		cur, cerr := c.current().Spec(ctx, req)
+		// Its stderr is held back too: shown if it speaks today's era, otherwise the
+		// error quotes the tail of each attempt and the first attempt's is shown.
+		var held2 = &heldWriter{pass: c.opts.Stderr, limit: probeHold}
+		uctx, cancel := c.unaryCtx(ctx)
+		defer cancel()
+		cur, cerr := c.probeCurrent(held2).Spec(uctx, req)
 		if cerr == nil {
 			c.setRevision(connector.Current)
+			held2.release()
 			return cur, nil
 		}
 		held.release()
@@ -239,6 +261,8 @@ func (c *Client) Spec(ctx context.Context, req *materialize.SpecRequest) (*mater
 // Validate runs `validate`.
 func (c *Client) Validate(ctx context.Context, req *materialize.ValidateRequest) (*materialize.ValidateResponse, error) {
 	if c.revision() == connector.Current {
+		ctx, cancel := c.unaryCtx(ctx)
+		defer cancel()
 		return c.current().Validate(ctx, req)
 	}
 	var resp = new(materialize.ValidateResponse)
@@ -257,6 +281,8 @@ func (c *Client) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest)
 			return nil, err
 		}
 	case connector.Current:
+		ctx, cancel := c.unaryCtx(ctx)
+		defer cancel()
 		return c.current().ApplyUpsert(ctx, req)
 	case connector.Dec2021, connector.Era2022, connector.Compat:
 		if err := c.unary(ctx, "apply-upsert", req, resp); err != nil {

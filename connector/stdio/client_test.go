@@ -59,7 +59,7 @@ func TestCommandBothRevisions(t *testing.T) {
 		want      connector.Revision
 		deleteErr string
 	}{
-		{stdiotest.ModeOK, connector.Auto, connector.Dec2021, ""},
+		{stdiotest.ModeOK, connector.Auto, connector.Compat, ""},
 		{stdiotest.ModeOK, connector.Dec2021, connector.Dec2021, ""},
 		{stdiotest.ModeOct, connector.Auto, connector.Oct2021, "not part of the 2021-10 protocol"},
 		{stdiotest.ModeOct, connector.Oct2021, connector.Oct2021, "not part of the 2021-10 protocol"},

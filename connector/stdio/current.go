@@ -50,7 +50,19 @@ type curStream struct {
 }
 
 func (c *Client) openCurrent(ctx context.Context) (era2023.Stream, error) {
-	var p, err = c.startCurrent("(protocol 2023)", c.opts.Stderr)
+	return c.openCurrentWith(ctx, c.opts.Stderr)
+}
+
+// probeCurrent is a connector of today's era whose stderr goes to stderr (the
+// detection holds it back until it knows whether the connector speaks that era).
+func (c *Client) probeCurrent(stderr io.Writer) connector.Connector {
+	return connector.Bridge(connector.AsNeutral(era2023.NewClient(func(ctx context.Context) (era2023.Stream, error) {
+		return c.openCurrentWith(ctx, stderr)
+	})), c.Info, nil)
+}
+
+func (c *Client) openCurrentWith(ctx context.Context, stderr io.Writer) (era2023.Stream, error) {
+	var p, err = c.startCurrent("(protocol 2023)", stderr)
 	if err != nil {
 		return nil, err
 	}

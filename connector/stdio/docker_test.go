@@ -41,7 +41,7 @@ func TestImage(t *testing.T) {
 	for _, tc := range []struct {
 		mode string
 		want connector.Revision
-	}{{stdiotest.ModeOK, connector.Dec2021}, {stdiotest.ModeOct, connector.Oct2021}} {
+	}{{stdiotest.ModeOK, connector.Compat}, {stdiotest.ModeOct, connector.Oct2021}} {
 		t.Run(tc.mode, func(t *testing.T) {
 			var c, err = stdio.NewImage(context.Background(), stdio.Docker{
 				Image: tag, Args: []string{"-e", stdiotest.ModeEnv + "=" + tc.mode},

@@ -125,7 +125,8 @@ func registerCompletions(cmd *cobra.Command) {
 	var enums = map[string][]string{
 		"report":    {"text", "json"},
 		"crash-at":  matsim.CrashPoints,
-		"protocol":  {"auto", string(connector.Dec2021), string(connector.Oct2021)},
+		"protocol":  connector.RevisionNames,
+		"codec":     {"proto", "json"},
 		"log.level": logging.Levels,
 	}
 	for name, values := range enums {

@@ -85,7 +85,7 @@ Exit codes: 0 passed, 1 the connector failed a check or crashed, 2 usage or setu
 	fs.StringVar(&f.name, "name", "", "name of the MatSimRun (default: TEST-<random>)")
 	fs.StringVar(&f.image, "image", "", "connector image under test (required with TEST)")
 	fs.StringSliceVar(&f.command, "command", nil, "how to start the connector, comma separated (default /connector/connector)")
-	fs.StringVar(&f.protocol, "protocol", "auto", "materialize protocol revision: auto, 2021-12 or 2021-10")
+	fs.StringVar(&f.protocol, "protocol", "auto", "materialize protocol era of the connector: auto, 2021-10, 2021-12, 2022 or 2023")
 	fs.StringVar(&f.config, "config", "", "connector endpoint config: an inline YAML mapping, or a path to a YAML file; stored in a Secret owned by the run")
 	fs.StringVar(&f.resource, "resource", "", "resource config: an inline YAML mapping, or a path to a YAML file (default {})")
 	fs.Int32Var(&f.loops, "loops", 0, "load/store/commit loops (default: the driver's, 5)")
@@ -191,10 +191,10 @@ func runFromFlags(test string, f *runFlags, cmd *cobra.Command) (*flowsimv1.MatS
 	run.Spec.Connector.Image = f.image
 	run.Spec.Connector.Command = f.command
 	switch p := flowsimv1.ProtocolRevision(f.protocol); p {
-	case flowsimv1.ProtocolAuto, flowsimv1.Protocol202112, flowsimv1.Protocol202110:
+	case flowsimv1.ProtocolAuto, flowsimv1.Protocol202112, flowsimv1.Protocol202110, flowsimv1.Protocol2022, flowsimv1.Protocol2023:
 		run.Spec.Connector.Protocol = p
 	default:
-		return nil, nil, usage("--protocol must be auto, 2021-12 or 2021-10 (got %q)", f.protocol)
+		return nil, nil, usage("--protocol must be auto, 2021-10, 2021-12, 2022 or 2023 (got %q)", f.protocol)
 	}
 	switch p := corev1.PullPolicy(f.pullPolicy); p {
 	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
