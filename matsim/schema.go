@@ -9,6 +9,7 @@ import (
 	"time"
 
 	pf "github.com/estuary/protocols/flow"
+	"github.com/flowsim/flowsim/protocol/wire2022"
 	"github.com/estuary/protocols/materialize"
 	pb "go.gazette.dev/core/broker/protocol"
 	pc "go.gazette.dev/core/consumer/protocol"
@@ -229,6 +230,9 @@ func (s *docSchema) collectionSpec(names specNames) pf.CollectionSpec {
 			Inference: pf.Inference{
 				Types:     f.Types,
 				MustExist: f.Required,
+				// 2022's connectors read existence from Inference.exists (field 8),
+				// not must_exist: carry both, as 2021's connectors skip field 8.
+				XXX_unrecognized: wire2022.InferenceExists(f.Required),
 			},
 		}
 		for _, ty := range f.Types {
@@ -241,7 +245,7 @@ func (s *docSchema) collectionSpec(names specNames) pf.CollectionSpec {
 	spec.Projections = append(spec.Projections, pf.Projection{
 		Ptr:       "",
 		Field:     DocumentField,
-		Inference: pf.Inference{Types: []string{"object"}, MustExist: true},
+		Inference: pf.Inference{Types: []string{"object"}, MustExist: true, XXX_unrecognized: wire2022.InferenceExists(true)},
 	})
 	return spec
 }
