@@ -24,6 +24,9 @@ import (
 //   - spilled: the connector with a budget of one byte, so that every full chunk
 //     goes to the spill file: what each document costs in memory beyond any budget.
 //
+// At 10^7 documents (not with -short) only the connector as New makes it runs,
+// to show its budget at work: 5 GB of documents, most of them in a spill file.
+//
 // Metrics: live-B/doc (the live heap after the run, after a GC, over n), peak-B/doc
 // (the peak of the heap's objects during the run, garbage included), ns/doc, and
 // late/early (the time of the last tenth of the transactions over the first:
@@ -31,8 +34,11 @@ import (
 //
 //	go test -tags nozstd -run '^$' -bench ReferenceMemory -benchtime 1x ./connector/reference/
 func BenchmarkReferenceMemory(b *testing.B) {
-	for _, n := range []int{1e5, 1e6} {
+	for _, n := range []int{1e5, 1e6, 1e7} {
 		for _, store := range []string{"map", "arena", "spilled"} {
+			if n > 1e6 && (store != "arena" || testing.Short()) {
+				continue
+			}
 			b.Run(fmt.Sprintf("docs=%d/store=%s", n, store), func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					runtime.GC()

@@ -4,6 +4,11 @@
 // bindings, fencing of overlapping key ranges, Acknowledge, checkpoints — and that
 // can misbehave on purpose: its endpoint config may name a defect (see Defects) so
 // that flowsim's own tests prove each check catches what it claims to.
+//
+// The in-memory store keeps documents in arenas indexed by key (about 16–32 bytes a
+// key in memory) and moves them to an unlinked spill file beyond a memory budget
+// (see Options), so that runs of 10^8 documents fit; docs/performance.md has the
+// numbers.
 package reference
 
 import (
