@@ -4,6 +4,11 @@
 // bindings, fencing of overlapping key ranges, Acknowledge, checkpoints — and that
 // can misbehave on purpose: its endpoint config may name a defect (see Defects) so
 // that flowsim's own tests prove each check catches what it claims to.
+//
+// The in-memory store keeps documents in arenas indexed by key (about 16–32 bytes a
+// key in memory) and moves them to an unlinked spill file beyond a memory budget
+// (see Options), so that runs of 10^8 documents fit; docs/performance.md has the
+// numbers.
 package reference
 
 import (
@@ -65,8 +70,29 @@ type Driver struct {
 
 var _ materialize.DriverServer = (*Driver)(nil)
 
-// New returns a reference connector whose in-memory store is empty.
-func New() *Driver { return &Driver{mem: newMemStore()} }
+// Options tune the in-memory store of a Driver.
+type Options struct {
+	// MemoryBudget is how many bytes of stored documents the in-memory store keeps
+	// in memory; beyond it, the oldest move to spill files in SpillDir (each table
+	// keeps at least the megabyte it is appending to in memory). The keys' index
+	// (12–32 bytes a key) is always in memory. Zero: DefaultMemoryBudget.
+	MemoryBudget int64
+	// SpillDir is where spill files go (unlinked as soon as they are created).
+	// Empty: os.TempDir(). When they cannot be written, everything stays in memory.
+	SpillDir string
+}
+
+// New returns a reference connector whose in-memory store is empty, with the
+// default Options.
+func New() *Driver { return NewWithOptions(Options{}) }
+
+// NewWithOptions returns a reference connector whose in-memory store is empty.
+func NewWithOptions(o Options) *Driver {
+	if o.MemoryBudget == 0 {
+		o.MemoryBudget = DefaultMemoryBudget
+	}
+	return &Driver{mem: newMemStore(newBudget(o.MemoryBudget, o.SpillDir))}
+}
 
 // Restart returns a new connector "process" over the same durable store: whatever
 // this one committed survives, anything it held only in memory does not.
@@ -199,7 +225,7 @@ func (d *Driver) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest)
 			} else if !sameFields(tbl.Fields, fields) {
 				switch cfg.Defect {
 				case "drop-on-apply":
-					delete(s.Tables, name) // recreated empty: the data is lost
+					s.drop(name) // recreated empty: the data is lost
 					s.table(name).Fields = fields
 				case "ignore-new-field":
 					// The table keeps the columns it was created with.
@@ -230,7 +256,7 @@ func (d *Driver) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest)
 	}
 	err = st.update(func(s *state) error {
 		for _, b := range req.Materialization.Bindings {
-			delete(s.Tables, b.ResourcePath[0])
+			s.drop(b.ResourcePath[0])
 		}
 		delete(s.Checkpoint, string(req.Materialization.Materialization))
 		return nil

@@ -1,6 +1,7 @@
 package reference
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,15 +17,61 @@ type binding struct {
 	delta bool
 }
 
+// txn holds the stores of a transaction until it commits: per binding the writes
+// in the order they came, their keys and documents copied into blocks of memory
+// that are reused by the next transaction.
+type txn struct {
+	blocks [][]byte
+	cur    int // the block being filled
+	writes [][]write
+}
+
+// write is a store.
 type write struct {
-	key    string
-	doc    json.RawMessage
-	exists bool
+	key, doc []byte
+	exists   bool
+}
+
+// txnBlock is the size of a txn's blocks.
+const txnBlock = 256 << 10
+
+// copy returns a copy of p in x's blocks.
+func (x *txn) copy(p []byte) []byte {
+	if len(p) > txnBlock/4 {
+		return append([]byte(nil), p...) // a block of its own, not reused
+	}
+	for {
+		if x.cur == len(x.blocks) {
+			x.blocks = append(x.blocks, make([]byte, 0, txnBlock))
+		}
+		var b = x.blocks[x.cur]
+		if cap(b)-len(b) >= len(p) {
+			var at = len(b)
+			x.blocks[x.cur] = append(b, p...)
+			return x.blocks[x.cur][at : at+len(p) : at+len(p)]
+		}
+		x.cur++
+	}
+}
+
+// reset empties x for a transaction over n bindings, keeping its memory.
+func (x *txn) reset(n int) {
+	for i := 0; i <= x.cur && i < len(x.blocks); i++ {
+		x.blocks[i] = x.blocks[i][:0]
+	}
+	x.cur = 0
+	if len(x.writes) != n {
+		x.writes = make([][]write, n)
+	}
+	for b := range x.writes {
+		clear(x.writes[b]) // drop references to blocks of their own
+		x.writes[b] = x.writes[b][:0]
+	}
 }
 
 // pendingCommit is a commit the lazy-commit defect holds in memory only.
 type pendingCommit struct {
-	writes     [][]write
+	writes     *txn
 	checkpoint []byte
 }
 
@@ -40,6 +87,12 @@ type session struct {
 	fence    int64
 	round    int
 	volatile []pendingCommit
+	// spare is the buffer of the last applied transaction, reused by the next.
+	spare *txn
+	// rowBuf holds the documents read for one Load, which end at rowEnds.
+	rowBuf  []byte
+	rowEnds []int
+	scratch []byte
 }
 
 func newTxnSession(d *Driver, stream materialize.Driver_TransactionsServer, open *materialize.TransactionRequest_Open) (*session, error) {
@@ -79,7 +132,7 @@ func (t *session) run() error {
 	if err := t.st.update(func(s *state) error {
 		t.fence, cp = openFence(s, t.mat, t.open.KeyBegin, t.open.KeyEnd, t.defect)
 		if t.is("delta-replay-on-open") {
-			t.replayDelta(s) // rows.go
+			return t.replayDelta(s) // rows.go
 		}
 		return nil
 	}); err != nil {
@@ -141,9 +194,11 @@ func (t *session) loadPhase() (*materialize.TransactionRequest_Prepare, error) {
 	var requested = map[string]bool{} // keys loaded in this transaction
 
 	var stage = func(b int, doc json.RawMessage) error {
-		last = doc
+		if t.is("loaded-after-prepared") {
+			last = append(last[:0], doc...) // doc's memory is reused by the next Load
+		}
 		if t.is("prepared-before-flush") {
-			deferred = append(deferred, doc)
+			deferred = append(deferred, append(json.RawMessage(nil), doc...))
 			return nil
 		}
 		return materialize.StageLoaded(t.stream, &staged, b, doc)
@@ -195,18 +250,31 @@ func (t *session) loadPhase() (*materialize.TransactionRequest_Prepare, error) {
 					requested[string(l.Arena.Bytes(s))] = true
 				}
 			}
-			var found [][]json.RawMessage
+			// Read the rows of every key under the lock, then send them.
+			t.rowBuf, t.rowEnds = t.rowBuf[:0], t.rowEnds[:0]
+			var counts = make([]int, len(l.PackedKeys))
 			if err := t.st.read(func(s *state) error {
 				var tbl = s.table(b.table)
-				found = make([][]json.RawMessage, len(l.PackedKeys))
 				for k, sl := range l.PackedKeys {
-					found[k] = t.lookup(tbl, t.rowKey(l.Arena.Bytes(sl)))
+					var n, err = t.lookup(tbl, t.rowKey(l.Arena.Bytes(sl)))
+					if err != nil {
+						return err
+					}
+					counts[k] = n
 				}
 				return nil
 			}); err != nil {
 				return nil, err
 			}
-			for k, docs := range found {
+			var row, from int
+			var docs []json.RawMessage
+			for k, n := range counts {
+				docs = docs[:0]
+				for ; n > 0; n-- {
+					docs = append(docs, t.rowBuf[from:t.rowEnds[row]])
+					from = t.rowEnds[row]
+					row++
+				}
 				if len(docs) == 0 && t.is("loaded-empty") {
 					docs = []json.RawMessage{json.RawMessage("{}")}
 				}
@@ -235,13 +303,19 @@ func (t *session) loadPhase() (*materialize.TransactionRequest_Prepare, error) {
 			if t.is("loaded-unrequested") && len(requested) != 0 {
 				var extra json.RawMessage
 				if err := t.st.read(func(s *state) error {
-					for key, docs := range s.table(t.bindings[0].table).Docs {
-						if !requested[key] && len(docs) != 0 {
-							extra = docs[0]
-							break
+					var docs = s.table(t.bindings[0].table).docs
+					var err error
+					var eachErr = docs.each(func(key, doc []byte) bool {
+						if requested[string(key)] {
+							return true
 						}
-					}
-					return nil
+						var rows []json.RawMessage
+						if rows, err = docs.rows(append([]byte(nil), key...)); err == nil && len(rows) != 0 {
+							extra = rows[0]
+						}
+						return false
+					})
+					return errors.Join(err, eachErr)
 				}); err != nil {
 					return nil, err
 				}
@@ -297,31 +371,60 @@ func (t *session) loadPhase() (*materialize.TransactionRequest_Prepare, error) {
 	}
 }
 
-// lookup returns the stored documents of a key, the lazy-commit overlay first.
-func (t *session) lookup(tbl *table, key []byte) []json.RawMessage {
+// lookup appends the stored rows of a key to t.rowBuf (ending each at t.rowEnds),
+// the lazy-commit overlay first, and returns how many.
+func (t *session) lookup(tbl *table, key []byte) (int, error) {
+	var one = func(doc []byte) (int, error) {
+		t.rowBuf = append(t.rowBuf, doc...)
+		t.rowEnds = append(t.rowEnds, len(t.rowBuf))
+		return 1, nil
+	}
 	for v := len(t.volatile) - 1; v >= 0; v-- {
-		for b, ws := range t.volatile[v].writes {
+		var x = t.volatile[v].writes
+		for b, ws := range x.writes {
 			if t.bindings[b].table != tbl.Name {
 				continue
 			}
 			for w := len(ws) - 1; w >= 0; w-- {
-				if ws[w].key == string(key) {
-					return []json.RawMessage{ws[w].doc}
+				if bytes.Equal(ws[w].key, key) {
+					return one(ws[w].doc)
 				}
 			}
 		}
 	}
 	if t.defect == "stale-value" {
-		if prev, ok := tbl.Prev[string(key)]; ok {
-			return []json.RawMessage{prev}
+		var doc, found, err = tbl.prev.appendLatest(t.scratch[:0], key)
+		t.scratch = doc[:0]
+		if err != nil {
+			return 0, err
+		} else if found {
+			return one(doc)
 		}
 	}
-	return tbl.Docs[string(key)]
+	if tbl.docs != nil && len(tbl.docs.extra) != 0 {
+		var rows, err = tbl.docs.rows(key)
+		for _, doc := range rows {
+			one(doc)
+		}
+		return len(rows), err
+	}
+	var buf, found, err = tbl.docs.appendLatest(t.rowBuf, key)
+	if !found || err != nil {
+		return 0, err
+	}
+	t.rowBuf = buf
+	t.rowEnds = append(t.rowEnds, len(buf))
+	return 1, nil
 }
 
 // storePhase collects Stores until Commit.
-func (t *session) storePhase(prepare *materialize.TransactionRequest_Prepare) ([][]write, error) {
-	var writes = make([][]write, len(t.bindings))
+func (t *session) storePhase(prepare *materialize.TransactionRequest_Prepare) (*txn, error) {
+	var x = t.spare
+	if x == nil || t.is("lazy-commit") {
+		x = new(txn) // lazy-commit keeps the writes of every transaction until Acknowledge
+	}
+	t.spare = nil
+	x.reset(len(t.bindings))
 	for {
 		var req, err = t.recv()
 		if err != nil {
@@ -340,15 +443,14 @@ func (t *session) storePhase(prepare *materialize.TransactionRequest_Prepare) ([
 				continue
 			}
 			for k := range s.DocsJson {
-				var doc = append(json.RawMessage(nil), s.Arena.Bytes(s.DocsJson[k])...)
-				writes[s.Binding] = append(writes[s.Binding], write{
-					key:    string(t.rowKey(s.Arena.Bytes(s.PackedKeys[k]))),
-					doc:    doc,
+				x.writes[s.Binding] = append(x.writes[s.Binding], write{
+					key:    x.copy(t.rowKey(s.Arena.Bytes(s.PackedKeys[k]))),
+					doc:    x.copy(s.Arena.Bytes(s.DocsJson[k])),
 					exists: s.Exists[k],
 				})
 			}
 		case req.Commit != nil:
-			return writes, nil
+			return x, nil
 		default:
 			return nil, fmt.Errorf("protocol error: expected Store or Commit, got %v", req)
 		}
@@ -357,13 +459,17 @@ func (t *session) storePhase(prepare *materialize.TransactionRequest_Prepare) ([
 
 // commit applies a transaction and its checkpoint atomically, if this stream is
 // still the owner of its key range.
-func (t *session) commit(writes [][]write, checkpoint []byte) error {
+func (t *session) commit(writes *txn, checkpoint []byte) error {
 	if t.is("lazy-commit") {
 		// Acknowledge the commit, but keep it only in memory until the next Acknowledge.
 		t.volatile = append(t.volatile, pendingCommit{writes: writes, checkpoint: checkpoint})
 		return nil
 	}
-	return t.apply(writes, checkpoint)
+	if err := t.apply(writes, checkpoint); err != nil {
+		return err
+	}
+	t.spare = writes
+	return nil
 }
 
 func (t *session) flushVolatile() error {
@@ -377,25 +483,31 @@ func (t *session) flushVolatile() error {
 	return nil
 }
 
-func (t *session) apply(writes [][]write, checkpoint []byte) error {
+func (t *session) apply(writes *txn, checkpoint []byte) error {
 	var outcome error
 	var err = t.st.update(func(s *state) error {
 		var row = findRow(s, t.mat, t.open.KeyBegin, t.open.KeyEnd)
 		var fenced = row == nil || row.Fence != t.fence
 		if fenced && !t.is("no-fence") {
 			if t.is("zombie-writes") {
-				t.applyWrites(s, writes, 1)
+				if err := t.applyWrites(s, writes, 1); err != nil {
+					return err
+				}
 			}
 			outcome = errFenced
 			return nil
 		}
 		if t.is("torn-commit") && t.round >= 3 && !s.TornDone {
-			t.applyWrites(s, writes, 2)
+			if err := t.applyWrites(s, writes, 2); err != nil {
+				return err
+			}
 			s.TornDone = true
 			outcome = fmt.Errorf("simulated crash in the middle of a commit (defect torn-commit)")
 			return nil
 		}
-		t.applyWrites(s, writes, 1)
+		if err := t.applyWrites(s, writes, 1); err != nil {
+			return err
+		}
 		row.Checkpoint = checkpoint
 		if row.First == nil {
 			row.First = checkpoint
@@ -409,26 +521,39 @@ func (t *session) apply(writes [][]write, checkpoint []byte) error {
 }
 
 // applyWrites applies every 1/part of the writes (part 2: half of them).
-func (t *session) applyWrites(s *state, writes [][]write, part int) {
-	for b, ws := range writes {
+func (t *session) applyWrites(s *state, x *txn, part int) error {
+	// The defects that need a key's current document before replacing it.
+	var needOld = t.defect == "ignore-null" || t.defect == "exists-ignored" || t.defect == "stale-value"
+	for b, ws := range x.writes {
 		var tbl = s.table(t.bindings[b].table)
 		for n, w := range ws {
 			if part > 1 && n%part != 0 {
 				continue
 			}
+			var key, doc = w.key, json.RawMessage(w.doc)
 			if t.bindings[b].delta {
-				t.appendDelta(tbl, w, n == 0) // rows.go
+				if err := t.appendDelta(tbl, key, doc, n == 0); err != nil { // rows.go
+					return err
+				}
 				continue
 			}
-			var old = tbl.Docs[w.key]
-			var doc = w.doc
+			var docs = tbl.docTable()
+			var old []byte
+			var exists bool
+			if needOld {
+				var err error
+				if old, exists, err = docs.appendLatest(t.scratch[:0], key); err != nil {
+					return err
+				}
+				t.scratch = old[:0]
+			}
 			if t.defect == "ignore-new-field" && len(tbl.Fields) != 0 {
 				doc = keepMembers(doc, tbl.Fields)
 			}
 			switch t.defect {
 			case "drop-store":
 				var h = fnv.New32a()
-				h.Write([]byte(w.key))
+				h.Write(key)
 				if h.Sum32()%10 == 0 {
 					continue
 				}
@@ -441,23 +566,32 @@ func (t *session) applyWrites(s *state, writes [][]write, part int) {
 			case "drop-nested":
 				doc = rewriteJSON(doc, stringifyNested)
 			case "ignore-null":
-				if len(old) != 0 {
-					doc = keepOldOnNull(old[len(old)-1], doc)
+				if exists {
+					doc = keepOldOnNull(old, doc)
 				}
 			case "exists-ignored":
-				if len(old) != 0 {
-					tbl.Docs[w.key] = append(old, doc) // an INSERT where an UPSERT belongs
+				if exists {
+					if err := docs.put(key, doc, true); err != nil { // an INSERT where an UPSERT belongs
+						return err
+					}
 					continue
 				}
 			}
-			if len(old) != 0 && t.defect == "stale-value" {
-				tbl.Prev[w.key] = old[len(old)-1]
+			if exists && t.defect == "stale-value" {
+				if err := tbl.prevTable().put(key, old, false); err != nil {
+					return err
+				}
 			}
-			if len(old) == 1 {
-				old[0] = doc // reuse the one-element slice: no allocation
-			} else {
-				tbl.Docs[w.key] = []json.RawMessage{doc}
+			if err := docs.put(key, doc, false); err != nil {
+				return err
 			}
 		}
+		if err := tbl.docs.maybeCompact(); err != nil {
+			return err
+		}
+		if err := tbl.prev.maybeCompact(); err != nil {
+			return err
+		}
 	}
+	return nil
 }

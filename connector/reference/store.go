@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -18,19 +19,151 @@ type state struct {
 	Checkpoint map[string][]*fenceRow // materialization → rows
 	// TornDone records that the torn-commit defect has fired (it fires once).
 	TornDone bool
+
+	// budget bounds the memory of the tables' documents (nil: unbounded).
+	budget *budget
 }
 
+// table is one table of the store. Its documents live in arenas (see docTable and
+// rowLog); a table in a state file is encoded as tableGob.
 type table struct {
 	Name string
-	// Docs maps a packed key to its documents: one, unless a defect duplicates rows.
-	Docs map[string][]json.RawMessage
-	// Prev holds the previous document of each key (for the stale-value defect).
-	Prev  map[string]json.RawMessage
-	Delta []json.RawMessage
 	// Fields are the fields of the spec that created the table (or last changed it).
 	Fields []string
-	// LastDelta holds the delta rows of the last commit (for delta-replay-on-open).
-	LastDelta []json.RawMessage
+
+	b *budget
+	// docs holds the rows of a standard binding (nil until the first store).
+	docs *docTable
+	// prev holds the previous document of each key (for the stale-value defect).
+	prev *docTable
+	// delta holds the rows of a delta-updates binding (nil until the first store).
+	delta *rowLog
+}
+
+func (t *table) docTable() *docTable {
+	if t.docs == nil {
+		t.docs = newDocTable(t.b)
+	}
+	return t.docs
+}
+
+func (t *table) prevTable() *docTable {
+	if t.prev == nil {
+		t.prev = newDocTable(t.b)
+	}
+	return t.prev
+}
+
+func (t *table) rowLog() *rowLog {
+	if t.delta == nil {
+		t.delta = newRowLog(t.b)
+	}
+	return t.delta
+}
+
+// release frees the table's memory and spill files.
+func (t *table) release() {
+	t.docs.release()
+	t.prev.release()
+	t.delta.release()
+	t.docs, t.prev, t.delta = nil, nil, nil
+}
+
+// tableGob is how a table is encoded in a state file.
+type tableGob struct {
+	Name   string
+	Fields []string
+	// Keys and Rows: every key of a standard table and its rows, oldest first.
+	Keys [][]byte
+	Rows [][]json.RawMessage
+	// PrevKeys and Prev: the previous document of each key (stale-value defect).
+	PrevKeys [][]byte
+	Prev     []json.RawMessage
+	Delta    []json.RawMessage
+	// LastDelta is how many of the last rows of Delta the last commit wrote.
+	LastDelta int
+}
+
+// GobEncode implements gob.GobEncoder.
+func (t *table) GobEncode() ([]byte, error) {
+	var g = tableGob{Name: t.Name, Fields: t.Fields}
+	var err error
+	var eachErr = t.docs.each(func(key, _ []byte) bool {
+		var k = append([]byte(nil), key...)
+		var rows, rerr = t.docs.rows(k)
+		if rerr != nil {
+			err = rerr
+			return false
+		}
+		g.Keys, g.Rows = append(g.Keys, k), append(g.Rows, rows)
+		return true
+	})
+	err = errors.Join(err, eachErr)
+	if err == nil {
+		err = t.prev.each(func(key, doc []byte) bool {
+			g.PrevKeys = append(g.PrevKeys, append([]byte(nil), key...))
+			g.Prev = append(g.Prev, append(json.RawMessage(nil), doc...))
+			return true
+		})
+	}
+	if err == nil && t.delta != nil {
+		var end = t.delta.a.size()
+		_, err = t.delta.eachRow(0, end, math.MaxInt, func(doc []byte) bool {
+			g.Delta = append(g.Delta, append(json.RawMessage(nil), doc...))
+			return true
+		})
+		if err == nil {
+			_, err = t.delta.eachRow(t.delta.lastFrom, t.delta.lastTo, math.MaxInt, func([]byte) bool {
+				g.LastDelta++
+				return true
+			})
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(&g); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// GobDecode implements gob.GobDecoder. The table keeps everything in memory.
+func (t *table) GobDecode(b []byte) error {
+	var g tableGob
+	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&g); err != nil {
+		return err
+	}
+	*t = table{Name: g.Name, Fields: g.Fields}
+	if len(g.Keys) != len(g.Rows) || len(g.PrevKeys) != len(g.Prev) || g.LastDelta > len(g.Delta) {
+		return fmt.Errorf("decoding table %s: inconsistent lengths", g.Name)
+	}
+	for i, key := range g.Keys {
+		for j, doc := range g.Rows[i] {
+			if err := t.docTable().put(key, doc, j > 0); err != nil {
+				return err
+			}
+		}
+	}
+	for i, key := range g.PrevKeys {
+		if err := t.prevTable().put(key, g.Prev[i], false); err != nil {
+			return err
+		}
+	}
+	for i, doc := range g.Delta {
+		var l = t.rowLog()
+		if i == len(g.Delta)-g.LastDelta {
+			l.lastFrom = l.a.size()
+		}
+		if err := l.appendRow(doc); err != nil {
+			return err
+		}
+		if i == len(g.Delta)-1 && g.LastDelta != 0 {
+			l.lastTo = l.a.size()
+		}
+	}
+	return nil
 }
 
 // fenceRow is the checkpoint and fence of one key range of a materialization.
@@ -52,17 +185,18 @@ func (s *state) table(name string) *table {
 	}
 	var t, ok = s.Tables[name]
 	if !ok {
-		t = &table{Name: name}
+		t = &table{Name: name, b: s.budget}
 		s.Tables[name] = t
 	}
-	// gob decodes empty maps as nil.
-	if t.Docs == nil {
-		t.Docs = map[string][]json.RawMessage{}
-	}
-	if t.Prev == nil {
-		t.Prev = map[string]json.RawMessage{}
-	}
 	return t
+}
+
+// drop deletes a table and frees what it holds.
+func (s *state) drop(name string) {
+	if t, ok := s.Tables[name]; ok {
+		t.release()
+		delete(s.Tables, name)
+	}
 }
 
 // store is where state lives: process memory, or a file shared by processes.
@@ -79,7 +213,11 @@ type memStore struct {
 	st *state
 }
 
-func newMemStore() *memStore { return &memStore{st: newState()} }
+func newMemStore(b *budget) *memStore {
+	var st = newState()
+	st.budget = b
+	return &memStore{st: st}
+}
 
 func (m *memStore) update(fn func(*state) error) error {
 	m.mu.Lock()
@@ -237,7 +375,9 @@ func (s *state) fixNil() {
 	if s.Checkpoint == nil {
 		s.Checkpoint = map[string][]*fenceRow{}
 	}
-	for name := range s.Tables {
-		s.table(name)
+	for name, t := range s.Tables {
+		if t == nil {
+			s.Tables[name] = &table{Name: name}
+		}
 	}
 }
