@@ -237,7 +237,7 @@ func (f *Flags) Prepare(stdout, stderr io.Writer) (*Session, error) {
 	case "recovery":
 		loops = len(crashPointsOf(f.CrashAt))
 	}
-	var progress = stderr
+	var progress io.Writer = progressLines{red, stderr}
 	if f.Quiet {
 		progress = nil
 	}
@@ -351,18 +351,18 @@ func (s *Session) Run(ctx context.Context, rerun string) error {
 	var werr error
 	switch {
 	case f.Report == "json":
-		werr = rep.WriteJSON(reportOut)
+		werr = writeJSONReport(reportOut, s.red, rep)
 	case f.Quiet:
 		werr = rep.WriteSummary(reportOut, rerun)
 	default:
 		werr = rep.WriteText(reportOut, rerun)
 	}
 	if werr == nil && f.JUnit != "" {
-		werr = writeFile(f.JUnit, s.red, rep.WriteJUnit)
+		werr = writeFile(f.JUnit, nil, func(w io.Writer) error { return rep.writeJUnit(w, s.red) })
 	}
 	if werr == nil && f.ResultFile != "" {
-		werr = writeFile(f.ResultFile, s.red, func(w io.Writer) error {
-			_, err := w.Write(rep.Result.Marshal(4096))
+		werr = writeFile(f.ResultFile, nil, func(w io.Writer) error {
+			_, err := w.Write(s.red.JSON(rep.Result.Marshal(4096)))
 			return err
 		})
 	}
@@ -379,7 +379,8 @@ func (s *Session) Run(ctx context.Context, rerun string) error {
 	}
 }
 
-// writeFile writes a report file through the redactor.
+// writeFile writes a report file through the redactor (nil: as it is, for
+// structured output redacted as values).
 func writeFile(path string, red *redact.Redactor, fn func(io.Writer) error) error {
 	var f, err = os.Create(path)
 	if err != nil {

@@ -5,12 +5,14 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
+	"github.com/flowsim/flowsim/lib/redact"
 	"github.com/flowsim/flowsim/matsim/result"
 )
 
@@ -153,7 +155,11 @@ type junitFailure struct {
 }
 
 // WriteJUnit writes a JUnit XML report with one test case per run.
-func (r *Report) WriteJUnit(w io.Writer) error {
+func (r *Report) WriteJUnit(w io.Writer) error { return r.writeJUnit(w, nil) }
+
+// writeJUnit writes the JUnit report with every string redacted by red as a value
+// (never as text over the XML: tests="1" stays a number when a password is 1).
+func (r *Report) writeJUnit(w io.Writer, red *redact.Redactor) error {
 	var secs = float64(r.Result.DurationMillis) / 1000
 	var c = junitCase{
 		Name:      r.Result.Test,
@@ -180,6 +186,9 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		}
 	}
 	s.Cases = []junitCase{c}
+	if red.Any() {
+		redactStrings(red, reflect.ValueOf(&s))
+	}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
 	}

@@ -1,15 +1,21 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"encoding/xml"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/estuary/protocols/materialize"
+	"github.com/flowsim/flowsim/connector/reference"
 	"github.com/flowsim/flowsim/lib/redact"
 	"github.com/flowsim/flowsim/lib/redact/echo"
+	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/result"
 )
 
 // issueConfig is the config of issue 11 as a user writes it for --config.
@@ -82,4 +88,104 @@ func TestSecretsNeverShownEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestShortAndNumericSecretsKeepStructuredOutputValid: a password "500" (the default
+// --start, so the count of stored documents) and a token 12345678 are redacted from
+// structured output as values: --report json, the result file, the JUnit file and
+// the FLOWSIM-PROGRESS lines stay valid and say the counts (issue 21, item 12).
+func TestShortAndNumericSecretsKeepStructuredOutputValid(t *testing.T) {
+	for _, config := range []string{`{password: "500", token: 12345678}`, `{password: 500, pin: {secret: "1"}}`} {
+		t.Run(config, func(t *testing.T) {
+			var dir = t.TempDir()
+			var junit, res = filepath.Join(dir, "junit.xml"), filepath.Join(dir, "result.json")
+			var out, errOut, code = cli(t, CommandOptions{Server: configless{reference.New()}}, "basic", "--loops", "2", "--start", "500", "--config", config,
+				"--report", "json", "--junit", junit, "--result-file", res)
+			if code != 0 {
+				t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
+			}
+			var rep matsim.Report
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Errorf("--report json is not JSON: %v\n%s", err, out)
+			} else if rep.Result.Stored != 1500 || len(rep.Loops) < 2 || rep.Loops[0].Stored != 500 || rep.Loops[0].Requested != 500 {
+				t.Errorf("--report json must keep its counts: stored %d, first loop %+v", rep.Result.Stored, rep.Loops[0])
+			}
+			var b, _ = os.ReadFile(res)
+			var r, err = result.Parse(b)
+			if err != nil || r.Stored != 1500 || r.Outcome != result.Passed {
+				t.Errorf("result file: %v %+v\n%s", err, r, b)
+			}
+			b, _ = os.ReadFile(junit)
+			var suites struct {
+				Suites []struct {
+					Tests int `xml:"tests,attr"`
+				} `xml:"testsuite"`
+			}
+			if err := xml.Unmarshal(b, &suites); err != nil || len(suites.Suites) != 1 || suites.Suites[0].Tests != 1 {
+				t.Errorf("JUnit: %v\n%s", err, b)
+			}
+			var progress int
+			for _, l := range strings.Split(errOut, "\n") {
+				if j, ok := strings.CutPrefix(l, result.ProgressPrefix); ok {
+					var p result.Progress
+					if err := json.Unmarshal([]byte(j), &p); err != nil || p.V != result.Version || p.Loops != 2 {
+						t.Errorf("FLOWSIM-PROGRESS line %q: %v", l, err)
+					}
+					progress++
+				}
+			}
+			if p, ok := result.ParseProgress(errOut); progress != 2 || !ok || p.Loop != 2 {
+				t.Errorf("want 2 FLOWSIM-PROGRESS lines, the last of loop 2: %+v\n%s", p, errOut)
+			}
+			for name, o := range map[string]string{"stdout": out, "result file": string(b)} {
+				if strings.Contains(o, `"500"`) || strings.Contains(o, "12345678") {
+					t.Errorf("%s shows a secret:\n%s", name, o)
+				}
+			}
+		})
+	}
+}
+
+// configless is the reference connector for a config it does not know: it is given
+// {} instead (the reference connector rejects unknown keys).
+type configless struct{ *reference.Driver }
+
+func (c configless) Validate(ctx context.Context, req *materialize.ValidateRequest) (*materialize.ValidateResponse, error) {
+	var r = *req
+	r.EndpointSpecJson = json.RawMessage("{}")
+	return c.Driver.Validate(ctx, &r)
+}
+
+func withoutConfig(req *materialize.ApplyRequest) *materialize.ApplyRequest {
+	var r, m = *req, *req.Materialization
+	m.EndpointSpecJson = json.RawMessage("{}")
+	r.Materialization = &m
+	return &r
+}
+
+func (c configless) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
+	return c.Driver.ApplyUpsert(ctx, withoutConfig(req))
+}
+
+func (c configless) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
+	return c.Driver.ApplyDelete(ctx, withoutConfig(req))
+}
+
+func (c configless) Transactions(stream materialize.Driver_TransactionsServer) error {
+	return c.Driver.Transactions(configlessStream{stream})
+}
+
+type configlessStream struct {
+	materialize.Driver_TransactionsServer
+}
+
+func (s configlessStream) Recv() (*materialize.TransactionRequest, error) {
+	var m, err = s.Driver_TransactionsServer.Recv()
+	if err == nil && m.Open != nil && m.Open.Materialization != nil {
+		var o, spec = *m.Open, *m.Open.Materialization
+		spec.EndpointSpecJson = json.RawMessage("{}")
+		o.Materialization = &spec
+		m.Open = &o
+	}
+	return m, err
 }
