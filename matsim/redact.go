@@ -11,6 +11,10 @@ import (
 	"github.com/flowsim/flowsim/matsim/result"
 )
 
+// Redactor is the redactor of the config's secrets: a transport given it redacts
+// what it quotes of a connector's output before cutting it.
+func (s *Session) Redactor() *redact.Redactor { return s.red }
+
 // redactReport replaces the secrets of the connector config in every string of the
 // report (messages, keys, notes, the connector's target, what Validate returned), so
 // that each output written from it (text, JSON, JUnit, the result file) starts clean,

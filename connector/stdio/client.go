@@ -14,6 +14,7 @@ import (
 
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
+	"github.com/flowsim/flowsim/lib/redact"
 )
 
 // Options configure a Client.
@@ -36,6 +37,9 @@ type Options struct {
 	// Stderr receives the connector's stderr as it is written (nil: discarded; the
 	// last StderrTail bytes are kept for errors either way).
 	Stderr io.Writer
+	// Redactor, when set, redacts what errors quote of the connector's output (the
+	// end of its stderr, the start of unexpected stdout) before it is cut.
+	Redactor *redact.Redactor
 }
 
 // reapGrace is how long a connector may take to exit once its stdin is closed.
@@ -162,7 +166,7 @@ func (c *Client) startWith(sub string, stderr io.Writer) (*proc, error) {
 	c.mu.Unlock()
 
 	var argv, cleanup = c.argv(sub)
-	return startProc(sub, c.target, c.what, argv, stderr, cleanup, func(p *proc, running bool) {
+	return startProc(sub, c.target, c.what, argv, stderrOf{stderr, c.opts.Redactor}, cleanup, func(p *proc, running bool) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if running {
@@ -342,7 +346,7 @@ func (c *Client) unaryWith(ctx context.Context, sub string, req, resp Message, s
 		wdone <- err
 	}()
 
-	var r = NewReader(p.stdout, c.opts.MaxFrame, "connector stdout")
+	var r = NewReader(p.stdout, c.opts.MaxFrame, "connector stdout").withRedactor(c.opts.Redactor)
 	var rerr = r.Read(resp)
 	var trailing []byte
 	var linger *lingerError // the answer came, and the process did not exit in time
@@ -357,7 +361,7 @@ func (c *Client) unaryWith(ctx context.Context, sub string, req, resp Message, s
 			fired.Store(true)
 			p.kill()
 		})
-		trailing = r.rest(showBytes + 1)
+		trailing = r.rest(excerptPeek)
 		restDone.Store(true)
 		select {
 		case <-p.done:
@@ -409,7 +413,7 @@ func (c *Client) unaryWith(ctx context.Context, sub string, req, resp Message, s
 	case len(trailing) > 0:
 		return p.callError(&FrameError{Kind: ErrNotProtocol, Frame: 2,
 			Msg: fmt.Sprintf("unexpected bytes on stdout after the response: %s "+
-				"(a connector logging to stdout is a common bug: logs belong on stderr)", Printable(trailing, showBytes))})
+				"(a connector logging to stdout is a common bug: logs belong on stderr)", r.excerpt(trailing, len(trailing) == excerptPeek))})
 	}
 	return p.callError(nil) // code != 0
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/grpcconn"
 	"github.com/flowsim/flowsim/connector/stdio"
+	"github.com/flowsim/flowsim/lib/redact"
 	"github.com/spf13/pflag"
 )
 
@@ -45,6 +46,9 @@ type Options struct {
 	CallTimeout time.Duration
 	// Stderr receives a stdio connector's stderr (default os.Stderr).
 	Stderr io.Writer
+	// Redactor, when set, redacts what a stdio connector's errors quote of its output
+	// before it is cut (stdio.Options.Redactor).
+	Redactor *redact.Redactor
 }
 
 // AddFlags registers --command, --image, --network, --docker-arg, --endpoint,
@@ -114,7 +118,7 @@ func Open(ctx context.Context, o Options) (conn connector.Connector, ok bool, er
 	if o.Stderr == nil {
 		o.Stderr = os.Stderr
 	}
-	var so = stdio.Options{Protocol: o.Protocol, MaxFrame: o.MaxFrame, CallTimeout: o.CallTimeout, Stderr: o.Stderr}
+	var so = stdio.Options{Protocol: o.Protocol, MaxFrame: o.MaxFrame, CallTimeout: o.CallTimeout, Stderr: o.Stderr, Redactor: o.Redactor}
 
 	switch {
 	case o.Command != "":

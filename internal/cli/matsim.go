@@ -195,7 +195,7 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 	case o.Server != nil:
 		sess.Options.Connector = connector.InProcess(o.Server, fmt.Sprintf("%T", o.Server))
 	default:
-		conn, peer, ok, err := t.open(ctx, sess.Stderr)
+		conn, peer, ok, err := t.open(ctx, sess.Stderr, sess.Redactor())
 		if err != nil {
 			return matsim.UsageError("%w", sess.RedactError(err))
 		}

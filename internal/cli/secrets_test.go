@@ -189,3 +189,67 @@ func (s configlessStream) Recv() (*materialize.TransactionRequest, error) {
 	}
 	return m, err
 }
+
+// cutSecret is cut by both excerpts of cuttingConnector: the 64-byte excerpt of its
+// stdout ends within it, the 4096-byte tail of its stderr starts within it.
+const cutSecret = "s3cr3t-Pa55word!"
+
+// cuttingConnector writes the secret where flowsim cuts what it quotes: to stderr
+// 5000 dots, the secret and 4089 '=' (the tail starts at "55word!", no line break to
+// start it at), and to stdout, instead of a frame, a line whose 64th byte is within
+// the secret.
+func cuttingConnector(t *testing.T) string {
+	var path = filepath.Join(t.TempDir(), "connector.sh")
+	var script = `#!/bin/sh
+s='` + cutSecret + `'
+head -c 5000 /dev/zero | tr '\0' '.' >&2
+printf '%s' "$s" >&2
+head -c 4089 /dev/zero | tr '\0' '=' >&2
+printf 'connecting to postgres as flow with the password %s now\n' "$s"
+exit 3
+`
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// fragments returns the pieces of 5 bytes or more of secret that s shows.
+func fragments(s, secret string) []string {
+	var found []string
+	for n := len(secret); n >= 5; n-- {
+		for i := 0; i+n <= len(secret); i++ {
+			if f := secret[i : i+n]; strings.Contains(s, f) {
+				return append(found, f)
+			}
+		}
+	}
+	return found
+}
+
+// TestCutsNeverShowAFragmentOfASecret: the stdout excerpt and the stderr tail of a
+// failing connector are redacted before they are cut: neither the FAIL line nor the
+// JUnit nor the result file shows a fragment of the secret (issue 21, item 10).
+func TestCutsNeverShowAFragmentOfASecret(t *testing.T) {
+	var connector = cuttingConnector(t)
+	var dir = t.TempDir()
+	var junit, res = filepath.Join(dir, "junit.xml"), filepath.Join(dir, "result.json")
+	var out, errOut, code = cli(t, CommandOptions{}, "basic", "--command", connector, "--config", `{password: "`+cutSecret+`"}`,
+		"--junit", junit, "--result-file", res)
+	if code != 2 {
+		t.Fatalf("exit %d, want 2 (Spec fails):\n%s\n%s", code, out, errOut)
+	}
+	var junitXML, _ = os.ReadFile(junit)
+	var resultJSON, _ = os.ReadFile(res)
+	for name, o := range map[string]string{"report": out, "junit": string(junitXML), "result file": string(resultJSON)} {
+		if f := fragments(o, cutSecret); len(f) != 0 {
+			t.Errorf("%s shows %q of the secret:\n%s", name, f, o)
+		}
+		if !strings.Contains(o, "non-protocol bytes") || !strings.Contains(o, "password [REDACTED]") {
+			t.Errorf("%s lacks the redacted excerpt of stdout:\n%s", name, o)
+		}
+	}
+	if !strings.Contains(out, "bytes):\n    [REDACTED]====") {
+		t.Errorf("the report must quote the tail of stderr, redacted:\n%s", out)
+	}
+}

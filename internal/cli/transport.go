@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/transports"
+	"github.com/flowsim/flowsim/lib/redact"
 	"github.com/spf13/pflag"
 )
 
@@ -29,8 +30,9 @@ func (t *transportFlags) addFlags(fs *pflag.FlagSet, test string) {
 }
 
 // open returns the connector the flags select; ok is false when none was selected.
-func (t *transportFlags) open(ctx context.Context, stderr io.Writer) (conn, peer connector.Connector, ok bool, err error) {
-	t.opts.Stderr = stderr
+// red redacts what errors quote of a connector's output before it is cut.
+func (t *transportFlags) open(ctx context.Context, stderr io.Writer, red *redact.Redactor) (conn, peer connector.Connector, ok bool, err error) {
+	t.opts.Stderr, t.opts.Redactor = stderr, red
 	conn, ok, err = transports.Open(ctx, t.opts)
 	if err != nil {
 		return nil, nil, false, err
