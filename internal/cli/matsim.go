@@ -19,12 +19,12 @@ import (
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/reference"
+	"github.com/flowsim/flowsim/connector/transports"
 	"github.com/flowsim/flowsim/internal/cli/progress"
 	"github.com/flowsim/flowsim/lib/logging"
 	"github.com/flowsim/flowsim/matsim"
 	"github.com/flowsim/flowsim/matsim/result"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
 
 // CommandOptions configure the `matsim` command.
@@ -195,6 +195,7 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 	case o.Server != nil:
 		sess.Options.Connector = connector.InProcess(o.Server, fmt.Sprintf("%T", o.Server))
 	default:
+		sess.Redactor().Learn(transports.DockerSecrets(t.opts.DockerArgs)) // -e PGPASSWORD=…
 		conn, peer, ok, err := t.open(ctx, sess.Stderr, sess.Redactor())
 		if err != nil {
 			return matsim.UsageError("%w", sess.RedactError(err))
@@ -224,9 +225,7 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 			}
 		}
 	}
-	var set []matsim.FlagValue
-	cmd.Flags().Visit(func(fl *pflag.Flag) { set = append(set, matsim.FlagValue{Name: fl.Name, Value: fl.Value.String()}) })
-	return sess.Run(ctx, sess.RerunLine(cmd.CommandPath(), set))
+	return sess.Run(ctx, sess.RerunLine(cmd.CommandPath(), rerunFlags(cmd, sess.Redactor())))
 }
 
 // defaultStateDir gives the reference connector a store shared by its processes.

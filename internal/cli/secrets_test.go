@@ -4,14 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector/reference"
+	"github.com/flowsim/flowsim/connector/transports"
 	"github.com/flowsim/flowsim/lib/redact"
 	"github.com/flowsim/flowsim/lib/redact/echo"
 	"github.com/flowsim/flowsim/matsim"
@@ -251,5 +254,96 @@ func TestCutsNeverShowAFragmentOfASecret(t *testing.T) {
 	}
 	if !strings.Contains(out, "bytes):\n    [REDACTED]====") {
 		t.Errorf("the report must quote the tail of stderr, redacted:\n%s", out)
+	}
+}
+
+// flowsimOnPath puts a `flowsim` that is this test binary first on a PATH for a
+// pasted rerun line, and returns that directory.
+func flowsimOnPath(t *testing.T) string {
+	var self, _ = os.Executable()
+	var bin = t.TempDir()
+	var script = fmt.Sprintf("#!/bin/sh\nFLOWSIM_CLI_TEST_MAIN=1 exec %q \"$@\"\n", self)
+	if err := os.WriteFile(filepath.Join(bin, "flowsim"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// paste runs a rerun line in a shell with env.
+func paste(t *testing.T, line string, env ...string) (string, int) {
+	var sh = exec.Command("sh", "-c", line)
+	sh.Env = append(append(os.Environ(), "PATH="+flowsimOnPath(t)+":"+os.Getenv("PATH")), env...)
+	var b, _ = sh.CombinedOutput()
+	return string(b), sh.ProcessState.ExitCode()
+}
+
+// TestVerifyConnectionPasswordNeverShown: the password of --verify-connection is a
+// secret: not in the report, and the rerun line reads the connection from
+// $FLOWSIM_VERIFY_CONNECTION, and pasted reproduces the run (issue 21, item 11).
+func TestVerifyConnectionPasswordNeverShown(t *testing.T) {
+	const conn = `{url: "postgres://u:pw-s3cret@127.0.0.1:1/db"}`
+	var out, errOut, code = flowsim(t, "matsim", "delta", "--loops", "1", "--start", "5", "--output", os.DevNull,
+		"--verify-sql", "SELECT flow_document FROM $FLOWSIM_TABLE", "--verify-connection", conn)
+	if code != 2 || !strings.Contains(out, "SETUP ERROR (setup.verify)") {
+		t.Fatalf("exit %d, want 2 (nothing listens on port 1):\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, "pw-s3cret") {
+		t.Fatalf("the password of --verify-connection is shown:\n%s%s", out, errOut)
+	}
+	var line, note = reproduceLine(t, out)
+	if !strings.Contains(line, `--verify-connection="$FLOWSIM_VERIFY_CONNECTION"`) || !strings.Contains(note, "FLOWSIM_VERIFY_CONNECTION") {
+		t.Fatalf("the rerun line must read the connection from $FLOWSIM_VERIFY_CONNECTION: %q, note %q", line, note)
+	}
+	var pasted, got = paste(t, line, "FLOWSIM_VERIFY_CONNECTION="+conn)
+	if got != 2 || !strings.Contains(pasted, "SETUP ERROR (setup.verify)") || !strings.Contains(pasted, "postgres://u@127.0.0.1:1/db") {
+		t.Fatalf("pasted %q: exit %d:\n%s", line, got, pasted)
+	}
+}
+
+// TestDockerArgSecretNeverShownAndPastes: --docker-arg=-e --docker-arg=PGPASSWORD=…
+// is a secret: not in the report; the rerun line repeats --docker-arg once per value
+// and passes PGPASSWORD from the environment; pasted, the connector's container gets
+// the same value (issue 21, item 13). A fake docker CLI runs the reference connector
+// and fails unless it was given PGPASSWORD and -v /tmp:/data as separate arguments.
+func TestDockerArgSecretNeverShownAndPastes(t *testing.T) {
+	const secret = "hunter2-pg"
+	var self, _ = os.Executable()
+	var bin = t.TempDir()
+	var docker = fmt.Sprintf(`#!/bin/sh
+case "$1" in
+image) exit 0 ;;
+rm) exit 0 ;;
+run)
+  pg=; vol=; prev=
+  for a; do
+    if [ "$prev" = -e ] && { [ "$a" = "PGPASSWORD=%[1]s" ] || { [ "$a" = PGPASSWORD ] && [ "$PGPASSWORD" = %[1]s ]; }; }; then pg=1; fi
+    if [ "$prev" = -v ] && [ "$a" = /tmp:/data ]; then vol=1; fi
+    prev="$a"; last="$a"
+  done
+  [ -n "$pg" ] && [ -n "$vol" ] || { echo "docker: want -e PGPASSWORD and -v /tmp:/data, got: $*" >&2; exit 7; }
+  FLOWSIM_CLI_TEST_MAIN=1 exec %[2]q reference-connector "$last" ;;
+esac
+exit 3
+`, secret, self)
+	if err := os.WriteFile(filepath.Join(bin, "docker"), []byte(docker), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	t.Setenv(transports.DockerArgsEnv, "")
+	var out, errOut, code = flowsim(t, "matsim", "basic", "--loops", "1", "--start", "5", "--image", "x:1",
+		"--docker-arg=-e", "--docker-arg=PGPASSWORD="+secret, "--docker-arg=-v", "--docker-arg=/tmp:/data")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, secret) {
+		t.Fatalf("the value of PGPASSWORD is shown:\n%s%s", out, errOut)
+	}
+	var line, note = reproduceLine(t, out)
+	if !strings.Contains(line, "--docker-arg=-e --docker-arg=PGPASSWORD --docker-arg=-v --docker-arg=/tmp:/data") || !strings.Contains(note, "export PGPASSWORD") {
+		t.Fatalf("rerun line %q, note %q", line, note)
+	}
+	var pasted, got = paste(t, line, "PGPASSWORD="+secret)
+	if got != 0 || !strings.Contains(pasted, "matsim basic: PASSED") {
+		t.Fatalf("pasted %q: exit %d:\n%s", line, got, pasted)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/transports"
 	"github.com/flowsim/flowsim/lib/redact"
+	"github.com/flowsim/flowsim/matsim"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -52,4 +54,33 @@ func (t *transportFlags) open(ctx context.Context, stderr io.Writer, red *redact
 		}
 	}
 	return conn, peer, true, nil
+}
+
+// rerunFlags are the flags set on cmd, one per value of a repeated flag (a rerun
+// line repeats --docker-arg=-e --docker-arg=NAME=VALUE as given). A --docker-arg that
+// sets an environment variable holding a secret (red finds one in it) becomes
+// NAME alone, so that docker takes it from the environment, with a note saying so.
+func rerunFlags(cmd *cobra.Command, red *redact.Redactor) []matsim.FlagValue {
+	var set []matsim.FlagValue
+	cmd.Flags().Visit(func(fl *pflag.Flag) {
+		var values = []string{fl.Value.String()}
+		if sv, ok := fl.Value.(pflag.SliceValue); ok {
+			values = sv.GetSlice()
+		}
+		for i, v := range values {
+			var fv = matsim.FlagValue{Name: fl.Name, Value: v}
+			if fl.Name == "docker-arg" && red.String(v) != v {
+				var prev string
+				if i > 0 {
+					prev = values[i-1]
+				}
+				if prefix, name, _, ok := transports.DockerEnv(prev, v); ok && red.String(prefix+name) == prefix+name {
+					fv.Shown = prefix + name
+					fv.Note = "--docker-arg sets " + name + " from the environment: export " + name + " with its value before running the line above"
+				}
+			}
+			set = append(set, fv)
+		}
+	})
+	return set
 }
