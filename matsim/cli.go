@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -422,7 +423,7 @@ func (s *Session) RerunLine(path string, set []FlagValue) string {
 				notes = append(notes, fl.Note)
 			}
 			continue
-		case fl.Name == "config" && s.red.Any(), s.red.String(fl.Value) != fl.Value:
+		case fl.Name == "config" && s.red.Any(), s.red.String(fl.Value) != fl.Value && !isNumber(fl.Value):
 			var env = ConfigEnv
 			if fl.Name != "config" {
 				env = "FLOWSIM_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(fl.Name))
@@ -442,6 +443,14 @@ func (s *Session) RerunLine(path string, set []FlagValue) string {
 		line += "\n  (" + n + ")"
 	}
 	return line
+}
+
+// isNumber reports whether a flag value is a number or a duration: a count, never
+// a secret, even when it equals a short one (--start=500 with a password 500).
+func isNumber(v string) bool {
+	var _, err = strconv.ParseFloat(v, 64)
+	var _, derr = time.ParseDuration(v)
+	return err == nil || derr == nil
 }
 
 func shellQuote(s string) string {

@@ -16,7 +16,8 @@ import (
 	"github.com/flowsim/flowsim/matsim/result"
 )
 
-// WriteText writes the human report. rerun is a command line reproducing the run.
+// WriteText writes the human report. rerun is a command line reproducing the run,
+// holding no secret (Session.RerunLine).
 func (r *Report) WriteText(w io.Writer, rerun string) error {
 	return r.writeText(w, rerun, false)
 }
@@ -91,11 +92,12 @@ func (r *Report) writeText(w io.Writer, rerun string, summary bool) error {
 	for _, f := range r.Failures {
 		fmt.Fprintf(&b, "\n  %s %s\n", paint(result.Failed, "FAIL"), indent(f.Error(), "    "))
 	}
-	if rerun != "" {
-		fmt.Fprintf(&b, "\n  reproduce: %s\n", rerun)
+	if _, err := io.WriteString(w, b.String()); err != nil || rerun == "" {
+		return err
 	}
-	var _, err = io.WriteString(w, b.String())
-	return err
+	// RerunLine put every secret in a variable: the line goes out as it is, also
+	// past a redacting writer, so that it pastes (--start=500 with a password 500).
+	return writeRedacted(w, []byte("\n  reproduce: "+rerun+"\n"))
 }
 
 // millis renders a latency in the one notation of the table: milliseconds with one

@@ -347,3 +347,15 @@ exit 3
 		t.Fatalf("pasted %q: exit %d:\n%s", line, got, pasted)
 	}
 }
+
+// TestRerunLineKeepsCountsOfShortSecrets: a count equal to a short secret is no
+// secret of the flag: --start=500 stays as it is when a password is 500.
+func TestRerunLineKeepsCountsOfShortSecrets(t *testing.T) {
+	var out, errOut, code = cli(t, CommandOptions{Server: configless{reference.New()}}, "basic", "--loops", "1", "--start", "500", "--config", `{password: "500"}`)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	if line, _ := reproduceLine(t, out); !strings.Contains(line, "--start=500") || strings.Contains(line, "FLOWSIM_START") {
+		t.Fatalf("rerun line %q", line)
+	}
+}
