@@ -54,7 +54,6 @@ With no connector flag, the built-in reference connector runs in process.
 Exit code: 0 passed, 1 the connector failed a check, 2 usage or setup error.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		ValidArgs:     matsim.Tests,
 		Args:          cobra.ArbitraryArgs,
 		// Without this, cobra prints help and exits 0 for `flowsim matsim basci`:
 		// a typo in CI would pass.
