@@ -32,7 +32,27 @@ var StatusWords = map[result.Outcome]string{result.Passed: "PASSED", result.Fail
 
 // maxPhaseWidth bounds the transaction column, so that the table stays within 120
 // columns.
-const maxPhaseWidth = 40
+const maxPhaseWidth = 50
+
+// splitPhase splits a transaction's phase at the first ": " outside parentheses into
+// its group and step ("fence 3 of 4 (split: child range inside the parent)" and
+// "stream A, first transaction"); a phase without one is a step of no group.
+func splitPhase(phase string) (group, step string) {
+	var depth int
+	for i := 0; i+1 < len(phase); i++ {
+		switch phase[i] {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ':':
+			if depth == 0 && phase[i+1] == ' ' {
+				return phase[:i], phase[i+2:]
+			}
+		}
+	}
+	return "", phase
+}
 
 func (r *Report) writeText(w io.Writer, rerun string, summary bool) error {
 	var b strings.Builder
@@ -65,25 +85,49 @@ func (r *Report) writeText(w io.Writer, rerun string, summary bool) error {
 			fmt.Fprintf(&b, "  note: %s\n", n)
 		}
 		if len(r.Loops) != 0 {
-			// The transaction column is left-aligned (padded here), the numbers right-aligned.
+			// A transaction of a group (fence's key ranges, recovery's crash point) is
+			// a line under the group's own, so that both are shown whole. The
+			// transaction column is left-aligned (padded here), the numbers right-aligned.
 			var width = len("transaction")
 			for _, l := range r.Loops {
-				width = max(width, min(utf8.RuneCountInString(l.Phase), maxPhaseWidth))
+				var group, step = splitPhase(l.Phase)
+				if group != "" {
+					step = "  " + step
+				}
+				width = max(width, min(utf8.RuneCountInString(step), maxPhaseWidth))
 			}
 			var cell = func(s string) string {
-				if rs := []rune(s); len(rs) > width { // keep both ends: the phase and the step
+				if rs := []rune(s); len(rs) > width { // keep both ends of what is left
 					var head = width / 2
 					s = string(rs[:head]) + "…" + string(rs[len(rs)-(width-head-1):])
 				}
 				return s + strings.Repeat(" ", width-utf8.RuneCountInString(s))
 			}
-			var tw = tabwriter.NewWriter(&b, 2, 4, 2, ' ', tabwriter.AlignRight)
+			var table strings.Builder
+			var tw = tabwriter.NewWriter(&table, 2, 4, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintf(tw, "%s\trequested\tloaded\tstored\tload ms\tstore ms\tcommit ms\tdocs/s\t\n", cell("transaction"))
-			for _, l := range r.Loops {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.0f\t\n", cell(l.Phase), l.Requested, l.Loaded, l.Stored,
+			var groups = make([]string, len(r.Loops)) // the group line before row i, if any
+			var last string
+			for i, l := range r.Loops {
+				var group, step = splitPhase(l.Phase)
+				if group != "" {
+					if group != last {
+						groups[i] = group
+					}
+					step = "  " + step
+				}
+				last = group
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.0f\t\n", cell(step), l.Requested, l.Loaded, l.Stored,
 					millis(l.LoadTime), millis(l.StoreTime), millis(l.CommitTime), l.DocsPerSec)
 			}
 			tw.Flush()
+			// The group lines go between the rows, outside the columns.
+			for i, line := range strings.SplitAfter(table.String(), "\n") {
+				if i > 0 && i <= len(groups) && groups[i-1] != "" {
+					fmt.Fprintf(&b, "  %s\n", groups[i-1])
+				}
+				b.WriteString(line)
+			}
 		}
 		var t = r.Result
 		fmt.Fprintf(&b, "  total: %d stored, %d loaded (%d verified); %.0f docs/s over %s of transactions; run %s\n",

@@ -263,6 +263,26 @@ func TestTextReportLinesAreTidy(t *testing.T) {
 	}
 }
 
+// TestReportLabelsKeepTheCrashPointAndStream: the text report of fence and recovery
+// shows each group (the crash point, the key ranges) whole, and the stream and step
+// of each transaction (no "(cr…dge)").
+func TestReportLabelsKeepTheCrashPointAndStream(t *testing.T) {
+	for test, want := range map[string][]string{
+		"recovery": {"recovery 1 of 11 (crash before-acknowledge)", "recovery 10 of 11 (crash after-committed)", "did not commit", "transaction after the restart"},
+		"fence":    {"fence 3 of 4 (split: child range inside the parent)", "stream B, read back", "stream L [80000000, bfffffff], held transaction"},
+	} {
+		var out, errOut, code = cli(t, CommandOptions{}, test, "--start", "10")
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s", test, code, errOut)
+		}
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: the report lacks %q:\n%s", test, w, out)
+			}
+		}
+	}
+}
+
 func TestQuietAndVerbose(t *testing.T) {
 	var out, errOut, code = cli(t, CommandOptions{}, "basic", "--loops", "1", "--start", "10", "-q")
 	if code != 0 || strings.Contains(out, "transaction") || !strings.Contains(out, "matsim basic: PASSED") || strings.Contains(errOut, result.ProgressPrefix) {
