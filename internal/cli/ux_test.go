@@ -314,7 +314,7 @@ func TestCompletionOfEnumsAndTests(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, w := range c.want {
-			if n := len(regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(w) + `(\t|$)`).FindAllString(out.String(), -1)); n != 1 {
+			if n := len(regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(w)+`(\t|$)`).FindAllString(out.String(), -1)); n != 1 {
 				t.Errorf("completing %v: %q listed %d times (want once) in\n%s", c.args, w, n, out.String())
 			}
 		}
