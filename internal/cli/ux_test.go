@@ -361,3 +361,30 @@ func TestReferenceThroughCommandGetsAStateDir(t *testing.T) {
 		}
 	}
 }
+
+// TestFenceAndRecoveryEmitProgressLines: like basic's loops, each phase of fence and
+// each crash point of recovery ends with a FLOWSIM-PROGRESS line (the operator's
+// progress of a run).
+func TestFenceAndRecoveryEmitProgressLines(t *testing.T) {
+	for test, phases := range map[string]int{"fence": 4, "recovery": 11} {
+		var out, errOut, code = cli(t, CommandOptions{}, test, "--start", "10")
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s%s", test, code, out, errOut)
+		}
+		var n int
+		var last result.Progress
+		for _, l := range strings.Split(errOut, "\n") {
+			if j, ok := strings.CutPrefix(l, result.ProgressPrefix); ok {
+				if err := json.Unmarshal([]byte(j), &last); err != nil {
+					t.Fatalf("%s: %q: %v", test, l, err)
+				}
+				if n++; last.Loop != n || last.Loops != phases || last.Test != test || last.Docs <= 0 {
+					t.Errorf("%s: progress line %d is %+v", test, n, last)
+				}
+			}
+		}
+		if n != phases {
+			t.Errorf("%s: %d FLOWSIM-PROGRESS lines, want %d:\n%s", test, n, phases, errOut)
+		}
+	}
+}
