@@ -155,7 +155,7 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 	f.Terminal = progress.IsTerminal(stdout)
 
 	// On a terminal, a live display on stderr; other output to stderr prints above it.
-	var display = progress.New(stderr, !f.Quiet && progress.IsTerminal(stderr))
+	var display = progress.New(stderr, !f.Quiet && progress.CanDraw(stderr))
 	var errOut = stderr
 	if display.Live() {
 		errOut = display

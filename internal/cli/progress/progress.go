@@ -25,6 +25,17 @@ func IsTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"
 }
 
+// CanDraw reports whether w is a terminal a live display can draw on: one that
+// reports its size (a terminal of 0 rows or columns, as `docker run -t` or a CI
+// runner's may be, would show nothing).
+func CanDraw(w io.Writer) bool {
+	if !IsTerminal(w) {
+		return false
+	}
+	var cols, rows, err = term.GetSize(int(w.(*os.File).Fd()))
+	return err == nil && cols > 0 && rows > 0
+}
+
 // ColorFor reports whether text written to w may carry colours.
 func ColorFor(w io.Writer) bool {
 	_, noColor := os.LookupEnv("NO_COLOR")
