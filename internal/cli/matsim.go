@@ -170,7 +170,7 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 		// Off a terminal: a plain line every 10s within a long transaction, next to
 		// the per-loop FLOWSIM-PROGRESS lines.
 		display.Plain = 10 * time.Second
-		sess.Options.OnProgress = func(e matsim.ProgressEvent) { display.Update(e.Phase, e.Done, e.Total) }
+		sess.Options.OnProgress = func(e matsim.ProgressEvent) { display.Update(e.Phase, e.Done, e.Total, e.Committed) }
 	}
 	if display.Live() {
 		sess.Options.Progress = nil // the display replaces the progress lines
