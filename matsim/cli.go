@@ -324,7 +324,7 @@ func (s *Session) Run(ctx context.Context, rerun string) error {
 	if f.Test == "delta" {
 		if f.Output == "-" || f.Output == "" {
 			// Stdout is not a terminal (see Prepare), or the user asked for it.
-			opts.Output = s.Stdout
+			opts.Output = jsonLines{s.red, s.Stdout}
 			reportOut = s.Stderr // stdout carries the documents
 		} else {
 			var file, err = os.Create(f.Output)

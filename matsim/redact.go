@@ -107,3 +107,29 @@ func (p progressLines) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+// jsonLines writes NDJSON documents (delta's --output -, one or more whole lines per
+// Write) to w, each line redacted as values.
+type jsonLines struct {
+	red *redact.Redactor
+	w   io.Writer
+}
+
+func (j jsonLines) Write(b []byte) (int, error) {
+	if !j.red.Any() {
+		return j.w.Write(b)
+	}
+	var out []byte
+	for rest := b; len(rest) != 0; {
+		var line, tail, nl = bytes.Cut(rest, []byte("\n"))
+		out = append(out, j.red.JSON(line)...)
+		if nl {
+			out = append(out, '\n')
+		}
+		rest = tail
+	}
+	if err := writeRedacted(j.w, out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}

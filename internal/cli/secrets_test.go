@@ -359,3 +359,23 @@ func TestRerunLineKeepsCountsOfShortSecrets(t *testing.T) {
 		t.Fatalf("rerun line %q", line)
 	}
 }
+
+// TestDeltaDocumentsOnStdoutStayJSON: the NDJSON documents delta writes to stdout are
+// structured output too: a short secret ("1") never turns a number of a document
+// into [REDACTED].
+func TestDeltaDocumentsOnStdoutStayJSON(t *testing.T) {
+	var out, errOut, code = cli(t, CommandOptions{Server: configless{reference.New()}}, "delta", "--loops", "2", "--start", "10",
+		"--output", "-", "--config", `{password: "1"}`, "--resource", "{name: t, delta_updates: true}")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, errOut)
+	}
+	var lines = strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 30 {
+		t.Fatalf("stdout has %d lines, want 30 documents:\n%s", len(lines), out)
+	}
+	for _, l := range lines {
+		if !json.Valid([]byte(l)) {
+			t.Fatalf("not JSON: %s", l)
+		}
+	}
+}
