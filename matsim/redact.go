@@ -55,7 +55,8 @@ func redactStrings(r *redact.Redactor, v reflect.Value) {
 		}
 	case reflect.String:
 		if v.CanSet() {
-			v.SetString(r.String(v.String()))
+			// Then hide what a cut the engine made before (clip) left of a secret.
+			v.SetString(r.BeforeCuts(r.String(v.String()), "…"))
 		}
 	}
 }

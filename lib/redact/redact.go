@@ -349,6 +349,7 @@ type pattern struct {
 // patternSet finds patterns by their first byte, longest first.
 type patternSet struct {
 	byFirst [256][]pattern
+	maxLen  int // of the longest pattern
 }
 
 func buildSet(values, wholeConfigs []string) *patternSet {
@@ -378,6 +379,7 @@ func buildSet(values, wholeConfigs []string) *patternSet {
 	var set = &patternSet{}
 	for f, word := range forms {
 		set.byFirst[f[0]] = append(set.byFirst[f[0]], pattern{s: []byte(f), word: word})
+		set.maxLen = max(set.maxLen, len(f))
 	}
 	for i := range set.byFirst {
 		var ps = set.byFirst[i]

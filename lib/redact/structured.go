@@ -3,6 +3,7 @@ package redact
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -162,4 +163,34 @@ func (w *Writer) WriteRedacted(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// BeforeCuts hides, before each mark in s (where a text was cut: "…"), the
+// unfinished start of a secret (3 bytes or more) as Marker. A text cut before it was
+// redacted may end in part of a secret that redaction no longer recognises; cutting
+// after redacting (Head, Writer) avoids that, BeforeCuts is the second lock for
+// texts cut where the secrets were not known.
+func (r *Redactor) BeforeCuts(s, mark string) string {
+	var set = r.patterns()
+	if set == nil || mark == "" || !strings.Contains(s, mark) {
+		return s
+	}
+	var out strings.Builder
+	for rest := s; ; {
+		var i = strings.Index(rest, mark)
+		if i < 0 {
+			out.WriteString(rest)
+			return out.String()
+		}
+		var head = []byte(rest[:i])
+		for j := max(0, len(head)-set.maxLen); j <= len(head)-3; j++ {
+			if set.startsSecret(head, j) {
+				head = append(head[:j], Marker...)
+				break
+			}
+		}
+		out.Write(head)
+		out.WriteString(mark)
+		rest = rest[i+len(mark):]
+	}
 }

@@ -238,6 +238,16 @@ func FuzzHead(f *testing.F) {
 				t.Fatalf("secret %q shown as %q in %q", v, l, head)
 			}
 		}
+		// A text cut before it was redacted, then redacted and its cut checked by
+		// BeforeCuts, does not end in the start of a secret.
+		var second = strings.TrimSuffix(r.BeforeCuts(r.String(read+"…"), "…"), "…")
+		for _, v := range secrets {
+			for k := 3; k < len(v); k++ {
+				if strings.HasSuffix(second, v[:k]) && utf8.ValidString(v[:k]) && !strings.Contains(Marker, v[:k]) {
+					t.Fatalf("BeforeCuts leaves %q of %q in %q", v[:k], v, second)
+				}
+			}
+		}
 		// The head is the start of the redaction of the whole text, or of that start
 		// with an unfinished end hidden; whether the text ends there or goes on with the
 		// rest of whatever secret (or echoed form of the config) it ends in.
@@ -261,4 +271,17 @@ func FuzzHead(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestBeforeCutsHidesTheStartOfACutSecret(t *testing.T) {
+	var r = New([]byte(`{"password":"s3cr3t-Pa55word!","token":"abc"}`))
+	for _, c := range []struct{ in, want string }{
+		{`got {"password":"s3cr3t-Pa…`, `got {"password":"[REDACTED]…`},
+		{`a s3…, b s3c… and s3cr3t-Pa55word!`, `a s3…, b [REDACTED]… and s3cr3t-Pa55word!`}, // whole secrets are String's
+		{`ab… hello…`, `ab… hello…`},
+	} {
+		if got := r.BeforeCuts(c.in, "…"); got != c.want {
+			t.Errorf("BeforeCuts(%q)\n got %q\nwant %q", c.in, got, c.want)
+		}
+	}
 }
