@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -213,7 +214,7 @@ func (f *Flags) Prepare(stdout, stderr io.Writer) (*Session, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
-	verifier, err := f.Verify.build(config)
+	verifier, err := f.Verify.build(config, red)
 	if err != nil {
 		return nil, UsageError("%v", err)
 	}
@@ -237,7 +238,7 @@ func (f *Flags) Prepare(stdout, stderr io.Writer) (*Session, error) {
 	case "recovery":
 		loops = len(crashPointsOf(f.CrashAt))
 	}
-	var progress = stderr
+	var progress io.Writer = progressLines{red, stderr}
 	if f.Quiet {
 		progress = nil
 	}
@@ -323,7 +324,7 @@ func (s *Session) Run(ctx context.Context, rerun string) error {
 	if f.Test == "delta" {
 		if f.Output == "-" || f.Output == "" {
 			// Stdout is not a terminal (see Prepare), or the user asked for it.
-			opts.Output = s.Stdout
+			opts.Output = jsonLines{s.red, s.Stdout}
 			reportOut = s.Stderr // stdout carries the documents
 		} else {
 			var file, err = os.Create(f.Output)
@@ -351,18 +352,18 @@ func (s *Session) Run(ctx context.Context, rerun string) error {
 	var werr error
 	switch {
 	case f.Report == "json":
-		werr = rep.WriteJSON(reportOut)
+		werr = writeJSONReport(reportOut, s.red, rep)
 	case f.Quiet:
 		werr = rep.WriteSummary(reportOut, rerun)
 	default:
 		werr = rep.WriteText(reportOut, rerun)
 	}
 	if werr == nil && f.JUnit != "" {
-		werr = writeFile(f.JUnit, s.red, rep.WriteJUnit)
+		werr = writeFile(f.JUnit, nil, func(w io.Writer) error { return rep.writeJUnit(w, s.red) })
 	}
 	if werr == nil && f.ResultFile != "" {
-		werr = writeFile(f.ResultFile, s.red, func(w io.Writer) error {
-			_, err := w.Write(rep.Result.Marshal(4096))
+		werr = writeFile(f.ResultFile, nil, func(w io.Writer) error {
+			_, err := w.Write(s.red.JSON(rep.Result.Marshal(4096)))
 			return err
 		})
 	}
@@ -379,7 +380,8 @@ func (s *Session) Run(ctx context.Context, rerun string) error {
 	}
 }
 
-// writeFile writes a report file through the redactor.
+// writeFile writes a report file through the redactor (nil: as it is, for
+// structured output redacted as values).
 func writeFile(path string, red *redact.Redactor, fn func(io.Writer) error) error {
 	var f, err = os.Create(path)
 	if err != nil {
@@ -393,32 +395,62 @@ func writeFile(path string, red *redact.Redactor, fn func(io.Writer) error) erro
 	return f.Close()
 }
 
-// FlagValue is a flag given on the command line, for RerunLine.
-type FlagValue struct{ Name, Value string }
+// FlagValue is a flag given on the command line, for RerunLine: one per value of a
+// repeated flag. Shown, when set, is what the line shows instead of Value, for a
+// value that holds a secret; Note then says what to set before running the line.
+type FlagValue struct{ Name, Value, Shown, Note string }
 
 // ConfigEnv is the variable a rerun line reads a secret-holding --config from.
 const ConfigEnv = "FLOWSIM_CONFIG"
 
 // RerunLine renders a command that reruns this run with its seed and can be pasted
 // into a shell: path is the command (e.g. "flowsim matsim basic"), set the flags the
-// user gave. Report flags are left out (a rerun must not overwrite the reports), and
-// a --config holding secrets becomes "$FLOWSIM_CONFIG", with a second line saying so.
+// user gave. Report flags are left out (a rerun must not overwrite the reports). A
+// --config holding secrets becomes "$FLOWSIM_CONFIG", and any other value in which a
+// secret is found "$FLOWSIM_<FLAG>" (--verify-connection: FLOWSIM_VERIFY_CONNECTION),
+// with a line below saying so.
 func (s *Session) RerunLine(path string, set []FlagValue) string {
 	var parts = []string{path}
-	var note string
+	var notes []string
+	var seen = map[string]int{}
 	for _, fl := range set {
 		switch {
 		case fl.Name == "seed" || slices.Contains(ReportFlags, fl.Name):
 			continue
-		case fl.Name == "config" && s.red.Any():
-			parts = append(parts, "--config=\"$"+ConfigEnv+"\"")
-			note = "\n  (--config holds secrets: set " + ConfigEnv + " to its value before running the line above)"
+		case fl.Shown != "":
+			parts = append(parts, "--"+fl.Name+"="+shellQuote(fl.Shown))
+			if fl.Note != "" && !slices.Contains(notes, fl.Note) {
+				notes = append(notes, fl.Note)
+			}
+			continue
+		case fl.Name == "config" && s.red.Any(), s.red.String(fl.Value) != fl.Value && !isNumber(fl.Value):
+			var env = ConfigEnv
+			if fl.Name != "config" {
+				env = "FLOWSIM_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(fl.Name))
+			}
+			if seen[fl.Name]++; seen[fl.Name] > 1 { // a repeated flag
+				env += fmt.Sprintf("_%d", seen[fl.Name])
+			}
+			parts = append(parts, "--"+fl.Name+"=\"$"+env+"\"")
+			notes = append(notes, "--"+fl.Name+" holds secrets: set "+env+" to its value before running the line above")
 			continue
 		}
 		parts = append(parts, "--"+fl.Name+"="+shellQuote(fl.Value))
 	}
 	parts = append(parts, fmt.Sprintf("--seed=%d", s.flags.Seed))
-	return strings.Join(parts, " ") + note
+	var line = strings.Join(parts, " ")
+	for _, n := range notes {
+		line += "\n  (" + n + ")"
+	}
+	return line
+}
+
+// isNumber reports whether a flag value is a number or a duration: a count, never
+// a secret, even when it equals a short one (--start=500 with a password 500).
+func isNumber(v string) bool {
+	var _, err = strconv.ParseFloat(v, 64)
+	var _, derr = time.ParseDuration(v)
+	return err == nil || derr == nil
 }
 
 func shellQuote(s string) string {
@@ -558,7 +590,7 @@ func runArgs(ctx context.Context, server materialize.DriverServer, newTestData f
 	sess.Options.NewTestData = newTestData
 	sess.Options.Connector = connector.InProcess(server, fmt.Sprintf("%T", server))
 	var set []FlagValue
-	fs.Visit(func(fl *flag.Flag) { set = append(set, FlagValue{fl.Name, fl.Value.String()}) })
+	fs.Visit(func(fl *flag.Flag) { set = append(set, FlagValue{Name: fl.Name, Value: fl.Value.String()}) })
 	return sess.Run(ctx, sess.RerunLine(prog+" "+test, set))
 }
 

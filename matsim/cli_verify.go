@@ -6,6 +6,7 @@ import (
 
 	"flag"
 
+	"github.com/flowsim/flowsim/lib/redact"
 	"github.com/flowsim/flowsim/matsim/verifier"
 )
 
@@ -25,8 +26,9 @@ func (v *VerifyFlags) AddFlags(fs *flag.FlagSet) {
 }
 
 // build returns the selected verifier, or nil. config is the connector's config,
-// the default connection of --verify-sql.
-func (v *VerifyFlags) build(config json.RawMessage) (Verifier, error) {
+// the default connection of --verify-sql; red learns the secrets of
+// --verify-connection (its URL password, its password key).
+func (v *VerifyFlags) build(config json.RawMessage, red *redact.Redactor) (Verifier, error) {
 	switch {
 	case v.command != "" && v.sql != "":
 		return nil, fmt.Errorf("give --verify-command or --verify-sql, not both")
@@ -41,6 +43,7 @@ func (v *VerifyFlags) build(config json.RawMessage) (Verifier, error) {
 			if conn, err = resolveYAML("--verify-connection", v.connection); err != nil {
 				return nil, err
 			}
+			red.Learn(conn)
 		}
 		var c, err = verifier.ParseConnection(conn)
 		if err != nil {

@@ -43,11 +43,13 @@ func (r *runner) fence(ctx context.Context) error {
 			return err
 		}
 		r.rep.Result.LoopsDone = n + 1
+		r.loopDone(n+1, total)
 	}
 	if err := r.fenceNeighbours(ctx, fmt.Sprintf("fence %d of %d (disjoint neighbours, then a straddling range)", total, total)); err != nil {
 		return err
 	}
 	r.rep.Result.LoopsDone = total
+	r.loopDone(total, total)
 	return nil
 }
 

@@ -1,5 +1,11 @@
 package matsim
 
+import (
+	"fmt"
+
+	"github.com/flowsim/flowsim/matsim/result"
+)
+
 // ProgressEvent says how far a run is, for a live display (Options.OnProgress). One
 // is sent after each Load or Store request and when a transaction commits, so that
 // a display moves within seconds at any --start.
@@ -24,4 +30,18 @@ func (r *runner) progress(phase string, loop int, done, total int64, committed b
 		Test: r.opts.Test, Phase: phase, Loop: loop, Loops: r.opts.Loops,
 		Done: done, Total: total, Committed: committed,
 	})
+}
+
+// loopDone writes the FLOWSIM-PROGRESS line of a completed loop (a loop of basic and
+// delta, a phase of fence, a crash point of recovery) to Options.Progress, with the
+// documents loaded and stored so far.
+func (r *runner) loopDone(loop, loops int) {
+	if r.opts.Progress == nil {
+		return
+	}
+	var docs int64
+	for _, l := range r.rep.Loops {
+		docs += l.Loaded + l.Stored
+	}
+	fmt.Fprint(r.opts.Progress, result.Progress{Test: r.opts.Test, Loop: loop, Loops: loops, Docs: docs}.Line())
 }

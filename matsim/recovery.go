@@ -109,6 +109,7 @@ func (r *runner) recovery(ctx context.Context) error {
 		}
 		conn, driverCP = next, dcp
 		r.rep.Result.LoopsDone = n + 1
+		r.loopDone(n+1, len(points))
 	}
 	return nil
 }

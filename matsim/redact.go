@@ -1,12 +1,19 @@
 package matsim
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 
 	"github.com/flowsim/flowsim/lib/redact"
+	"github.com/flowsim/flowsim/matsim/result"
 )
+
+// Redactor is the redactor of the config's secrets: a transport given it redacts
+// what it quotes of a connector's output before cutting it.
+func (s *Session) Redactor() *redact.Redactor { return s.red }
 
 // redactReport replaces the secrets of the connector config in every string of the
 // report (messages, keys, notes, the connector's target, what Validate returned), so
@@ -48,7 +55,82 @@ func redactStrings(r *redact.Redactor, v reflect.Value) {
 		}
 	case reflect.String:
 		if v.CanSet() {
-			v.SetString(r.String(v.String()))
+			// Then hide what a cut the engine made before (clip) left of a secret.
+			v.SetString(r.BeforeCuts(r.String(v.String()), "…"))
 		}
 	}
+}
+
+// Structured output (--report json, the result file, JUnit, FLOWSIM-PROGRESS lines)
+// is redacted as values, never as text over JSON or XML: a short or numeric secret
+// ("500") would otherwise turn "stored": 500 into "stored": [REDACTED].
+
+// writeRedacted writes p, already redacted as values, to w, past the text redaction
+// of a *redact.Writer (in order with what it holds back).
+func writeRedacted(w io.Writer, p []byte) error {
+	var err error
+	if rw, ok := w.(*redact.Writer); ok {
+		_, err = rw.WriteRedacted(p)
+	} else {
+		_, err = w.Write(p)
+	}
+	return err
+}
+
+// writeJSONReport writes the JSON report to w, redacted as values.
+func writeJSONReport(w io.Writer, red *redact.Redactor, rep *Report) error {
+	var b bytes.Buffer
+	if err := rep.WriteJSON(&b); err != nil {
+		return err
+	}
+	return writeRedacted(w, red.JSON(b.Bytes()))
+}
+
+// progressLines writes FLOWSIM-PROGRESS lines (one per Write) to w with their JSON
+// redacted as values; anything else goes through w as it is.
+type progressLines struct {
+	red *redact.Redactor
+	w   io.Writer
+}
+
+func (p progressLines) Write(b []byte) (int, error) {
+	var line, ok = bytes.CutPrefix(b, []byte(result.ProgressPrefix))
+	if !ok {
+		return p.w.Write(b)
+	}
+	var nl = bytes.HasSuffix(line, []byte("\n"))
+	var out = append([]byte(result.ProgressPrefix), p.red.JSON(bytes.TrimSuffix(line, []byte("\n")))...)
+	if nl {
+		out = append(out, '\n')
+	}
+	if err := writeRedacted(p.w, out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// jsonLines writes NDJSON documents (delta's --output -, one or more whole lines per
+// Write) to w, each line redacted as values.
+type jsonLines struct {
+	red *redact.Redactor
+	w   io.Writer
+}
+
+func (j jsonLines) Write(b []byte) (int, error) {
+	if !j.red.Any() {
+		return j.w.Write(b)
+	}
+	var out []byte
+	for rest := b; len(rest) != 0; {
+		var line, tail, nl = bytes.Cut(rest, []byte("\n"))
+		out = append(out, j.red.JSON(line)...)
+		if nl {
+			out = append(out, '\n')
+		}
+		rest = tail
+	}
+	if err := writeRedacted(j.w, out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }

@@ -5,16 +5,19 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
+	"github.com/flowsim/flowsim/lib/redact"
 	"github.com/flowsim/flowsim/matsim/result"
 )
 
-// WriteText writes the human report. rerun is a command line reproducing the run.
+// WriteText writes the human report. rerun is a command line reproducing the run,
+// holding no secret (Session.RerunLine).
 func (r *Report) WriteText(w io.Writer, rerun string) error {
 	return r.writeText(w, rerun, false)
 }
@@ -29,7 +32,27 @@ var StatusWords = map[result.Outcome]string{result.Passed: "PASSED", result.Fail
 
 // maxPhaseWidth bounds the transaction column, so that the table stays within 120
 // columns.
-const maxPhaseWidth = 40
+const maxPhaseWidth = 50
+
+// splitPhase splits a transaction's phase at the first ": " outside parentheses into
+// its group and step ("fence 3 of 4 (split: child range inside the parent)" and
+// "stream A, first transaction"); a phase without one is a step of no group.
+func splitPhase(phase string) (group, step string) {
+	var depth int
+	for i := 0; i+1 < len(phase); i++ {
+		switch phase[i] {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ':':
+			if depth == 0 && phase[i+1] == ' ' {
+				return phase[:i], phase[i+2:]
+			}
+		}
+	}
+	return "", phase
+}
 
 func (r *Report) writeText(w io.Writer, rerun string, summary bool) error {
 	var b strings.Builder
@@ -62,25 +85,49 @@ func (r *Report) writeText(w io.Writer, rerun string, summary bool) error {
 			fmt.Fprintf(&b, "  note: %s\n", n)
 		}
 		if len(r.Loops) != 0 {
-			// The transaction column is left-aligned (padded here), the numbers right-aligned.
+			// A transaction of a group (fence's key ranges, recovery's crash point) is
+			// a line under the group's own, so that both are shown whole. The
+			// transaction column is left-aligned (padded here), the numbers right-aligned.
 			var width = len("transaction")
 			for _, l := range r.Loops {
-				width = max(width, min(utf8.RuneCountInString(l.Phase), maxPhaseWidth))
+				var group, step = splitPhase(l.Phase)
+				if group != "" {
+					step = "  " + step
+				}
+				width = max(width, min(utf8.RuneCountInString(step), maxPhaseWidth))
 			}
 			var cell = func(s string) string {
-				if rs := []rune(s); len(rs) > width { // keep both ends: the phase and the step
+				if rs := []rune(s); len(rs) > width { // keep both ends of what is left
 					var head = width / 2
 					s = string(rs[:head]) + "…" + string(rs[len(rs)-(width-head-1):])
 				}
 				return s + strings.Repeat(" ", width-utf8.RuneCountInString(s))
 			}
-			var tw = tabwriter.NewWriter(&b, 2, 4, 2, ' ', tabwriter.AlignRight)
+			var table strings.Builder
+			var tw = tabwriter.NewWriter(&table, 2, 4, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintf(tw, "%s\trequested\tloaded\tstored\tload ms\tstore ms\tcommit ms\tdocs/s\t\n", cell("transaction"))
-			for _, l := range r.Loops {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.0f\t\n", cell(l.Phase), l.Requested, l.Loaded, l.Stored,
+			var groups = make([]string, len(r.Loops)) // the group line before row i, if any
+			var last string
+			for i, l := range r.Loops {
+				var group, step = splitPhase(l.Phase)
+				if group != "" {
+					if group != last {
+						groups[i] = group
+					}
+					step = "  " + step
+				}
+				last = group
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.0f\t\n", cell(step), l.Requested, l.Loaded, l.Stored,
 					millis(l.LoadTime), millis(l.StoreTime), millis(l.CommitTime), l.DocsPerSec)
 			}
 			tw.Flush()
+			// The group lines go between the rows, outside the columns.
+			for i, line := range strings.SplitAfter(table.String(), "\n") {
+				if i > 0 && i <= len(groups) && groups[i-1] != "" {
+					fmt.Fprintf(&b, "  %s\n", groups[i-1])
+				}
+				b.WriteString(line)
+			}
 		}
 		var t = r.Result
 		fmt.Fprintf(&b, "  total: %d stored, %d loaded (%d verified); %.0f docs/s over %s of transactions; run %s\n",
@@ -89,11 +136,12 @@ func (r *Report) writeText(w io.Writer, rerun string, summary bool) error {
 	for _, f := range r.Failures {
 		fmt.Fprintf(&b, "\n  %s %s\n", paint(result.Failed, "FAIL"), indent(f.Error(), "    "))
 	}
-	if rerun != "" {
-		fmt.Fprintf(&b, "\n  reproduce: %s\n", rerun)
+	if _, err := io.WriteString(w, b.String()); err != nil || rerun == "" {
+		return err
 	}
-	var _, err = io.WriteString(w, b.String())
-	return err
+	// RerunLine put every secret in a variable: the line goes out as it is, also
+	// past a redacting writer, so that it pastes (--start=500 with a password 500).
+	return writeRedacted(w, []byte("\n  reproduce: "+rerun+"\n"))
 }
 
 // millis renders a latency in the one notation of the table: milliseconds with one
@@ -153,7 +201,11 @@ type junitFailure struct {
 }
 
 // WriteJUnit writes a JUnit XML report with one test case per run.
-func (r *Report) WriteJUnit(w io.Writer) error {
+func (r *Report) WriteJUnit(w io.Writer) error { return r.writeJUnit(w, nil) }
+
+// writeJUnit writes the JUnit report with every string redacted by red as a value
+// (never as text over the XML: tests="1" stays a number when a password is 1).
+func (r *Report) writeJUnit(w io.Writer, red *redact.Redactor) error {
 	var secs = float64(r.Result.DurationMillis) / 1000
 	var c = junitCase{
 		Name:      r.Result.Test,
@@ -180,6 +232,9 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		}
 	}
 	s.Cases = []junitCase{c}
+	if red.Any() {
+		redactStrings(red, reflect.ValueOf(&s))
+	}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 
 	pf "github.com/estuary/protocols/flow"
 	"github.com/estuary/protocols/materialize"
-	"github.com/flowsim/flowsim/matsim/result"
 )
 
 // txnPlan is one transaction to run on a stream.
@@ -216,12 +215,8 @@ func (t *txn) driverCommitted() {
 		r.onCommitted(t)
 	}
 	r.progress(t.phase, t.loop, t.docs, t.docs, true)
-	if t.progressLoop > 0 && r.opts.Progress != nil {
-		var docs int64
-		for _, l := range r.rep.Loops {
-			docs += l.Loaded + l.Stored
-		}
-		fmt.Fprint(r.opts.Progress, result.Progress{Test: r.opts.Test, Loop: t.progressLoop, Loops: r.opts.Loops, Docs: docs}.Line())
+	if t.progressLoop > 0 {
+		r.loopDone(t.progressLoop, r.opts.Loops)
 	}
 }
 

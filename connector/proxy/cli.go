@@ -81,7 +81,7 @@ never quotes the raw log. SIGTERM drains: health turns NOT_SERVING, in-flight ca
 				err = red.Error(err)
 			}()
 			client, err := stdio.NewCommand(args, stdio.Options{
-				Protocol: rev, MaxFrame: maxFrame, CallTimeout: callTimeout, Stderr: relay,
+				Protocol: rev, MaxFrame: maxFrame, CallTimeout: callTimeout, Stderr: relay, Redactor: red,
 			})
 			if err != nil {
 				return err

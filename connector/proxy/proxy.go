@@ -54,6 +54,7 @@ type server struct {
 }
 
 func (s *server) Spec(ctx context.Context, req *materialize.SpecRequest) (*materialize.SpecResponse, error) {
+	s.red.Learn(req.EndpointSpecJson)
 	ctx, cancel := answerBefore(ctx)
 	defer cancel()
 	var resp, err = s.c.Spec(ctx, req)

@@ -11,8 +11,8 @@ import (
 )
 
 // WithRedactor makes a server from NewServer learn the endpoint config of every
-// request it forwards (Validate, ApplyUpsert, ApplyDelete, a transactions stream's
-// Open) into red, so that what the proxy relays of the connector's output can be
+// request it forwards (Spec, Validate, ApplyUpsert, ApplyDelete, a transactions
+// stream's Open) into red, so that what the proxy relays of the connector's output can be
 // redacted with red. Other servers are returned unchanged.
 func WithRedactor(ds materialize.DriverServer, red *redact.Redactor) materialize.DriverServer {
 	if s, ok := ds.(*server); ok {

@@ -124,3 +124,71 @@ func (s *syncBuf) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestProxyRedactsBeforeCutting: a connector behind the proxy writes a secret where
+// the proxy's stdio client cuts what its errors quote (the 64-byte excerpt of
+// stdout, the 4096-byte tail of stderr). The error the driver receives over gRPC
+// shows no fragment of it: the proxy redacts with the config of the request (here
+// Spec's) before it cuts (issue 21, item 10, endpoint transport).
+func TestProxyRedactsBeforeCutting(t *testing.T) {
+	const secret = "s3cr3t-Pa55word!"
+	var script = filepath.Join(t.TempDir(), "connector.sh")
+	if err := os.WriteFile(script, []byte(`#!/bin/sh
+head -c 5000 /dev/zero | tr '\0' '.' >&2
+printf '%s' '`+secret+`' >&2
+head -c 4089 /dev/zero | tr '\0' '=' >&2
+printf 'connecting to postgres as flow with the password %s now\n' '`+secret+`'
+exit 3
+`), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var self, _ = os.Executable()
+	var cmd = exec.Command(self, cliArg, "--listen", "127.0.0.1:0", "--", script)
+	var pipe, err = cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var addr = make(chan string, 1)
+	go func() {
+		var r = bufio.NewReader(pipe)
+		for {
+			var line, err = r.ReadString('\n')
+			if _, rest, ok := strings.Cut(line, "serving materialize.Driver on "); ok {
+				var a, _, _ = strings.Cut(rest, " ")
+				addr <- a
+			}
+			if err != nil {
+				close(addr)
+				return
+			}
+		}
+	}()
+	var a, ok = <-addr
+	if !ok {
+		t.Fatal("the proxy never said where it serves")
+	}
+	gc, err := grpcconn.Dial(context.Background(), a, grpcconn.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gc.Close()
+	_, err = gc.Spec(context.Background(), &materialize.SpecRequest{EndpointSpecJson: []byte(`{"password":"` + secret + `"}`)})
+	if err == nil {
+		t.Fatal("Spec must fail")
+	}
+	var msg = err.Error()
+	for n := len(secret); n >= 5; n-- {
+		for i := 0; i+n <= len(secret); i++ {
+			if strings.Contains(msg, secret[i:i+n]) {
+				t.Fatalf("the error shows %q of the secret:\n%s", secret[i:i+n], msg)
+			}
+		}
+	}
+	if !strings.Contains(msg, "password [REDACTED]") || !strings.Contains(msg, "[REDACTED]====") {
+		t.Fatalf("the error must quote stdout and stderr, redacted:\n%s", msg)
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
+	"github.com/flowsim/flowsim/lib/redact"
 	w "github.com/flowsim/flowsim/protocol/wire2023"
 )
 
@@ -40,6 +41,9 @@ type Options struct {
 	// Stderr receives the connector's stderr as it is written (nil: discarded; the
 	// last StderrTail bytes are kept for errors either way).
 	Stderr io.Writer
+	// Redactor, when set, redacts what errors quote of the connector's output (the
+	// end of its stderr, the start of unexpected stdout) before it is cut.
+	Redactor *redact.Redactor
 }
 
 // reapGrace is how long a connector may take to exit once its stdin is closed.
@@ -170,7 +174,7 @@ func (c *Client) startWith(sub string, stderr io.Writer) (*proc, error) {
 	c.mu.Unlock()
 
 	var argv, cleanup = c.argv(sub)
-	return startProc(sub, c.target, c.what, argv, nil, stderr, cleanup, c.track)
+	return startProc(sub, c.target, c.what, argv, nil, stderrOf{stderr, c.opts.Redactor}, cleanup, c.track)
 }
 
 // startCurrent starts the connector without a subcommand, as today's era runs it,
@@ -183,7 +187,7 @@ func (c *Client) startCurrent(call string, stderr io.Writer) (*proc, error) {
 	}
 	c.mu.Unlock()
 	var argv, cleanup = c.argv("")
-	return startProc(call, c.target, c.what, argv, []string{w.CodecEnv + "=" + string(c.codec())}, stderr, cleanup, c.track)
+	return startProc(call, c.target, c.what, argv, []string{w.CodecEnv + "=" + string(c.codec())}, stderrOf{stderr, c.opts.Redactor}, cleanup, c.track)
 }
 
 // unaryCtx bounds a unary exchange of today's era by CallTimeout (the process is
@@ -431,7 +435,7 @@ func (c *Client) unaryWith(ctx context.Context, sub string, req, resp Message, s
 		wdone <- err
 	}()
 
-	var r = NewReader(p.stdout, c.opts.MaxFrame, "connector stdout")
+	var r = NewReader(p.stdout, c.opts.MaxFrame, "connector stdout").withRedactor(c.opts.Redactor)
 	var rerr = r.Read(resp)
 	var trailing []byte
 	var linger *lingerError // the answer came, and the process did not exit in time
@@ -446,7 +450,7 @@ func (c *Client) unaryWith(ctx context.Context, sub string, req, resp Message, s
 			fired.Store(true)
 			p.kill()
 		})
-		trailing = r.rest(showBytes + 1)
+		trailing = r.rest(excerptPeek)
 		restDone.Store(true)
 		select {
 		case <-p.done:
@@ -498,7 +502,7 @@ func (c *Client) unaryWith(ctx context.Context, sub string, req, resp Message, s
 	case len(trailing) > 0:
 		return p.callError(&FrameError{Kind: ErrNotProtocol, Frame: 2,
 			Msg: fmt.Sprintf("unexpected bytes on stdout after the response: %s "+
-				"(a connector logging to stdout is a common bug: logs belong on stderr)", Printable(trailing, showBytes))})
+				"(a connector logging to stdout is a common bug: logs belong on stderr)", r.excerpt(trailing, len(trailing) == excerptPeek))})
 	}
 	return p.callError(nil) // code != 0
 }

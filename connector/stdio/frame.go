@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+
+	"github.com/flowsim/flowsim/lib/redact"
 )
 
 // DefaultMaxFrame is the default cap on one frame's payload: generous, since
@@ -56,6 +58,7 @@ type Reader struct {
 	buf    []byte
 	frames int
 	what   string
+	red    *redact.Redactor // of what errors quote (withRedactor); nil: none
 }
 
 // NewReader reads frames from r, refusing any frame larger than maxFrame bytes
@@ -85,7 +88,7 @@ func (r *Reader) Read(m Message) error {
 	if err = m.Unmarshal(b); err != nil {
 		return &FrameError{Kind: ErrNotProtocol, Frame: r.frames,
 			Msg: fmt.Sprintf("%s: frame #%d (%d bytes) is not a valid %T message: %v; it begins %s",
-				r.what, r.frames, len(b), m, err, Printable(b, showBytes))}
+				r.what, r.frames, len(b), m, err, r.excerpt(b, false))}
 	}
 	return nil
 }
@@ -99,7 +102,7 @@ func (r *Reader) Next() ([]byte, error) {
 	} else if err == io.EOF {
 		return nil, &FrameError{Kind: ErrTruncated, Frame: n,
 			Msg: fmt.Sprintf("%s: truncated frame #%d: the stream ended after %d of the 4 length-prefix bytes (%s)",
-				r.what, n, len(hdr), Printable(hdr, showBytes))}
+				r.what, n, len(hdr), r.excerpt(hdr, false))}
 	} else if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", r.what, err)
 	}
@@ -110,13 +113,13 @@ func (r *Reader) Next() ([]byte, error) {
 		return nil, &FrameError{Kind: ErrNotProtocol, Frame: n,
 			Msg: fmt.Sprintf("%s: non-protocol bytes where frame #%d should begin: %s "+
 				"(a connector logging to stdout is a common bug: logs belong on stderr)",
-				r.what, n, Printable(peek, showBytes))}
+				r.what, n, r.excerpt(peek, true))}
 	}
 	if uint64(size) > uint64(r.max) {
 		var peek = r.peekBuffered()
 		return nil, &FrameError{Kind: ErrOversize, Frame: n,
 			Msg: fmt.Sprintf("%s: frame #%d declares %d bytes, more than the cap of %d bytes (raise it with --max-frame); it begins %s",
-				r.what, n, size, r.max, Printable(peek, showBytes))}
+				r.what, n, size, r.max, r.excerpt(peek, true))}
 	}
 	_, _ = r.r.Discard(headerSize)
 
@@ -137,10 +140,10 @@ func (r *Reader) Next() ([]byte, error) {
 	return r.buf, nil
 }
 
-// peekBuffered returns up to showBytes bytes already buffered, without blocking for
-// more: a connector that logged a line may then wait for input forever.
+// peekBuffered returns up to excerptPeek bytes already buffered, without blocking
+// for more: a connector that logged a line may then wait for input forever.
 func (r *Reader) peekBuffered() []byte {
-	var b, _ = r.r.Peek(min(showBytes+1, r.r.Buffered()))
+	var b, _ = r.r.Peek(min(excerptPeek, r.r.Buffered()))
 	return b
 }
 

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/flowsim/flowsim/lib/redact"
 )
 
 // StderrTail is how many trailing bytes of a connector's stderr an error carries.
@@ -61,12 +63,14 @@ func (e *CallError) Error() string {
 
 func (e *CallError) Unwrap() error { return e.Err }
 
-// tailWriter keeps the last StderrTail bytes written and passes everything through.
+// tailWriter keeps the last StderrTail bytes written (redacted first when red is
+// set, see newTailWriter) and passes everything through.
 type tailWriter struct {
 	mu   sync.Mutex
 	buf  []byte
 	pass io.Writer
-	cut  bool // bytes before buf were dropped
+	cut  bool           // bytes before buf were dropped
+	red  *redact.Writer // into keep, when set
 }
 
 func (t *tailWriter) Write(p []byte) (int, error) {
@@ -75,6 +79,16 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 	if t.pass != nil {
 		_, _ = t.pass.Write(p) // a failing pass-through must not break the connector
 	}
+	if t.red != nil {
+		_, _ = t.red.Write(p) // into keep
+	} else {
+		t.keep(p)
+	}
+	return len(p), nil
+}
+
+// keep appends p to the tail; t.mu is held.
+func (t *tailWriter) keep(p []byte) {
 	if len(p) >= StderrTail {
 		t.cut = t.cut || len(p) > StderrTail || len(t.buf) > 0
 		t.buf = append(t.buf[:0], p[len(p)-StderrTail:]...)
@@ -85,7 +99,6 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 		}
 		t.buf = append(t.buf, p...)
 	}
-	return len(p), nil
 }
 
 // String is the tail. When its start was dropped, it begins at a line: a cut in the
@@ -93,9 +106,14 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 func (t *tailWriter) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.red != nil {
+		_ = t.red.Close() // what it holds back (an unfinished secret as Marker)
+	}
 	var b = t.buf
 	if i := bytes.IndexByte(b, '\n'); t.cut && i >= 0 && i < len(b)-1 {
 		b = b[i+1:]
+	} else if t.cut && t.red != nil {
+		b = wholeMarker(b)
 	}
 	return string(bytes.ToValidUTF8(b, []byte("\uFFFD")))
 }
@@ -151,7 +169,7 @@ func startProc(call, target, what string, argv []string, env []string, stderr io
 		cmd:    exec.Command(argv[0], argv[1:]...),
 		stdin:  inW,
 		stdout: outR,
-		stderr: &tailWriter{pass: stderr},
+		stderr: newTailWriter(stderr),
 		done:   make(chan struct{}),
 		killed: make(chan struct{}),
 	}

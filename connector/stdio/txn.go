@@ -103,7 +103,7 @@ func (c *Client) transactions(ctx context.Context, raw bool) (*txnStream, error)
 		timeout:  c.opts.CallTimeout,
 	}
 	p.watch(ctx)
-	go s.readLoop(NewReader(p.stdout, c.opts.MaxFrame, "connector stdout"))
+	go s.readLoop(NewReader(p.stdout, c.opts.MaxFrame, "connector stdout").withRedactor(c.opts.Redactor))
 	return s, nil
 }
 

@@ -6,6 +6,7 @@ package transports
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/flowsim/flowsim/protocol/wire2023"
@@ -17,6 +18,7 @@ import (
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/grpcconn"
 	"github.com/flowsim/flowsim/connector/stdio"
+	"github.com/flowsim/flowsim/lib/redact"
 	"github.com/spf13/pflag"
 )
 
@@ -49,6 +51,9 @@ type Options struct {
 	CallTimeout time.Duration
 	// Stderr receives a stdio connector's stderr (default os.Stderr).
 	Stderr io.Writer
+	// Redactor, when set, redacts what a stdio connector's errors quote of its output
+	// before it is cut (stdio.Options.Redactor).
+	Redactor *redact.Redactor
 }
 
 // AddFlags registers --command, --image, --network, --docker-arg, --endpoint,
@@ -137,7 +142,7 @@ func Open(ctx context.Context, o Options) (conn connector.Connector, ok bool, er
 	if o.Stderr == nil {
 		o.Stderr = os.Stderr
 	}
-	var so = stdio.Options{Protocol: o.Protocol, Codec: o.Codec, MaxFrame: o.MaxFrame, CallTimeout: o.CallTimeout, Stderr: o.Stderr}
+	var so = stdio.Options{Protocol: o.Protocol, Codec: o.Codec, MaxFrame: o.MaxFrame, CallTimeout: o.CallTimeout, Stderr: o.Stderr, Redactor: o.Redactor}
 
 	switch {
 	case o.Command != "":
@@ -238,4 +243,48 @@ func SplitCommand(s string) ([]string, error) {
 		return nil, errors.New("empty command")
 	}
 	return words, nil
+}
+
+// DockerEnv reports whether arg, a `docker run` argument following prev, sets an
+// environment variable (`-e NAME=VALUE`, `--env NAME=VALUE`, `--env=NAME=VALUE`,
+// `-eNAME=VALUE`): prefix is what precedes NAME within arg ("", "--env=" or "-e").
+// `prefix + name` alone makes docker take the value from its own environment.
+func DockerEnv(prev, arg string) (prefix, name, value string, ok bool) {
+	var assignment string
+	switch {
+	case prev == "-e" || prev == "--env":
+		assignment = arg
+	case strings.HasPrefix(arg, "--env="):
+		prefix, assignment = "--env=", arg[len("--env="):]
+	case strings.HasPrefix(arg, "-e") && len(arg) > 2 && arg[2] != '-':
+		prefix, assignment = "-e", arg[2:]
+	default:
+		return "", "", "", false
+	}
+	name, value, ok = strings.Cut(assignment, "=")
+	return prefix, name, value, ok && name != ""
+}
+
+// DockerSecrets returns the environment that args and $FLOWSIM_DOCKER_ARGS give
+// the connector's containers, as a JSON object for redact.Redactor.Learn: the values
+// of names that look secret (PGPASSWORD), URL passwords in any value.
+func DockerSecrets(args []string) []byte {
+	if env, err := SplitCommand(os.Getenv(DockerArgsEnv)); err == nil {
+		args = append(env, args...)
+	}
+	var vars = map[string]string{}
+	for i, a := range args {
+		var prev string
+		if i > 0 {
+			prev = args[i-1]
+		}
+		if _, name, value, ok := DockerEnv(prev, a); ok {
+			vars[name] = value
+		}
+	}
+	if len(vars) == 0 {
+		return nil
+	}
+	var b, _ = json.Marshal(vars)
+	return b
 }

@@ -19,12 +19,12 @@ import (
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/reference"
+	"github.com/flowsim/flowsim/connector/transports"
 	"github.com/flowsim/flowsim/internal/cli/progress"
 	"github.com/flowsim/flowsim/lib/logging"
 	"github.com/flowsim/flowsim/matsim"
 	"github.com/flowsim/flowsim/matsim/result"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
 
 // CommandOptions configure the `matsim` command.
@@ -54,7 +54,6 @@ With no connector flag, the built-in reference connector runs in process.
 Exit code: 0 passed, 1 the connector failed a check, 2 usage or setup error.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		ValidArgs:     matsim.Tests,
 		Args:          cobra.ArbitraryArgs,
 		// Without this, cobra prints help and exits 0 for `flowsim matsim basci`:
 		// a typo in CI would pass.
@@ -157,7 +156,7 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 	f.Terminal = progress.IsTerminal(stdout)
 
 	// On a terminal, a live display on stderr; other output to stderr prints above it.
-	var display = progress.New(stderr, !f.Quiet && progress.IsTerminal(stderr))
+	var display = progress.New(stderr, !f.Quiet && progress.CanDraw(stderr))
 	var errOut = stderr
 	if display.Live() {
 		errOut = display
@@ -172,7 +171,7 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 		// Off a terminal: a plain line every 10s within a long transaction, next to
 		// the per-loop FLOWSIM-PROGRESS lines.
 		display.Plain = 10 * time.Second
-		sess.Options.OnProgress = func(e matsim.ProgressEvent) { display.Update(e.Phase, e.Done, e.Total) }
+		sess.Options.OnProgress = func(e matsim.ProgressEvent) { display.Update(e.Phase, e.Done, e.Total, e.Committed) }
 	}
 	if display.Live() {
 		sess.Options.Progress = nil // the display replaces the progress lines
@@ -196,7 +195,8 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 	case o.Server != nil:
 		sess.Options.Connector = connector.InProcess(o.Server, fmt.Sprintf("%T", o.Server))
 	default:
-		conn, peer, ok, err := t.open(ctx, sess.Stderr)
+		sess.Redactor().Learn(transports.DockerSecrets(t.opts.DockerArgs)) // -e PGPASSWORD=…
+		conn, peer, ok, err := t.open(ctx, sess.Stderr, sess.Redactor())
 		if err != nil {
 			return matsim.UsageError("%w", sess.RedactError(err))
 		}
@@ -225,9 +225,7 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 			}
 		}
 	}
-	var set []matsim.FlagValue
-	cmd.Flags().Visit(func(fl *pflag.Flag) { set = append(set, matsim.FlagValue{Name: fl.Name, Value: fl.Value.String()}) })
-	return sess.Run(ctx, sess.RerunLine(cmd.CommandPath(), set))
+	return sess.Run(ctx, sess.RerunLine(cmd.CommandPath(), rerunFlags(cmd, sess.Redactor())))
 }
 
 // defaultStateDir gives the reference connector a store shared by its processes.

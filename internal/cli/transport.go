@@ -8,6 +8,9 @@ import (
 
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/transports"
+	"github.com/flowsim/flowsim/lib/redact"
+	"github.com/flowsim/flowsim/matsim"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -29,8 +32,9 @@ func (t *transportFlags) addFlags(fs *pflag.FlagSet, test string) {
 }
 
 // open returns the connector the flags select; ok is false when none was selected.
-func (t *transportFlags) open(ctx context.Context, stderr io.Writer) (conn, peer connector.Connector, ok bool, err error) {
-	t.opts.Stderr = stderr
+// red redacts what errors quote of a connector's output before it is cut.
+func (t *transportFlags) open(ctx context.Context, stderr io.Writer, red *redact.Redactor) (conn, peer connector.Connector, ok bool, err error) {
+	t.opts.Stderr, t.opts.Redactor = stderr, red
 	conn, ok, err = transports.Open(ctx, t.opts)
 	if err != nil {
 		return nil, nil, false, err
@@ -50,4 +54,33 @@ func (t *transportFlags) open(ctx context.Context, stderr io.Writer) (conn, peer
 		}
 	}
 	return conn, peer, true, nil
+}
+
+// rerunFlags are the flags set on cmd, one per value of a repeated flag (a rerun
+// line repeats --docker-arg=-e --docker-arg=NAME=VALUE as given). A --docker-arg that
+// sets an environment variable holding a secret (red finds one in it) becomes
+// NAME alone, so that docker takes it from the environment, with a note saying so.
+func rerunFlags(cmd *cobra.Command, red *redact.Redactor) []matsim.FlagValue {
+	var set []matsim.FlagValue
+	cmd.Flags().Visit(func(fl *pflag.Flag) {
+		var values = []string{fl.Value.String()}
+		if sv, ok := fl.Value.(pflag.SliceValue); ok {
+			values = sv.GetSlice()
+		}
+		for i, v := range values {
+			var fv = matsim.FlagValue{Name: fl.Name, Value: v}
+			if fl.Name == "docker-arg" && red.String(v) != v {
+				var prev string
+				if i > 0 {
+					prev = values[i-1]
+				}
+				if prefix, name, _, ok := transports.DockerEnv(prev, v); ok && red.String(prefix+name) == prefix+name {
+					fv.Shown = prefix + name
+					fv.Note = "--docker-arg sets " + name + " from the environment: export " + name + " with its value before running the line above"
+				}
+			}
+			set = append(set, fv)
+		}
+	})
+	return set
 }

@@ -263,6 +263,26 @@ func TestTextReportLinesAreTidy(t *testing.T) {
 	}
 }
 
+// TestReportLabelsKeepTheCrashPointAndStream: the text report of fence and recovery
+// shows each group (the crash point, the key ranges) whole, and the stream and step
+// of each transaction (no "(cr…dge)").
+func TestReportLabelsKeepTheCrashPointAndStream(t *testing.T) {
+	for test, want := range map[string][]string{
+		"recovery": {"recovery 1 of 11 (crash before-acknowledge)", "recovery 10 of 11 (crash after-committed)", "did not commit", "transaction after the restart"},
+		"fence":    {"fence 3 of 4 (split: child range inside the parent)", "stream B, read back", "stream L [80000000, bfffffff], held transaction"},
+	} {
+		var out, errOut, code = cli(t, CommandOptions{}, test, "--start", "10")
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s", test, code, errOut)
+		}
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: the report lacks %q:\n%s", test, w, out)
+			}
+		}
+	}
+}
+
 func TestQuietAndVerbose(t *testing.T) {
 	var out, errOut, code = cli(t, CommandOptions{}, "basic", "--loops", "1", "--start", "10", "-q")
 	if code != 0 || strings.Contains(out, "transaction") || !strings.Contains(out, "matsim basic: PASSED") || strings.Contains(errOut, result.ProgressPrefix) {
@@ -294,8 +314,8 @@ func TestCompletionOfEnumsAndTests(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, w := range c.want {
-			if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(w) + `(\t|$)`).MatchString(out.String()) {
-				t.Errorf("completing %v: %q missing from\n%s", c.args, w, out.String())
+			if n := len(regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(w)+`(\t|$)`).FindAllString(out.String(), -1)); n != 1 {
+				t.Errorf("completing %v: %q listed %d times (want once) in\n%s", c.args, w, n, out.String())
 			}
 		}
 	}
@@ -338,6 +358,33 @@ func TestReferenceThroughCommandGetsAStateDir(t *testing.T) {
 		}
 		if code != 0 || !strings.Contains(errOut, "uses state_dir") {
 			t.Fatalf("%s: exit %d\n%s\n%s", test, code, out, errOut)
+		}
+	}
+}
+
+// TestFenceAndRecoveryEmitProgressLines: like basic's loops, each phase of fence and
+// each crash point of recovery ends with a FLOWSIM-PROGRESS line (the operator's
+// progress of a run).
+func TestFenceAndRecoveryEmitProgressLines(t *testing.T) {
+	for test, phases := range map[string]int{"fence": 4, "recovery": 11} {
+		var out, errOut, code = cli(t, CommandOptions{}, test, "--start", "10")
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s%s", test, code, out, errOut)
+		}
+		var n int
+		var last result.Progress
+		for _, l := range strings.Split(errOut, "\n") {
+			if j, ok := strings.CutPrefix(l, result.ProgressPrefix); ok {
+				if err := json.Unmarshal([]byte(j), &last); err != nil {
+					t.Fatalf("%s: %q: %v", test, l, err)
+				}
+				if n++; last.Loop != n || last.Loops != phases || last.Test != test || last.Docs <= 0 {
+					t.Errorf("%s: progress line %d is %+v", test, n, last)
+				}
+			}
+		}
+		if n != phases {
+			t.Errorf("%s: %d FLOWSIM-PROGRESS lines, want %d:\n%s", test, n, phases, errOut)
 		}
 	}
 }

@@ -270,7 +270,7 @@ func (s *session) apiErr(verb, resource, name string, err error) error {
 	case apierrors.IsForbidden(err):
 		return usage("forbidden: you may not %s %s%s: %s", verb, what, in, serverMessage(err))
 	case apierrors.IsNotFound(err) && name != "":
-		return usage("%s not found%s", what, in)
+		return usage("%s not found%s on %s", what, in, s.where())
 	case isUnreachable(err):
 		return usage("cannot reach the Kubernetes API server %s: %v", s.where(), rootCause(err))
 	case apierrors.IsUnauthorized(err):

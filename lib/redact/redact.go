@@ -28,6 +28,14 @@
 //
 // Writer redacts a stream: a secret written in several pieces is still found, by
 // holding back the end of what was written while it could be the start of a secret.
+//
+// Cuts: a text is redacted before it is cut (Head for the start of a text, a Writer
+// into a bounded buffer for its end), never after: a cut secret leaves a fragment
+// that redaction no longer recognises. BeforeCuts is the second lock for texts that
+// were cut where the secrets were not known.
+//
+// Structured output (JSON) is redacted as values (JSON), never as text over it: a
+// short or numeric secret would otherwise turn "stored": 500 into invalid JSON.
 package redact
 
 import (
@@ -349,6 +357,7 @@ type pattern struct {
 // patternSet finds patterns by their first byte, longest first.
 type patternSet struct {
 	byFirst [256][]pattern
+	maxLen  int // of the longest pattern
 }
 
 func buildSet(values, wholeConfigs []string) *patternSet {
@@ -378,6 +387,7 @@ func buildSet(values, wholeConfigs []string) *patternSet {
 	var set = &patternSet{}
 	for f, word := range forms {
 		set.byFirst[f[0]] = append(set.byFirst[f[0]], pattern{s: []byte(f), word: word})
+		set.maxLen = max(set.maxLen, len(f))
 	}
 	for i := range set.byFirst {
 		var ps = set.byFirst[i]

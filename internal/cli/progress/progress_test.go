@@ -15,9 +15,10 @@ func TestLiveDisplayShowsDocumentsRateAndETA(t *testing.T) {
 		t.Fatal("New(w, true) is not live")
 	}
 	for done := int64(0); done <= 1000; done += 100 {
-		d.Update("loop 1 of 2", done, 1000)
+		d.Update("loop 1 of 2", done, 1000, false)
 	}
-	d.Update("loop 2 of 2", 500, 2000) // completes loop 1's bar, starts another
+	d.Update("loop 1 of 2", 1000, 1000, true)
+	d.Update("loop 2 of 2", 500, 2000, false) // starts another bar
 	d.Write([]byte("a log line above the bars\n"))
 	d.Stop()
 	d.Write([]byte("after stop\n"))
@@ -32,7 +33,7 @@ func TestLiveDisplayShowsDocumentsRateAndETA(t *testing.T) {
 func TestInertDisplayDrawsNothing(t *testing.T) {
 	var out bytes.Buffer
 	var d = New(&out, false)
-	d.Update("loop 1 of 1", 5, 10)
+	d.Update("loop 1 of 1", 5, 10, false)
 	d.Write([]byte("x"))
 	d.Stop()
 	if d.Live() || out.Len() != 0 {
@@ -68,12 +69,58 @@ func TestColoursFollowTerminalAndNO_COLOR(t *testing.T) {
 func TestPlainLinesOffATerminal(t *testing.T) {
 	var out bytes.Buffer
 	var d = New(&out, false)
-	d.Plain = time.Nanosecond
-	d.Update("loop 1 of 1", 0, 1000)
-	time.Sleep(time.Millisecond) // the interval must pass; this is not synchronisation
-	d.Update("loop 1 of 1", 500, 1000)
-	d.Update("loop 1 of 1", 1000, 1000)
-	if s := out.String(); strings.Count(s, "\n") != 1 || !strings.Contains(s, "progress: loop 1 of 1: 500 / 1000 docs") || !strings.Contains(s, "ETA") {
+	var now = time.Unix(1000, 0)
+	d.now = func() time.Time { return now }
+	d.Plain = 10 * time.Second
+	d.Update("loop 1 of 1", 0, 1000, false)
+	now = now.Add(10 * time.Second)
+	d.Update("loop 1 of 1", 500, 1000, false)
+	now = now.Add(time.Second)
+	d.Update("loop 1 of 1", 1000, 1000, true)
+	if s := out.String(); strings.Count(s, "\n") != 1 || !strings.Contains(s, "progress: loop 1 of 1: 500 / 1000 docs, 50 docs/s, ETA 10s + commit") {
 		t.Fatalf("want one plain progress line, got %q", s)
+	}
+}
+
+// TestRateAndETACountTheCommit: the first documents of a transaction are sent at
+// memory speed (into pipe buffers), then the commit takes its time. The rate is
+// not that burst's (it was in the hundreds of millions), and the ETA is not over
+// when everything is sent: it counts the commit, from the last transaction's rate.
+func TestRateAndETACountTheCommit(t *testing.T) {
+	var d = New(new(bytes.Buffer), false)
+	var now = time.Unix(1000, 0)
+	d.now = func() time.Time { return now }
+	var at = func(name string) (string, string) {
+		d.st.Lock()
+		defer d.st.Unlock()
+		return d.estimate(d.bars[name], now)
+	}
+	// Loop 1: 1000 documents sent within 2ms, committed after 2s: 500 docs/s.
+	d.Update("loop 1", 0, 1000, false)
+	now = now.Add(time.Millisecond)
+	d.Update("loop 1", 500, 1000, false)
+	if rate, eta := at("loop 1"); rate != "- docs/s" || eta != "ETA ?" {
+		t.Errorf("loop 1 after 1ms: %s, %s (want no rate yet: it would be 500000 docs/s)", rate, eta)
+	}
+	now = now.Add(time.Millisecond)
+	d.Update("loop 1", 1000, 1000, false)
+	if _, eta := at("loop 1"); eta != "committing" {
+		t.Errorf("loop 1, everything sent: ETA %q, want committing", eta)
+	}
+	now = now.Add(2*time.Second - 2*time.Millisecond)
+	d.Update("loop 1", 1000, 1000, true)
+	if rate, eta := at("loop 1"); rate != "500 docs/s" || eta != "done" {
+		t.Errorf("loop 1 committed: %s, %s", rate, eta)
+	}
+	// Loop 2: 2000 documents at loop 1's rate take 4s, commit included.
+	d.Update("loop 2", 0, 2000, false)
+	now = now.Add(time.Millisecond)
+	d.Update("loop 2", 2000, 2000, false) // all sent at once
+	if rate, eta := at("loop 2"); rate != "500 docs/s" || eta != "ETA 4s" {
+		t.Errorf("loop 2, all sent after 1ms: %s, %s (want loop 1's rate and an ETA with the commit)", rate, eta)
+	}
+	now = now.Add(3 * time.Second)
+	if rate, eta := at("loop 2"); rate != "666 docs/s" || eta != "ETA 1s" {
+		t.Errorf("loop 2 after 3s: %s, %s", rate, eta)
 	}
 }
