@@ -9,8 +9,8 @@ import (
 	"time"
 
 	pf "github.com/estuary/protocols/flow"
-	"github.com/flowsim/flowsim/protocol/wire2022"
 	"github.com/estuary/protocols/materialize"
+	"github.com/flowsim/flowsim/protocol/wire2022"
 	pb "go.gazette.dev/core/broker/protocol"
 	pc "go.gazette.dev/core/consumer/protocol"
 )
