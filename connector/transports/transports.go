@@ -59,14 +59,33 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	if o.MaxFrame == 0 {
 		o.MaxFrame = stdio.DefaultMaxFrame
 	}
-	fs.StringVar(&o.Command, "command", o.Command, `run a local connector binary, e.g. "/usr/local/bin/connector --verbose" (split like a shell; the subcommand is appended)`)
-	fs.StringVar(&o.Image, "image", o.Image, "run a connector image present in the local Docker engine (never pulled)")
+	fs.Var((*connectorFlag)(&o.Command), "command", `run a local connector binary, e.g. "/usr/local/bin/connector --verbose" (split like a shell; the subcommand is appended)`)
+	fs.Var((*connectorFlag)(&o.Image), "image", "run a connector image present in the local Docker engine (never pulled)")
 	fs.StringVar(&o.Network, "network", o.Network, "Docker network of --image containers")
 	fs.StringArrayVar(&o.DockerArgs, "docker-arg", o.DockerArgs, "extra docker run option for --image, one argument per flag (repeatable), e.g. --docker-arg=-v --docker-arg=/data:/data; also $"+DockerArgsEnv)
-	fs.StringVar(&o.Endpoint, "endpoint", o.Endpoint, "dial a materialize.Driver gRPC server (a connector or flowsim connector-proxy), HOST:PORT")
+	fs.Var((*connectorFlag)(&o.Endpoint), "endpoint", "dial a materialize.Driver gRPC server (a connector or flowsim connector-proxy), HOST:PORT")
 	fs.Var((*revisionValue)(&o.Protocol), "protocol", "protocol revision of the connector: auto, 2021-12 or 2021-10")
 	fs.IntVar(&o.MaxFrame, "max-frame", o.MaxFrame, "largest message in bytes (stdio frame or gRPC message)")
 	fs.DurationVar(&o.CallTimeout, "call-timeout", o.CallTimeout, "longest wait for any one connector answer (a call, or a response of the transactions stream), and for dialing --endpoint; must be positive")
+}
+
+// connectorFlag is a string flag that picks the connector: given empty or blank
+// (`--command "$CONNECTOR"` with the variable unset), it is a usage error rather
+// than a run of the caller's built-in connector that passes.
+type connectorFlag string
+
+// ConnectorFlag returns a pflag.Value like --command's: a string that may not be
+// empty or blank when given.
+func ConnectorFlag(p *string) pflag.Value { return (*connectorFlag)(p) }
+
+func (c *connectorFlag) String() string { return string(*c) }
+func (c *connectorFlag) Type() string   { return "string" }
+func (c *connectorFlag) Set(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return errors.New("empty: give a value, or leave the flag out to use the built-in connector")
+	}
+	*c = connectorFlag(s)
+	return nil
 }
 
 type revisionValue connector.Revision

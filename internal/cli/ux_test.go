@@ -169,6 +169,14 @@ func TestBadValuesAreOneLineBeforeTheRun(t *testing.T) {
 		{[]string{"fence", "--loops", "x"}, "invalid argument"},
 		{[]string{"basic", "--output", "x"}, "unknown flag: --output"},
 		{[]string{"basic", "--crash-at", "after-commit"}, "unknown flag: --crash-at"},
+		// An unset variable in CI ("--command $CONNECTOR") must not run the built-in
+		// reference connector and pass.
+		{[]string{"basic", "--command", ""}, `"--command" flag: empty`},
+		{[]string{"basic", "--command", " "}, `"--command" flag: empty`},
+		{[]string{"basic", "--command=\t"}, `"--command" flag: empty`},
+		{[]string{"basic", "--image", ""}, `"--image" flag: empty`},
+		{[]string{"basic", "--endpoint", ""}, `"--endpoint" flag: empty`},
+		{[]string{"fence", "--peer-endpoint", ""}, `"--peer-endpoint" flag: empty`},
 	} {
 		var stdout, stderr bytes.Buffer
 		var cmd = NewMatsimCommand(CommandOptions{Stdout: &stdout, Stderr: &stderr})
