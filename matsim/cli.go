@@ -18,6 +18,7 @@ import (
 
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
+	"github.com/flowsim/flowsim/lib/interrupt"
 	"github.com/flowsim/flowsim/lib/logging"
 	"github.com/flowsim/flowsim/lib/redact"
 	"github.com/flowsim/flowsim/matsim/result"
@@ -147,7 +148,8 @@ var ErrReported = errors.New("the report says why")
 var ErrFailed = fmt.Errorf("matsim: the connector failed a check (%w)", ErrReported)
 
 // ExitCode maps an error from a flowsim command to the exit code: 0 passed, 1 a
-// connector failed a check, 2 usage or setup error.
+// connector failed a check, 2 usage or setup error, 130/143 interrupted by
+// SIGINT/SIGTERM (see Interrupted).
 func ExitCode(err error) int {
 	if err == nil {
 		return 0
@@ -374,9 +376,21 @@ func (s *Session) Run(ctx context.Context, rerun string) error {
 		return nil
 	case 1:
 		return &exitError{code: 1, err: fmt.Errorf("%w: %s", ErrFailed, rep.Result.Check)}
-	default:
+	case 2:
 		return &exitError{code: 2, err: fmt.Errorf("setup failed: %s (%w)", rep.Result.Check, ErrReported)}
+	default: // interrupted
+		return &exitError{code: rep.ExitCode(), err: fmt.Errorf("%s (%w)", rep.Result.Message, ErrReported)}
 	}
+}
+
+// Interrupted returns err, or, when a signal cancelled ctx (lib/interrupt), an error
+// saying so with the signal's exit code (130, 143): what failed because the run was
+// stopped is not a usage error nor the connector's fault.
+func Interrupted(ctx context.Context, err error) error {
+	if ie := interrupt.Of(ctx); ie != nil && err != nil && ExitCode(err) != ie.ExitCode() {
+		return &exitError{code: ie.ExitCode(), err: ie}
+	}
+	return err
 }
 
 // writeFile writes a report file through the redactor.
@@ -499,6 +513,8 @@ func jsonable(v interface{}) interface{} {
 // `flowsim matsim` (`go run . basic --config ...`) and runs the test in process
 // against server. It returns the exit code.
 func Run(ctx context.Context, server materialize.DriverServer, newTestData func() TestData) int {
+	ctx, stop := interrupt.Notify(ctx) // SIGINT, SIGTERM: outcome interrupted, exit 130, 143
+	defer stop()
 	return runMain(ctx, server, newTestData, os.Args, os.Stdout, os.Stderr)
 }
 
@@ -517,7 +533,7 @@ func runArgs(ctx context.Context, server materialize.DriverServer, newTestData f
 		for _, t := range Tests {
 			fmt.Fprintf(w, "  %-9s %s\n", t, TestHelp[t])
 		}
-		fmt.Fprintf(w, "\nRun '%s TEST --help' for the flags of a test.\nExit code: 0 passed, 1 the connector failed a check, 2 usage or setup error.\n", prog)
+		fmt.Fprintf(w, "\nRun '%s TEST --help' for the flags of a test.\nExit code: 0 passed, 1 the connector failed a check, 2 usage or setup error, 130/143 interrupted (SIGINT/SIGTERM).\n", prog)
 	}
 	if len(args) == 0 {
 		usage(stderr)
