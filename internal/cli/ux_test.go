@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowsim/flowsim/connector/reference"
 	"github.com/flowsim/flowsim/connector/stdio"
@@ -346,6 +347,30 @@ func TestReferenceThroughCommandGetsAStateDir(t *testing.T) {
 		}
 		if code != 0 || !strings.Contains(errOut, "uses state_dir") {
 			t.Fatalf("%s: exit %d\n%s\n%s", test, code, out, errOut)
+		}
+	}
+}
+
+// A connector endpoint that cannot be reached for good (nothing listens, no such
+// host) is a setup error within seconds, naming the dial error: not a 5-minute wait
+// for --call-timeout.
+func TestUnreachableEndpointFailsInSeconds(t *testing.T) {
+	for _, c := range []struct{ addr, says string }{
+		{"127.0.0.1:1", "connection refused"},
+		{"flowsim-no-such-host.invalid:9000", "flowsim-no-such-host.invalid"},
+	} {
+		var ctx, cancel = context.WithTimeout(context.Background(), time.Minute) // the test's own bound
+		var start = time.Now()
+		var stdout, stderr bytes.Buffer
+		var cmd = NewMatsimCommand(CommandOptions{Stdout: &stdout, Stderr: &stderr})
+		cmd.SetArgs([]string{"basic", "--endpoint", c.addr})
+		var err = cmd.ExecuteContext(ctx)
+		cancel()
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("--endpoint %s took %s, want seconds", c.addr, took.Round(time.Millisecond))
+		}
+		if matsim.ExitCode(err) != 2 || !strings.Contains(err.Error(), c.says) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("--endpoint %s: exit %d, error %v; want exit 2, one line with %q", c.addr, matsim.ExitCode(err), err, c.says)
 		}
 	}
 }
