@@ -59,10 +59,28 @@ type Flags struct {
 // IgnoredFlags are flags a test accepts and ignores, so that one set of flags runs
 // every test; help does not show them.
 func IgnoredFlags(test string) []string {
-	if test == "fence" || test == "recovery" {
+	if _, ok := loopsIgnored[test]; ok {
 		return []string{"loops"}
 	}
 	return nil
+}
+
+// loopsIgnored says, per test that ignores --loops, what it runs instead.
+var loopsIgnored = map[string]string{
+	"fence":    "it runs one phase per key-range case",
+	"recovery": "it runs one phase per --crash-at point",
+	"migrate":  "it runs three steps: store with spec v1, apply v2, store and load with v2",
+}
+
+// NoteIgnored writes a note on stderr for each flag in given (the flags set on the
+// command line) that the test ignores: a user who asked for --loops 10 learns that
+// migrate did not run ten loops.
+func (s *Session) NoteIgnored(given []FlagValue) {
+	for _, fl := range given {
+		if slices.Contains(IgnoredFlags(s.flags.Test), fl.Name) {
+			fmt.Fprintf(s.Stderr, "note: %s ignores --%s (%s)\n", s.flags.Test, fl.Name, loopsIgnored[s.flags.Test])
+		}
+	}
 }
 
 // ReportFlags write reports; a rerun line leaves them out so that it does not
@@ -89,6 +107,9 @@ func NewFlags(test string, fs *flag.FlagSet) *Flags {
 	case "recovery":
 		fs.IntVar(&f.Loops, "loops", 5, "ignored: recovery runs one phase per --crash-at point")
 		fs.IntVar(&f.Start, "start", 500, "documents per transaction (three transactions per crash point)")
+	case "migrate":
+		fs.IntVar(&f.Loops, "loops", 5, "ignored: migrate runs three steps")
+		fs.IntVar(&f.Start, "start", 500, "documents stored with spec v1, and as many new ones with spec v2")
 	default:
 		fs.IntVar(&f.Loops, "loops", 5, "number of load/store/commit loops")
 		fs.IntVar(&f.Start, "start", 500, "documents in the first loop; each loop doubles it (loop i has start·2^i)")
@@ -238,6 +259,8 @@ func (f *Flags) Prepare(stdout, stderr io.Writer) (*Session, error) {
 		loops = fencePhases
 	case "recovery":
 		loops = len(crashPointsOf(f.CrashAt))
+	case "migrate":
+		loops = migrateSteps
 	}
 	var progress = stderr
 	if f.Quiet {
@@ -259,7 +282,7 @@ func (f *Flags) Prepare(stdout, stderr io.Writer) (*Session, error) {
 // misbehave on, with a one-line usage error.
 func (f *Flags) check() error {
 	var loops = f.Loops
-	if f.Test == "fence" || f.Test == "recovery" {
+	if IgnoredFlags(f.Test) != nil {
 		loops = 1 // ignored
 	}
 	switch {
@@ -575,6 +598,7 @@ func runArgs(ctx context.Context, server materialize.DriverServer, newTestData f
 	sess.Options.Connector = connector.InProcess(server, fmt.Sprintf("%T", server))
 	var set []FlagValue
 	fs.Visit(func(fl *flag.Flag) { set = append(set, FlagValue{fl.Name, fl.Value.String()}) })
+	sess.NoteIgnored(set)
 	return sess.Run(ctx, sess.RerunLine(prog+" "+test, set))
 }
 

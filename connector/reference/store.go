@@ -18,6 +18,8 @@ type state struct {
 	Checkpoint map[string][]*fenceRow // materialization → rows
 	// TornDone records that the torn-commit defect has fired (it fires once).
 	TornDone bool
+	// Versions is the spec version applied last, per materialization (reference.go).
+	Versions map[string]string
 }
 
 type table struct {

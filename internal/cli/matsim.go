@@ -227,6 +227,7 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 	}
 	var set []matsim.FlagValue
 	cmd.Flags().Visit(func(fl *pflag.Flag) { set = append(set, matsim.FlagValue{Name: fl.Name, Value: fl.Value.String()}) })
+	sess.NoteIgnored(set)
 	return sess.Run(ctx, sess.RerunLine(cmd.CommandPath(), set))
 }
 

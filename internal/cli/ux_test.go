@@ -199,21 +199,35 @@ func TestBadValuesAreOneLineBeforeTheRun(t *testing.T) {
 	}
 }
 
-func TestFenceAndRecoveryIgnoreLoops(t *testing.T) {
-	for _, test := range []string{"fence", "recovery"} {
+// fence, recovery and migrate accept --loops (one set of flags runs every test),
+// ignore it, and say so when it is given.
+func TestFenceRecoveryAndMigrateIgnoreLoops(t *testing.T) {
+	for _, test := range []string{"fence", "recovery", "migrate"} {
 		var res = filepath.Join(t.TempDir(), "r.json")
-		var out, errOut, code = cli(t, CommandOptions{}, test, "--loops", "0", "--start", "10", "--result-file", res, "--crash-at", "after-commit")
-		if test == "fence" {
-			out, errOut, code = cli(t, CommandOptions{}, test, "--loops", "0", "--start", "10", "--result-file", res)
+		var args = []string{test, "--loops", "0", "--start", "10", "--result-file", res}
+		if test == "recovery" {
+			args = append(args, "--crash-at", "after-commit")
 		}
+		var out, errOut, code = cli(t, CommandOptions{}, args...)
 		if code != 0 {
 			t.Fatalf("%s --loops 0: exit %d\n%s%s", test, code, out, errOut)
+		}
+		if !strings.Contains(errOut, "note: "+test+" ignores --loops") {
+			t.Errorf("%s --loops 0 does not say --loops is ignored; stderr:\n%s", test, errOut)
 		}
 		var b, _ = os.ReadFile(res)
 		var r, _ = result.Parse(b)
 		if r.Loops == 0 || r.LoopsDone != r.Loops {
 			t.Errorf("%s: result has loopsDone %d of loops %d; want its phases, all done", test, r.LoopsDone, r.Loops)
 		}
+		// Not given: no note.
+		var without = append([]string{test}, args[3:]...) // no --loops
+		if _, errOut, _ := cli(t, CommandOptions{}, without...); strings.Contains(errOut, "ignores --loops") {
+			t.Errorf("%s without --loops says it is ignored:\n%s", test, errOut)
+		}
+	}
+	if _, errOut, _ := cli(t, CommandOptions{}, "basic", "--loops", "1", "--start", "10"); strings.Contains(errOut, "ignores --loops") {
+		t.Errorf("basic --loops says it is ignored:\n%s", errOut)
 	}
 }
 
@@ -230,7 +244,7 @@ func TestEachTestsHelpShowsItsOwnFlags(t *testing.T) {
 		test, flag string
 		shown      bool
 	}{
-		{"basic", "--loops", true}, {"fence", "--loops", false}, {"recovery", "--loops", false},
+		{"basic", "--loops", true}, {"fence", "--loops", false}, {"recovery", "--loops", false}, {"migrate", "--loops", false},
 		{"delta", "--output", true}, {"basic", "--output", false}, {"fence", "--output", false},
 		{"recovery", "--crash-at", true}, {"basic", "--crash-at", false},
 		{"fence", "--peer-endpoint", true}, {"basic", "--peer-endpoint", false}, {"recovery", "--peer-endpoint", false},
