@@ -199,6 +199,8 @@ type runner struct {
 	// sawCheckpoint is set once the connector returned a non-empty Flow checkpoint
 	// from Open: it stores checkpoints, so an empty one later is not at-least-once.
 	sawCheckpoint bool
+	// prepared holds every Flow checkpoint this run sent with Prepare (checkpoints.go).
+	prepared map[string]bool
 	// bindings of the materialization, in spec order: binding 0 is the one every
 	// test runs (r.sel, r.oracle, r.binding); migrate's spec v2 adds a second.
 	bindings []*boundBinding
@@ -270,7 +272,7 @@ func execute(ctx context.Context, o *Options, rep *Report) error {
 		return failf(CheckSetupConfig, "setup", "%v", err)
 	}
 	r.oracle = newOracle(r.src)
-	r.names = newSpecNames(o.Test, r.schema.TypeName, o.Seed)
+	r.names = newSpecNames(o.Test, r.schema.TypeName, o.Seed, o.Resource)
 	rep.Materialization = r.names.Materialization
 
 	if err := r.setup(ctx); err != nil {
