@@ -304,7 +304,7 @@ func (f *Flags) check() error {
 			return UsageError("--crash-at: unknown crash point %q (want %s)", c, strings.Join(CrashPoints, ", "))
 		}
 	}
-	return nil
+	return checkDocuments(f.Test, f.Start, loops, len(crashPointsOf(f.CrashAt)), memoryLimit())
 }
 
 // checkWritable fails when path (a file to write after the run; "" and "-" are
@@ -475,7 +475,7 @@ func resolveYAML(flag, value string) (json.RawMessage, error) {
 	if inlineErr == nil {
 		return inline, nil
 	}
-	var b, fileErr = os.ReadFile(value)
+	var b, fileErr = readCapped(value)
 	if fileErr != nil {
 		return nil, fmt.Errorf("%s: not an inline YAML mapping (%v), and not a readable file (%v)", flag, inlineErr, fileErr)
 	}

@@ -150,6 +150,11 @@ func TestReportJSONAndResultFileAgreeOnVersion(t *testing.T) {
 func TestBadValuesAreOneLineBeforeTheRun(t *testing.T) {
 	var dir = t.TempDir()
 	var missing = filepath.Join(dir, "no", "such", "dir", "out")
+	// A config file of 17 MiB (a mapping): over the cap. Outside dir, which must stay empty.
+	var huge = filepath.Join(t.TempDir(), "huge.yaml")
+	if err := os.WriteFile(huge, append([]byte("a: "), bytes.Repeat([]byte("x"), 17<<20)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args []string
 		says string
@@ -178,6 +183,18 @@ func TestBadValuesAreOneLineBeforeTheRun(t *testing.T) {
 		{[]string{"basic", "--image", ""}, `"--image" flag: empty`},
 		{[]string{"basic", "--endpoint", ""}, `"--endpoint" flag: empty`},
 		{[]string{"fence", "--peer-endpoint", ""}, `"--peer-endpoint" flag: empty`},
+		// Inputs without a bound: a runtime crash, a run that grows until the
+		// machine kills it, a read that never ends.
+		{[]string{"basic", "--start", "10000000000"}, "--start 10000000000 doubled over --loops 5 is about"},
+		{[]string{"basic", "--start", "1000000000"}, "lower --start"},
+		{[]string{"fence", "--start", "10000000000"}, "--start 10000000000 is about"},
+		{[]string{"recovery", "--start", "10000000000"}, "lower --start"},
+		{[]string{"migrate", "--start", "10000000000"}, "lower --start"},
+		{[]string{"basic", "--start", "1e9"}, `invalid argument "1e9" for "--start"`},
+		{[]string{"basic", "--config", "/dev/zero"}, "--config: not an inline YAML mapping"},
+		{[]string{"basic", "--config", "/dev/zero"}, "larger than 16 MiB"},
+		{[]string{"basic", "--resource", "/dev/zero"}, "larger than 16 MiB"},
+		{[]string{"basic", "--config", huge}, "larger than 16 MiB"},
 	} {
 		var stdout, stderr bytes.Buffer
 		var cmd = NewMatsimCommand(CommandOptions{Stdout: &stdout, Stderr: &stderr})
