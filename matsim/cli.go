@@ -408,9 +408,10 @@ func (s *Session) Run(ctx context.Context, rerun string) error {
 
 // Interrupted returns err, or, when a signal cancelled ctx (lib/interrupt), an error
 // saying so with the signal's exit code (130, 143): what failed because the run was
-// stopped is not a usage error nor the connector's fault.
+// stopped is not a usage error nor the connector's fault. An error whose report was
+// written (ErrReported) keeps the report's verdict and exit code.
 func Interrupted(ctx context.Context, err error) error {
-	if ie := interrupt.Of(ctx); ie != nil && err != nil && ExitCode(err) != ie.ExitCode() {
+	if ie := interrupt.Of(ctx); ie != nil && err != nil && !errors.Is(err, ErrReported) {
 		return &exitError{code: ie.ExitCode(), err: ie}
 	}
 	return err
