@@ -19,6 +19,7 @@ import (
 
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
+	"github.com/flowsim/flowsim/lib/interrupt"
 	"github.com/flowsim/flowsim/lib/logging"
 	"github.com/flowsim/flowsim/lib/redact"
 	"github.com/flowsim/flowsim/matsim/result"
@@ -59,10 +60,28 @@ type Flags struct {
 // IgnoredFlags are flags a test accepts and ignores, so that one set of flags runs
 // every test; help does not show them.
 func IgnoredFlags(test string) []string {
-	if test == "fence" || test == "recovery" {
+	if _, ok := loopsIgnored[test]; ok {
 		return []string{"loops"}
 	}
 	return nil
+}
+
+// loopsIgnored says, per test that ignores --loops, what it runs instead.
+var loopsIgnored = map[string]string{
+	"fence":    "it runs one phase per key-range case",
+	"recovery": "it runs one phase per --crash-at point",
+	"migrate":  "it runs three steps: store with spec v1, apply v2, store and load with v2",
+}
+
+// NoteIgnored writes a note on stderr for each flag in given (the flags set on the
+// command line) that the test ignores: a user who asked for --loops 10 learns that
+// migrate did not run ten loops.
+func (s *Session) NoteIgnored(given []FlagValue) {
+	for _, fl := range given {
+		if slices.Contains(IgnoredFlags(s.flags.Test), fl.Name) {
+			fmt.Fprintf(s.Stderr, "note: %s ignores --%s (%s)\n", s.flags.Test, fl.Name, loopsIgnored[s.flags.Test])
+		}
+	}
 }
 
 // ReportFlags write reports; a rerun line leaves them out so that it does not
@@ -89,6 +108,9 @@ func NewFlags(test string, fs *flag.FlagSet) *Flags {
 	case "recovery":
 		fs.IntVar(&f.Loops, "loops", 5, "ignored: recovery runs one phase per --crash-at point")
 		fs.IntVar(&f.Start, "start", 500, "documents per transaction (three transactions per crash point)")
+	case "migrate":
+		fs.IntVar(&f.Loops, "loops", 5, "ignored: migrate runs three steps")
+		fs.IntVar(&f.Start, "start", 500, "documents stored with spec v1, and as many new ones with spec v2")
 	default:
 		fs.IntVar(&f.Loops, "loops", 5, "number of load/store/commit loops")
 		fs.IntVar(&f.Start, "start", 500, "documents in the first loop; each loop doubles it (loop i has start·2^i)")
@@ -148,7 +170,8 @@ var ErrReported = errors.New("the report says why")
 var ErrFailed = fmt.Errorf("matsim: the connector failed a check (%w)", ErrReported)
 
 // ExitCode maps an error from a flowsim command to the exit code: 0 passed, 1 a
-// connector failed a check, 2 usage or setup error.
+// connector failed a check, 2 usage or setup error, 130/143 interrupted by
+// SIGINT/SIGTERM (see Interrupted).
 func ExitCode(err error) int {
 	if err == nil {
 		return 0
@@ -237,6 +260,8 @@ func (f *Flags) Prepare(stdout, stderr io.Writer) (*Session, error) {
 		loops = fencePhases
 	case "recovery":
 		loops = len(crashPointsOf(f.CrashAt))
+	case "migrate":
+		loops = migrateSteps
 	}
 	var progress io.Writer = progressLines{red, stderr}
 	if f.Quiet {
@@ -258,7 +283,7 @@ func (f *Flags) Prepare(stdout, stderr io.Writer) (*Session, error) {
 // misbehave on, with a one-line usage error.
 func (f *Flags) check() error {
 	var loops = f.Loops
-	if f.Test == "fence" || f.Test == "recovery" {
+	if IgnoredFlags(f.Test) != nil {
 		loops = 1 // ignored
 	}
 	switch {
@@ -280,7 +305,7 @@ func (f *Flags) check() error {
 			return UsageError("--crash-at: unknown crash point %q (want %s)", c, strings.Join(CrashPoints, ", "))
 		}
 	}
-	return nil
+	return checkDocuments(f.Test, f.Start, loops, len(crashPointsOf(f.CrashAt)), memoryLimit())
 }
 
 // checkWritable fails when path (a file to write after the run; "" and "-" are
@@ -375,9 +400,22 @@ func (s *Session) Run(ctx context.Context, rerun string) error {
 		return nil
 	case 1:
 		return &exitError{code: 1, err: fmt.Errorf("%w: %s", ErrFailed, rep.Result.Check)}
-	default:
+	case 2:
 		return &exitError{code: 2, err: fmt.Errorf("setup failed: %s (%w)", rep.Result.Check, ErrReported)}
+	default: // interrupted
+		return &exitError{code: rep.ExitCode(), err: fmt.Errorf("%s (%w)", rep.Result.Message, ErrReported)}
 	}
+}
+
+// Interrupted returns err, or, when a signal cancelled ctx (lib/interrupt), an error
+// saying so with the signal's exit code (130, 143): what failed because the run was
+// stopped is not a usage error nor the connector's fault. An error whose report was
+// written (ErrReported) keeps the report's verdict and exit code.
+func Interrupted(ctx context.Context, err error) error {
+	if ie := interrupt.Of(ctx); ie != nil && err != nil && !errors.Is(err, ErrReported) {
+		return &exitError{code: ie.ExitCode(), err: ie}
+	}
+	return err
 }
 
 // writeFile writes a report file through the redactor (nil: as it is, for
@@ -470,7 +508,7 @@ func resolveYAML(flag, value string) (json.RawMessage, error) {
 	if inlineErr == nil {
 		return inline, nil
 	}
-	var b, fileErr = os.ReadFile(value)
+	var b, fileErr = readCapped(value)
 	if fileErr != nil {
 		return nil, fmt.Errorf("%s: not an inline YAML mapping (%v), and not a readable file (%v)", flag, inlineErr, fileErr)
 	}
@@ -531,6 +569,8 @@ func jsonable(v interface{}) interface{} {
 // `flowsim matsim` (`go run . basic --config ...`) and runs the test in process
 // against server. It returns the exit code.
 func Run(ctx context.Context, server materialize.DriverServer, newTestData func() TestData) int {
+	ctx, stop := interrupt.Notify(ctx) // SIGINT, SIGTERM: outcome interrupted, exit 130, 143
+	defer stop()
 	return runMain(ctx, server, newTestData, os.Args, os.Stdout, os.Stderr)
 }
 
@@ -549,7 +589,7 @@ func runArgs(ctx context.Context, server materialize.DriverServer, newTestData f
 		for _, t := range Tests {
 			fmt.Fprintf(w, "  %-9s %s\n", t, TestHelp[t])
 		}
-		fmt.Fprintf(w, "\nRun '%s TEST --help' for the flags of a test.\nExit code: 0 passed, 1 the connector failed a check, 2 usage or setup error.\n", prog)
+		fmt.Fprintf(w, "\nRun '%s TEST --help' for the flags of a test.\nExit code: 0 passed, 1 the connector failed a check, 2 usage or setup error, 130/143 interrupted (SIGINT/SIGTERM).\n", prog)
 	}
 	if len(args) == 0 {
 		usage(stderr)
@@ -591,6 +631,7 @@ func runArgs(ctx context.Context, server materialize.DriverServer, newTestData f
 	sess.Options.Connector = connector.InProcess(server, fmt.Sprintf("%T", server))
 	var set []FlagValue
 	fs.Visit(func(fl *flag.Flag) { set = append(set, FlagValue{Name: fl.Name, Value: fl.Value.String()}) })
+	sess.NoteIgnored(set)
 	return sess.Run(ctx, sess.RerunLine(prog+" "+test, set))
 }
 

@@ -58,6 +58,9 @@ func (r *runner) fence(ctx context.Context) error {
 // one's (nil: no exact expectation). An empty checkpoint is at-least-once, unless
 // --exactly-once asserts otherwise or the connector returned checkpoints before.
 func (r *runner) judgeOpenedCheckpoint(name string, opened, want []byte) error {
+	if err := r.foreignCheckpoint(name, opened); err != nil {
+		return err
+	}
 	switch {
 	case len(opened) == 0 && r.opts.ExactlyOnce:
 		return failf(CheckFenceCheckpoint, name, "the newer stream's Opened returned an empty checkpoint although the older stream committed %s over a covering key range; "+
@@ -85,7 +88,7 @@ func (r *runner) fencePhase(ctx context.Context, name string, ra, rb [2]uint32, 
 	defer a.abort()
 
 	// A commits one transaction normally.
-	var aCP = flowCheckpoint(a.name, a.round)
+	var aCP = r.checkpointOf(a)
 	var k1 = r.oracle.allocate(size)
 	if _, err := r.transact(a, txnPlan{phase: name + ": stream A, first transaction", loads: k1, stores: k1}); err != nil {
 		return err

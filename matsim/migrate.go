@@ -13,6 +13,10 @@ import (
 	"github.com/estuary/protocols/materialize"
 )
 
+// migrateSteps are the steps of migrate (its Result.Loops): store with spec v1,
+// apply spec v2 and store with it, read back with it.
+const migrateSteps = 3
+
 // migrateField is the optional field that spec v2 adds.
 const migrateField = "extra"
 
@@ -44,14 +48,18 @@ func (r *runner) migrate(ctx context.Context) error {
 	r.rep.Result.LoopsDone = 1
 
 	// Spec v2, applied twice.
-	if err := r.evolve(ctx); err != nil {
-		return err
+	var unsat, err2 = r.evolve(ctx)
+	if err2 != nil {
+		return err2
 	}
 	for n := 1; n <= 2; n++ {
 		if err := r.apply(ctx, r.opts.Connector, fmt.Sprintf("migrate: ApplyUpsert of spec v2 (%d of 2)", n)); err != nil {
 			var f, _ = asFailure(err)
 			f.Check = CheckMigrateApply
 			f.Message = "applying the evolved spec (a new optional field, a nullable field, a second binding) over tables holding data failed: " + f.Message
+			if unsat != "" {
+				f.Message += "; " + unsat
+			}
 			return f
 		}
 	}
@@ -95,18 +103,22 @@ func (r *runner) migrate(ctx context.Context) error {
 // evolve builds spec v2 from v1: the schema gains an optional field and relaxes
 // `text` to nullable, Validate is asked again (for both bindings), and documents
 // from here on carry the new field.
-func (r *runner) evolve(ctx context.Context) error {
+//
+// unsat says which fields Validate answered UNSATISFIABLE for spec v2 (empty: none):
+// the connector cannot evolve them in place, the likely reason an ApplyUpsert of v2
+// then fails.
+func (r *runner) evolve(ctx context.Context) (unsat string, _ error) {
 	var g, ok = r.src.(*genSource)
 	if !ok {
-		return failf(CheckSetupConfig, "migrate", "the migrate test needs generated documents (matsim.Rich or matsim.Basic); %s is kept in memory", r.schema.TypeName)
+		return "", failf(CheckSetupConfig, "migrate", "the migrate test needs generated documents (matsim.Rich or matsim.Basic); %s is kept in memory", r.schema.TypeName)
 	}
 	var v2, err = evolvedSchema(r.schema)
 	if err != nil {
-		return failf(CheckSetupConfig, "migrate", "%v", err)
+		return "", failf(CheckSetupConfig, "migrate", "%v", err)
 	}
 	res2, err := secondResource(r.opts.Resource)
 	if err != nil {
-		return failf(CheckSetupConfig, "migrate", "%v", err)
+		return "", failf(CheckSetupConfig, "migrate", "%v", err)
 	}
 	var vreq = v2.validateRequest(r.names, r.opts.Config, r.opts.Resource)
 	vreq.Bindings = append(vreq.Bindings, &materialize.ValidateRequest_Binding{ResourceSpecJson: res2, Collection: v2.collectionSpec(r.names)})
@@ -114,21 +126,43 @@ func (r *runner) evolve(ctx context.Context) error {
 	defer cancel()
 	vresp, err := r.opts.Connector.Validate(cctx, vreq)
 	if err != nil {
-		return r.unaryFailure(cctx, CheckMigrateApply, "migrate: Validate of spec v2", "Validate", err)
+		return "", r.unaryFailure(cctx, CheckMigrateApply, "migrate: Validate of spec v2", "Validate", err)
 	}
 	if err := vresp.Validate(); err != nil {
-		return failf(CheckProtocolInvalid, "migrate: Validate of spec v2", "the connector sent an invalid ValidateResponse: %v", err)
+		return "", failf(CheckProtocolInvalid, "migrate: Validate of spec v2", "the connector sent an invalid ValidateResponse: %v", err)
 	}
 	if len(vresp.Bindings) != 2 {
-		return failf(CheckProtocolInvalid, "migrate: Validate of spec v2", "ValidateResponse has %d bindings for 2 requested", len(vresp.Bindings))
+		return "", failf(CheckProtocolInvalid, "migrate: Validate of spec v2", "ValidateResponse has %d bindings for 2 requested", len(vresp.Bindings))
+	}
+	var unsatisfiable []string
+	for b, vb := range vresp.Bindings {
+		var fields = make([]string, 0, len(vb.Constraints))
+		for f := range vb.Constraints {
+			fields = append(fields, f)
+		}
+		sort.Strings(fields)
+		for _, f := range fields {
+			if c := vb.Constraints[f]; c.Type == materialize.Constraint_UNSATISFIABLE {
+				unsatisfiable = append(unsatisfiable, fmt.Sprintf("binding %d field %q (%s)", b, f, c.Reason))
+			}
+		}
+	}
+	if len(unsatisfiable) != 0 {
+		unsat = "Validate of spec v2 answered UNSATISFIABLE for " + strings.Join(unsatisfiable, ", ") +
+			": the connector cannot evolve these fields of the existing tables in place"
+		r.rep.Notes = append(r.rep.Notes, unsat)
 	}
 	var sels [2]*selection
 	for b, vb := range vresp.Bindings {
 		if vb.DeltaUpdates {
-			return failf(CheckDeltaModeDiffers, "migrate: Validate of spec v2", "binding %d of spec v2 came back with delta_updates=true; migrate needs standard updates", b)
+			return "", failf(CheckDeltaModeDiffers, "migrate: Validate of spec v2", "binding %d of spec v2 came back with delta_updates=true; migrate needs standard updates", b)
 		}
 		if sels[b], err = v2.selectFields(vb); err != nil {
-			return failf(CheckMigrateApply, "migrate: Validate of spec v2", "binding %d: %v", b, err)
+			var msg = fmt.Sprintf("binding %d: %v", b, err)
+			if unsat != "" {
+				msg += "; " + unsat
+			}
+			return "", failf(CheckMigrateApply, "migrate: Validate of spec v2", "%s", msg)
 		}
 	}
 	var spec = v2.materializationSpec(r.names, r.opts.Config, r.opts.Resource, sels[0])
@@ -136,15 +170,18 @@ func (r *runner) evolve(ctx context.Context) error {
 	second.Shuffle.GroupName += "/v2"
 	spec.Bindings = append(spec.Bindings, second)
 	if err := spec.Validate(); err != nil {
-		return failf(CheckSetupConfig, "migrate", "matsim built an invalid spec v2: %v", err)
+		return "", failf(CheckSetupConfig, "migrate", "matsim built an invalid spec v2: %v", err)
 	}
 	// Documents of keys allocated from now on, and every later revision, are v2.
 	var m = &migSource{genSource: g, from: uint64(len(r.oracle.rev)), v1Values: r.schema.Values, v2Values: v2.Values}
 	r.src, r.oracle.src, r.schema, r.sel, r.spec = m, m, v2, sels[0], spec
+	// A new spec is a new version, as a new build is for the runtime: a connector
+	// that treats an ApplyUpsert of the version it holds as a no-op must apply v2.
+	r.version = specVersion(spec)
 	r.bindings[0].sel = sels[0]
 	r.bindings = append(r.bindings, &boundBinding{name: strings.Join(sels[1].ResourcePath, "."), sel: sels[1], oracle: newOracle(m)})
 	r.rep.Notes = append(r.rep.Notes, fmt.Sprintf("spec v2 adds the optional field %q, makes \"text\" nullable and adds the binding %s", migrateField, strings.Join(sels[1].ResourcePath, ".")))
-	return nil
+	return unsat, nil
 }
 
 // storeSecondBinding stores keys into the binding spec v2 added, as part of

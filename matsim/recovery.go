@@ -128,7 +128,7 @@ func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, na
 	var lastCommitted []byte
 	for k := 0; k < 2; k++ {
 		var keys = r.chooseKeys(r.opts.Start)
-		var cp = flowCheckpoint(s.name, s.round)
+		var cp = r.checkpointOf(s)
 		// Every stored key is loaded too, so that data lost before the crash is
 		// reported as such (load.missing), not as a recovery failure.
 		var loads = catKeys(r.oracle.stored(), r.oracle.keysNotIn(keys))
@@ -142,7 +142,7 @@ func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, na
 	}
 	// The transaction that crashes.
 	var keys = r.chooseKeys(r.opts.Start)
-	var crashCP = flowCheckpoint(s.name, s.round)
+	var crashCP = r.checkpointOf(s)
 	t, err := r.crashingTxn(s, name+": crashing transaction", keys, point)
 	if err != nil {
 		return nil, nil, err
@@ -275,7 +275,7 @@ func (r *runner) crashingTxn(s *stream, phase string, keys keySeq, point string)
 		return nil, vacuous(err)
 	}
 	if err := s.send(&materialize.TransactionRequest{Prepare: &materialize.TransactionRequest_Prepare{
-		FlowCheckpoint: flowCheckpoint(s.name, s.round),
+		FlowCheckpoint: r.prepareCheckpoint(s),
 	}}, "Prepare"); err != nil {
 		return nil, vacuous(err)
 	}
@@ -377,6 +377,9 @@ func (r *runner) reopenAfterCrash(ctx context.Context, conn connector.Connector,
 			want = describeCheckpoint(j.lastCommitted) + " or " + describeCheckpoint(j.crashCP)
 		}
 		err = failf(CheckRecoveryCheckpt, name, "after the crash Opened returned %s; the last committed transaction has %s", describeCheckpoint(opened), want)
+		if ferr := r.foreignCheckpoint(name, opened); ferr != nil {
+			err = ferr
+		}
 	}
 	if err != nil {
 		s2.abort()

@@ -28,7 +28,7 @@ func (r *Report) WriteSummary(w io.Writer, rerun string) error {
 }
 
 // StatusWords maps an outcome to the word the text report shows for it.
-var StatusWords = map[result.Outcome]string{result.Passed: "PASSED", result.Failed: "FAILED", result.Error: "SETUP ERROR"}
+var StatusWords = map[result.Outcome]string{result.Passed: "PASSED", result.Failed: "FAILED", result.Error: "SETUP ERROR", result.Interrupted: "INTERRUPTED"}
 
 // maxPhaseWidth bounds the transaction column, so that the table stays within 120
 // columns.
@@ -63,6 +63,8 @@ func (r *Report) writeText(w io.Writer, rerun string, summary bool) error {
 	fmt.Fprintf(&b, "matsim %s: %s", r.Result.Test, paint(r.Result.Outcome, StatusWords[r.Result.Outcome]))
 	if r.Result.Check != "" {
 		fmt.Fprintf(&b, " (%s)", r.Result.Check)
+	} else if r.Result.Outcome == result.Interrupted {
+		fmt.Fprintf(&b, " (%s)", r.Result.Message)
 	}
 	if r.Result.AtLeastOnceOnly {
 		fmt.Fprintf(&b, ", %s: the connector returned no Flow checkpoint from Open, so exactly-once could not be checked (--exactly-once asserts it)", result.AtLeastOnceHeadline)
@@ -230,6 +232,10 @@ func (r *Report) writeJUnit(w io.Writer, red *redact.Redactor) error {
 		} else {
 			c.Failure, s.Failures = jf, 1
 		}
+	}
+	if r.Result.Outcome == result.Interrupted { // not the connector's failure
+		c.Error = &junitFailure{Message: r.Result.Message, Type: string(result.Interrupted), Text: r.Result.Message}
+		s.Errors = 1
 	}
 	s.Cases = []junitCase{c}
 	if red.Any() {

@@ -23,6 +23,7 @@ import (
 	pf "github.com/estuary/protocols/flow"
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
+	"github.com/flowsim/flowsim/lib/interrupt"
 	"github.com/flowsim/flowsim/matsim/result"
 	"github.com/go-logr/logr"
 )
@@ -105,13 +106,20 @@ type Report struct {
 	// document (part of Result.Verified, see totals).
 	verifiedRows int64
 	paint        func(result.Outcome, string) string // colours of the text report
+	interrupt    *interrupt.Error                    // the signal that stopped the run
 }
 
 // Passed reports whether every check passed.
 func (r *Report) Passed() bool { return r.Result.Outcome == result.Passed }
 
-// ExitCode is 0 passed, 1 a check failed, 2 usage or setup error.
-func (r *Report) ExitCode() int { return r.Result.Outcome.ExitCode() }
+// ExitCode is 0 passed, 1 a check failed, 2 usage or setup error, 128+signal
+// interrupted.
+func (r *Report) ExitCode() int {
+	if r.interrupt != nil {
+		return r.interrupt.ExitCode()
+	}
+	return r.Result.Outcome.ExitCode()
+}
 
 // Execute runs one test and returns its report. It never panics on connector
 // misbehaviour: every problem becomes a Failure in the report.
@@ -130,7 +138,20 @@ func Execute(ctx context.Context, opts Options) *Report {
 		rep.Result.Protocol = string(rep.Connector.Protocol)
 	}
 	rep.finish(err)
+	if ie := interrupt.Of(ctx); ie != nil && !rep.Passed() {
+		rep.interrupted(ie)
+	}
 	return rep
+}
+
+// interrupted makes the report of a run a signal stopped: whatever failed after the
+// signal failed because of it, so nothing is blamed on the connector.
+func (rep *Report) interrupted(ie *interrupt.Error) {
+	rep.interrupt = ie
+	rep.Failures = nil
+	rep.Result.Outcome = result.Interrupted
+	rep.Result.Check = ""
+	rep.Result.Message = fmt.Sprintf("%s after %d of %d loops; the connector was stopped and not judged", ie, rep.Result.LoopsDone, rep.Result.Loops)
 }
 
 func (rep *Report) finish(err error) {
@@ -178,6 +199,8 @@ type runner struct {
 	// sawCheckpoint is set once the connector returned a non-empty Flow checkpoint
 	// from Open: it stores checkpoints, so an empty one later is not at-least-once.
 	sawCheckpoint bool
+	// prepared holds every Flow checkpoint this run sent with Prepare (checkpoints.go).
+	prepared map[string]bool
 	// bindings of the materialization, in spec order: binding 0 is the one every
 	// test runs (r.sel, r.oracle, r.binding); migrate's spec v2 adds a second.
 	bindings []*boundBinding
@@ -249,7 +272,7 @@ func execute(ctx context.Context, o *Options, rep *Report) error {
 		return failf(CheckSetupConfig, "setup", "%v", err)
 	}
 	r.oracle = newOracle(r.src)
-	r.names = newSpecNames(o.Test, r.schema.TypeName, o.Seed)
+	r.names = newSpecNames(o.Test, r.schema.TypeName, o.Seed, o.Resource)
 	rep.Materialization = r.names.Materialization
 
 	if err := r.setup(ctx); err != nil {

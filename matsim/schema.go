@@ -195,13 +195,18 @@ func schemaURI(typeName string) string {
 
 // specNames are the catalog names of one run.
 type specNames struct {
-	Materialization string // e.g. flowsim/basic/5f3a…
+	Materialization string // e.g. flowsim/basic/5f3a…-1c9e04b2
 	Collection      string // e.g. flowsim/rich
 }
 
-func newSpecNames(test string, typeName string, seed uint64) specNames {
+// newSpecNames names the run's materialization after the test, the seed and a hash
+// of the resource and document type: what makes a run distinct. A connector keeps
+// its checkpoints per materialization (and key range), so a rerun with the same seed
+// against a fresh table must be another materialization, or it would be handed the
+// first run's checkpoints.
+func newSpecNames(test string, typeName string, seed uint64, resource json.RawMessage) specNames {
 	return specNames{
-		Materialization: fmt.Sprintf("flowsim/%s/%016x", test, seed),
+		Materialization: fmt.Sprintf("flowsim/%s/%016x-%s", test, seed, resourceHash(resource, typeName)),
 		Collection:      "flowsim/" + strings.ToLower(typeName),
 	}
 }

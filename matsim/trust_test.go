@@ -1,7 +1,9 @@
 package matsim
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -310,5 +312,84 @@ func TestMigrateVerifiesOldAndNewDocuments(t *testing.T) {
 	rep = run(t, "migrate", 8, `{}`, func(o *Options) { o.Resource = json.RawMessage(`{}`) })
 	if rep.Result.Check != string(CheckSetupConfig) || !strings.Contains(rep.Result.Message, "second binding") {
 		t.Fatalf("want a setup error asking for a named resource, got %s: %s", rep.Result.Check, rep.Result.Message)
+	}
+}
+
+// versions is the reference connector recording the version of every ApplyUpsert;
+// unsat, when set, answers spec v2's Validate (two bindings) with "text"
+// UNSATISFIABLE and fails the ApplyUpsert of v2, as a SQL connector that cannot
+// relax a NOT NULL column does.
+type versions struct {
+	*reference.Driver
+	applied *[]string
+	unsat   bool
+}
+
+func (v versions) Validate(ctx context.Context, req *materialize.ValidateRequest) (*materialize.ValidateResponse, error) {
+	var resp, err = v.Driver.Validate(ctx, req)
+	if err == nil && v.unsat && len(req.Bindings) == 2 {
+		resp.Bindings[0].Constraints["text"] = &materialize.Constraint{Type: materialize.Constraint_UNSATISFIABLE, Reason: "column text is NOT NULL"}
+	}
+	return resp, err
+}
+
+func (v versions) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
+	*v.applied = append(*v.applied, req.Version)
+	if v.unsat && len(req.Materialization.Bindings) == 2 {
+		return nil, fmt.Errorf("ALTER TABLE t ALTER COLUMN text DROP NOT NULL: permission denied")
+	}
+	return v.Driver.ApplyUpsert(ctx, req)
+}
+
+// Spec v2 is applied with a version of its own: a connector that (correctly) skips
+// an ApplyUpsert of the version it holds applies v2 and passes.
+func TestMigrateAppliesSpecV2WithANewVersion(t *testing.T) {
+	var applied []string
+	var rep = run(t, "migrate", 8, `{"skip_applied_version":true}`, func(o *Options) {
+		o.Connector = connector.InProcess(versions{Driver: reference.New(), applied: &applied}, "reference skipping applied versions")
+	})
+	if !rep.Passed() {
+		t.Fatalf("migrate against a connector that skips applied versions: %s: %s", rep.Result.Check, rep.Result.Message)
+	}
+	if len(applied) != 3 || applied[0] == applied[1] || applied[1] != applied[2] {
+		t.Fatalf("ApplyUpsert versions %q: want v1, then v2 twice, v2 another version than v1", applied)
+	}
+}
+
+// When Validate answers a field UNSATISFIABLE for spec v2, the migrate.apply message
+// says so.
+func TestMigrateApplyNamesUnsatisfiableFields(t *testing.T) {
+	var applied []string
+	var rep = run(t, "migrate", 8, `{}`, func(o *Options) {
+		o.Connector = connector.InProcess(versions{Driver: reference.New(), applied: &applied, unsat: true}, "reference that cannot relax NOT NULL")
+	})
+	if rep.Result.Check != string(CheckMigrateApply) {
+		t.Fatalf("got %s, want migrate.apply: %s", rep.Result.Check, rep.Result.Message)
+	}
+	for _, want := range []string{`UNSATISFIABLE for binding 0 field "text" (column text is NOT NULL)`, "permission denied"} {
+		if !strings.Contains(rep.Result.Message, want) {
+			t.Errorf("the migrate.apply message does not say %q: %s", want, rep.Result.Message)
+		}
+	}
+}
+
+// A fence rerun with a seed used before, against a fresh table over the same
+// endpoint (whose checkpoints, kept per materialization and key range, still hold
+// the first run's), passes: the materialization's identity includes the resource.
+func TestFenceRerunWithTheSameSeedAgainstAFreshTable(t *testing.T) {
+	var ref = reference.New()
+	var names []string
+	for _, table := range []string{"first", "fresh"} {
+		var rep = run(t, "fence", 5, `{}`, func(o *Options) {
+			o.Connector = connector.InProcess(ref, "reference")
+			o.Resource = json.RawMessage(`{"name":"` + table + `"}`)
+		})
+		if !rep.Passed() {
+			t.Fatalf("fence seed 5 against table %s: %s: %s", table, rep.Result.Check, rep.Result.Message)
+		}
+		names = append(names, rep.Materialization)
+	}
+	if names[0] == names[1] {
+		t.Errorf("both runs named their materialization %s: the resource is not part of its identity", names[0])
 	}
 }

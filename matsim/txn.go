@@ -116,7 +116,7 @@ func (r *runner) transact(s *stream, p txnPlan) (*txn, error) {
 		return nil, err
 	}
 	if err := s.send(&materialize.TransactionRequest{Prepare: &materialize.TransactionRequest_Prepare{
-		FlowCheckpoint: flowCheckpoint(s.name, s.round),
+		FlowCheckpoint: r.prepareCheckpoint(s),
 	}}, "Prepare"); err != nil {
 		return nil, err
 	}

@@ -254,7 +254,7 @@ func TestBuiltSpecValidates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var names = newSpecNames("basic", s.TypeName, 42)
+		var names = newSpecNames("basic", s.TypeName, 42, json.RawMessage(`{"name":"t"}`))
 		if err := s.validateRequest(names, json.RawMessage(`{}`), json.RawMessage(`{}`)).Validate(); err != nil {
 			t.Fatalf("%T: ValidateRequest: %v", td, err)
 		}

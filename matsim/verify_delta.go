@@ -45,7 +45,7 @@ func (r *runner) deltaRecoveryPhase(ctx context.Context, conn connector.Connecto
 	var lastCommitted []byte
 	for k := 0; k < 2; k++ {
 		var keys = r.chooseKeys(r.opts.Start)
-		var cp = flowCheckpoint(s.name, s.round)
+		var cp = r.checkpointOf(s)
 		if _, err := r.transact(s, txnPlan{phase: fmt.Sprintf("%s: transaction %d", name, k+1), stores: keys, noExists: true}); err != nil {
 			return nil, nil, err
 		}
@@ -55,7 +55,7 @@ func (r *runner) deltaRecoveryPhase(ctx context.Context, conn connector.Connecto
 		lastCommitted = cp
 	}
 	var keys = r.chooseKeys(r.opts.Start)
-	var crashCP = flowCheckpoint(s.name, s.round)
+	var crashCP = r.checkpointOf(s)
 	t, err := r.transact(s, txnPlan{phase: name + ": crashing transaction", stores: keys, holdCommit: true, noExists: true})
 	if err != nil {
 		return nil, nil, err

@@ -8,17 +8,17 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/flowsim/flowsim/internal/cli"
 	"github.com/flowsim/flowsim/internal/kubecli"
+	"github.com/flowsim/flowsim/lib/interrupt"
 	"github.com/flowsim/flowsim/matsim"
 	"github.com/spf13/cobra"
 )
 
 func main() {
-	var ctx, stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGINT, SIGTERM: the run stops its connector and ends as interrupted (exit 130, 143).
+	var ctx, stop = interrupt.Notify(context.Background())
 	var code = run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)

@@ -138,3 +138,33 @@ func TestDialBoundedByCallTimeout(t *testing.T) {
 		t.Fatalf("Dial: %v", err)
 	}
 }
+
+// A permanent dial error (nothing listens, no such host) fails within seconds with
+// the dial error, whatever --call-timeout says: gRPC alone would retry until it ran
+// out.
+func TestPermanentDialErrorFailsFast(t *testing.T) {
+	var lis, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused = lis.Addr().String()
+	lis.Close()
+	for _, c := range []struct{ addr, says string }{
+		{refused, "connection refused"},
+		{"127.0.0.1:1", "connection refused"},
+		{"flowsim-no-such-host.invalid:9000", "flowsim-no-such-host.invalid"},
+	} {
+		var ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second) // the test's own bound
+		var start = time.Now()
+		_, err := grpcconn.Dial(ctx, c.addr, grpcconn.Options{CallTimeout: 5 * time.Minute})
+		cancel()
+		var took = time.Since(start)
+		if err == nil || !strings.Contains(err.Error(), c.says) || !strings.Contains(err.Error(), `cannot reach connector endpoint "`+c.addr+`"`) {
+			t.Errorf("Dial(%s): %v, want the dial error (%q)", c.addr, err, c.says)
+		}
+		if took > 10*time.Second {
+			t.Errorf("Dial(%s) took %s with --call-timeout 5m, want seconds", c.addr, took.Round(time.Millisecond))
+		}
+		t.Logf("%s: %v (%s)", c.addr, err, took.Round(time.Millisecond))
+	}
+}

@@ -115,6 +115,8 @@ var Defects = []Defect{
 		map[string]string{"recovery --exactly-once": "recovery.checkpoint", "fence --exactly-once": "fence.checkpoint"}},
 	{"drop-on-apply", "durability", "drops and recreates a table when an evolved spec is applied over it, losing its data",
 		map[string]string{"migrate": "migrate.state"}},
+	{"drop-on-version-change", "durability", "drops and recreates its tables whenever ApplyUpsert carries another version than the one applied last, losing their data on every spec change",
+		map[string]string{"migrate": "migrate.state"}},
 	{"loads-first-binding", "data", "answers the Loads of every binding from the first binding's table (a statement prepared for one table, reused for all)",
 		map[string]string{"migrate": "migrate.state"}},
 	{"drop-later-bindings", "data", "silently drops the stores of every binding but the first",

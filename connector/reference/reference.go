@@ -31,6 +31,10 @@ type Config struct {
 	StateDir string `json:"state_dir,omitempty"`
 	// Defect names a deliberate fault to inject (see Defects). Empty: none.
 	Defect string `json:"defect,omitempty"`
+	// SkipAppliedVersion makes an ApplyUpsert of the version applied last a no-op,
+	// as SQL connectors that keep applied specs in a table do: correct, and a
+	// connector a tester must drive with a new version for every new spec.
+	SkipAppliedVersion bool `json:"skip_applied_version,omitempty"`
 }
 
 // Resource is the reference connector's resource configuration.
@@ -47,7 +51,8 @@ const endpointSchema = `{
   "type": "object",
   "properties": {
     "state_dir": {"type": "string", "description": "Directory holding the store, shared by connector processes. Empty: in memory."},
-    "defect": {"type": "string", "description": "A deliberate fault to inject (flowsim's own tests use these)."}
+    "defect": {"type": "string", "description": "A deliberate fault to inject (flowsim's own tests use these)."},
+    "skip_applied_version": {"type": "boolean", "description": "Treat an ApplyUpsert of the version applied last as a no-op, as SQL connectors keeping applied specs do."}
   },
   "additionalProperties": false
 }`
@@ -213,7 +218,23 @@ func (d *Driver) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest)
 	if req.DryRun {
 		return &materialize.ApplyResponse{ActionDescription: "dry run: nothing applied"}, nil
 	}
+	var skipped bool
 	err = st.update(func(s *state) error {
+		var mat = string(req.Materialization.Materialization)
+		var applied, seen = s.Versions[mat]
+		if s.Versions == nil {
+			s.Versions = map[string]string{} // gob decodes an empty map as nil
+		}
+		s.Versions[mat] = req.Version
+		switch {
+		case cfg.SkipAppliedVersion && seen && applied == req.Version:
+			skipped = true
+			return nil
+		case cfg.Defect == "drop-on-version-change" && seen && applied != req.Version:
+			for _, b := range req.Materialization.Bindings {
+				delete(s.Tables, b.ResourcePath[0]) // recreated empty below: the data is lost
+			}
+		}
 		for _, b := range req.Materialization.Bindings {
 			var name = b.ResourcePath[0]
 			var fields = b.FieldSelection.AllFields()
@@ -238,6 +259,9 @@ func (d *Driver) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest)
 	})
 	if err != nil {
 		return nil, err
+	}
+	if skipped {
+		return &materialize.ApplyResponse{ActionDescription: "version " + req.Version + " is applied already: nothing to do"}, nil
 	}
 	if len(created) == 0 {
 		return &materialize.ApplyResponse{}, nil

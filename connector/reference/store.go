@@ -22,6 +22,8 @@ type state struct {
 
 	// budget bounds the memory of the tables' documents (nil: unbounded).
 	budget *budget
+	// Versions is the spec version applied last, per materialization (reference.go).
+	Versions map[string]string
 }
 
 // table is one table of the store. Its documents live in arenas (see docTable and

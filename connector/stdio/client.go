@@ -136,9 +136,16 @@ func (c *Client) Close() error {
 		procs = append(procs, p)
 	}
 	c.mu.Unlock()
+	var deadline = time.Now().Add(connector.KillTimeout) // every wait after a kill is bounded
+	var stuck int
 	for _, p := range procs {
 		p.kill()
-		<-p.done
+		if !p.reaped(time.Until(deadline)) {
+			stuck++
+		}
+	}
+	if stuck != 0 {
+		return fmt.Errorf("connector %s: %d process(es) not reaped within %s of being killed", c.target, stuck, connector.KillTimeout)
 	}
 	return nil
 }
@@ -455,7 +462,7 @@ func (c *Client) unaryWith(ctx context.Context, sub string, req, resp Message, s
 		select {
 		case <-p.done:
 		case <-ctx.Done(): // watch kills it
-			<-p.done
+			p.reaped(connector.KillTimeout)
 		}
 		t.Stop()
 		var killed bool

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/lib/redact"
 )
 
@@ -181,6 +182,7 @@ func startProc(call, target, what string, argv []string, env []string, stderr io
 	p.cmd.Stderr = p.stderr
 	// A grandchild holding stderr open must not keep Wait from returning.
 	p.cmd.WaitDelay = 2 * time.Second
+	newGroup(p.cmd) // a kill reaches the connector's children too
 
 	err = p.cmd.Start()
 	inR.Close()
@@ -193,7 +195,10 @@ func startProc(call, target, what string, argv []string, env []string, stderr io
 	p.kill = func() {
 		p.killOnce.Do(func() {
 			close(p.killed)
-			_ = p.cmd.Process.Signal(syscall.SIGKILL)
+			killGroup(p.cmd.Process)
+			// A process that escaped the group (setsid) may still hold its stdout:
+			// whoever reads it must not wait for that process.
+			time.AfterFunc(killedPipeGrace, func() { p.stdout.Close() })
 			if cleanup != nil {
 				var err = cleanup()
 				p.cmu.Lock()
@@ -215,8 +220,13 @@ func startProc(call, target, what string, argv []string, env []string, stderr io
 	return p, nil
 }
 
+// killedPipeGrace is how long the stdout of a killed process may stay open (its
+// last frames read) before flowsim closes its own end.
+const killedPipeGrace = 2 * time.Second
+
 // wait reaps the process, killing it if it is still running after grace; it
-// reports whether it had to kill it.
+// reports whether it had to kill it. After a kill it waits at most
+// connector.KillTimeout for the process to be reaped.
 func (p *proc) wait(grace time.Duration) (killed bool) {
 	if grace > 0 {
 		var t = time.NewTimer(grace)
@@ -228,12 +238,29 @@ func (p *proc) wait(grace time.Duration) (killed bool) {
 		}
 	}
 	p.kill()
-	<-p.done
+	p.reaped(connector.KillTimeout)
 	return true
+}
+
+// reaped waits at most d for the process to be reaped, and reports whether it was.
+func (p *proc) reaped(d time.Duration) bool {
+	var t = time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // exitStatus describes how the reaped process exited.
 func (p *proc) exitStatus() (code int, desc string) {
+	select {
+	case <-p.done:
+	default: // not reaped within the bound of a wait after a kill
+		return -1, fmt.Sprintf("still running %s after being killed", connector.KillTimeout)
+	}
 	var ee *exec.ExitError
 	switch {
 	case p.err == nil:

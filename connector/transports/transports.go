@@ -68,11 +68,11 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	if o.MaxFrame == 0 {
 		o.MaxFrame = stdio.DefaultMaxFrame
 	}
-	fs.StringVar(&o.Command, "command", o.Command, `run a local connector binary, e.g. "/usr/local/bin/connector --verbose" (split like a shell; the subcommand is appended)`)
-	fs.StringVar(&o.Image, "image", o.Image, "run a connector image present in the local Docker engine (never pulled)")
+	fs.Var((*connectorFlag)(&o.Command), "command", `run a local connector binary, e.g. "/usr/local/bin/connector --verbose" (split like a shell; the subcommand is appended)`)
+	fs.Var((*connectorFlag)(&o.Image), "image", "run a connector image present in the local Docker engine (never pulled)")
 	fs.StringVar(&o.Network, "network", o.Network, "Docker network of --image containers")
 	fs.StringArrayVar(&o.DockerArgs, "docker-arg", o.DockerArgs, "extra docker run option for --image, one argument per flag (repeatable), e.g. --docker-arg=-v --docker-arg=/data:/data; also $"+DockerArgsEnv)
-	fs.StringVar(&o.Endpoint, "endpoint", o.Endpoint, "dial a materialize.Driver gRPC server (a connector or flowsim connector-proxy), HOST:PORT")
+	fs.Var((*connectorFlag)(&o.Endpoint), "endpoint", "dial a materialize.Driver gRPC server (a connector or flowsim connector-proxy), HOST:PORT")
 	fs.Var((*revisionValue)(&o.Protocol), "protocol", "protocol era of the connector: auto (detect), 2021-10, 2021-12, 2022, or 2023 (today's, also called current)")
 	fs.Var((*codecValue)(&o.Codec), "codec", "framing of a today's-era (2023) connector on stdin/stdout, passed as "+wire2023.CodecEnv+": proto or json")
 	fs.IntVar(&o.MaxFrame, "max-frame", o.MaxFrame, "largest message in bytes (stdio frame or gRPC message)")
@@ -94,6 +94,25 @@ func (c *codecValue) Set(s string) error {
 		return err
 	}
 	*c = codecValue(v)
+	return nil
+}
+
+// connectorFlag is a string flag that picks the connector: given empty or blank
+// (`--command "$CONNECTOR"` with the variable unset), it is a usage error rather
+// than a run of the caller's built-in connector that passes.
+type connectorFlag string
+
+// ConnectorFlag returns a pflag.Value like --command's: a string that may not be
+// empty or blank when given.
+func ConnectorFlag(p *string) pflag.Value { return (*connectorFlag)(p) }
+
+func (c *connectorFlag) String() string { return string(*c) }
+func (c *connectorFlag) Type() string   { return "string" }
+func (c *connectorFlag) Set(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return errors.New("empty: give a value, or leave the flag out to use the built-in connector")
+	}
+	*c = connectorFlag(s)
 	return nil
 }
 

@@ -304,3 +304,47 @@ func TestOct2021Connector(t *testing.T) {
 		})
 	}
 }
+
+// TestMatsimFenceRerunWithTheSameSeed: the connector keeps its checkpoints per
+// materialization and key range in one table of the schema, shared by every table
+// it materializes. A fence rerun with the same --seed against a fresh table passes
+// (the resource is part of the materialization's identity); one against the same
+// table, dropped but with its checkpoints kept, is a setup error that names the
+// checkpoint the run never committed, not fence.checkpoint against the connector.
+func TestMatsimFenceRerunWithTheSameSeed(t *testing.T) {
+	var tr = allTransports[0] // in process: the behaviour is the driver's, not the transport's
+	var config = endpoint(t)
+	var fence = func(table string) *matsim.Report {
+		return executeReport(t, tr, matsim.Options{Test: "fence", Resource: json.RawMessage(`{"table":"` + table + `"}`),
+			Config: config, Start: 50, Loops: 1, ExactlyOnce: true, Seed: 7})
+	}
+	for _, table := range []string{"fence_first", "fence_fresh"} {
+		if rep := fence(table); !rep.Passed() {
+			t.Fatalf("fence --seed 7 against table %s: %s: %s", table, rep.Result.Check, rep.Result.Message)
+		}
+	}
+
+	// The same table again, dropped: the checkpoints of its first run remain.
+	var cfg pgdriver.Config
+	if err := json.Unmarshal(config, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	var ctx = context.Background()
+	var conn, err = pgtest.Shared(t).Connect(ctx, cfg.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `DROP TABLE matsim.fence_fresh`); err != nil {
+		t.Fatal(err)
+	}
+	var rep = fence("fence_fresh")
+	if rep.Result.Check != string(matsim.CheckSetupConfig) || rep.ExitCode() != 2 {
+		t.Fatalf("fence against a dropped table whose checkpoints remain: %s exit %d, want setup.config exit 2: %s", rep.Result.Check, rep.ExitCode(), rep.Result.Message)
+	}
+	for _, want := range []string{"a checkpoint this run never committed", "earlier run of materialization " + rep.Materialization, "another --seed"} {
+		if !strings.Contains(rep.Result.Message, want) {
+			t.Errorf("the message does not say %q: %s", want, rep.Result.Message)
+		}
+	}
+}

@@ -1,6 +1,6 @@
 // Command gentables writes what is generated from the code rather than retyped:
 //
-//	go run -tags nozstd ./hack/gentables           the README's check, defect and fault tables
+//	go run -tags nozstd ./hack/gentables           the README's exit code, check, defect and fault tables
 //	go run -tags nozstd ./hack/gentables -policy   config/crd/inline_secrets_policy.yaml, the
 //	                                               admission policy of what looks secret
 //
@@ -26,5 +26,5 @@ func main() {
 		}
 		return
 	}
-	fmt.Print(cli.CheckTable(), "\n", cli.DefectTable(), "\n", cli.FaultTable())
+	fmt.Print(cli.ExitCodeTable(), "\n", cli.CheckTable(), "\n", cli.DefectTable(), "\n", cli.FaultTable())
 }

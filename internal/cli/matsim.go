@@ -51,7 +51,8 @@ state and checkpoint must survive) or migrate (an evolved spec applied over tabl
 hold data).
 
 With no connector flag, the built-in reference connector runs in process.
-Exit code: 0 passed, 1 the connector failed a check, 2 usage or setup error.`,
+Exit code: 0 passed, 1 the connector failed a check, 2 usage or setup error,
+130/143 interrupted by SIGINT/SIGTERM (the connector is stopped and not judged).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.ArbitraryArgs,
@@ -96,7 +97,7 @@ func newTestCommand(test string, o CommandOptions) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runTest(cmd.Context(), f, &transport, o, cmd)
+			return matsim.Interrupted(cmd.Context(), runTest(cmd.Context(), f, &transport, o, cmd))
 		},
 	}
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -225,7 +226,9 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 			}
 		}
 	}
-	return sess.Run(ctx, sess.RerunLine(cmd.CommandPath(), rerunFlags(cmd, sess.Redactor())))
+	var set = rerunFlags(cmd, sess.Redactor())
+	sess.NoteIgnored(set)
+	return sess.Run(ctx, sess.RerunLine(cmd.CommandPath(), set))
 }
 
 // defaultStateDir gives the reference connector a store shared by its processes.

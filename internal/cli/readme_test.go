@@ -16,7 +16,7 @@ func TestREADMEDocumentsEveryCheckAndDefect(t *testing.T) {
 		t.Fatal(err)
 	}
 	var readme = string(b)
-	for _, table := range []string{CheckTable(), DefectTable(), FaultTable()} {
+	for _, table := range []string{ExitCodeTable(), CheckTable(), DefectTable(), FaultTable()} {
 		if !strings.Contains(readme, table) {
 			t.Errorf("README's table is stale; regenerate it with go run -tags nozstd ./hack/gentables:\n%s", table)
 		}

@@ -7,7 +7,19 @@ import (
 
 	"github.com/flowsim/flowsim/connector/reference"
 	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/result"
 )
+
+// ExitCodeTable renders the README's table of exit codes, one row per outcome of a
+// run (result.Outcomes).
+func ExitCodeTable() string {
+	var b strings.Builder
+	b.WriteString("| exit code | outcome | meaning |\n|---|---|---|\n")
+	for _, o := range result.Outcomes {
+		fmt.Fprintf(&b, "| %s | `%s` | %s |\n", o.ExitCodes, o.Outcome, o.Meaning)
+	}
+	return b.String()
+}
 
 // CheckTable renders the README's table of checks, with the defects proving each.
 func CheckTable() string {

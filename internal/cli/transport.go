@@ -27,7 +27,7 @@ func (t *transportFlags) addFlags(fs *pflag.FlagSet, test string) {
 	t.opts.CallTimeout = 5 * time.Minute
 	t.opts.AddFlags(fs) // its --call-timeout is also the engine's: matsim waits at most this long for any answer
 	if test == "fence" {
-		fs.StringVar(&t.peerEndpoint, "peer-endpoint", "", "HOST:PORT of a second connector process over the same store, for the newer stream")
+		fs.Var(transports.ConnectorFlag(&t.peerEndpoint), "peer-endpoint", "HOST:PORT of a second connector process over the same store, for the newer stream")
 	}
 }
 

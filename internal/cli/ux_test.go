@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowsim/flowsim/connector/reference"
 	"github.com/flowsim/flowsim/connector/stdio"
@@ -149,6 +150,11 @@ func TestReportJSONAndResultFileAgreeOnVersion(t *testing.T) {
 func TestBadValuesAreOneLineBeforeTheRun(t *testing.T) {
 	var dir = t.TempDir()
 	var missing = filepath.Join(dir, "no", "such", "dir", "out")
+	// A config file of 17 MiB (a mapping): over the cap. Outside dir, which must stay empty.
+	var huge = filepath.Join(t.TempDir(), "huge.yaml")
+	if err := os.WriteFile(huge, append([]byte("a: "), bytes.Repeat([]byte("x"), 17<<20)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args []string
 		says string
@@ -169,6 +175,26 @@ func TestBadValuesAreOneLineBeforeTheRun(t *testing.T) {
 		{[]string{"fence", "--loops", "x"}, "invalid argument"},
 		{[]string{"basic", "--output", "x"}, "unknown flag: --output"},
 		{[]string{"basic", "--crash-at", "after-commit"}, "unknown flag: --crash-at"},
+		// An unset variable in CI ("--command $CONNECTOR") must not run the built-in
+		// reference connector and pass.
+		{[]string{"basic", "--command", ""}, `"--command" flag: empty`},
+		{[]string{"basic", "--command", " "}, `"--command" flag: empty`},
+		{[]string{"basic", "--command=\t"}, `"--command" flag: empty`},
+		{[]string{"basic", "--image", ""}, `"--image" flag: empty`},
+		{[]string{"basic", "--endpoint", ""}, `"--endpoint" flag: empty`},
+		{[]string{"fence", "--peer-endpoint", ""}, `"--peer-endpoint" flag: empty`},
+		// Inputs without a bound: a runtime crash, a run that grows until the
+		// machine kills it, a read that never ends.
+		{[]string{"basic", "--start", "10000000000"}, "--start 10000000000 doubled over --loops 5 is about"},
+		{[]string{"basic", "--start", "1000000000"}, "lower --start"},
+		{[]string{"fence", "--start", "10000000000"}, "--start 10000000000 is about"},
+		{[]string{"recovery", "--start", "10000000000"}, "lower --start"},
+		{[]string{"migrate", "--start", "10000000000"}, "lower --start"},
+		{[]string{"basic", "--start", "1e9"}, `invalid argument "1e9" for "--start"`},
+		{[]string{"basic", "--config", "/dev/zero"}, "--config: not an inline YAML mapping"},
+		{[]string{"basic", "--config", "/dev/zero"}, "larger than 16 MiB"},
+		{[]string{"basic", "--resource", "/dev/zero"}, "larger than 16 MiB"},
+		{[]string{"basic", "--config", huge}, "larger than 16 MiB"},
 	} {
 		var stdout, stderr bytes.Buffer
 		var cmd = NewMatsimCommand(CommandOptions{Stdout: &stdout, Stderr: &stderr})
@@ -190,21 +216,35 @@ func TestBadValuesAreOneLineBeforeTheRun(t *testing.T) {
 	}
 }
 
-func TestFenceAndRecoveryIgnoreLoops(t *testing.T) {
-	for _, test := range []string{"fence", "recovery"} {
+// fence, recovery and migrate accept --loops (one set of flags runs every test),
+// ignore it, and say so when it is given.
+func TestFenceRecoveryAndMigrateIgnoreLoops(t *testing.T) {
+	for _, test := range []string{"fence", "recovery", "migrate"} {
 		var res = filepath.Join(t.TempDir(), "r.json")
-		var out, errOut, code = cli(t, CommandOptions{}, test, "--loops", "0", "--start", "10", "--result-file", res, "--crash-at", "after-commit")
-		if test == "fence" {
-			out, errOut, code = cli(t, CommandOptions{}, test, "--loops", "0", "--start", "10", "--result-file", res)
+		var args = []string{test, "--loops", "0", "--start", "10", "--result-file", res}
+		if test == "recovery" {
+			args = append(args, "--crash-at", "after-commit")
 		}
+		var out, errOut, code = cli(t, CommandOptions{}, args...)
 		if code != 0 {
 			t.Fatalf("%s --loops 0: exit %d\n%s%s", test, code, out, errOut)
+		}
+		if !strings.Contains(errOut, "note: "+test+" ignores --loops") {
+			t.Errorf("%s --loops 0 does not say --loops is ignored; stderr:\n%s", test, errOut)
 		}
 		var b, _ = os.ReadFile(res)
 		var r, _ = result.Parse(b)
 		if r.Loops == 0 || r.LoopsDone != r.Loops {
 			t.Errorf("%s: result has loopsDone %d of loops %d; want its phases, all done", test, r.LoopsDone, r.Loops)
 		}
+		// Not given: no note.
+		var without = append([]string{test}, args[3:]...) // no --loops
+		if _, errOut, _ := cli(t, CommandOptions{}, without...); strings.Contains(errOut, "ignores --loops") {
+			t.Errorf("%s without --loops says it is ignored:\n%s", test, errOut)
+		}
+	}
+	if _, errOut, _ := cli(t, CommandOptions{}, "basic", "--loops", "1", "--start", "10"); strings.Contains(errOut, "ignores --loops") {
+		t.Errorf("basic --loops says it is ignored:\n%s", errOut)
 	}
 }
 
@@ -221,7 +261,7 @@ func TestEachTestsHelpShowsItsOwnFlags(t *testing.T) {
 		test, flag string
 		shown      bool
 	}{
-		{"basic", "--loops", true}, {"fence", "--loops", false}, {"recovery", "--loops", false},
+		{"basic", "--loops", true}, {"fence", "--loops", false}, {"recovery", "--loops", false}, {"migrate", "--loops", false},
 		{"delta", "--output", true}, {"basic", "--output", false}, {"fence", "--output", false},
 		{"recovery", "--crash-at", true}, {"basic", "--crash-at", false},
 		{"fence", "--peer-endpoint", true}, {"basic", "--peer-endpoint", false}, {"recovery", "--peer-endpoint", false},
@@ -385,6 +425,30 @@ func TestFenceAndRecoveryEmitProgressLines(t *testing.T) {
 		}
 		if n != phases {
 			t.Errorf("%s: %d FLOWSIM-PROGRESS lines, want %d:\n%s", test, n, phases, errOut)
+		}
+	}
+}
+
+// A connector endpoint that cannot be reached for good (nothing listens, no such
+// host) is a setup error within seconds, naming the dial error: not a 5-minute wait
+// for --call-timeout.
+func TestUnreachableEndpointFailsInSeconds(t *testing.T) {
+	for _, c := range []struct{ addr, says string }{
+		{"127.0.0.1:1", "connection refused"},
+		{"flowsim-no-such-host.invalid:9000", "flowsim-no-such-host.invalid"},
+	} {
+		var ctx, cancel = context.WithTimeout(context.Background(), time.Minute) // the test's own bound
+		var start = time.Now()
+		var stdout, stderr bytes.Buffer
+		var cmd = NewMatsimCommand(CommandOptions{Stdout: &stdout, Stderr: &stderr})
+		cmd.SetArgs([]string{"basic", "--endpoint", c.addr})
+		var err = cmd.ExecuteContext(ctx)
+		cancel()
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("--endpoint %s took %s, want seconds", c.addr, took.Round(time.Millisecond))
+		}
+		if matsim.ExitCode(err) != 2 || !strings.Contains(err.Error(), c.says) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("--endpoint %s: exit %d, error %v; want exit 2, one line with %q", c.addr, matsim.ExitCode(err), err, c.says)
 		}
 	}
 }

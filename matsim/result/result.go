@@ -24,15 +24,34 @@ const (
 	Failed Outcome = "failed"
 	// Error: a usage or setup error; the connector was not judged (exit code 2).
 	Error Outcome = "error"
+	// Interrupted: a signal (SIGINT, SIGTERM) stopped the run; the connector was
+	// stopped and not judged (exit code 130, or 143 for SIGTERM).
+	Interrupted Outcome = "interrupted"
 )
 
-// ExitCode maps an Outcome to the process exit code of `flowsim matsim`.
+// Outcomes are every outcome with its exit code(s) and meaning, the one home of the
+// README's exit code table.
+var Outcomes = []struct {
+	Outcome   Outcome
+	ExitCodes string
+	Meaning   string
+}{
+	{Passed, "0", "every check passed"},
+	{Failed, "1", "the connector failed a check (the report names it)"},
+	{Error, "2", "usage or setup error: bad flags or YAML, an unreachable connector, Spec/Validate/Apply failing; the connector was not judged"},
+	{Interrupted, "130 (SIGINT), 143 (SIGTERM)", "a signal stopped the run: the connector was stopped and not judged (JUnit: an error, not a failure)"},
+}
+
+// ExitCode maps an Outcome to the process exit code of `flowsim matsim`; an
+// interrupted run's code depends on the signal (130 is SIGINT's).
 func (o Outcome) ExitCode() int {
 	switch o {
 	case Passed:
 		return 0
 	case Failed:
 		return 1
+	case Interrupted:
+		return 130
 	default:
 		return 2
 	}
@@ -113,7 +132,7 @@ func Parse(b []byte) (Result, error) {
 		return r, fmt.Errorf("matsim result has version %d, this build understands %d", r.V, Version)
 	}
 	switch r.Outcome {
-	case Passed, Failed, Error:
+	case Passed, Failed, Error, Interrupted:
 	default:
 		return r, fmt.Errorf("matsim result has unknown outcome %q", r.Outcome)
 	}
