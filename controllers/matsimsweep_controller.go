@@ -224,7 +224,7 @@ func replaceActive(st *flowsimv1.MatSimSweepStatus, obs *sweepObserved, now time
 			results[i], _ = itemResult(it, int32(i) < ex.Dispatched, obs)
 			switch results[i].Outcome {
 			case flowsimv1.OutcomeQueued, flowsimv1.OutcomePending, flowsimv1.OutcomeRunning:
-				results[i].Outcome, results[i].Reason = flowsimv1.OutcomeError, ReasonReplaced
+				results[i].Outcome, results[i].Reason = flowsimv1.OutcomeError, flowsimv1.ReasonReplaced
 				results[i].Message = "a newer execution replaced this one before the run finished"
 				if run, ok := obs.runs[key(it.namespace, it.run)]; ok && run.DeletionTimestamp == nil {
 					pass.replaced = append(pass.replaced, run)
@@ -246,12 +246,12 @@ func (r *MatSimSweepReconciler) schedule(sweep *flowsimv1.MatSimSweep, st *flows
 	var spec = &sweep.Spec
 	var sched, err = parseSchedule(spec)
 	if err != nil {
-		setSweepCondition(sweep, st, ConditionScheduleValid, metav1.ConditionFalse, ReasonInvalidSchedule, err.Error())
+		setSweepCondition(sweep, st, flowsimv1.ConditionScheduleValid, metav1.ConditionFalse, flowsimv1.ReasonInvalidSchedule, err.Error())
 	} else if _, selErr := selectTargets(sweep, obs); selErr != nil {
-		setSweepCondition(sweep, st, ConditionScheduleValid, metav1.ConditionFalse, ReasonInvalidSelector, selErr.Error())
+		setSweepCondition(sweep, st, flowsimv1.ConditionScheduleValid, metav1.ConditionFalse, flowsimv1.ReasonInvalidSelector, selErr.Error())
 		return nil
 	} else {
-		setSweepCondition(sweep, st, ConditionScheduleValid, metav1.ConditionTrue, ReasonScheduleValid, "next: "+sched.Next(now).UTC().Format(time.RFC3339))
+		setSweepCondition(sweep, st, flowsimv1.ConditionScheduleValid, metav1.ConditionTrue, flowsimv1.ReasonScheduleValid, "next: "+sched.Next(now).UTC().Format(time.RFC3339))
 	}
 
 	var start = func(trigger flowsimv1.ExecutionTrigger, scheduled time.Time, value string) error {
@@ -395,12 +395,12 @@ func setActiveCondition(sweep *flowsimv1.MatSimSweep, st *flowsimv1.MatSimSweepS
 	switch {
 	case len(st.Active) > 0:
 		var c = st.Active[0].Counts
-		setSweepCondition(sweep, st, ConditionActive, metav1.ConditionTrue, ReasonExecutionRunning,
+		setSweepCondition(sweep, st, flowsimv1.ConditionActive, metav1.ConditionTrue, flowsimv1.ReasonExecutionRunning,
 			fmt.Sprintf("%s: %d/%d runs finished, %d queued", st.Active[0].Name, c.Finished(), c.Total, c.Queued))
 	case ptr.Deref(sweep.Spec.Suspend, false):
-		setSweepCondition(sweep, st, ConditionActive, metav1.ConditionFalse, ReasonSuspended, "spec.suspend is true")
+		setSweepCondition(sweep, st, flowsimv1.ConditionActive, metav1.ConditionFalse, flowsimv1.ReasonSuspended, "spec.suspend is true")
 	default:
-		setSweepCondition(sweep, st, ConditionActive, metav1.ConditionFalse, ReasonIdle, "no execution is running")
+		setSweepCondition(sweep, st, flowsimv1.ConditionActive, metav1.ConditionFalse, flowsimv1.ReasonIdle, "no execution is running")
 	}
 }
 
@@ -421,7 +421,7 @@ func (r *MatSimSweepReconciler) writeStatus(ctx context.Context, sweep *flowsimv
 func (r *MatSimSweepReconciler) record(sweep *flowsimv1.MatSimSweep, pass *sweepPass, obs *sweepObserved) {
 	var st = &sweep.Status
 	for _, note := range pass.missed {
-		r.Recorder.Eventf(sweep, nil, corev1.EventTypeWarning, EventMissedSchedule, "Schedule", "%s", note)
+		r.Recorder.Eventf(sweep, nil, corev1.EventTypeWarning, flowsimv1.EventMissedSchedule, "Schedule", "%s", note)
 	}
 	for _, ex := range pass.finished {
 		var c = ex.Counts
@@ -429,13 +429,13 @@ func (r *MatSimSweepReconciler) record(sweep *flowsimv1.MatSimSweep, pass *sweep
 		switch {
 		case ex.Phase == flowsimv1.ExecutionReplaced:
 			result, eventType = "replaced", corev1.EventTypeWarning
-			r.Recorder.Eventf(sweep, nil, eventType, EventReplaced, "Replace", "Execution %s replaced: %d passed, %d failed, %d error of %d",
+			r.Recorder.Eventf(sweep, nil, eventType, flowsimv1.EventReplaced, "Replace", "Execution %s replaced: %d passed, %d failed, %d error of %d",
 				ex.Name, c.Passed, c.Failed, c.Error, c.Total)
 		case c.Passed != c.Total:
 			result, eventType = "failed", corev1.EventTypeWarning
 			fallthrough
 		default:
-			r.Recorder.Eventf(sweep, nil, eventType, EventCompleted, "Complete", "Execution %s completed: %d/%d passed, %d failed, %d error",
+			r.Recorder.Eventf(sweep, nil, eventType, flowsimv1.EventCompleted, "Complete", "Execution %s completed: %d/%d passed, %d failed, %d error",
 				ex.Name, c.Passed, c.Total, c.Failed, c.Error)
 		}
 		sweepExecutionsTotal.WithLabelValues(sweep.Name, result).Inc()
@@ -444,7 +444,7 @@ func (r *MatSimSweepReconciler) record(sweep *flowsimv1.MatSimSweep, pass *sweep
 		sweepRunsTotal.WithLabelValues(sweep.Name, flowsimv1.OutcomeError).Add(float64(c.Error))
 	}
 	if ex := pass.started; ex != nil {
-		r.Recorder.Eventf(sweep, nil, corev1.EventTypeNormal, EventScheduled, "Schedule", "Execution %s started (%s): %d runs over %d targets",
+		r.Recorder.Eventf(sweep, nil, corev1.EventTypeNormal, flowsimv1.EventScheduled, "Schedule", "Execution %s started (%s): %d runs over %d targets",
 			ex.Name, ex.Trigger, ex.Counts.Total, len(ex.Plan))
 	}
 	if st.LastSuccessfulTime != nil {

@@ -222,7 +222,7 @@ func (e *sweepEnv) createSweep(mutate ...func(*flowsimv1.MatSimSweepSpec)) {
 		e.t.Fatalf("creating MatSimSweep: %v", err)
 	}
 	e.waitSweep("the sweep is observed", func(sw *flowsimv1.MatSimSweep) error {
-		if sw.Status.ObservedGeneration != sw.Generation || meta.FindStatusCondition(sw.Status.Conditions, ConditionScheduleValid) == nil {
+		if sw.Status.ObservedGeneration != sw.Generation || meta.FindStatusCondition(sw.Status.Conditions, flowsimv1.ConditionScheduleValid) == nil {
 			return fmt.Errorf("status %+v", sw.Status)
 		}
 		return nil
@@ -306,12 +306,12 @@ func (e *sweepEnv) finish(run *flowsimv1.MatSimRun, outcome string) {
 	run.Status.Result = &flowsimv1.RunResult{Outcome: outcome, Duration: metav1.Duration{Duration: time.Second}, DocsPerSecond: "1.0"}
 	switch outcome {
 	case flowsimv1.OutcomePassed:
-		run.Status.Phase, run.Status.Reason = flowsimv1.PhaseSucceeded, ReasonPassed
+		run.Status.Phase, run.Status.Reason = flowsimv1.PhaseSucceeded, flowsimv1.ReasonPassed
 	case flowsimv1.OutcomeFailed:
-		run.Status.Phase, run.Status.Reason = flowsimv1.PhaseFailed, ReasonCheckFailed
+		run.Status.Phase, run.Status.Reason = flowsimv1.PhaseFailed, flowsimv1.ReasonCheckFailed
 		run.Status.Result.Check, run.Status.Result.Message = "load.phantom", "key [7] was loaded but never stored"
 	default:
-		run.Status.Phase, run.Status.Reason = flowsimv1.PhaseFailed, ReasonSetupError
+		run.Status.Phase, run.Status.Reason = flowsimv1.PhaseFailed, flowsimv1.ReasonSetupError
 	}
 	if err := e.c.Status().Update(ctx, run); err != nil {
 		e.t.Fatalf("finishing run %s: %v", run.Name, err)
@@ -407,10 +407,10 @@ func TestSweepTickCreatesRuns(t *testing.T) {
 	if sw.Status.LastScheduleTime == nil || !sw.Status.LastScheduleTime.Time.Equal(e.at(1, "02:00:00")) {
 		t.Errorf("lastScheduleTime %v, want 02:00", sw.Status.LastScheduleTime)
 	}
-	e.waitEvent(EventScheduled, ex.Name)
+	e.waitEvent(flowsimv1.EventScheduled, ex.Name)
 	var runs = e.waitRuns(ex.Name, 3)
 	for _, run := range runs {
-		if !metav1.IsControlledBy(&run, sw) || run.Labels[flowsimv1.LabelTarget] == "" || run.Labels[LabelTest] != string(run.Spec.Test) {
+		if !metav1.IsControlledBy(&run, sw) || run.Labels[flowsimv1.LabelTarget] == "" || run.Labels[flowsimv1.LabelTest] != string(run.Spec.Test) {
 			t.Errorf("run %s/%s: owner %v labels %v", run.Namespace, run.Name, run.OwnerReferences, run.Labels)
 		}
 		if want := map[string]string{"pg": e.namespaces[0], "mysql": e.namespaces[1]}[run.Labels[flowsimv1.LabelTarget]]; run.Namespace != want {
@@ -433,7 +433,7 @@ func TestSweepTickCreatesRuns(t *testing.T) {
 	if sw.Status.LastResult != "2/3" || sw.Status.LastCompletionTime == nil || sw.Status.LastSuccessfulTime != nil {
 		t.Errorf("lastResult %q, lastCompletionTime %v, lastSuccessfulTime %v", sw.Status.LastResult, sw.Status.LastCompletionTime, sw.Status.LastSuccessfulTime)
 	}
-	e.waitEvent(EventCompleted, "2/3 passed, 1 failed")
+	e.waitEvent(flowsimv1.EventCompleted, "2/3 passed, 1 failed")
 	if got := gaugeValue(sweepExecutionsTotal.WithLabelValues(e.sweep, "failed")); got != before+1 {
 		t.Errorf("executions_total{result=failed} = %v, want %v", got, before+1)
 	}
@@ -450,7 +450,7 @@ func TestSweepSuspend(t *testing.T) {
 	e.createSweep(func(s *flowsimv1.MatSimSweepSpec) { s.Suspend = ptr.To(true) })
 	e.tick(1, "02:00:05")
 	e.waitSweep("the sweep says it is suspended", func(sw *flowsimv1.MatSimSweep) error {
-		if c := meta.FindStatusCondition(sw.Status.Conditions, ConditionActive); c == nil || c.Reason != ReasonSuspended {
+		if c := meta.FindStatusCondition(sw.Status.Conditions, flowsimv1.ConditionActive); c == nil || c.Reason != flowsimv1.ReasonSuspended {
 			return fmt.Errorf("Active condition %+v", c)
 		}
 		return nil
@@ -479,7 +479,7 @@ func TestSweepStartingDeadline(t *testing.T) {
 	if len(sw.Status.Active) != 0 || len(e.runs("")) != 0 {
 		t.Errorf("an execution past its deadline started")
 	}
-	e.waitEvent(EventMissedSchedule, "startingDeadlineSeconds (60)")
+	e.waitEvent(flowsimv1.EventMissedSchedule, "startingDeadlineSeconds (60)")
 	e.tick(2, "02:00:30")
 	e.waitSweep("the next day's execution starts on time", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 1) })
 }
@@ -537,7 +537,7 @@ func TestSweepConcurrencyPolicies(t *testing.T) {
 					}
 					return nil
 				})
-				e.waitEvent(EventReplaced, first)
+				e.waitEvent(flowsimv1.EventReplaced, first)
 			case flowsimv1.AllowConcurrent:
 				e.waitSweep("both nights run side by side", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 2) })
 			}
@@ -558,7 +558,7 @@ func TestSweepCatchUpAfterDowntime(t *testing.T) {
 	if ex := sw.Status.Active[0]; ex.Name != e.nightly(5) || sw.Status.MissedSchedules != 4 {
 		t.Errorf("catch-up execution %s, missedSchedules %d; want %s and 4 missed", ex.Name, sw.Status.MissedSchedules, e.nightly(5))
 	}
-	e.waitEvent(EventMissedSchedule, "Missed 4 schedule time(s)")
+	e.waitEvent(flowsimv1.EventMissedSchedule, "Missed 4 schedule time(s)")
 	e.tick(5, "09:00:10")
 	if sw := e.get(); len(sw.Status.Active)+len(sw.Status.History) != 1 {
 		t.Errorf("%d executions after the catch-up, want 1", len(sw.Status.Active)+len(sw.Status.History))
@@ -648,7 +648,7 @@ func TestSweepTargetAndNamespaceDeleted(t *testing.T) {
 	for _, r := range h.Results {
 		reasons[r.Target] = r.Reason
 	}
-	if reasons["pg"] != ReasonTargetDeleted || reasons["mysql"] != ReasonNamespaceDeleted {
+	if reasons["pg"] != flowsimv1.ReasonTargetDeleted || reasons["mysql"] != flowsimv1.ReasonNamespaceDeleted {
 		t.Errorf("reasons %v, want pg TargetDeleted and mysql NamespaceDeleted", reasons)
 	}
 }
@@ -901,8 +901,8 @@ func TestSweepValidation(t *testing.T) {
 
 	e.createSweep(func(s *flowsimv1.MatSimSweepSpec) { s.Schedule = "61 2 * * *" })
 	e.waitSweep("the out-of-range schedule is reported", func(sw *flowsimv1.MatSimSweep) error {
-		var c = meta.FindStatusCondition(sw.Status.Conditions, ConditionScheduleValid)
-		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonInvalidSchedule || !strings.Contains(c.Message, "61") {
+		var c = meta.FindStatusCondition(sw.Status.Conditions, flowsimv1.ConditionScheduleValid)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != flowsimv1.ReasonInvalidSchedule || !strings.Contains(c.Message, "61") {
 			return fmt.Errorf("ScheduleValid %+v", c)
 		}
 		return nil

@@ -100,7 +100,7 @@ func TestSweepReconcilePasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	var st = pass()
-	if r0 := st.Active[0].Results[0]; r0.Target != "t1" || r0.Reason != ReasonTargetDeleted || len(runs()) != 1 {
+	if r0 := st.Active[0].Results[0]; r0.Target != "t1" || r0.Reason != flowsimv1.ReasonTargetDeleted || len(runs()) != 1 {
 		t.Errorf("after deleting a/t1: first result %+v, %d runs; want TargetDeleted and its run gone", r0, len(runs()))
 	}
 
@@ -136,7 +136,7 @@ func TestSweepReconcilePasses(t *testing.T) {
 	for ev := range recorder.Events {
 		got = append(got, strings.Fields(ev)[1])
 	}
-	if diff := cmp.Diff([]string{EventScheduled, EventReplaced, EventScheduled, EventCompleted}, got); diff != "" {
+	if diff := cmp.Diff([]string{flowsimv1.EventScheduled, flowsimv1.EventReplaced, flowsimv1.EventScheduled, flowsimv1.EventCompleted}, got); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }

@@ -36,10 +36,10 @@ func key(ns, name string) string { return ns + "/" + name }
 // (or is being deleted). Empty when it is there.
 func (o *sweepObserved) goneReason(ns, target string) string {
 	if n, ok := o.namespaces[ns]; !ok || n.DeletionTimestamp != nil || n.Status.Phase == corev1.NamespaceTerminating {
-		return ReasonNamespaceDeleted
+		return flowsimv1.ReasonNamespaceDeleted
 	}
 	if t, ok := o.targets[key(ns, target)]; !ok || t.DeletionTimestamp != nil {
-		return ReasonTargetDeleted
+		return flowsimv1.ReasonTargetDeleted
 	}
 	return ""
 }
@@ -163,7 +163,7 @@ func itemResult(it planItem, dispatched bool, obs *sweepObserved) (r flowsimv1.S
 	case gone != "":
 		r.Outcome, r.Reason, r.Message = flowsimv1.OutcomeError, gone, goneMessage(gone, it)
 	case dispatched:
-		r.Outcome, r.Reason = flowsimv1.OutcomeError, ReasonRunDeleted
+		r.Outcome, r.Reason = flowsimv1.OutcomeError, flowsimv1.ReasonRunDeleted
 		r.Message = fmt.Sprintf("MatSimRun %s/%s was deleted before it finished", it.namespace, it.run)
 	default:
 		r.Outcome, r.Run = flowsimv1.OutcomeQueued, ""
@@ -172,7 +172,7 @@ func itemResult(it planItem, dispatched bool, obs *sweepObserved) (r flowsimv1.S
 }
 
 func goneMessage(reason string, it planItem) string {
-	if reason == ReasonNamespaceDeleted {
+	if reason == flowsimv1.ReasonNamespaceDeleted {
 		return fmt.Sprintf("namespace %s was deleted during the execution", it.namespace)
 	}
 	return fmt.Sprintf("MatSimTarget %s/%s was deleted during the execution", it.namespace, it.target)
@@ -342,10 +342,10 @@ func runForTarget(sweep *flowsimv1.MatSimSweep, execution string, target *flowsi
 			Name:      sweepRunName(execution, target.Namespace, target.Name, test),
 			Namespace: target.Namespace,
 			Labels: map[string]string{
-				LabelName:                ValueName,
-				LabelManagedBy:           ValueManagedBy,
-				LabelPartOf:              ValuePartOf,
-				LabelTest:                string(test),
+				flowsimv1.LabelName:      flowsimv1.ValueName,
+				flowsimv1.LabelManagedBy: flowsimv1.ValueManagedBy,
+				flowsimv1.LabelPartOf:    flowsimv1.ValuePartOf,
+				flowsimv1.LabelTest:      string(test),
 				flowsimv1.LabelSweep:     sweep.Name,
 				flowsimv1.LabelExecution: execution,
 				flowsimv1.LabelTarget:    target.Name,

@@ -187,7 +187,7 @@ func TestDispatchLimits(t *testing.T) {
 		t.Errorf("targets of team-001 deleted: %d runs in error, want 8", active[0].Counts.Error)
 	}
 	for _, r := range active[0].Results[:8] {
-		if r.Reason != ReasonTargetDeleted || r.Namespace != "team-001" {
+		if r.Reason != flowsimv1.ReasonTargetDeleted || r.Namespace != "team-001" {
 			t.Errorf("result %+v: want reason TargetDeleted in team-001 listed first", r)
 		}
 	}
@@ -204,7 +204,7 @@ func TestItemResult(t *testing.T) {
 	if r, _ := judge(false); r.Outcome != flowsimv1.OutcomeQueued || r.Run != "" {
 		t.Errorf("not dispatched: %+v, want queued with no run", r)
 	}
-	if r, _ := judge(true); r.Outcome != flowsimv1.OutcomeError || r.Reason != ReasonRunDeleted {
+	if r, _ := judge(true); r.Outcome != flowsimv1.OutcomeError || r.Reason != flowsimv1.ReasonRunDeleted {
 		t.Errorf("dispatched, no run, not expected: %+v, want error RunDeleted", r)
 	}
 	obs.expected[key(it.namespace, it.run)] = true
@@ -216,7 +216,7 @@ func TestItemResult(t *testing.T) {
 		t.Errorf("running run: %+v", r)
 	}
 	obs.namespaces[it.namespace].DeletionTimestamp = ptr.To(metav1.Now())
-	if r, stop := judge(true); r.Outcome != flowsimv1.OutcomeError || r.Reason != ReasonNamespaceDeleted || !stop {
+	if r, stop := judge(true); r.Outcome != flowsimv1.OutcomeError || r.Reason != flowsimv1.ReasonNamespaceDeleted || !stop {
 		t.Errorf("namespace deleted under a running run: %+v (stop %v), want error NamespaceDeleted and the run stopped", r, stop)
 	}
 	finishRun(obs, it, flowsimv1.PhaseFailed, "failed")
@@ -267,7 +267,7 @@ func TestSweepStatusSizeBounded(t *testing.T) {
 	var results = make([]flowsimv1.SweepRunResult, len(items))
 	for i, it := range items {
 		var run = &flowsimv1.MatSimRun{ObjectMeta: metav1.ObjectMeta{Namespace: it.namespace, Name: it.run}}
-		run.Status = flowsimv1.MatSimRunStatus{Phase: flowsimv1.PhaseFailed, Reason: ReasonCheckFailed, Seed: ptr.To[int64](1 << 62),
+		run.Status = flowsimv1.MatSimRunStatus{Phase: flowsimv1.PhaseFailed, Reason: flowsimv1.ReasonCheckFailed, Seed: ptr.To[int64](1 << 62),
 			Result: &flowsimv1.RunResult{Outcome: "failed", Check: "verify.missing", Message: strings.Repeat("m", 4000), Duration: metav1.Duration{Duration: time.Hour}}}
 		obs.runs[key(it.namespace, it.run)] = run
 		results[i], _ = itemResult(it, true, obs)
