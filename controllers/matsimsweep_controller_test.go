@@ -15,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -59,15 +60,24 @@ func (c *fakeClock) set(t time.Time) {
 type countingClient struct {
 	client.Client
 	creates, deletes, statusUpdates atomic.Int64
+	// failCreates and failDeletes make that many next creates or deletes fail with 503
+	// Service Unavailable.
+	failCreates, failDeletes atomic.Int64
 }
 
 func (c *countingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
 	c.creates.Add(1)
+	if c.failCreates.Add(-1) >= 0 {
+		return apierrors.NewServiceUnavailable("injected by the test")
+	}
 	return c.Client.Create(ctx, obj, opts...)
 }
 
 func (c *countingClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
 	c.deletes.Add(1)
+	if c.failDeletes.Add(-1) >= 0 {
+		return apierrors.NewServiceUnavailable("injected by the test")
+	}
 	return c.Client.Delete(ctx, obj, opts...)
 }
 
@@ -829,6 +839,9 @@ func TestSweepValidation(t *testing.T) {
 	}{
 		{"prose schedule", func(s *flowsimv1.MatSimSweep) { s.Spec.Schedule = "every night" }, "spec.schedule"},
 		{"four fields", func(s *flowsimv1.MatSimSweep) { s.Spec.Schedule = "0 2 * *" }, "spec.schedule"},
+		{"31 February", func(s *flowsimv1.MatSimSweep) { s.Spec.Schedule = "0 0 31 2 *" }, "never matches a date"},
+		{"30 February", func(s *flowsimv1.MatSimSweep) { s.Spec.Schedule = "0 0 30 FEB ?" }, "never matches a date"},
+		{"31 of 30-day months", func(s *flowsimv1.MatSimSweep) { s.Spec.Schedule = "0 0 31 4,6,9,11 *" }, "never matches a date"},
 		{"TZ in schedule", func(s *flowsimv1.MatSimSweep) { s.Spec.Schedule = "CRON_TZ=UTC 0 2 * * *" }, "spec.timeZone"},
 		{"unknown time zone", func(s *flowsimv1.MatSimSweep) { s.Spec.TimeZone = ptr.To("Mars/Olympus") }, "spec.timeZone"},
 		{"Local time zone", func(s *flowsimv1.MatSimSweep) { s.Spec.TimeZone = ptr.To("Local") }, "spec.timeZone"},
@@ -849,6 +862,12 @@ func TestSweepValidation(t *testing.T) {
 			t.Errorf("%s: error %q does not name %s", tc.name, err, tc.want)
 		}
 	}
+	for _, ok := range []string{"0 0 29 2 *", "0 0 31 2 1", "0 0 30 1,2 *", "0 0 31 * *"} {
+		var sw = &flowsimv1.MatSimSweep{ObjectMeta: metav1.ObjectMeta{Name: "valid-date"}, Spec: flowsimv1.MatSimSweepSpec{Schedule: ok, Suspend: ptr.To(true)}}
+		if err := e.c.Create(ctx, sw, client.DryRunAll); err != nil {
+			t.Errorf("schedule %q (it matches dates) rejected: %v", ok, err)
+		}
+	}
 	for _, tz := range []string{"Europe/Paris", "America/Argentina/Buenos_Aires", "UTC"} {
 		var sw = &flowsimv1.MatSimSweep{ObjectMeta: metav1.ObjectMeta{Name: "valid-tz"}, Spec: flowsimv1.MatSimSweepSpec{Schedule: "@daily", TimeZone: ptr.To(tz)}}
 		sw.Spec.Suspend = ptr.To(true)
@@ -865,6 +884,26 @@ func TestSweepValidation(t *testing.T) {
 	tg.Spec.Tests = []flowsimv1.MatSimTest{flowsimv1.TestBasic}
 	if err := e.c.Create(ctx, tg); err == nil || !strings.Contains(err.Error(), "spec.tests") {
 		t.Errorf("a target whose run.test is not in tests: error %v, want one naming spec.tests", err)
+	}
+
+	// fence with the reference connector cannot pass in the operator (its state lives in
+	// each of fence's two connector pods): refused at admission, naming why, for a target
+	// and for a MatSimRun; the same target without fence is accepted.
+	var ref = &flowsimv1.MatSimTarget{ObjectMeta: metav1.ObjectMeta{Namespace: e.namespaces[0], Name: "ref"}}
+	ref.Spec.Run = flowsimv1.MatSimRunSpec{Test: flowsimv1.TestBasic,
+		Connector: flowsimv1.ConnectorSpec{Image: "flowsim/flowsim:dev", Command: []string{"/flowsim/flowsim", "reference-connector"}},
+		Config:    flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(`{"state_dir":"/tmp/ref"}`)}}, Resource: runtime.RawExtension{Raw: []byte(`{"name":"t"}`)}}
+	ref.Spec.Tests = []flowsimv1.MatSimTest{flowsimv1.TestBasic, flowsimv1.TestFence}
+	if err := e.c.Create(ctx, ref, client.DryRunAll); err == nil || !strings.Contains(err.Error(), "fence with the reference connector cannot pass in the operator") {
+		t.Errorf("a target of the reference connector with fence: error %v, want one naming the limitation", err)
+	}
+	ref.Spec.Tests = []flowsimv1.MatSimTest{flowsimv1.TestBasic, flowsimv1.TestRecovery}
+	if err := e.c.Create(ctx, ref, client.DryRunAll); err != nil {
+		t.Errorf("a target of the reference connector without fence was refused: %v", err)
+	}
+	var refRun = &flowsimv1.MatSimRun{ObjectMeta: metav1.ObjectMeta{Namespace: e.namespaces[0], Name: "ref-fence"}, Spec: ref.Spec.RunSpecFor(flowsimv1.TestFence)}
+	if err := e.c.Create(ctx, refRun, client.DryRunAll); err == nil || !strings.Contains(err.Error(), "fence with the reference connector cannot pass in the operator") {
+		t.Errorf("a fence MatSimRun of the reference connector: error %v, want one naming the limitation", err)
 	}
 
 	// The admission policy of config/crd refuses a target whose inline config has a key
@@ -907,4 +946,33 @@ func TestSweepValidation(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Story (issue 20, finding 1): a sweep whose schedule passes admission but names no date
+// (a range: 0 0 30-31 2 *) reports ScheduleValid=False and never starts; the one worker
+// is not stuck on it, so another sweep still starts its 02:00 execution.
+func TestSweepImpossibleScheduleDoesNotStopOthers(t *testing.T) {
+	var e = newSweepEnv(t, 1)
+	e.target(0, "pg", flowsimv1.TestBasic)
+	var bad = &flowsimv1.MatSimSweep{ObjectMeta: metav1.ObjectMeta{Name: "impossible-date"}, Spec: flowsimv1.MatSimSweepSpec{
+		Schedule: "0 0 30-31 2 *", NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{e.label: "yes"}}}}
+	if err := e.c.Create(ctx, bad); err != nil {
+		t.Fatalf("creating the sweep with an impossible date (a range the API server cannot judge): %v", err)
+	}
+	t.Cleanup(func() { _ = envClient.Delete(context.Background(), bad) })
+	e.eventually("the impossible schedule is reported", func() error {
+		var sw flowsimv1.MatSimSweep
+		if err := e.c.Get(ctx, client.ObjectKeyFromObject(bad), &sw); err != nil {
+			return err
+		}
+		var c = meta.FindStatusCondition(sw.Status.Conditions, flowsimv1.ConditionScheduleValid)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != flowsimv1.ReasonInvalidSchedule || !strings.Contains(c.Message, "never matches a date") {
+			return fmt.Errorf("ScheduleValid %+v", c)
+		}
+		return nil
+	})
+	e.createSweep()
+	e.tick(1, "02:00:05")
+	e.waitSweep("the other sweep starts at 02:00", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 1) })
+	e.waitRuns(e.nightly(1), 1)
 }

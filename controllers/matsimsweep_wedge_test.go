@@ -1,0 +1,215 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
+)
+
+// Stories of issue 20: a sweep that never wedges.
+
+// Story (finding 2): a target for delta with verify also runs basic. The sweep's basic
+// run leaves verify (and exactlyOnce) out, so the API server accepts it, and the
+// execution completes.
+func TestSweepRunSpecForTestsItDoesNotApplyTo(t *testing.T) {
+	var e = newSweepEnv(t, 1)
+	var tg = &flowsimv1.MatSimTarget{ObjectMeta: metav1.ObjectMeta{Namespace: e.namespaces[0], Name: "pg"}}
+	tg.Spec.Run = flowsimv1.MatSimRunSpec{
+		Test:        flowsimv1.TestRecovery,
+		Connector:   flowsimv1.ConnectorSpec{Image: "ghcr.io/example/materialize-postgres:v1"},
+		Config:      flowsimv1.ConnectorConfig{SecretRef: &flowsimv1.SecretKeyRef{Name: "pg-config", Key: "config.yaml"}},
+		Resource:    runtime.RawExtension{Raw: []byte(`{"table":"flowsim"}`)},
+		Verify:      &flowsimv1.VerifySpec{SQL: "SELECT flow_document FROM $FLOWSIM_TABLE"},
+		ExactlyOnce: ptr.To(true),
+	}
+	tg.Spec.Tests = []flowsimv1.MatSimTest{flowsimv1.TestRecovery, flowsimv1.TestDelta, flowsimv1.TestFence, flowsimv1.TestBasic}
+	if err := e.c.Create(ctx, tg); err != nil {
+		t.Fatalf("creating the target: %v", err)
+	}
+	e.createSweep()
+	e.tick(1, "02:00:05")
+	var runs = e.waitRuns(e.nightly(1), 4)
+	for _, run := range runs {
+		var verify, once = run.Spec.Verify != nil, ptr.Deref(run.Spec.ExactlyOnce, false)
+		var wantVerify = run.Spec.Test == flowsimv1.TestDelta || run.Spec.Test == flowsimv1.TestRecovery
+		var wantOnce = run.Spec.Test == flowsimv1.TestFence || run.Spec.Test == flowsimv1.TestRecovery
+		if verify != wantVerify || once != wantOnce {
+			t.Errorf("%s run: verify %v exactlyOnce %v, want %v and %v", run.Spec.Test, verify, once, wantVerify, wantOnce)
+		}
+	}
+	e.finishAll(e.nightly(1))
+	e.waitSweep("the execution completes", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 0) })
+}
+
+// Story (finding 2): a ResourceQuota allows no MatSimRun in one team's namespace. Its
+// runs are refused: each ends as error with reason RunRefused and the API server's
+// message, a RunRefused event says so, the other team's runs go on, and the execution
+// completes (under Forbid, the next night starts).
+func TestSweepRefusedRunEndsItsItem(t *testing.T) {
+	var e = newSweepEnv(t, 2)
+	var quota = &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: e.namespaces[1], Name: "no-runs"},
+		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"count/matsimruns.flowsim.dev": resource.MustParse("0")}}}
+	if err := e.c.Create(ctx, quota); err != nil {
+		t.Fatalf("creating the quota: %v", err)
+	}
+	// envtest runs no quota controller: the test writes the status it would.
+	quota.Status = corev1.ResourceQuotaStatus{Hard: quota.Spec.Hard, Used: corev1.ResourceList{"count/matsimruns.flowsim.dev": resource.MustParse("0")}}
+	if err := e.c.Status().Update(ctx, quota); err != nil {
+		t.Fatalf("writing the quota's status: %v", err)
+	}
+	e.target(0, "pg", flowsimv1.TestBasic)
+	e.target(1, "mysql", flowsimv1.TestBasic, flowsimv1.TestDelta)
+	e.createSweep()
+	e.tick(1, "02:00:05")
+	var ex = e.nightly(1)
+	e.waitRuns(ex, 1)
+	e.waitEvent(flowsimv1.EventRunRefused, "exceeded quota")
+	e.finishAll(ex)
+	var sw = e.waitSweep("the execution completes", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 0) })
+	var done = sw.Status.History[0]
+	if done.Phase != flowsimv1.ExecutionCompleted || done.Counts != (flowsimv1.ExecutionCounts{Total: 3, Passed: 1, Error: 2}) {
+		t.Fatalf("execution %s %+v, want Completed with 1 passed and 2 error", done.Phase, done.Counts)
+	}
+	for _, r := range done.Results[:2] {
+		if r.Outcome != flowsimv1.OutcomeError || r.Reason != flowsimv1.ReasonRunRefused || r.Namespace != e.namespaces[1] || !strings.Contains(r.Message, "exceeded quota") {
+			t.Errorf("result %+v: want error RunRefused in %s with the quota's message", r, e.namespaces[1])
+		}
+	}
+	if sw.Status.LastSuccessfulTime != nil {
+		t.Errorf("an execution with refused runs counted as a success")
+	}
+	// Forbid: the next night starts.
+	e.tick(2, "02:00:05")
+	e.waitSweep("night two starts", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 1) })
+}
+
+// Story (finding 2): creating runs fails with 503 twice; the items stay queued, a
+// RunCreateFailed event says so, and the workqueue's backoff retries them without any
+// other event (no tick): the execution's runs all get created.
+func TestSweepCreateFailureRetriedWithBackoff(t *testing.T) {
+	var e = newSweepEnv(t, 1)
+	e.target(0, "pg", flowsimv1.TestBasic)
+	e.createSweep()
+	e.writes.failCreates.Store(2)
+	e.tick(1, "02:00:05")
+	e.waitEvent(flowsimv1.EventRunCreateFailed, "503")
+	var runs = e.waitRuns(e.nightly(1), 1)
+	if n := e.writes.failCreates.Load(); n >= 0 {
+		t.Errorf("failCreates %d: the injected failures were not all hit", n)
+	}
+	e.finish(&runs[0], flowsimv1.OutcomePassed)
+	var sw = e.waitSweep("the execution completes", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 0) })
+	if sw.Status.LastResult != "1/1" {
+		t.Errorf("lastResult %q, want 1/1", sw.Status.LastResult)
+	}
+}
+
+// Story (finding 9): a selector that chooses nothing (a typo) completes an execution
+// with no run, which is not a success: lastSuccessfulTime stays unset and an EmptyPlan
+// warning says why.
+func TestSweepEmptyPlanIsNotSuccess(t *testing.T) {
+	var e = newSweepEnv(t, 1)
+	e.target(0, "pg", flowsimv1.TestBasic)
+	e.createSweep(func(s *flowsimv1.MatSimSweepSpec) {
+		s.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "glod"}}
+	})
+	e.patchSweep(`{"metadata":{"annotations":{"flowsim.dev/trigger":"typo"}}}`)
+	var sw = e.waitSweep("the empty execution completes", func(sw *flowsimv1.MatSimSweep) error {
+		if len(sw.Status.History) != 1 {
+			return fmt.Errorf("history %d", len(sw.Status.History))
+		}
+		return nil
+	})
+	if sw.Status.LastSuccessfulTime != nil || sw.Status.LastResult != "0/0" || sw.Status.History[0].Counts.Total != 0 {
+		t.Errorf("an empty execution: lastSuccessfulTime %v, lastResult %q, counts %+v; want no success, 0/0",
+			sw.Status.LastSuccessfulTime, sw.Status.LastResult, sw.Status.History[0].Counts)
+	}
+	e.waitEvent(flowsimv1.EventEmptyPlan, "chose no MatSimTarget")
+}
+
+// Story (finding 3): concurrencyPolicy Allow with runs that never finish: at most
+// MaxActiveExecutions executions run; later nights wait, and status writes keep working.
+func TestSweepAllowBoundsActive(t *testing.T) {
+	var e = newSweepEnv(t, 1)
+	e.target(0, "pg", flowsimv1.TestBasic)
+	e.createSweep(func(s *flowsimv1.MatSimSweepSpec) { s.ConcurrencyPolicy = flowsimv1.AllowConcurrent })
+	for d := 1; d <= flowsimv1.MaxActiveExecutions+2; d++ {
+		e.tick(d, "02:00:05")
+		var want = min(d, flowsimv1.MaxActiveExecutions)
+		e.waitSweep(fmt.Sprintf("night %d: %d executions run", d, want), func(sw *flowsimv1.MatSimSweep) error {
+			if sw.Status.ObservedGeneration != sw.Generation {
+				return fmt.Errorf("status not written yet")
+			}
+			return activeNamed(sw, want)
+		})
+	}
+	// One ends: the latest due night starts in its place.
+	e.finishAll(e.nightly(1))
+	e.waitSweep("a waiting night starts when one ends", func(sw *flowsimv1.MatSimSweep) error {
+		if err := activeNamed(sw, flowsimv1.MaxActiveExecutions); err != nil {
+			return err
+		}
+		if len(sw.Status.History) != 1 || sw.Status.Active[len(sw.Status.Active)-1].Name != e.nightly(flowsimv1.MaxActiveExecutions+2) {
+			return fmt.Errorf("history %d, active %v", len(sw.Status.History), sw.Status.Active)
+		}
+		return nil
+	})
+}
+
+// Finding 4: a run created by one sweep holds a slot of that sweep only.
+func TestSweepExpectationsPerSweep(t *testing.T) {
+	var c = fake.NewClientBuilder().WithScheme(envScheme).Build()
+	var r = &MatSimSweepReconciler{Client: c}
+	r.expect("a", "team/run-1")
+	var a, b = &flowsimv1.MatSimSweep{ObjectMeta: metav1.ObjectMeta{Name: "a"}}, &flowsimv1.MatSimSweep{ObjectMeta: metav1.ObjectMeta{Name: "b"}}
+	var obsA, err = r.observe(context.Background(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obsB, err := r.observe(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var totalA, _ = parallelism(obsA)
+	var totalB, _ = parallelism(obsB)
+	if totalA != 1 || totalB != 0 {
+		t.Errorf("sweep a created one run: a counts %d, b counts %d; want 1 and 0", totalA, totalB)
+	}
+}
+
+// Story (finding 5): under Replace, the first Delete of the replaced run fails (503); the
+// sweep deletes it again on a later pass instead of leaving it running, holding a slot.
+func TestSweepReplaceDeletesUntilGone(t *testing.T) {
+	var e = newSweepEnv(t, 1)
+	e.target(0, "pg", flowsimv1.TestBasic)
+	e.createSweep(func(s *flowsimv1.MatSimSweepSpec) { s.ConcurrencyPolicy = flowsimv1.ReplaceConcurrent })
+	e.tick(1, "02:00:05")
+	e.waitRuns(e.nightly(1), 1)
+	e.writes.failDeletes.Store(1)
+	e.tick(2, "02:00:05")
+	e.waitSweep("night two replaces night one", func(sw *flowsimv1.MatSimSweep) error {
+		if len(sw.Status.History) != 1 || sw.Status.History[0].Phase != flowsimv1.ExecutionReplaced {
+			return fmt.Errorf("history %d", len(sw.Status.History))
+		}
+		return nil
+	})
+	e.eventually("the replaced run is deleted after a failed Delete", func() error {
+		if n := len(e.runs(e.nightly(1))); n != 0 {
+			return fmt.Errorf("%d runs of night one left (deletes %d)", n, e.writes.deletes.Load())
+		}
+		return nil
+	})
+	if n := e.writes.failDeletes.Load(); n >= 0 {
+		t.Errorf("failDeletes %d: the injected failure was not hit", n)
+	}
+}
