@@ -102,7 +102,7 @@ func TestSweepCreateFailureRetriedWithBackoff(t *testing.T) {
 	e.createSweep()
 	e.writes.failCreates.Store(2)
 	e.tick(1, "02:00:05")
-	e.waitEvent(flowsimv1.EventRunCreateFailed, "503")
+	e.waitEvent(flowsimv1.EventRunCreateFailed, "they stay queued and are retried with backoff")
 	var runs = e.waitRuns(e.nightly(1), 1)
 	if n := e.writes.failCreates.Load(); n >= 0 {
 		t.Errorf("failCreates %d: the injected failures were not all hit", n)
@@ -138,28 +138,37 @@ func TestSweepEmptyPlanIsNotSuccess(t *testing.T) {
 }
 
 // Story (finding 3): concurrencyPolicy Allow with runs that never finish: at most
-// MaxActiveExecutions executions run; later nights wait, and status writes keep working.
+// MaxActiveExecutions executions run (the CRD's bound on status.active, so status writes
+// keep working); a later night waits, and the latest due one starts when one ends.
 func TestSweepAllowBoundsActive(t *testing.T) {
 	var e = newSweepEnv(t, 1)
 	e.target(0, "pg", flowsimv1.TestBasic)
 	e.createSweep(func(s *flowsimv1.MatSimSweepSpec) { s.ConcurrencyPolicy = flowsimv1.AllowConcurrent })
-	for d := 1; d <= flowsimv1.MaxActiveExecutions+2; d++ {
+	for d := 1; d <= flowsimv1.MaxActiveExecutions; d++ {
 		e.tick(d, "02:00:05")
-		var want = min(d, flowsimv1.MaxActiveExecutions)
-		e.waitSweep(fmt.Sprintf("night %d: %d executions run", d, want), func(sw *flowsimv1.MatSimSweep) error {
-			if sw.Status.ObservedGeneration != sw.Generation {
-				return fmt.Errorf("status not written yet")
-			}
-			return activeNamed(sw, want)
-		})
+		e.waitSweep(fmt.Sprintf("night %d starts", d), func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, d) })
+	}
+	// Two more nights: the first of them is missed (only the latest due time may start),
+	// and the latest waits while MaxActiveExecutions run.
+	var last = flowsimv1.MaxActiveExecutions + 2
+	e.tick(last-1, "02:00:05")
+	e.tick(last, "02:00:05")
+	var sw = e.waitSweep("the skipped night is counted as missed", func(sw *flowsimv1.MatSimSweep) error {
+		if sw.Status.MissedSchedules != 1 {
+			return fmt.Errorf("missedSchedules %d, active %d", sw.Status.MissedSchedules, len(sw.Status.Active))
+		}
+		return nil
+	})
+	if err := activeNamed(sw, flowsimv1.MaxActiveExecutions); err != nil {
+		t.Fatal(err)
 	}
 	// One ends: the latest due night starts in its place.
 	e.finishAll(e.nightly(1))
-	e.waitSweep("a waiting night starts when one ends", func(sw *flowsimv1.MatSimSweep) error {
+	e.waitSweep("the waiting night starts when one ends", func(sw *flowsimv1.MatSimSweep) error {
 		if err := activeNamed(sw, flowsimv1.MaxActiveExecutions); err != nil {
 			return err
 		}
-		if len(sw.Status.History) != 1 || sw.Status.Active[len(sw.Status.Active)-1].Name != e.nightly(flowsimv1.MaxActiveExecutions+2) {
+		if len(sw.Status.History) != 1 || sw.Status.Active[len(sw.Status.Active)-1].Name != e.nightly(last) {
 			return fmt.Errorf("history %d, active %v", len(sw.Status.History), sw.Status.Active)
 		}
 		return nil
