@@ -138,7 +138,7 @@ func (r *MatSimSweepReconciler) observe(ctx context.Context, sweep *flowsimv1.Ma
 		return nil, fmt.Errorf("listing the sweep's MatSimRuns: %w", err)
 	}
 	for i := range runs.Items {
-		if metav1.IsControlledBy(&runs.Items[i], sweep) {
+		if ownRun(sweep, &runs.Items[i]) {
 			obs.runs[key(runs.Items[i].Namespace, runs.Items[i].Name)] = &runs.Items[i]
 		}
 	}
@@ -167,6 +167,16 @@ func (r *MatSimSweepReconciler) observe(ctx context.Context, sweep *flowsimv1.Ma
 		}
 	}
 	return obs, nil
+}
+
+// ownRun says whether a run is one the sweep created: controlled by the sweep and named
+// as the sweep names the run of its execution × namespace × target × test (labels and an
+// owner reference alone can be written by anyone allowed to create runs in a namespace;
+// such a run neither holds a slot nor counts as a result).
+func ownRun(sweep *flowsimv1.MatSimSweep, run *flowsimv1.MatSimRun) bool {
+	var l = run.Labels
+	return metav1.IsControlledBy(run, sweep) &&
+		run.Name == sweepRunName(l[flowsimv1.LabelExecution], run.Namespace, l[flowsimv1.LabelTarget], flowsimv1.MatSimTest(l[flowsimv1.LabelTest]))
 }
 
 // judgeActive recomputes the counts and results of the running executions and moves

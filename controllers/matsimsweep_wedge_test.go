@@ -222,3 +222,23 @@ func TestSweepReplaceDeletesUntilGone(t *testing.T) {
 		t.Errorf("failDeletes %d: the injected failure was not hit", n)
 	}
 }
+
+// Finding 6: a namespace user creates runs with the sweep's labels and owner reference;
+// only the runs the sweep names count toward its limits.
+func TestSweepCountsOnlyItsOwnRuns(t *testing.T) {
+	var sweep = &flowsimv1.MatSimSweep{ObjectMeta: metav1.ObjectMeta{Name: "nightly", UID: "sweep-uid"}}
+	var tg = &flowsimv1.MatSimTarget{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "pg"}}
+	tg.Spec.Run.Test = flowsimv1.TestBasic
+	var own = runForTarget(sweep, "nightly-20260302020000", tg, flowsimv1.TestBasic)
+	var forged = own.DeepCopy()
+	forged.Name = "squatter"
+	var c = fake.NewClientBuilder().WithScheme(envScheme).WithObjects(own, forged).Build()
+	var r = &MatSimSweepReconciler{Client: c}
+	var obs, err = r.observe(context.Background(), sweep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total, _ := parallelism(obs); total != 1 || obs.runs[key("team", own.Name)] == nil {
+		t.Errorf("observed %d unfinished runs (%v), want only the sweep's own %s", total, obs.runs, own.Name)
+	}
+}
