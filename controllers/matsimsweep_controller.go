@@ -517,7 +517,10 @@ func stragglers(st *flowsimv1.MatSimSweepStatus, obs *sweepObserved, stop []*flo
 func (r *MatSimSweepReconciler) deleteRuns(ctx context.Context, runs []*flowsimv1.MatSimRun) error {
 	var errs []error
 	for _, run := range runs {
-		var err = r.Delete(ctx, run, client.PropagationPolicy(metav1.DeletePropagationBackground),
+		// Foreground: the run stays (deletionTimestamp set) until the garbage collector has
+		// deleted its Job and pods, so it holds its slot of maxParallelRuns until nothing of
+		// it runs: never two runs of a target against the same table.
+		var err = r.Delete(ctx, run, client.PropagationPolicy(metav1.DeletePropagationForeground),
 			client.Preconditions{UID: ptr.To(run.UID)})
 		if err = client.IgnoreNotFound(err); err != nil && !apierrors.IsConflict(err) {
 			errs = append(errs, fmt.Errorf("deleting MatSimRun %s/%s: %w", run.Namespace, run.Name, err))

@@ -328,11 +328,12 @@ func (e *sweepEnv) finish(run *flowsimv1.MatSimRun, outcome string) {
 	}
 }
 
-// finishAll finishes every unfinished run of the sweep as passed.
+// finishAll finishes every unfinished run of the sweep as passed (not those being
+// deleted: envtest has no garbage collector to remove them).
 func (e *sweepEnv) finishAll(execution string) int {
 	e.t.Helper()
 	var n int
-	for _, run := range e.runs(execution) {
+	for _, run := range e.live(execution) {
 		if !run.Status.Phase.IsFinished() {
 			e.finish(&run, flowsimv1.OutcomePassed)
 			n++
@@ -541,7 +542,7 @@ func TestSweepConcurrencyPolicies(t *testing.T) {
 					t.Errorf("replaced execution %+v", old)
 				}
 				e.eventually("the replaced execution's unfinished run is deleted", func() error {
-					var left = e.runs(first)
+					var left = e.live(first)
 					if len(left) != 1 || !left[0].Status.Phase.IsFinished() {
 						return fmt.Errorf("%d runs left", len(left))
 					}
@@ -643,7 +644,7 @@ func TestSweepTargetAndNamespaceDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.eventually("the two runs are stopped", func() error {
-		if n := len(e.runs(ex)); n != 1 {
+		if n := len(e.live(ex)); n != 1 {
 			return fmt.Errorf("%d runs", n)
 		}
 		return nil
@@ -679,7 +680,7 @@ func TestSweepHistoryPruning(t *testing.T) {
 		names = append(names, ex)
 	}
 	e.eventually("the first execution's runs are pruned", func() error {
-		if n := len(e.runs(names[0])); n != 0 {
+		if n := len(e.live(names[0])); n != 0 {
 			return fmt.Errorf("%d runs left", n)
 		}
 		return nil

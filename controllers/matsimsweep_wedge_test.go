@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
@@ -213,8 +215,8 @@ func TestSweepReplaceDeletesUntilGone(t *testing.T) {
 		return nil
 	})
 	e.eventually("the replaced run is deleted after a failed Delete", func() error {
-		if n := len(e.runs(e.nightly(1))); n != 0 {
-			return fmt.Errorf("%d runs of night one left (deletes %d)", n, e.writes.deletes.Load())
+		if n := len(e.live(e.nightly(1))); n != 0 {
+			return fmt.Errorf("%d runs of night one not deleted (deletes %d)", n, e.writes.deletes.Load())
 		}
 		return nil
 	})
@@ -241,4 +243,54 @@ func TestSweepCountsOnlyItsOwnRuns(t *testing.T) {
 	if total, _ := parallelism(obs); total != 1 || obs.runs[key("team", own.Name)] == nil {
 		t.Errorf("observed %d unfinished runs (%v), want only the sweep's own %s", total, obs.runs, own.Name)
 	}
+}
+
+// live lists the runs of an execution that are not being deleted.
+func (e *sweepEnv) live(execution string) []flowsimv1.MatSimRun {
+	var out []flowsimv1.MatSimRun
+	for _, run := range e.runs(execution) {
+		if run.DeletionTimestamp == nil {
+			out = append(out, run)
+		}
+	}
+	return out
+}
+
+// Story (finding 7): maxParallelRuns 1 under Replace. The replaced run is deleted in the
+// foreground: it stays until the garbage collector has removed its Job and pods (here
+// the test plays the collector), and night two's run is created only then, never while
+// night one's pods may still write to the same table.
+func TestSweepSlotHeldUntilReplacedRunIsGone(t *testing.T) {
+	var e = newSweepEnv(t, 1)
+	e.target(0, "pg", flowsimv1.TestBasic)
+	e.createSweep(func(s *flowsimv1.MatSimSweepSpec) {
+		s.ConcurrencyPolicy, s.MaxParallelRuns = flowsimv1.ReplaceConcurrent, 1
+	})
+	e.tick(1, "02:00:05")
+	var old = e.waitRuns(e.nightly(1), 1)[0]
+	e.tick(2, "02:00:05")
+	e.eventually("night one's run is being deleted, in the foreground", func() error {
+		var run flowsimv1.MatSimRun
+		if err := e.c.Get(ctx, client.ObjectKeyFromObject(&old), &run); err != nil {
+			return fmt.Errorf("the replaced run is gone at once (background deletion): %v", err)
+		}
+		if run.DeletionTimestamp == nil || !slices.Contains(run.Finalizers, metav1.FinalizerDeleteDependents) {
+			return fmt.Errorf("deletionTimestamp %v, finalizers %v", run.DeletionTimestamp, run.Finalizers)
+		}
+		return nil
+	})
+	e.tick(2, "02:00:10")
+	if n := len(e.runs(e.nightly(2))); n != 0 {
+		t.Fatalf("night two created %d run(s) while night one's run was still being deleted (maxParallelRuns 1)", n)
+	}
+	// The garbage collector finishes: the run goes, its slot frees.
+	var run flowsimv1.MatSimRun
+	if err := e.c.Get(ctx, client.ObjectKeyFromObject(&old), &run); err != nil {
+		t.Fatal(err)
+	}
+	run.Finalizers = nil
+	if err := e.c.Update(ctx, &run); err != nil {
+		t.Fatalf("removing the foreground finalizer: %v", err)
+	}
+	e.waitRuns(e.nightly(2), 1)
 }
