@@ -105,8 +105,16 @@ func selectTargets(sweep *flowsimv1.MatSimSweep, obs *sweepObserved) ([]flowsimv
 	return plan, nil
 }
 
-// newExecution is an execution that starts now with plan.
+// newExecution is an execution that starts now with plan (sorted), rotated to start at a
+// target chosen by the execution's name: with maxParallelRuns below the plan's size the
+// same targets do not always run first (and meet a failing night's deadline last).
 func newExecution(name string, trigger flowsimv1.ExecutionTrigger, scheduled, now time.Time, plan []flowsimv1.PlanTarget) flowsimv1.SweepExecution {
+	if n := len(plan); n > 1 {
+		var h = fnv.New32a()
+		h.Write([]byte(name))
+		var start = int(h.Sum32() % uint32(n))
+		plan = append(slices.Clone(plan[start:]), plan[:start]...)
+	}
 	var ex = flowsimv1.SweepExecution{
 		Name: name, Trigger: trigger, Phase: flowsimv1.ExecutionRunning,
 		ScheduledTime: metav1.NewTime(scheduled), StartTime: metav1.NewTime(now),

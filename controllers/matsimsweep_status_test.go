@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -342,5 +343,38 @@ func TestRunPlaceholder(t *testing.T) {
 	}
 	if string(tg.Spec.Run.Resource.Raw) != `{"table":"flowsim_$(FLOWSIM_RUN)"}` {
 		t.Errorf("the target's own resource changed: %s", tg.Spec.Run.Resource.Raw)
+	}
+}
+
+// Finding 8: each execution runs the sorted plan from a start chosen by its name, so over
+// nights every target is among the first to run (fairness under maxParallelRuns).
+func TestPlanRotates(t *testing.T) {
+	var obs = fleet(2, 10, flowsimv1.TestBasic)
+	var plan, err = selectTargets(&flowsimv1.MatSimSweep{}, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var firsts = map[string]int{}
+	for d := 0; d < 400; d++ {
+		var name = "nightly-" + time.Date(2026, 1, 1, 2, 0, 0, 0, time.UTC).AddDate(0, 0, d).Format("20060102150405")
+		var ex = newExecution(name, flowsimv1.TriggerSchedule, time.Unix(0, 0), time.Unix(0, 0), plan)
+		if len(ex.Plan) != len(plan) {
+			t.Fatalf("%s: plan of %d targets, want %d", name, len(ex.Plan), len(plan))
+		}
+		var start = slices.IndexFunc(plan, func(p flowsimv1.PlanTarget) bool { return p.Target == ex.Plan[0].Target && p.Namespace == ex.Plan[0].Namespace })
+		for i := range plan { // a rotation of the sorted plan: every target once, in order
+			if got, want := ex.Plan[i], plan[(start+i)%len(plan)]; got.Namespace != want.Namespace || got.Target != want.Target {
+				t.Fatalf("%s: plan[%d] = %s/%s, want %s/%s", name, i, got.Namespace, got.Target, want.Namespace, want.Target)
+			}
+		}
+		firsts[ex.Plan[0].Namespace+"/"+ex.Plan[0].Target]++
+	}
+	if len(firsts) != len(plan) {
+		t.Errorf("over 400 nights %d of %d targets ran first: %v", len(firsts), len(plan), firsts)
+	}
+	for target, n := range firsts {
+		if n > 60 { // 20 expected; a skew this large is not a rotation
+			t.Errorf("%s ran first %d nights of 400", target, n)
+		}
 	}
 }
