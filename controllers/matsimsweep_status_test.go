@@ -361,7 +361,9 @@ func TestPlanRotates(t *testing.T) {
 		if len(ex.Plan) != len(plan) {
 			t.Fatalf("%s: plan of %d targets, want %d", name, len(ex.Plan), len(plan))
 		}
-		var start = slices.IndexFunc(plan, func(p flowsimv1.PlanTarget) bool { return p.Target == ex.Plan[0].Target && p.Namespace == ex.Plan[0].Namespace })
+		var start = slices.IndexFunc(plan, func(p flowsimv1.PlanTarget) bool {
+			return p.Target == ex.Plan[0].Target && p.Namespace == ex.Plan[0].Namespace
+		})
 		for i := range plan { // a rotation of the sorted plan: every target once, in order
 			if got, want := ex.Plan[i], plan[(start+i)%len(plan)]; got.Namespace != want.Namespace || got.Target != want.Target {
 				t.Fatalf("%s: plan[%d] = %s/%s, want %s/%s", name, i, got.Namespace, got.Target, want.Namespace, want.Target)
