@@ -28,6 +28,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -272,6 +273,13 @@ func (r *MatSimRunReconciler) ensureJob(ctx context.Context, run *flowsimv1.MatS
 	return nil
 }
 
+// progressReadTimeout bounds one read of a driver's log for progress.
+const progressReadTimeout = 5 * time.Second
+
+// maxConcurrentRunReconciles lets runs be reconciled side by side (never one run twice at
+// once: the workqueue holds a key until its reconcile ends).
+const maxConcurrentRunReconciles = 4
+
 // readProgress reads the driver's last progress line while it runs.
 func (r *MatSimRunReconciler) readProgress(ctx context.Context, obs *observed) {
 	var pod = latestPod(obs.pods)
@@ -281,7 +289,11 @@ func (r *MatSimRunReconciler) readProgress(ctx context.Context, obs *observed) {
 	if s := containerStatus(pod, flowsimv1.ContainerDriver); s == nil || s.State.Running == nil {
 		return
 	}
-	var log, err = r.Logs.TailLog(ctx, pod.Namespace, pod.Name, flowsimv1.ContainerDriver, 50)
+	// Progress is best effort: a slow kubelet must not hold a worker (the run's status
+	// and every other run wait behind it).
+	var readCtx, cancel = context.WithTimeout(ctx, progressReadTimeout)
+	defer cancel()
+	var log, err = r.Logs.TailLog(readCtx, pod.Namespace, pod.Name, flowsimv1.ContainerDriver, 50)
 	if err != nil {
 		ctrl.LoggerFrom(ctx).V(1).Info("Could not read driver progress", "pod", klog.KObj(pod), "error", err.Error())
 		return
@@ -415,6 +427,7 @@ func (r *MatSimRunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&networkingv1.NetworkPolicy{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToRun)).
 		Named("matsimrun").
+		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrentRunReconciles}).
 		Complete(r)
 }
 

@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -573,5 +574,8 @@ func (r *MatSimSweepReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&flowsimv1.MatSimTarget{}, allSweeps).
 		Watches(&corev1.Namespace{}, allSweeps).
 		Named("matsimsweep").
+		// Sweeps side by side: one slow sweep (a huge plan, a slow API server) does not
+		// hold up the others. A sweep is never reconciled twice at once.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(r)
 }
