@@ -74,6 +74,10 @@ const (
 	ReasonDriverFailed = "DriverFailed"
 	// ReasonJobFailed: the Job failed for another reason (its condition message is kept).
 	ReasonJobFailed = "JobFailed"
+	// ReasonNameConflict: an object named as one of the run's children (<run>-driver Job,
+	// <run>-peer pod or Service, <run>-connector NetworkPolicy) exists and is not
+	// controlled by the run; the run does not adopt it.
+	ReasonNameConflict = "NameConflict"
 	// ReasonNotAllowed: the run asks for what the manager's admission flags forbid (an
 	// image outside the allowed patterns, env from a Secret), or its inline config has a
 	// key that looks secret; nothing was created.
