@@ -109,7 +109,12 @@ func (r *MatSimRunReconciler) reconcile(ctx context.Context, run *flowsimv1.MatS
 
 	var wasStarted = meta.IsStatusConditionTrue(run.Status.Conditions, flowsimv1.ConditionStarted)
 	var st, v = computeStatus(run, obs, r.Policy, r.now())
-	if err := r.writeStatus(ctx, run, st); err != nil {
+	if err := r.writeStatus(ctx, run, st); apierrors.IsConflict(err) {
+		// A newer run is in the cache (or on its way): its event brings the next pass.
+		// Not an error: nothing failed, and "Reconciler error" logs would say so.
+		ctrl.LoggerFrom(ctx).V(1).Info("Status write conflict; requeued", "error", err.Error())
+		return ctrl.Result{RequeueAfter: 50 * time.Millisecond}, nil
+	} else if err != nil {
 		return ctrl.Result{}, err
 	}
 	if !wasStarted && obs.job != nil && meta.IsStatusConditionTrue(st.Conditions, flowsimv1.ConditionStarted) {
