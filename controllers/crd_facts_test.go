@@ -90,11 +90,11 @@ func TestCRDSweepPlanTestsAreTheEngines(t *testing.T) {
 	if err := yaml.Unmarshal(b, &crd); err != nil {
 		t.Fatal(err)
 	}
-	var plan = crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["status"].Properties["active"].Items.Schema.Properties["plan"].Items.Schema
+	var plan = crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["status"].Properties["active"].Items.Schema.Properties["targets"].Items.Schema
 	for _, field := range []string{"tests", "refused"} {
 		var p = plan.Properties[field]
 		if p.MaxItems == nil || *p.MaxItems != int64(len(matsim.Tests)) {
-			t.Errorf("MatSimSweep status.active[].plan[].%s maxItems is %s, want %d (the engine's tests)", field, maxItems(p), len(matsim.Tests))
+			t.Errorf("MatSimSweep status.active[].targets[].%s maxItems is %s, want %d (the engine's tests)", field, maxItems(p), len(matsim.Tests))
 		}
 	}
 }

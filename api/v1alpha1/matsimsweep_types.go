@@ -229,9 +229,11 @@ type SweepExecution struct {
 	// Plan lists the execution's targets in the order their runs are created, fixed when
 	// it started; kept only while it runs. At most MaxPlanTargets: a sweep selecting more
 	// starts nothing (condition ScheduleValid=False, reason TooManyTargets).
+	// (JSON name targets: the untyped "plan" strings of earlier versions are pruned, never
+	// misread.)
 	// +optional
 	// +kubebuilder:validation:MaxItems=1000
-	Plan []PlanTarget `json:"plan,omitempty"`
+	Plan []PlanTarget `json:"targets,omitempty"`
 	// Dispatched is how many runs of Plan (in order, a test at a time) were created or
 	// ended without a run; the rest are queued.
 	// +optional
