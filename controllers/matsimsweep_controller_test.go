@@ -63,10 +63,22 @@ type countingClient struct {
 	// failCreates and failDeletes make that many next creates or deletes fail with 503
 	// Service Unavailable.
 	failCreates, failDeletes atomic.Int64
+	// failEvery, when above 0, makes every failEvery-th create, delete and status update
+	// fail with 503 (the fleet soak's faults).
+	failEvery int64
+}
+
+func (c *countingClient) injected(n int64) error {
+	if c.failEvery > 0 && n%c.failEvery == 0 {
+		return apierrors.NewServiceUnavailable("injected by the soak")
+	}
+	return nil
 }
 
 func (c *countingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
-	c.creates.Add(1)
+	if err := c.injected(c.creates.Add(1)); err != nil {
+		return err
+	}
 	if c.failCreates.Add(-1) >= 0 {
 		return apierrors.NewServiceUnavailable("injected by the test")
 	}
@@ -74,7 +86,9 @@ func (c *countingClient) Create(ctx context.Context, obj client.Object, opts ...
 }
 
 func (c *countingClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
-	c.deletes.Add(1)
+	if err := c.injected(c.deletes.Add(1)); err != nil {
+		return err
+	}
 	if c.failDeletes.Add(-1) >= 0 {
 		return apierrors.NewServiceUnavailable("injected by the test")
 	}
@@ -91,7 +105,9 @@ type countingStatus struct {
 }
 
 func (s countingStatus) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-	s.c.statusUpdates.Add(1)
+	if err := s.c.injected(s.c.statusUpdates.Add(1)); err != nil {
+		return err
+	}
 	return s.SubResourceWriter.Update(ctx, obj, opts...)
 }
 
