@@ -80,6 +80,25 @@ func TestCRDTestListIsTheEngines(t *testing.T) {
 	}
 }
 
+// A sweep's plan entries hold a target's tests: the same bound, the engine's test count.
+func TestCRDSweepPlanTestsAreTheEngines(t *testing.T) {
+	var b, err = os.ReadFile(filepath.Join("..", "config", "crd", "bases", "flowsim.dev_matsimsweeps.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.Unmarshal(b, &crd); err != nil {
+		t.Fatal(err)
+	}
+	var plan = crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["status"].Properties["active"].Items.Schema.Properties["targets"].Items.Schema
+	for _, field := range []string{"tests", "refused"} {
+		var p = plan.Properties[field]
+		if p.MaxItems == nil || *p.MaxItems != int64(len(matsim.Tests)) {
+			t.Errorf("MatSimSweep status.active[].targets[].%s maxItems is %s, want %d (the engine's tests)", field, maxItems(p), len(matsim.Tests))
+		}
+	}
+}
+
 // startRule is the CEL rule on MatSimRun spec.start: start below bounds[loops], with the
 // driver's defaults for unset fields.
 func startRule(defaultStart, defaultLoops int, bounds []uint64) string {

@@ -28,6 +28,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -92,17 +93,28 @@ func (r *MatSimRunReconciler) reconcile(ctx context.Context, run *flowsimv1.MatS
 		return ctrl.Result{}, r.settle(ctx, run)
 	}
 	var obs, err = r.observe(ctx, run)
-	if err != nil {
-		return ctrl.Result{}, err
+	if err == nil {
+		err = r.ensureChildren(ctx, run, &obs)
 	}
-	if err := r.ensureChildren(ctx, run, &obs); err != nil {
+	var taken *nameTakenError
+	if errors.As(err, &taken) {
+		// Someone else's object holds a child's name: the run fails and says so
+		// instead of waiting on (or adopting) it.
+		obs, err = observed{conflict: taken.Error()}, nil
+	}
+	if err != nil {
 		return ctrl.Result{}, err
 	}
 	r.readProgress(ctx, &obs)
 
 	var wasStarted = meta.IsStatusConditionTrue(run.Status.Conditions, flowsimv1.ConditionStarted)
 	var st, v = computeStatus(run, obs, r.Policy, r.now())
-	if err := r.writeStatus(ctx, run, st); err != nil {
+	if err := r.writeStatus(ctx, run, st); apierrors.IsConflict(err) {
+		// A newer run is in the cache (or on its way): its event brings the next pass.
+		// Not an error: nothing failed, and "Reconciler error" logs would say so.
+		ctrl.LoggerFrom(ctx).V(1).Info("Status write conflict; requeued", "error", err.Error())
+		return ctrl.Result{RequeueAfter: 50 * time.Millisecond}, nil
+	} else if err != nil {
 		return ctrl.Result{}, err
 	}
 	if !wasStarted && obs.job != nil && meta.IsStatusConditionTrue(st.Conditions, flowsimv1.ConditionStarted) {
@@ -201,16 +213,53 @@ func (r *MatSimRunReconciler) getConfirmed(ctx context.Context, run *flowsimv1.M
 		return false, fmt.Errorf("getting %s: %w", name, err)
 	}
 	if !metav1.IsControlledBy(obj, run) {
-		return false, fmt.Errorf("%T %s exists but is not controlled by MatSimRun %s", obj, name, run.Name)
+		return false, &nameTakenError{obj: obj}
 	}
 	return true, nil
 }
 
-// create creates a child; an existing one (a pass the cache had not caught up with) is read back.
+// nameTakenError: an object named as one of a run's children is not controlled by it.
+type nameTakenError struct{ obj client.Object }
+
+func (e *nameTakenError) Error() string {
+	var kind = fmt.Sprintf("%T", e.obj)
+	switch e.obj.(type) {
+	case *batchv1.Job:
+		kind = "Job"
+	case *corev1.Pod:
+		kind = "Pod"
+	case *corev1.Service:
+		kind = "Service"
+	case *networkingv1.NetworkPolicy:
+		kind = "NetworkPolicy"
+	}
+	var owner = "no controller"
+	if c := metav1.GetControllerOf(e.obj); c != nil {
+		owner = "controller " + c.Kind + " " + c.Name
+	}
+	return fmt.Sprintf("%s %s/%s already exists and is not controlled by this MatSimRun (%s): the run does not adopt it; delete it, or run under another name",
+		kind, e.obj.GetNamespace(), e.obj.GetName(), owner)
+}
+
+// owned checks that an existing child read back is controlled by run.
+func owned(run *flowsimv1.MatSimRun, obj client.Object) error {
+	if !metav1.IsControlledBy(obj, run) {
+		return &nameTakenError{obj: obj}
+	}
+	return nil
+}
+
+// create creates a child; an existing one (a pass the cache had not caught up with) is
+// read back, and must be controlled by the same run (*nameTakenError otherwise).
 func (r *MatSimRunReconciler) create(ctx context.Context, obj client.Object) error {
+	var controller = metav1.GetControllerOf(obj)
 	var err = r.Create(ctx, obj)
 	if apierrors.IsAlreadyExists(err) {
-		err = r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), obj)
+		if err = r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), obj); err == nil {
+			if c := metav1.GetControllerOf(obj); controller == nil || c == nil || c.UID != controller.UID {
+				return &nameTakenError{obj: obj}
+			}
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", obj.GetName(), err)
@@ -221,6 +270,9 @@ func (r *MatSimRunReconciler) create(ctx context.Context, obj client.Object) err
 func (r *MatSimRunReconciler) ensureNetworkPolicy(ctx context.Context, run *flowsimv1.MatSimRun) error {
 	var policy networkingv1.NetworkPolicy
 	var err = r.Get(ctx, types.NamespacedName{Namespace: run.Namespace, Name: PolicyName(run)}, &policy)
+	if err == nil {
+		return owned(run, &policy)
+	}
 	if !apierrors.IsNotFound(err) {
 		return err
 	}
@@ -238,6 +290,8 @@ func (r *MatSimRunReconciler) ensurePeer(ctx context.Context, run *flowsimv1.Mat
 			return err
 		}
 	} else if err != nil {
+		return err
+	} else if err := owned(run, &svc); err != nil {
 		return err
 	}
 	if obs.peer != nil || obs.peerGone {
@@ -272,6 +326,13 @@ func (r *MatSimRunReconciler) ensureJob(ctx context.Context, run *flowsimv1.MatS
 	return nil
 }
 
+// progressReadTimeout bounds one read of a driver's log for progress.
+const progressReadTimeout = 5 * time.Second
+
+// maxConcurrentRunReconciles lets runs be reconciled side by side (never one run twice at
+// once: the workqueue holds a key until its reconcile ends).
+const maxConcurrentRunReconciles = 4
+
 // readProgress reads the driver's last progress line while it runs.
 func (r *MatSimRunReconciler) readProgress(ctx context.Context, obs *observed) {
 	var pod = latestPod(obs.pods)
@@ -281,7 +342,11 @@ func (r *MatSimRunReconciler) readProgress(ctx context.Context, obs *observed) {
 	if s := containerStatus(pod, flowsimv1.ContainerDriver); s == nil || s.State.Running == nil {
 		return
 	}
-	var log, err = r.Logs.TailLog(ctx, pod.Namespace, pod.Name, flowsimv1.ContainerDriver, 50)
+	// Progress is best effort: a slow kubelet must not hold a worker (the run's status
+	// and every other run wait behind it).
+	var readCtx, cancel = context.WithTimeout(ctx, progressReadTimeout)
+	defer cancel()
+	var log, err = r.Logs.TailLog(readCtx, pod.Namespace, pod.Name, flowsimv1.ContainerDriver, 50)
 	if err != nil {
 		ctrl.LoggerFrom(ctx).V(1).Info("Could not read driver progress", "pod", klog.KObj(pod), "error", err.Error())
 		return
@@ -415,6 +480,7 @@ func (r *MatSimRunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&networkingv1.NetworkPolicy{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToRun)).
 		Named("matsimrun").
+		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrentRunReconciles}).
 		Complete(r)
 }
 

@@ -45,6 +45,8 @@ type observed struct {
 	peerGone bool
 	// notAllowed says why the admission policy forbids the run (nothing created yet).
 	notAllowed string
+	// conflict names a child's name taken by an object the run does not control.
+	conflict string
 	// progress read from the driver's log, if any.
 	progress *result.Progress
 }
@@ -298,6 +300,9 @@ func judge(run *flowsimv1.MatSimRun, start *metav1.Time, obs observed, opts Stat
 
 	if obs.notAllowed != "" {
 		return failed(flowsimv1.ReasonNotAllowed, "%s", obs.notAllowed), time.Time{}
+	}
+	if obs.conflict != "" {
+		return failed(flowsimv1.ReasonNameConflict, "%s", obs.conflict), time.Time{}
 	}
 	if o := driverOutcome(pod, final); o != nil {
 		return o, time.Time{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -45,9 +47,10 @@ type MatSimSweepReconciler struct {
 	Now func() time.Time
 
 	mu sync.Mutex
-	// expected holds runs ("namespace/name") created by this process that the cache has
-	// not shown yet, with the real time of creation: they hold a slot of maxParallelRuns.
-	expected map[string]time.Time
+	// expected holds, per sweep, the runs ("namespace/name") created by this process that
+	// the cache has not shown yet, with the real time of creation: they hold a slot of
+	// that sweep's maxParallelRuns (and no other sweep's).
+	expected map[string]map[string]time.Time
 }
 
 // Reconcile brings one MatSimSweep one step further.
@@ -55,6 +58,9 @@ func (r *MatSimSweepReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	var sweep flowsimv1.MatSimSweep
 	if err := r.Get(ctx, req.NamespacedName, &sweep); apierrors.IsNotFound(err) {
 		forgetSweepMetrics(req.Name)
+		r.mu.Lock()
+		delete(r.expected, req.Name)
+		r.mu.Unlock()
 		return ctrl.Result{}, nil
 	} else if err != nil {
 		return ctrl.Result{}, err
@@ -75,11 +81,14 @@ func (r *MatSimSweepReconciler) now() time.Time {
 // sweepPass collects what a pass decided, applied after its status write succeeded.
 type sweepPass struct {
 	stop     []*flowsimv1.MatSimRun // unfinished runs whose target or namespace went away
-	replaced []*flowsimv1.MatSimRun // unfinished runs of replaced executions
 	finished []flowsimv1.SweepExecution
 	started  *flowsimv1.SweepExecution
 	missed   []string // MissedSchedule event notes
-	requeue  time.Duration
+	refused  []string // RunRefused event notes
+	// createErr: runs that could not be created for a reason that may pass; they stay
+	// queued and the pass returns the error (the workqueue's backoff).
+	createErr error
+	requeue   time.Duration
 }
 
 func (r *MatSimSweepReconciler) reconcile(ctx context.Context, sweep *flowsimv1.MatSimSweep) (ctrl.Result, error) {
@@ -92,21 +101,15 @@ func (r *MatSimSweepReconciler) reconcile(ctx context.Context, sweep *flowsimv1.
 	st.ObservedGeneration = sweep.Generation
 	var pass sweepPass
 
-	if err := judgeActive(st, obs, now, &pass); err != nil {
-		return ctrl.Result{}, err
-	}
+	judgeActive(st, obs, now, &pass)
 	if err := r.schedule(sweep, st, obs, now, &pass); err != nil {
 		return ctrl.Result{}, err
 	}
 	if pass.started == nil {
 		// A new execution is written first and dispatched by the next pass (its own status
 		// write wakes it): runs never exist for an execution the status does not hold.
-		if err := r.dispatch(ctx, sweep, st, obs); err != nil {
-			return ctrl.Result{}, err
-		}
-		if err := judgeActive(st, obs, now, &pass); err != nil {
-			return ctrl.Result{}, err
-		}
+		r.dispatch(ctx, sweep, st, obs, &pass)
+		judgeActive(st, obs, now, &pass)
 	}
 	var kept, dropped = pruneHistory(&sweep.Spec, st.History)
 	st.History = kept
@@ -119,7 +122,7 @@ func (r *MatSimSweepReconciler) reconcile(ctx context.Context, sweep *flowsimv1.
 		return ctrl.Result{}, err
 	}
 	r.record(sweep, &pass, obs)
-	var errs = []error{r.deleteRuns(ctx, append(pass.stop, pass.replaced...)), r.pruneRuns(ctx, sweep, obs, dropped)}
+	var errs = []error{pass.createErr, r.deleteRuns(ctx, stragglers(&sweep.Status, obs, pass.stop)), r.pruneRuns(ctx, sweep, obs, dropped)}
 	return ctrl.Result{RequeueAfter: pass.requeue}, errors.Join(errs...)
 }
 
@@ -136,7 +139,7 @@ func (r *MatSimSweepReconciler) observe(ctx context.Context, sweep *flowsimv1.Ma
 		return nil, fmt.Errorf("listing the sweep's MatSimRuns: %w", err)
 	}
 	for i := range runs.Items {
-		if metav1.IsControlledBy(&runs.Items[i], sweep) {
+		if ownRun(sweep, &runs.Items[i]) {
 			obs.runs[key(runs.Items[i].Namespace, runs.Items[i].Name)] = &runs.Items[i]
 		}
 	}
@@ -157,9 +160,9 @@ func (r *MatSimSweepReconciler) observe(ctx context.Context, sweep *flowsimv1.Ma
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for k, at := range r.expected {
+	for k, at := range r.expected[sweep.Name] {
 		if _, seen := obs.runs[k]; seen || time.Since(at) > expectationTTL {
-			delete(r.expected, k)
+			delete(r.expected[sweep.Name], k)
 		} else {
 			obs.expected[k] = true
 		}
@@ -167,20 +170,27 @@ func (r *MatSimSweepReconciler) observe(ctx context.Context, sweep *flowsimv1.Ma
 	return obs, nil
 }
 
+// ownRun says whether a run is one the sweep created: controlled by the sweep and named
+// as the sweep names the run of its execution × namespace × target × test (labels and an
+// owner reference alone can be written by anyone allowed to create runs in a namespace;
+// such a run neither holds a slot nor counts as a result).
+func ownRun(sweep *flowsimv1.MatSimSweep, run *flowsimv1.MatSimRun) bool {
+	var l = run.Labels
+	return metav1.IsControlledBy(run, sweep) &&
+		run.Name == sweepRunName(l[flowsimv1.LabelExecution], run.Namespace, l[flowsimv1.LabelTarget], flowsimv1.MatSimTest(l[flowsimv1.LabelTest]))
+}
+
 // judgeActive recomputes the counts and results of the running executions and moves
 // those whose runs all finished to the history.
-func judgeActive(st *flowsimv1.MatSimSweepStatus, obs *sweepObserved, now time.Time, pass *sweepPass) error {
+func judgeActive(st *flowsimv1.MatSimSweepStatus, obs *sweepObserved, now time.Time, pass *sweepPass) {
 	var active []flowsimv1.SweepExecution
 	pass.stop = nil
 	for _, ex := range st.Active {
-		var items, err = planItems(&ex)
-		if err != nil {
-			return err
-		}
+		var items = planItems(&ex)
 		var results = make([]flowsimv1.SweepRunResult, len(items))
 		for i, it := range items {
 			var stop *flowsimv1.MatSimRun
-			results[i], stop = itemResult(it, int32(i) < ex.Dispatched, obs)
+			results[i], stop = itemResult(&ex, it, int32(i) < ex.Dispatched, obs)
 			if stop != nil {
 				pass.stop = append(pass.stop, stop)
 			}
@@ -190,7 +200,7 @@ func judgeActive(st *flowsimv1.MatSimSweepStatus, obs *sweepObserved, now time.T
 			active = append(active, ex)
 			continue
 		}
-		ex.Phase, ex.CompletionTime, ex.Plan, ex.Dispatched = flowsimv1.ExecutionCompleted, ptr.To(metav1.NewTime(now)), nil, 0
+		ex.Phase, ex.CompletionTime, ex.Plan, ex.Dispatched, ex.Refusals = flowsimv1.ExecutionCompleted, ptr.To(metav1.NewTime(now)), nil, 0, nil
 		st.LastCompletionTime, st.LastResult = ex.CompletionTime, ex.Counts.Summary()
 		if executionSucceeded(&ex) {
 			st.LastSuccessfulTime = ex.CompletionTime
@@ -199,7 +209,6 @@ func judgeActive(st *flowsimv1.MatSimSweepStatus, obs *sweepObserved, now time.T
 		pass.finished = append(pass.finished, ex)
 	}
 	st.Active = active
-	return nil
 }
 
 // toHistory keeps at most MaxSweepHistoryResults results of a finished execution.
@@ -213,31 +222,26 @@ func toHistory(ex flowsimv1.SweepExecution) flowsimv1.SweepExecution {
 
 // replaceActive stops every running execution (concurrencyPolicy Replace): unfinished
 // runs are deleted and, with queued ones, end as error with reason Replaced.
-func replaceActive(st *flowsimv1.MatSimSweepStatus, obs *sweepObserved, now time.Time, pass *sweepPass) error {
+func replaceActive(st *flowsimv1.MatSimSweepStatus, obs *sweepObserved, now time.Time, pass *sweepPass) {
 	for _, ex := range st.Active {
-		var items, err = planItems(&ex)
-		if err != nil {
-			return err
-		}
+		var items = planItems(&ex)
 		var results = make([]flowsimv1.SweepRunResult, len(items))
 		for i, it := range items {
-			results[i], _ = itemResult(it, int32(i) < ex.Dispatched, obs)
+			results[i], _ = itemResult(&ex, it, int32(i) < ex.Dispatched, obs)
 			switch results[i].Outcome {
 			case flowsimv1.OutcomeQueued, flowsimv1.OutcomePending, flowsimv1.OutcomeRunning:
-				results[i].Outcome, results[i].Reason = flowsimv1.OutcomeError, ReasonReplaced
+				results[i].Outcome, results[i].Reason = flowsimv1.OutcomeError, flowsimv1.ReasonReplaced
 				results[i].Message = "a newer execution replaced this one before the run finished"
-				if run, ok := obs.runs[key(it.namespace, it.run)]; ok && run.DeletionTimestamp == nil {
-					pass.replaced = append(pass.replaced, run)
-				}
+				// Its run is deleted after the status write, and again on every pass until
+				// it is gone (stragglers).
 			}
 		}
 		summarize(&ex, results)
-		ex.Phase, ex.CompletionTime, ex.Plan, ex.Dispatched = flowsimv1.ExecutionReplaced, ptr.To(metav1.NewTime(now)), nil, 0
+		ex.Phase, ex.CompletionTime, ex.Plan, ex.Dispatched, ex.Refusals = flowsimv1.ExecutionReplaced, ptr.To(metav1.NewTime(now)), nil, 0, nil
 		st.History = append([]flowsimv1.SweepExecution{toHistory(ex)}, st.History...)
 		pass.finished = append(pass.finished, ex)
 	}
 	st.Active = nil
-	return nil
 }
 
 // schedule starts at most one execution: a manual trigger first, else the schedule's
@@ -246,12 +250,19 @@ func (r *MatSimSweepReconciler) schedule(sweep *flowsimv1.MatSimSweep, st *flows
 	var spec = &sweep.Spec
 	var sched, err = parseSchedule(spec)
 	if err != nil {
-		setSweepCondition(sweep, st, ConditionScheduleValid, metav1.ConditionFalse, ReasonInvalidSchedule, err.Error())
-	} else if _, selErr := selectTargets(sweep, obs); selErr != nil {
-		setSweepCondition(sweep, st, ConditionScheduleValid, metav1.ConditionFalse, ReasonInvalidSelector, selErr.Error())
+		setSweepCondition(sweep, st, flowsimv1.ConditionScheduleValid, metav1.ConditionFalse, flowsimv1.ReasonInvalidSchedule, err.Error())
+	} else if plan, selErr := selectTargets(sweep, obs); selErr != nil {
+		setSweepCondition(sweep, st, flowsimv1.ConditionScheduleValid, metav1.ConditionFalse, flowsimv1.ReasonInvalidSelector, selErr.Error())
+		return nil
+	} else if len(plan) > flowsimv1.MaxPlanTargets {
+		// The plan is kept in status while the execution runs: its bound keeps the status
+		// under etcd's object limit. Nothing starts until the sweep is split.
+		setSweepCondition(sweep, st, flowsimv1.ConditionScheduleValid, metav1.ConditionFalse, flowsimv1.ReasonTooManyTargets,
+			fmt.Sprintf("spec.namespaceSelector and spec.selector choose %d MatSimTargets; one execution holds at most %d: split the sweep into several (for example by namespaceSelector)",
+				len(plan), flowsimv1.MaxPlanTargets))
 		return nil
 	} else {
-		setSweepCondition(sweep, st, ConditionScheduleValid, metav1.ConditionTrue, ReasonScheduleValid, "next: "+sched.Next(now).UTC().Format(time.RFC3339))
+		setSweepCondition(sweep, st, flowsimv1.ConditionScheduleValid, metav1.ConditionTrue, flowsimv1.ReasonScheduleValid, "next: "+sched.Next(now).UTC().Format(time.RFC3339))
 	}
 
 	var start = func(trigger flowsimv1.ExecutionTrigger, scheduled time.Time, value string) error {
@@ -264,9 +275,7 @@ func (r *MatSimSweepReconciler) schedule(sweep *flowsimv1.MatSimSweep, st *flows
 			}
 		}
 		if len(st.Active) > 0 && spec.ConcurrencyPolicy == flowsimv1.ReplaceConcurrent {
-			if err := replaceActive(st, obs, now, pass); err != nil {
-				return err
-			}
+			replaceActive(st, obs, now, pass)
 		}
 		var plan, err = selectTargets(sweep, obs)
 		if err != nil {
@@ -277,7 +286,10 @@ func (r *MatSimSweepReconciler) schedule(sweep *flowsimv1.MatSimSweep, st *flows
 		pass.started = &st.Active[len(st.Active)-1]
 		return nil
 	}
-	var blocked = len(st.Active) > 0 && (spec.ConcurrencyPolicy == "" || spec.ConcurrencyPolicy == flowsimv1.ForbidConcurrent)
+	// Forbid waits while an execution runs; Allow while MaxActiveExecutions run (the
+	// status holds each one's plan, and the CRD bounds status.active).
+	var blocked = len(st.Active) > 0 && (spec.ConcurrencyPolicy == "" || spec.ConcurrencyPolicy == flowsimv1.ForbidConcurrent) ||
+		len(st.Active) >= flowsimv1.MaxActiveExecutions && spec.ConcurrencyPolicy != flowsimv1.ReplaceConcurrent
 
 	if v := sweep.Annotations[flowsimv1.TriggerAnnotation]; v != "" && v != st.LastTrigger && !blocked {
 		if err := start(flowsimv1.TriggerManual, now, v); err != nil {
@@ -296,7 +308,7 @@ func (r *MatSimSweepReconciler) schedule(sweep *flowsimv1.MatSimSweep, st *flows
 		}
 	}
 	var due = scheduleDue(sched, earliest, now)
-	if !ptr.Deref(spec.Suspend, false) {
+	if !ptr.Deref(spec.Suspend, false) && !due.next.IsZero() {
 		pass.requeue = due.next.Sub(now) + 100*time.Millisecond
 	}
 	if due.latest.IsZero() || ptr.Deref(spec.Suspend, false) {
@@ -316,7 +328,7 @@ func (r *MatSimSweepReconciler) schedule(sweep *flowsimv1.MatSimSweep, st *flows
 			due.latest.UTC().Format(time.RFC3339), *spec.StartingDeadlineSeconds))
 	case blocked:
 		// Forbid: the due time waits for the running execution, as a CronJob's does; the
-		// runs' events wake us when it ends.
+		// runs' events wake us when it ends. Allow: it waits for one of them to end.
 	default:
 		if err := start(flowsimv1.TriggerSchedule, due.latest, ""); err != nil {
 			return err
@@ -326,18 +338,19 @@ func (r *MatSimSweepReconciler) schedule(sweep *flowsimv1.MatSimSweep, st *flows
 	return nil
 }
 
-// dispatch creates the runs that fit within the parallelism limits.
-func (r *MatSimSweepReconciler) dispatch(ctx context.Context, sweep *flowsimv1.MatSimSweep, st *flowsimv1.MatSimSweepStatus, obs *sweepObserved) error {
+// dispatch creates the runs that fit within the parallelism limits. A run the API server
+// refuses for good (invalid, forbidden: an admission policy or webhook, a ResourceQuota)
+// ends its item as error, reason RunRefused, so the execution still completes; a run
+// that could not be created for a reason that may pass stays queued and pass.createErr
+// makes the workqueue retry with backoff.
+func (r *MatSimSweepReconciler) dispatch(ctx context.Context, sweep *flowsimv1.MatSimSweep, st *flowsimv1.MatSimSweepStatus, obs *sweepObserved, pass *sweepPass) {
 	var items = make([][]planItem, len(st.Active))
 	for e := range st.Active {
-		var err error
-		if items[e], err = planItems(&st.Active[e]); err != nil {
-			return err
-		}
+		items[e] = planItems(&st.Active[e])
 	}
 	var create = dispatch(&sweep.Spec, st.Active, items, obs)
 	if len(create) == 0 {
-		return nil
+		return
 	}
 	var (
 		wg     sync.WaitGroup
@@ -358,8 +371,12 @@ func (r *MatSimSweepReconciler) dispatch(ctx context.Context, sweep *flowsimv1.M
 			defer mu.Unlock()
 			switch {
 			case err == nil || apierrors.IsAlreadyExists(err):
-				r.expect(key(run.Namespace, run.Name))
+				r.expect(sweep.Name, key(run.Namespace, run.Name))
 				obs.expected[key(run.Namespace, run.Name)] = true
+			case refusedForGood(err):
+				refuse(&st.Active[e], it, err.Error())
+				pass.refused = append(pass.refused, fmt.Sprintf("Execution %s: the API server refused MatSimRun %s/%s (target %s, test %s); the item ends as error: %s",
+					st.Active[e].Name, run.Namespace, run.Name, it.target, it.test, truncate(err.Error(), 512)))
 			default:
 				// Not dispatched after all: it stays queued.
 				if st.Active[e].Dispatched > it.index {
@@ -370,20 +387,28 @@ func (r *MatSimSweepReconciler) dispatch(ctx context.Context, sweep *flowsimv1.M
 		}()
 	}
 	wg.Wait()
-	ctrl.LoggerFrom(ctx).V(1).Info("Created sweep runs", "count", len(create)-len(failed))
+	ctrl.LoggerFrom(ctx).V(1).Info("Created sweep runs", "count", len(create)-len(failed)-len(pass.refused), "refused", len(pass.refused))
 	if len(failed) > 0 {
-		ctrl.LoggerFrom(ctx).Info("Could not create some sweep runs; they stay queued", "failed", len(failed), "first", failed[0].Error())
+		pass.createErr = fmt.Errorf("could not create %d run(s), they stay queued and are retried with backoff; first: %w", len(failed), failed[0])
 	}
-	return nil
 }
 
-func (r *MatSimSweepReconciler) expect(k string) {
+// refusedForGood says whether the API server's answer to a Create will not change by
+// retrying the same object: the object is invalid, or admission forbids it.
+func refusedForGood(err error) bool {
+	return apierrors.IsInvalid(err) || apierrors.IsForbidden(err) || apierrors.IsBadRequest(err) || apierrors.IsRequestEntityTooLargeError(err)
+}
+
+func (r *MatSimSweepReconciler) expect(sweep, k string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.expected == nil {
-		r.expected = map[string]time.Time{}
+		r.expected = map[string]map[string]time.Time{}
 	}
-	r.expected[k] = time.Now()
+	if r.expected[sweep] == nil {
+		r.expected[sweep] = map[string]time.Time{}
+	}
+	r.expected[sweep][k] = time.Now()
 }
 
 func setSweepCondition(sweep *flowsimv1.MatSimSweep, st *flowsimv1.MatSimSweepStatus, t string, s metav1.ConditionStatus, reason, msg string) {
@@ -395,12 +420,12 @@ func setActiveCondition(sweep *flowsimv1.MatSimSweep, st *flowsimv1.MatSimSweepS
 	switch {
 	case len(st.Active) > 0:
 		var c = st.Active[0].Counts
-		setSweepCondition(sweep, st, ConditionActive, metav1.ConditionTrue, ReasonExecutionRunning,
+		setSweepCondition(sweep, st, flowsimv1.ConditionActive, metav1.ConditionTrue, flowsimv1.ReasonExecutionRunning,
 			fmt.Sprintf("%s: %d/%d runs finished, %d queued", st.Active[0].Name, c.Finished(), c.Total, c.Queued))
 	case ptr.Deref(sweep.Spec.Suspend, false):
-		setSweepCondition(sweep, st, ConditionActive, metav1.ConditionFalse, ReasonSuspended, "spec.suspend is true")
+		setSweepCondition(sweep, st, flowsimv1.ConditionActive, metav1.ConditionFalse, flowsimv1.ReasonSuspended, "spec.suspend is true")
 	default:
-		setSweepCondition(sweep, st, ConditionActive, metav1.ConditionFalse, ReasonIdle, "no execution is running")
+		setSweepCondition(sweep, st, flowsimv1.ConditionActive, metav1.ConditionFalse, flowsimv1.ReasonIdle, "no execution is running")
 	}
 }
 
@@ -421,21 +446,31 @@ func (r *MatSimSweepReconciler) writeStatus(ctx context.Context, sweep *flowsimv
 func (r *MatSimSweepReconciler) record(sweep *flowsimv1.MatSimSweep, pass *sweepPass, obs *sweepObserved) {
 	var st = &sweep.Status
 	for _, note := range pass.missed {
-		r.Recorder.Eventf(sweep, nil, corev1.EventTypeWarning, EventMissedSchedule, "Schedule", "%s", note)
+		r.Recorder.Eventf(sweep, nil, corev1.EventTypeWarning, flowsimv1.EventMissedSchedule, "Schedule", "%s", note)
+	}
+	for _, note := range pass.refused {
+		r.Recorder.Eventf(sweep, nil, corev1.EventTypeWarning, flowsimv1.EventRunRefused, "Create", "%s", note)
+	}
+	if pass.createErr != nil {
+		r.Recorder.Eventf(sweep, nil, corev1.EventTypeWarning, flowsimv1.EventRunCreateFailed, "Create", "%s", truncate(pass.createErr.Error(), 1000))
 	}
 	for _, ex := range pass.finished {
 		var c = ex.Counts
 		var result, eventType = "passed", corev1.EventTypeNormal
 		switch {
+		case ex.Counts.Total == 0:
+			result, eventType = "empty", corev1.EventTypeWarning
+			r.Recorder.Eventf(sweep, nil, eventType, flowsimv1.EventEmptyPlan, "Complete", "Execution %s completed with no run: spec.namespaceSelector and spec.selector chose no MatSimTarget; it does not count as a success",
+				ex.Name)
 		case ex.Phase == flowsimv1.ExecutionReplaced:
 			result, eventType = "replaced", corev1.EventTypeWarning
-			r.Recorder.Eventf(sweep, nil, eventType, EventReplaced, "Replace", "Execution %s replaced: %d passed, %d failed, %d error of %d",
+			r.Recorder.Eventf(sweep, nil, eventType, flowsimv1.EventReplaced, "Replace", "Execution %s replaced: %d passed, %d failed, %d error of %d",
 				ex.Name, c.Passed, c.Failed, c.Error, c.Total)
 		case c.Passed != c.Total:
 			result, eventType = "failed", corev1.EventTypeWarning
 			fallthrough
 		default:
-			r.Recorder.Eventf(sweep, nil, eventType, EventCompleted, "Complete", "Execution %s completed: %d/%d passed, %d failed, %d error",
+			r.Recorder.Eventf(sweep, nil, eventType, flowsimv1.EventCompleted, "Complete", "Execution %s completed: %d/%d passed, %d failed, %d error",
 				ex.Name, c.Passed, c.Total, c.Failed, c.Error)
 		}
 		sweepExecutionsTotal.WithLabelValues(sweep.Name, result).Inc()
@@ -444,7 +479,7 @@ func (r *MatSimSweepReconciler) record(sweep *flowsimv1.MatSimSweep, pass *sweep
 		sweepRunsTotal.WithLabelValues(sweep.Name, flowsimv1.OutcomeError).Add(float64(c.Error))
 	}
 	if ex := pass.started; ex != nil {
-		r.Recorder.Eventf(sweep, nil, corev1.EventTypeNormal, EventScheduled, "Schedule", "Execution %s started (%s): %d runs over %d targets",
+		r.Recorder.Eventf(sweep, nil, corev1.EventTypeNormal, flowsimv1.EventScheduled, "Schedule", "Execution %s started (%s): %d runs over %d targets",
 			ex.Name, ex.Trigger, ex.Counts.Total, len(ex.Plan))
 	}
 	if st.LastSuccessfulTime != nil {
@@ -462,10 +497,31 @@ func (r *MatSimSweepReconciler) record(sweep *flowsimv1.MatSimSweep, pass *sweep
 	sweepActiveRuns.WithLabelValues(sweep.Name).Set(float64(active))
 }
 
+// stragglers are the runs to stop, found again on every pass until they are gone (a
+// failed Delete, or a manager that stopped between the status write and the Delete, is
+// retried): the unfinished runs of executions that ended (replaced, or whose target or
+// namespace went away), and stop, this pass's runs whose target went away.
+func stragglers(st *flowsimv1.MatSimSweepStatus, obs *sweepObserved, stop []*flowsimv1.MatSimRun) []*flowsimv1.MatSimRun {
+	var ended = map[string]bool{}
+	for _, ex := range st.History {
+		ended[ex.Name] = true
+	}
+	var out = slices.Clone(stop)
+	for _, run := range obs.runs {
+		if ended[run.Labels[flowsimv1.LabelExecution]] && !run.Status.Phase.IsFinished() && run.DeletionTimestamp == nil && !slices.Contains(stop, run) {
+			out = append(out, run)
+		}
+	}
+	return out
+}
+
 func (r *MatSimSweepReconciler) deleteRuns(ctx context.Context, runs []*flowsimv1.MatSimRun) error {
 	var errs []error
 	for _, run := range runs {
-		var err = r.Delete(ctx, run, client.PropagationPolicy(metav1.DeletePropagationBackground),
+		// Foreground: the run stays (deletionTimestamp set) until the garbage collector has
+		// deleted its Job and pods, so it holds its slot of maxParallelRuns until nothing of
+		// it runs: never two runs of a target against the same table.
+		var err = r.Delete(ctx, run, client.PropagationPolicy(metav1.DeletePropagationForeground),
 			client.Preconditions{UID: ptr.To(run.UID)})
 		if err = client.IgnoreNotFound(err); err != nil && !apierrors.IsConflict(err) {
 			errs = append(errs, fmt.Errorf("deleting MatSimRun %s/%s: %w", run.Namespace, run.Name, err))
@@ -518,5 +574,8 @@ func (r *MatSimSweepReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&flowsimv1.MatSimTarget{}, allSweeps).
 		Watches(&corev1.Namespace{}, allSweeps).
 		Named("matsimsweep").
+		// Sweeps side by side: one slow sweep (a huge plan, a slow API server) does not
+		// hold up the others. A sweep is never reconciled twice at once.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(r)
 }

@@ -15,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -59,15 +60,38 @@ func (c *fakeClock) set(t time.Time) {
 type countingClient struct {
 	client.Client
 	creates, deletes, statusUpdates atomic.Int64
+	// failCreates and failDeletes make that many next creates or deletes fail with 503
+	// Service Unavailable.
+	failCreates, failDeletes atomic.Int64
+	// failEvery, when above 0, makes every failEvery-th create, delete and status update
+	// fail with 503 (the fleet soak's faults).
+	failEvery int64
+}
+
+func (c *countingClient) injected(n int64) error {
+	if c.failEvery > 0 && n%c.failEvery == 0 {
+		return apierrors.NewServiceUnavailable("injected by the soak")
+	}
+	return nil
 }
 
 func (c *countingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
-	c.creates.Add(1)
+	if err := c.injected(c.creates.Add(1)); err != nil {
+		return err
+	}
+	if c.failCreates.Add(-1) >= 0 {
+		return apierrors.NewServiceUnavailable("injected by the test")
+	}
 	return c.Client.Create(ctx, obj, opts...)
 }
 
 func (c *countingClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
-	c.deletes.Add(1)
+	if err := c.injected(c.deletes.Add(1)); err != nil {
+		return err
+	}
+	if c.failDeletes.Add(-1) >= 0 {
+		return apierrors.NewServiceUnavailable("injected by the test")
+	}
 	return c.Client.Delete(ctx, obj, opts...)
 }
 
@@ -81,7 +105,9 @@ type countingStatus struct {
 }
 
 func (s countingStatus) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-	s.c.statusUpdates.Add(1)
+	if err := s.c.injected(s.c.statusUpdates.Add(1)); err != nil {
+		return err
+	}
 	return s.SubResourceWriter.Update(ctx, obj, opts...)
 }
 
@@ -222,7 +248,7 @@ func (e *sweepEnv) createSweep(mutate ...func(*flowsimv1.MatSimSweepSpec)) {
 		e.t.Fatalf("creating MatSimSweep: %v", err)
 	}
 	e.waitSweep("the sweep is observed", func(sw *flowsimv1.MatSimSweep) error {
-		if sw.Status.ObservedGeneration != sw.Generation || meta.FindStatusCondition(sw.Status.Conditions, ConditionScheduleValid) == nil {
+		if sw.Status.ObservedGeneration != sw.Generation || meta.FindStatusCondition(sw.Status.Conditions, flowsimv1.ConditionScheduleValid) == nil {
 			return fmt.Errorf("status %+v", sw.Status)
 		}
 		return nil
@@ -306,23 +332,24 @@ func (e *sweepEnv) finish(run *flowsimv1.MatSimRun, outcome string) {
 	run.Status.Result = &flowsimv1.RunResult{Outcome: outcome, Duration: metav1.Duration{Duration: time.Second}, DocsPerSecond: "1.0"}
 	switch outcome {
 	case flowsimv1.OutcomePassed:
-		run.Status.Phase, run.Status.Reason = flowsimv1.PhaseSucceeded, ReasonPassed
+		run.Status.Phase, run.Status.Reason = flowsimv1.PhaseSucceeded, flowsimv1.ReasonPassed
 	case flowsimv1.OutcomeFailed:
-		run.Status.Phase, run.Status.Reason = flowsimv1.PhaseFailed, ReasonCheckFailed
+		run.Status.Phase, run.Status.Reason = flowsimv1.PhaseFailed, flowsimv1.ReasonCheckFailed
 		run.Status.Result.Check, run.Status.Result.Message = "load.phantom", "key [7] was loaded but never stored"
 	default:
-		run.Status.Phase, run.Status.Reason = flowsimv1.PhaseFailed, ReasonSetupError
+		run.Status.Phase, run.Status.Reason = flowsimv1.PhaseFailed, flowsimv1.ReasonSetupError
 	}
 	if err := e.c.Status().Update(ctx, run); err != nil {
 		e.t.Fatalf("finishing run %s: %v", run.Name, err)
 	}
 }
 
-// finishAll finishes every unfinished run of the sweep as passed.
+// finishAll finishes every unfinished run of the sweep as passed (not those being
+// deleted: envtest has no garbage collector to remove them).
 func (e *sweepEnv) finishAll(execution string) int {
 	e.t.Helper()
 	var n int
-	for _, run := range e.runs(execution) {
+	for _, run := range e.live(execution) {
 		if !run.Status.Phase.IsFinished() {
 			e.finish(&run, flowsimv1.OutcomePassed)
 			n++
@@ -407,10 +434,10 @@ func TestSweepTickCreatesRuns(t *testing.T) {
 	if sw.Status.LastScheduleTime == nil || !sw.Status.LastScheduleTime.Time.Equal(e.at(1, "02:00:00")) {
 		t.Errorf("lastScheduleTime %v, want 02:00", sw.Status.LastScheduleTime)
 	}
-	e.waitEvent(EventScheduled, ex.Name)
+	e.waitEvent(flowsimv1.EventScheduled, ex.Name)
 	var runs = e.waitRuns(ex.Name, 3)
 	for _, run := range runs {
-		if !metav1.IsControlledBy(&run, sw) || run.Labels[flowsimv1.LabelTarget] == "" || run.Labels[LabelTest] != string(run.Spec.Test) {
+		if !metav1.IsControlledBy(&run, sw) || run.Labels[flowsimv1.LabelTarget] == "" || run.Labels[flowsimv1.LabelTest] != string(run.Spec.Test) {
 			t.Errorf("run %s/%s: owner %v labels %v", run.Namespace, run.Name, run.OwnerReferences, run.Labels)
 		}
 		if want := map[string]string{"pg": e.namespaces[0], "mysql": e.namespaces[1]}[run.Labels[flowsimv1.LabelTarget]]; run.Namespace != want {
@@ -433,7 +460,7 @@ func TestSweepTickCreatesRuns(t *testing.T) {
 	if sw.Status.LastResult != "2/3" || sw.Status.LastCompletionTime == nil || sw.Status.LastSuccessfulTime != nil {
 		t.Errorf("lastResult %q, lastCompletionTime %v, lastSuccessfulTime %v", sw.Status.LastResult, sw.Status.LastCompletionTime, sw.Status.LastSuccessfulTime)
 	}
-	e.waitEvent(EventCompleted, "2/3 passed, 1 failed")
+	e.waitEvent(flowsimv1.EventCompleted, "2/3 passed, 1 failed")
 	if got := gaugeValue(sweepExecutionsTotal.WithLabelValues(e.sweep, "failed")); got != before+1 {
 		t.Errorf("executions_total{result=failed} = %v, want %v", got, before+1)
 	}
@@ -450,7 +477,7 @@ func TestSweepSuspend(t *testing.T) {
 	e.createSweep(func(s *flowsimv1.MatSimSweepSpec) { s.Suspend = ptr.To(true) })
 	e.tick(1, "02:00:05")
 	e.waitSweep("the sweep says it is suspended", func(sw *flowsimv1.MatSimSweep) error {
-		if c := meta.FindStatusCondition(sw.Status.Conditions, ConditionActive); c == nil || c.Reason != ReasonSuspended {
+		if c := meta.FindStatusCondition(sw.Status.Conditions, flowsimv1.ConditionActive); c == nil || c.Reason != flowsimv1.ReasonSuspended {
 			return fmt.Errorf("Active condition %+v", c)
 		}
 		return nil
@@ -479,7 +506,7 @@ func TestSweepStartingDeadline(t *testing.T) {
 	if len(sw.Status.Active) != 0 || len(e.runs("")) != 0 {
 		t.Errorf("an execution past its deadline started")
 	}
-	e.waitEvent(EventMissedSchedule, "startingDeadlineSeconds (60)")
+	e.waitEvent(flowsimv1.EventMissedSchedule, "startingDeadlineSeconds (60)")
 	e.tick(2, "02:00:30")
 	e.waitSweep("the next day's execution starts on time", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 1) })
 }
@@ -531,13 +558,13 @@ func TestSweepConcurrencyPolicies(t *testing.T) {
 					t.Errorf("replaced execution %+v", old)
 				}
 				e.eventually("the replaced execution's unfinished run is deleted", func() error {
-					var left = e.runs(first)
+					var left = e.live(first)
 					if len(left) != 1 || !left[0].Status.Phase.IsFinished() {
 						return fmt.Errorf("%d runs left", len(left))
 					}
 					return nil
 				})
-				e.waitEvent(EventReplaced, first)
+				e.waitEvent(flowsimv1.EventReplaced, first)
 			case flowsimv1.AllowConcurrent:
 				e.waitSweep("both nights run side by side", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 2) })
 			}
@@ -558,7 +585,7 @@ func TestSweepCatchUpAfterDowntime(t *testing.T) {
 	if ex := sw.Status.Active[0]; ex.Name != e.nightly(5) || sw.Status.MissedSchedules != 4 {
 		t.Errorf("catch-up execution %s, missedSchedules %d; want %s and 4 missed", ex.Name, sw.Status.MissedSchedules, e.nightly(5))
 	}
-	e.waitEvent(EventMissedSchedule, "Missed 4 schedule time(s)")
+	e.waitEvent(flowsimv1.EventMissedSchedule, "Missed 4 schedule time(s)")
 	e.tick(5, "09:00:10")
 	if sw := e.get(); len(sw.Status.Active)+len(sw.Status.History) != 1 {
 		t.Errorf("%d executions after the catch-up, want 1", len(sw.Status.Active)+len(sw.Status.History))
@@ -633,7 +660,7 @@ func TestSweepTargetAndNamespaceDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.eventually("the two runs are stopped", func() error {
-		if n := len(e.runs(ex)); n != 1 {
+		if n := len(e.live(ex)); n != 1 {
 			return fmt.Errorf("%d runs", n)
 		}
 		return nil
@@ -648,7 +675,7 @@ func TestSweepTargetAndNamespaceDeleted(t *testing.T) {
 	for _, r := range h.Results {
 		reasons[r.Target] = r.Reason
 	}
-	if reasons["pg"] != ReasonTargetDeleted || reasons["mysql"] != ReasonNamespaceDeleted {
+	if reasons["pg"] != flowsimv1.ReasonTargetDeleted || reasons["mysql"] != flowsimv1.ReasonNamespaceDeleted {
 		t.Errorf("reasons %v, want pg TargetDeleted and mysql NamespaceDeleted", reasons)
 	}
 }
@@ -669,7 +696,7 @@ func TestSweepHistoryPruning(t *testing.T) {
 		names = append(names, ex)
 	}
 	e.eventually("the first execution's runs are pruned", func() error {
-		if n := len(e.runs(names[0])); n != 0 {
+		if n := len(e.live(names[0])); n != 0 {
 			return fmt.Errorf("%d runs left", n)
 		}
 		return nil
@@ -829,6 +856,9 @@ func TestSweepValidation(t *testing.T) {
 	}{
 		{"prose schedule", func(s *flowsimv1.MatSimSweep) { s.Spec.Schedule = "every night" }, "spec.schedule"},
 		{"four fields", func(s *flowsimv1.MatSimSweep) { s.Spec.Schedule = "0 2 * *" }, "spec.schedule"},
+		{"31 February", func(s *flowsimv1.MatSimSweep) { s.Spec.Schedule = "0 0 31 2 *" }, "never matches a date"},
+		{"30 February", func(s *flowsimv1.MatSimSweep) { s.Spec.Schedule = "0 0 30 FEB ?" }, "never matches a date"},
+		{"31 of 30-day months", func(s *flowsimv1.MatSimSweep) { s.Spec.Schedule = "0 0 31 4,6,9,11 *" }, "never matches a date"},
 		{"TZ in schedule", func(s *flowsimv1.MatSimSweep) { s.Spec.Schedule = "CRON_TZ=UTC 0 2 * * *" }, "spec.timeZone"},
 		{"unknown time zone", func(s *flowsimv1.MatSimSweep) { s.Spec.TimeZone = ptr.To("Mars/Olympus") }, "spec.timeZone"},
 		{"Local time zone", func(s *flowsimv1.MatSimSweep) { s.Spec.TimeZone = ptr.To("Local") }, "spec.timeZone"},
@@ -849,6 +879,12 @@ func TestSweepValidation(t *testing.T) {
 			t.Errorf("%s: error %q does not name %s", tc.name, err, tc.want)
 		}
 	}
+	for _, ok := range []string{"0 0 29 2 *", "0 0 31 2 1", "0 0 30 1,2 *", "0 0 31 * *"} {
+		var sw = &flowsimv1.MatSimSweep{ObjectMeta: metav1.ObjectMeta{Name: "valid-date"}, Spec: flowsimv1.MatSimSweepSpec{Schedule: ok, Suspend: ptr.To(true)}}
+		if err := e.c.Create(ctx, sw, client.DryRunAll); err != nil {
+			t.Errorf("schedule %q (it matches dates) rejected: %v", ok, err)
+		}
+	}
 	for _, tz := range []string{"Europe/Paris", "America/Argentina/Buenos_Aires", "UTC"} {
 		var sw = &flowsimv1.MatSimSweep{ObjectMeta: metav1.ObjectMeta{Name: "valid-tz"}, Spec: flowsimv1.MatSimSweepSpec{Schedule: "@daily", TimeZone: ptr.To(tz)}}
 		sw.Spec.Suspend = ptr.To(true)
@@ -865,6 +901,26 @@ func TestSweepValidation(t *testing.T) {
 	tg.Spec.Tests = []flowsimv1.MatSimTest{flowsimv1.TestBasic}
 	if err := e.c.Create(ctx, tg); err == nil || !strings.Contains(err.Error(), "spec.tests") {
 		t.Errorf("a target whose run.test is not in tests: error %v, want one naming spec.tests", err)
+	}
+
+	// fence with the reference connector cannot pass in the operator (its state lives in
+	// each of fence's two connector pods): refused at admission, naming why, for a target
+	// and for a MatSimRun; the same target without fence is accepted.
+	var ref = &flowsimv1.MatSimTarget{ObjectMeta: metav1.ObjectMeta{Namespace: e.namespaces[0], Name: "ref"}}
+	ref.Spec.Run = flowsimv1.MatSimRunSpec{Test: flowsimv1.TestBasic,
+		Connector: flowsimv1.ConnectorSpec{Image: "flowsim/flowsim:dev", Command: []string{"/flowsim/flowsim", "reference-connector"}},
+		Config:    flowsimv1.ConnectorConfig{Inline: &runtime.RawExtension{Raw: []byte(`{"state_dir":"/tmp/ref"}`)}}, Resource: runtime.RawExtension{Raw: []byte(`{"name":"t"}`)}}
+	ref.Spec.Tests = []flowsimv1.MatSimTest{flowsimv1.TestBasic, flowsimv1.TestFence}
+	if err := e.c.Create(ctx, ref, client.DryRunAll); err == nil || !strings.Contains(err.Error(), "fence with the reference connector cannot pass in the operator") {
+		t.Errorf("a target of the reference connector with fence: error %v, want one naming the limitation", err)
+	}
+	ref.Spec.Tests = []flowsimv1.MatSimTest{flowsimv1.TestBasic, flowsimv1.TestRecovery}
+	if err := e.c.Create(ctx, ref, client.DryRunAll); err != nil {
+		t.Errorf("a target of the reference connector without fence was refused: %v", err)
+	}
+	var refRun = &flowsimv1.MatSimRun{ObjectMeta: metav1.ObjectMeta{Namespace: e.namespaces[0], Name: "ref-fence"}, Spec: ref.Spec.RunSpecFor(flowsimv1.TestFence)}
+	if err := e.c.Create(ctx, refRun, client.DryRunAll); err == nil || !strings.Contains(err.Error(), "fence with the reference connector cannot pass in the operator") {
+		t.Errorf("a fence MatSimRun of the reference connector: error %v, want one naming the limitation", err)
 	}
 
 	// The admission policy of config/crd refuses a target whose inline config has a key
@@ -901,10 +957,39 @@ func TestSweepValidation(t *testing.T) {
 
 	e.createSweep(func(s *flowsimv1.MatSimSweepSpec) { s.Schedule = "61 2 * * *" })
 	e.waitSweep("the out-of-range schedule is reported", func(sw *flowsimv1.MatSimSweep) error {
-		var c = meta.FindStatusCondition(sw.Status.Conditions, ConditionScheduleValid)
-		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonInvalidSchedule || !strings.Contains(c.Message, "61") {
+		var c = meta.FindStatusCondition(sw.Status.Conditions, flowsimv1.ConditionScheduleValid)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != flowsimv1.ReasonInvalidSchedule || !strings.Contains(c.Message, "61") {
 			return fmt.Errorf("ScheduleValid %+v", c)
 		}
 		return nil
 	})
+}
+
+// Story (issue 20, finding 1): a sweep whose schedule passes admission but names no date
+// (a range: 0 0 30-31 2 *) reports ScheduleValid=False and never starts; the one worker
+// is not stuck on it, so another sweep still starts its 02:00 execution.
+func TestSweepImpossibleScheduleDoesNotStopOthers(t *testing.T) {
+	var e = newSweepEnv(t, 1)
+	e.target(0, "pg", flowsimv1.TestBasic)
+	var bad = &flowsimv1.MatSimSweep{ObjectMeta: metav1.ObjectMeta{Name: "impossible-date"}, Spec: flowsimv1.MatSimSweepSpec{
+		Schedule: "0 0 30-31 2 *", NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{e.label: "yes"}}}}
+	if err := e.c.Create(ctx, bad); err != nil {
+		t.Fatalf("creating the sweep with an impossible date (a range the API server cannot judge): %v", err)
+	}
+	t.Cleanup(func() { _ = envClient.Delete(context.Background(), bad) })
+	e.eventually("the impossible schedule is reported", func() error {
+		var sw flowsimv1.MatSimSweep
+		if err := e.c.Get(ctx, client.ObjectKeyFromObject(bad), &sw); err != nil {
+			return err
+		}
+		var c = meta.FindStatusCondition(sw.Status.Conditions, flowsimv1.ConditionScheduleValid)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != flowsimv1.ReasonInvalidSchedule || !strings.Contains(c.Message, "never matches a date") {
+			return fmt.Errorf("ScheduleValid %+v", c)
+		}
+		return nil
+	})
+	e.createSweep()
+	e.tick(1, "02:00:05")
+	e.waitSweep("the other sweep starts at 02:00", func(sw *flowsimv1.MatSimSweep) error { return activeNamed(sw, 1) })
+	e.waitRuns(e.nightly(1), 1)
 }

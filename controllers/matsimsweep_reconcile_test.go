@@ -91,17 +91,19 @@ func TestSweepReconcilePasses(t *testing.T) {
 		t.Errorf("queue_depth %v, active_runs %v; want 2 and 2", q, a)
 	}
 
-	// a/t1 is deleted while its run is unfinished: the run is deleted, the result says why.
+	// The target of a created run is deleted while the run is unfinished: the run is
+	// deleted, the result says why.
+	var first = runs()[0]
 	var tg flowsimv1.MatSimTarget
-	if err := c.Get(bg, client.ObjectKey{Namespace: "a", Name: "t1"}, &tg); err != nil {
+	if err := c.Get(bg, client.ObjectKey{Namespace: first.Namespace, Name: first.Labels[flowsimv1.LabelTarget]}, &tg); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Delete(bg, &tg); err != nil {
 		t.Fatal(err)
 	}
 	var st = pass()
-	if r0 := st.Active[0].Results[0]; r0.Target != "t1" || r0.Reason != ReasonTargetDeleted || len(runs()) != 1 {
-		t.Errorf("after deleting a/t1: first result %+v, %d runs; want TargetDeleted and its run gone", r0, len(runs()))
+	if r0 := st.Active[0].Results[0]; r0.Namespace != tg.Namespace || r0.Target != tg.Name || r0.Reason != flowsimv1.ReasonTargetDeleted || len(runs()) != 1 {
+		t.Errorf("after deleting %s/%s: first result %+v, %d runs; want TargetDeleted and its run gone", tg.Namespace, tg.Name, r0, len(runs()))
 	}
 
 	// Run now, with Replace: the running execution ends as Replaced.
@@ -136,7 +138,7 @@ func TestSweepReconcilePasses(t *testing.T) {
 	for ev := range recorder.Events {
 		got = append(got, strings.Fields(ev)[1])
 	}
-	if diff := cmp.Diff([]string{EventScheduled, EventReplaced, EventScheduled, EventCompleted}, got); diff != "" {
+	if diff := cmp.Diff([]string{flowsimv1.EventScheduled, flowsimv1.EventReplaced, flowsimv1.EventScheduled, flowsimv1.EventCompleted}, got); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }

@@ -27,6 +27,12 @@ func parseSchedule(spec *flowsimv1.MatSimSweepSpec) (cron.Schedule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spec.schedule %q: %w", spec.Schedule, err)
 	}
+	// A schedule of valid fields may name no date at all (0 0 31 2 *, 0 0 30-31 2 *):
+	// Next then returns the zero time. The API server refuses the plain cases; this
+	// catches the rest (ranges, steps).
+	if sched.Next(time.Now()).IsZero() {
+		return nil, fmt.Errorf("spec.schedule %q never matches a date (such as day 30 or 31 of February, or day 31 of a 30-day month)", spec.Schedule)
+	}
 	return sched, nil
 }
 
@@ -49,10 +55,12 @@ type dueSchedule struct {
 // latest one may still start: the older ones are missed, never a storm of catch-ups.
 // After maxScheduleSteps times (months of downtime on a per-minute schedule) the walk
 // jumps to the last day before now and estimates the count of the skipped times.
+// A schedule with no next time (Next returns the zero time) ends the walk: next is then
+// zero too.
 func scheduleDue(sched cron.Schedule, earliest, now time.Time) dueSchedule {
 	var d dueSchedule
 	var t = sched.Next(earliest)
-	for steps := 1; !t.After(now); steps++ {
+	for steps := 1; !t.IsZero() && !t.After(now); steps++ {
 		if !d.latest.IsZero() {
 			if d.missed == 0 {
 				d.firstMissed = d.latest
@@ -64,7 +72,7 @@ func scheduleDue(sched cron.Schedule, earliest, now time.Time) dueSchedule {
 		t = sched.Next(t)
 		if steps == maxScheduleSteps {
 			var jump = sched.Next(now.Add(-24 * time.Hour))
-			if jump.After(t) {
+			if !t.IsZero() && jump.After(t) {
 				var period = t.Sub(d.firstMissed) / time.Duration(d.missed+1)
 				if period > 0 {
 					d.missed += int64(jump.Sub(t) / period)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/robfig/cron/v3"
 	"k8s.io/utils/ptr"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
@@ -39,6 +40,13 @@ func TestParseSchedule(t *testing.T) {
 		{schedule: "0 2 * * *", tz: "Mars/Olympus", wantErr: `spec.timeZone "Mars/Olympus" is not a known time zone`},
 		{schedule: "0 2 * * *", tz: "Local", wantErr: `spec.timeZone "Local"`},
 		{schedule: "CRON_TZ=UTC 0 2 * * *", wantErr: "must not set TZ="},
+		// Fields in range that name no date: Next would return the zero time.
+		{schedule: "0 0 31 2 *", wantErr: `spec.schedule "0 0 31 2 *" never matches a date`},
+		{schedule: "0 0 30 2 *", wantErr: "never matches a date"},
+		{schedule: "0 0 31 4,6,9,11 *", wantErr: "never matches a date"},
+		{schedule: "0 0 30-31 feb *", wantErr: "never matches a date"},
+		{schedule: "0 0 29 2 *", next: "2028-02-29T00:00:00Z"},
+		{schedule: "0 0 31 2 1", next: "2027-02-01T00:00:00Z"}, // a day of week too: either matches (Mondays of February)
 	} {
 		var spec = flowsimv1.MatSimSweepSpec{Schedule: tc.schedule}
 		if tc.tz != "" {
@@ -105,6 +113,27 @@ func TestScheduleDue(t *testing.T) {
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("six years per minute took %v", time.Since(start))
+	}
+}
+
+// A schedule with no next time ends the walk instead of looping forever (the zero time
+// is never after now).
+func TestScheduleDueNeverMatching(t *testing.T) {
+	var sched, err = cron.ParseStandard("0 0 31 2 *")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var done = make(chan dueSchedule, 1)
+	go func() {
+		done <- scheduleDue(sched, mustTime(t, "2026-01-01T00:00:00Z"), mustTime(t, "2026-03-01T00:00:00Z"))
+	}()
+	select {
+	case d := <-done:
+		if !d.latest.IsZero() || !d.next.IsZero() || d.missed != 0 {
+			t.Errorf("a schedule that never matches: %+v, want nothing due and no next time", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("scheduleDue did not return for 0 0 31 2 * (the walk loops on the zero time)")
 	}
 }
 

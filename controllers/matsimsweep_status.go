@@ -1,8 +1,10 @@
 package controllers
 
 import (
+	"bytes"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -13,7 +15,6 @@ import (
 	"k8s.io/utils/ptr"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
-	"github.com/flowsim/flowsim/internal/sweepreport"
 )
 
 // sweepObserved is what one pass of the sweep controller sees: the sweep's runs, every
@@ -36,10 +37,10 @@ func key(ns, name string) string { return ns + "/" + name }
 // (or is being deleted). Empty when it is there.
 func (o *sweepObserved) goneReason(ns, target string) string {
 	if n, ok := o.namespaces[ns]; !ok || n.DeletionTimestamp != nil || n.Status.Phase == corev1.NamespaceTerminating {
-		return ReasonNamespaceDeleted
+		return flowsimv1.ReasonNamespaceDeleted
 	}
 	if t, ok := o.targets[key(ns, target)]; !ok || t.DeletionTimestamp != nil {
-		return ReasonTargetDeleted
+		return flowsimv1.ReasonTargetDeleted
 	}
 	return ""
 }
@@ -76,7 +77,7 @@ func shortHash(s string) string {
 
 // selectTargets lists the targets a new execution runs, sorted by namespace and name: those
 // matching the sweep's selectors in live namespaces matching its namespace selector.
-func selectTargets(sweep *flowsimv1.MatSimSweep, obs *sweepObserved) ([]flowsimv1.PlanEntry, error) {
+func selectTargets(sweep *flowsimv1.MatSimSweep, obs *sweepObserved) ([]flowsimv1.PlanTarget, error) {
 	var nsSel, tSel = labels.Everything(), labels.Everything()
 	var err error
 	if s := sweep.Spec.NamespaceSelector; s != nil {
@@ -89,14 +90,14 @@ func selectTargets(sweep *flowsimv1.MatSimSweep, obs *sweepObserved) ([]flowsimv
 			return nil, fmt.Errorf("spec.selector: %w", err)
 		}
 	}
-	var plan []flowsimv1.PlanEntry
+	var plan []flowsimv1.PlanTarget
 	for _, t := range obs.targets {
 		var ns, ok = obs.namespaces[t.Namespace]
 		if !ok || obs.goneReason(t.Namespace, t.Name) != "" ||
 			!nsSel.Matches(labels.Set(ns.Labels)) || !tSel.Matches(labels.Set(t.Labels)) {
 			continue
 		}
-		plan = append(plan, flowsimv1.PlanEntry{Namespace: t.Namespace, Target: t.Name, Tests: t.Spec.TestsToRun()})
+		plan = append(plan, flowsimv1.PlanTarget{Namespace: t.Namespace, Target: t.Name, Tests: slices.Clone(t.Spec.TestsToRun())})
 	}
 	sort.Slice(plan, func(i, j int) bool {
 		return plan[i].Namespace < plan[j].Namespace || plan[i].Namespace == plan[j].Namespace && plan[i].Target < plan[j].Target
@@ -104,48 +105,79 @@ func selectTargets(sweep *flowsimv1.MatSimSweep, obs *sweepObserved) ([]flowsimv
 	return plan, nil
 }
 
-// newExecution is an execution that starts now with plan.
-func newExecution(name string, trigger flowsimv1.ExecutionTrigger, scheduled, now time.Time, plan []flowsimv1.PlanEntry) flowsimv1.SweepExecution {
+// newExecution is an execution that starts now with plan (sorted), rotated to start at a
+// target chosen by the execution's name: with maxParallelRuns below the plan's size the
+// same targets do not always run first (and meet a failing night's deadline last).
+func newExecution(name string, trigger flowsimv1.ExecutionTrigger, scheduled, now time.Time, plan []flowsimv1.PlanTarget) flowsimv1.SweepExecution {
+	if n := len(plan); n > 1 {
+		var h = fnv.New32a()
+		h.Write([]byte(name))
+		var start = int(h.Sum32() % uint32(n))
+		plan = append(slices.Clone(plan[start:]), plan[:start]...)
+	}
 	var ex = flowsimv1.SweepExecution{
 		Name: name, Trigger: trigger, Phase: flowsimv1.ExecutionRunning,
 		ScheduledTime: metav1.NewTime(scheduled), StartTime: metav1.NewTime(now),
+		Plan: plan,
 	}
 	for _, p := range plan {
-		ex.Plan = append(ex.Plan, p.String())
 		ex.Counts.Total += int32(len(p.Tests))
 	}
 	ex.Counts.Queued = ex.Counts.Total
 	return ex
 }
 
-// planItem is one target × test of an execution, at index in its plan.
+// planItem is one target × test of an execution, at index in its plan (a test at a
+// time), from the plan's entry.
 type planItem struct {
 	index     int32
+	entry     int
 	namespace string
 	target    string
 	test      flowsimv1.MatSimTest
 	run       string
+	// refused: the API server refused the item's run (PlanTarget.Refused).
+	refused bool
 }
 
 // planItems expands an execution's plan a test at a time.
-func planItems(ex *flowsimv1.SweepExecution) ([]planItem, error) {
+func planItems(ex *flowsimv1.SweepExecution) []planItem {
 	var items []planItem
-	for _, s := range ex.Plan {
-		var p, err = flowsimv1.ParsePlanEntry(s)
-		if err != nil {
-			return nil, fmt.Errorf("execution %s: %w", ex.Name, err)
-		}
+	for e, p := range ex.Plan {
 		for _, test := range p.Tests {
-			items = append(items, planItem{index: int32(len(items)), namespace: p.Namespace, target: p.Target,
-				test: test, run: sweepRunName(ex.Name, p.Namespace, p.Target, test)})
+			items = append(items, planItem{index: int32(len(items)), entry: e, namespace: p.Namespace, target: p.Target,
+				test: test, run: sweepRunName(ex.Name, p.Namespace, p.Target, test), refused: slices.Contains(p.Refused, test)})
 		}
 	}
-	return items, nil
+	return items
+}
+
+// refuse marks an item whose run the API server refused, keeping its message while
+// there is room (MaxRefusals).
+func refuse(ex *flowsimv1.SweepExecution, it planItem, message string) {
+	var p = &ex.Plan[it.entry]
+	if !slices.Contains(p.Refused, it.test) {
+		p.Refused = append(p.Refused, it.test)
+	}
+	if len(ex.Refusals) < flowsimv1.MaxRefusals {
+		ex.Refusals = append(ex.Refusals, flowsimv1.RunRefusal{Namespace: it.namespace, Target: it.target, Test: it.test,
+			Message: truncate(message, flowsimv1.MaxSweepResultMessage)})
+	}
+}
+
+// refusalMessage is the API server's message for a refused item, when kept.
+func refusalMessage(ex *flowsimv1.SweepExecution, it planItem) string {
+	for _, r := range ex.Refusals {
+		if r.Namespace == it.namespace && r.Target == it.target && r.Test == it.test {
+			return r.Message
+		}
+	}
+	return fmt.Sprintf("the API server refused to create MatSimRun %s/%s (its message is in the sweep's RunRefused events)", it.namespace, it.run)
 }
 
 // itemResult judges one item of a running execution from what the pass observed.
 // stop lists a run that must be deleted because its target or namespace went away.
-func itemResult(it planItem, dispatched bool, obs *sweepObserved) (r flowsimv1.SweepRunResult, stop *flowsimv1.MatSimRun) {
+func itemResult(ex *flowsimv1.SweepExecution, it planItem, dispatched bool, obs *sweepObserved) (r flowsimv1.SweepRunResult, stop *flowsimv1.MatSimRun) {
 	r = flowsimv1.SweepRunResult{Namespace: it.namespace, Target: it.target, Test: it.test, Run: it.run}
 	var gone = obs.goneReason(it.namespace, it.target)
 	var run, found = obs.runs[key(it.namespace, it.run)]
@@ -162,8 +194,10 @@ func itemResult(it planItem, dispatched bool, obs *sweepObserved) (r flowsimv1.S
 		r.Outcome = flowsimv1.OutcomePending
 	case gone != "":
 		r.Outcome, r.Reason, r.Message = flowsimv1.OutcomeError, gone, goneMessage(gone, it)
+	case it.refused:
+		r.Outcome, r.Reason, r.Message, r.Run = flowsimv1.OutcomeError, flowsimv1.ReasonRunRefused, refusalMessage(ex, it), ""
 	case dispatched:
-		r.Outcome, r.Reason = flowsimv1.OutcomeError, ReasonRunDeleted
+		r.Outcome, r.Reason = flowsimv1.OutcomeError, flowsimv1.ReasonRunDeleted
 		r.Message = fmt.Sprintf("MatSimRun %s/%s was deleted before it finished", it.namespace, it.run)
 	default:
 		r.Outcome, r.Run = flowsimv1.OutcomeQueued, ""
@@ -172,7 +206,7 @@ func itemResult(it planItem, dispatched bool, obs *sweepObserved) (r flowsimv1.S
 }
 
 func goneMessage(reason string, it planItem) string {
-	if reason == ReasonNamespaceDeleted {
+	if reason == flowsimv1.ReasonNamespaceDeleted {
 		return fmt.Sprintf("namespace %s was deleted during the execution", it.namespace)
 	}
 	return fmt.Sprintf("MatSimTarget %s/%s was deleted during the execution", it.namespace, it.target)
@@ -180,7 +214,7 @@ func goneMessage(reason string, it planItem) string {
 
 func fillFromRun(r *flowsimv1.SweepRunResult, run *flowsimv1.MatSimRun) {
 	var st = &run.Status
-	r.Outcome, r.Reason = sweepreport.RunOutcome(run), st.Reason
+	r.Outcome, r.Reason = flowsimv1.Outcome(run), st.Reason
 	if st.Seed != nil {
 		r.Seed = ptr.To(*st.Seed) // run is the cache's: share nothing
 	}
@@ -238,9 +272,10 @@ func summarize(ex *flowsimv1.SweepExecution, results []flowsimv1.SweepRunResult)
 	ex.ResultsOmitted = int32(len(results) - len(ex.Results))
 }
 
-// executionSucceeded says whether every run of a finished execution passed.
+// executionSucceeded says whether a finished execution ran something and every run
+// passed: an empty plan (a selector that chose nothing) is not a success.
 func executionSucceeded(ex *flowsimv1.SweepExecution) bool {
-	return ex.Phase == flowsimv1.ExecutionCompleted && ex.Counts.Passed == ex.Counts.Total
+	return ex.Phase == flowsimv1.ExecutionCompleted && ex.Counts.Total > 0 && ex.Counts.Passed == ex.Counts.Total
 }
 
 // pruneHistory keeps the newest executions within the history limits (history is newest
@@ -310,7 +345,7 @@ func dispatch(spec *flowsimv1.MatSimSweepSpec, active []flowsimv1.SweepExecution
 		for i := ex.Dispatched; i < int32(len(items[e])); i++ {
 			var it = items[e][i]
 			var k = key(it.namespace, it.run)
-			var done = obs.goneReason(it.namespace, it.target) != "" || obs.expected[k]
+			var done = it.refused || obs.goneReason(it.namespace, it.target) != "" || obs.expected[k]
 			if _, ok := obs.runs[k]; ok {
 				done = true
 			}
@@ -342,10 +377,10 @@ func runForTarget(sweep *flowsimv1.MatSimSweep, execution string, target *flowsi
 			Name:      sweepRunName(execution, target.Namespace, target.Name, test),
 			Namespace: target.Namespace,
 			Labels: map[string]string{
-				LabelName:                ValueName,
-				LabelManagedBy:           ValueManagedBy,
-				LabelPartOf:              ValuePartOf,
-				LabelTest:                string(test),
+				flowsimv1.LabelName:      flowsimv1.ValueName,
+				flowsimv1.LabelManagedBy: flowsimv1.ValueManagedBy,
+				flowsimv1.LabelPartOf:    flowsimv1.ValuePartOf,
+				flowsimv1.LabelTest:      string(test),
 				flowsimv1.LabelSweep:     sweep.Name,
 				flowsimv1.LabelExecution: execution,
 				flowsimv1.LabelTarget:    target.Name,
@@ -354,5 +389,24 @@ func runForTarget(sweep *flowsimv1.MatSimSweep, execution string, target *flowsi
 		},
 		Spec: target.Spec.RunSpecFor(test),
 	}
+	expandRunPlaceholder(&run.Spec, run.Name)
 	return run
+}
+
+// expandRunPlaceholder replaces RunPlaceholder in the run's resource and inline config
+// by the run's identifier (safe inside a JSON string: letters, digits and '_').
+func expandRunPlaceholder(spec *flowsimv1.MatSimRunSpec, run string) {
+	var id = []byte(flowsimv1.RunIdentifier(run))
+	for _, raw := range []*[]byte{&spec.Resource.Raw, inlineRaw(spec)} {
+		if raw != nil && bytes.Contains(*raw, []byte(flowsimv1.RunPlaceholder)) {
+			*raw = bytes.ReplaceAll(*raw, []byte(flowsimv1.RunPlaceholder), id)
+		}
+	}
+}
+
+func inlineRaw(spec *flowsimv1.MatSimRunSpec) *[]byte {
+	if spec.Config.Inline == nil {
+		return nil
+	}
+	return &spec.Config.Inline.Raw
 }

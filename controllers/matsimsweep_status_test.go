@@ -4,16 +4,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
+	"github.com/flowsim/flowsim/matsim"
 )
 
 func TestSweepRunName(t *testing.T) {
@@ -86,28 +90,15 @@ func TestSelectTargets(t *testing.T) {
 	}
 	var got []string
 	for _, p := range plan {
-		got = append(got, p.String())
+		got = append(got, fmt.Sprintf("%s/%s:%v", p.Namespace, p.Target, p.Tests))
 	}
-	var want = []string{"team-000/conn-0000:basic", "team-000/conn-0001:basic", "team-002/conn-0000:basic"}
+	var want = []string{"team-000/conn-0000:[basic]", "team-000/conn-0001:[basic]", "team-002/conn-0000:[basic]"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
 	}
 	sweep.Spec.Selector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "x", Operator: "Bogus"}}}
 	if _, err := selectTargets(sweep, obs); err == nil || !strings.Contains(err.Error(), "spec.selector") {
 		t.Errorf("a bad selector: error %v, want one naming spec.selector", err)
-	}
-}
-
-func TestPlanEntryRoundTrip(t *testing.T) {
-	var p = flowsimv1.PlanEntry{Namespace: "ns", Target: "t.x", Tests: []flowsimv1.MatSimTest{"basic", "fence"}}
-	var back, err = flowsimv1.ParsePlanEntry(p.String())
-	if err != nil || !cmp.Equal(p, back) {
-		t.Errorf("ParsePlanEntry(%q) = %+v, %v", p.String(), back, err)
-	}
-	for _, bad := range []string{"ns/t", "t:basic", "/t:basic", "ns/:basic", "ns/t:"} {
-		if _, err := flowsimv1.ParsePlanEntry(bad); err == nil {
-			t.Errorf("ParsePlanEntry(%q) accepted", bad)
-		}
 	}
 }
 
@@ -119,11 +110,7 @@ func startExecution(t *testing.T, obs *sweepObserved) (flowsimv1.SweepExecution,
 		t.Fatal(err)
 	}
 	var ex = newExecution("nightly-20260302020000", flowsimv1.TriggerSchedule, time.Unix(0, 0), time.Unix(0, 0), plan)
-	items, err := planItems(&ex)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ex, items
+	return ex, planItems(&ex)
 }
 
 func finishRun(obs *sweepObserved, it planItem, phase flowsimv1.RunPhase, outcome string) {
@@ -180,14 +167,14 @@ func TestDispatchLimits(t *testing.T) {
 	}
 	var results = make([]flowsimv1.SweepRunResult, len(items))
 	for i, it := range items {
-		results[i], _ = itemResult(it, int32(i) < active[0].Dispatched, obs)
+		results[i], _ = itemResult(&active[0], it, int32(i) < active[0].Dispatched, obs)
 	}
 	summarize(&active[0], results)
 	if active[0].Counts.Error != 8 {
 		t.Errorf("targets of team-001 deleted: %d runs in error, want 8", active[0].Counts.Error)
 	}
 	for _, r := range active[0].Results[:8] {
-		if r.Reason != ReasonTargetDeleted || r.Namespace != "team-001" {
+		if r.Reason != flowsimv1.ReasonTargetDeleted || r.Namespace != "team-001" {
 			t.Errorf("result %+v: want reason TargetDeleted in team-001 listed first", r)
 		}
 	}
@@ -195,16 +182,16 @@ func TestDispatchLimits(t *testing.T) {
 
 func TestItemResult(t *testing.T) {
 	var obs = fleet(1, 1, flowsimv1.TestBasic)
-	var _, items = startExecution(t, obs)
+	var ex, items = startExecution(t, obs)
 	var it = items[0]
 	var judge = func(dispatched bool) (flowsimv1.SweepRunResult, bool) {
-		var r, stop = itemResult(it, dispatched, obs)
+		var r, stop = itemResult(&ex, it, dispatched, obs)
 		return r, stop != nil
 	}
 	if r, _ := judge(false); r.Outcome != flowsimv1.OutcomeQueued || r.Run != "" {
 		t.Errorf("not dispatched: %+v, want queued with no run", r)
 	}
-	if r, _ := judge(true); r.Outcome != flowsimv1.OutcomeError || r.Reason != ReasonRunDeleted {
+	if r, _ := judge(true); r.Outcome != flowsimv1.OutcomeError || r.Reason != flowsimv1.ReasonRunDeleted {
 		t.Errorf("dispatched, no run, not expected: %+v, want error RunDeleted", r)
 	}
 	obs.expected[key(it.namespace, it.run)] = true
@@ -216,7 +203,7 @@ func TestItemResult(t *testing.T) {
 		t.Errorf("running run: %+v", r)
 	}
 	obs.namespaces[it.namespace].DeletionTimestamp = ptr.To(metav1.Now())
-	if r, stop := judge(true); r.Outcome != flowsimv1.OutcomeError || r.Reason != ReasonNamespaceDeleted || !stop {
+	if r, stop := judge(true); r.Outcome != flowsimv1.OutcomeError || r.Reason != flowsimv1.ReasonNamespaceDeleted || !stop {
 		t.Errorf("namespace deleted under a running run: %+v (stop %v), want error NamespaceDeleted and the run stopped", r, stop)
 	}
 	finishRun(obs, it, flowsimv1.PhaseFailed, "failed")
@@ -248,36 +235,52 @@ func TestPruneHistory(t *testing.T) {
 	}
 }
 
-// TestSweepStatusSizeBounded: a sweep over 2,000 targets × 4 tests, with long names,
-// every run failed with a long message, an active execution with its plan and a full
-// history (20 executions), stays well under etcd's 1.5 MiB object limit.
+// TestSweepStatusSizeBounded: the status at every bound at once stays under etcd's
+// 1.5 MiB object limit: MaxActiveExecutions executions (concurrencyPolicy Allow) of
+// MaxPlanTargets targets × every test, names at their longest, every run failed with a
+// long message or refused, a full history (20 executions).
 func TestSweepStatusSizeBounded(t *testing.T) {
 	var obs = &sweepObserved{runs: map[string]*flowsimv1.MatSimRun{}, targets: map[string]*flowsimv1.MatSimTarget{},
 		namespaces: map[string]*corev1.Namespace{}, expected: map[string]bool{}}
-	var all = []flowsimv1.MatSimTest{flowsimv1.TestBasic, flowsimv1.TestDelta, flowsimv1.TestFence, flowsimv1.TestRecovery}
-	for i := 0; i < 2000; i++ {
+	var all []flowsimv1.MatSimTest
+	for _, test := range matsim.Tests {
+		all = append(all, flowsimv1.MatSimTest(test))
+	}
+	for i := 0; i < flowsimv1.MaxPlanTargets; i++ {
 		var ns = fmt.Sprintf("%s-%03d", strings.Repeat("n", 59), i%100)
 		obs.namespaces[ns] = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
 		var tg = &flowsimv1.MatSimTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("%s-%05d", strings.Repeat("t", 57), i)}}
 		tg.Spec.Run.Test, tg.Spec.Tests = flowsimv1.TestBasic, all
 		obs.targets[key(ns, tg.Name)] = tg
 	}
-	var ex, items = startExecution(t, obs)
-	ex.Name = strings.Repeat("s", 40) + "-20260302020000"
-	var results = make([]flowsimv1.SweepRunResult, len(items))
-	for i, it := range items {
-		var run = &flowsimv1.MatSimRun{ObjectMeta: metav1.ObjectMeta{Namespace: it.namespace, Name: it.run}}
-		run.Status = flowsimv1.MatSimRunStatus{Phase: flowsimv1.PhaseFailed, Reason: ReasonCheckFailed, Seed: ptr.To[int64](1 << 62),
-			Result: &flowsimv1.RunResult{Outcome: "failed", Check: "verify.missing", Message: strings.Repeat("m", 4000), Duration: metav1.Duration{Duration: time.Hour}}}
-		obs.runs[key(it.namespace, it.run)] = run
-		results[i], _ = itemResult(it, true, obs)
+	var st flowsimv1.MatSimSweepStatus
+	var done flowsimv1.SweepExecution
+	for a := 0; a < flowsimv1.MaxActiveExecutions; a++ {
+		var ex, items = startExecution(t, obs)
+		ex.Name = fmt.Sprintf("%s-2026030%d020000", strings.Repeat("s", 40), a)
+		var results = make([]flowsimv1.SweepRunResult, len(items))
+		for i, it := range items {
+			if i%2 == 1 {
+				refuse(&ex, it, strings.Repeat("r", 4000))
+				it.refused = true
+			} else {
+				var run = &flowsimv1.MatSimRun{ObjectMeta: metav1.ObjectMeta{Namespace: it.namespace, Name: it.run}}
+				run.Status = flowsimv1.MatSimRunStatus{Phase: flowsimv1.PhaseFailed, Reason: flowsimv1.ReasonCheckFailed, Seed: ptr.To[int64](1 << 62),
+					Result: &flowsimv1.RunResult{Outcome: "failed", Check: "verify.missing", Message: strings.Repeat("m", 4000), Duration: metav1.Duration{Duration: time.Hour}}}
+				obs.runs[key(it.namespace, it.run)] = run
+			}
+			results[i], _ = itemResult(&ex, it, true, obs)
+		}
+		summarize(&ex, results)
+		st.Active = append(st.Active, ex)
+		done = ex
 	}
-	var active = ex
-	summarize(&active, results)
-	var done = active
-	done.Plan, done.Dispatched, done.Phase = nil, 0, flowsimv1.ExecutionCompleted
+	var items = int32(flowsimv1.MaxPlanTargets * len(all))
+	if c := st.Active[0].Counts; c.Total != items || c.Failed+c.Error != items || len(st.Active[0].Results) != flowsimv1.MaxSweepResults || len(st.Active[0].Refusals) != flowsimv1.MaxRefusals {
+		t.Errorf("counts %+v, %d results, %d refusals", c, len(st.Active[0].Results), len(st.Active[0].Refusals))
+	}
+	done.Plan, done.Dispatched, done.Refusals, done.Phase = nil, 0, nil, flowsimv1.ExecutionCompleted
 	done = toHistory(done)
-	var st = flowsimv1.MatSimSweepStatus{Active: []flowsimv1.SweepExecution{active}}
 	for i := 0; i < 20; i++ { // both history limits at their maximum, 10
 		st.History = append(st.History, done)
 	}
@@ -285,12 +288,95 @@ func TestSweepStatusSizeBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if active.Counts.Total != 8000 || active.Counts.Failed != 8000 || len(active.Results) != flowsimv1.MaxSweepResults || active.ResultsOmitted != 8000-flowsimv1.MaxSweepResults {
-		t.Errorf("counts %+v, %d results, %d omitted", active.Counts, len(active.Results), active.ResultsOmitted)
-	}
-	const limit = 512 << 10 // a third of etcd's 1.5 MiB
-	t.Logf("status of 2,000 targets × 4 tests, 20 executions of history: %d bytes (plan %d entries)", len(b), len(active.Plan))
+	const limit = 1 << 20 // etcd's 1.5 MiB less room for the spec, metadata and managedFields
+	t.Logf("status at every bound (%d executions × %d targets × %d tests, 20 executions of history): %d bytes", len(st.Active), flowsimv1.MaxPlanTargets, len(all), len(b))
 	if len(b) > limit {
 		t.Errorf("status is %d bytes, more than %d", len(b), limit)
+	}
+}
+
+// TestSweepTooManyTargets: a sweep whose selectors choose more than MaxPlanTargets
+// targets (here 10,000) starts nothing and says why in its ScheduleValid condition; the
+// status stays small.
+func TestSweepTooManyTargets(t *testing.T) {
+	var obs = fleet(50, 200, flowsimv1.TestBasic, flowsimv1.TestDelta)
+	var sweep = &flowsimv1.MatSimSweep{ObjectMeta: metav1.ObjectMeta{Name: "fleet", Annotations: map[string]string{flowsimv1.TriggerAnnotation: "now"}},
+		Spec: flowsimv1.MatSimSweepSpec{Schedule: "0 2 * * *"}}
+	var st flowsimv1.MatSimSweepStatus
+	var r MatSimSweepReconciler
+	if err := r.schedule(sweep, &st, obs, time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC), &sweepPass{}); err != nil {
+		t.Fatal(err)
+	}
+	var c = meta.FindStatusCondition(st.Conditions, flowsimv1.ConditionScheduleValid)
+	if len(st.Active) != 0 || c == nil || c.Status != metav1.ConditionFalse || c.Reason != flowsimv1.ReasonTooManyTargets || !strings.Contains(c.Message, "choose 10000 MatSimTargets") {
+		t.Errorf("10,000 targets: %d executions started, ScheduleValid %+v; want none and TooManyTargets naming the count", len(st.Active), c)
+	}
+	var b, _ = json.Marshal(st)
+	if len(b) > 4096 {
+		t.Errorf("status of a refused 10,000-target sweep is %d bytes", len(b))
+	}
+}
+
+// Finding 12: $(FLOWSIM_RUN) in a target's resource and inline config names a table
+// unique to each run, so night two does not find night one's table; the target itself
+// is not changed.
+func TestRunPlaceholder(t *testing.T) {
+	var tg = &flowsimv1.MatSimTarget{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "pg"}}
+	tg.Spec.Run.Test = flowsimv1.TestBasic
+	tg.Spec.Run.Resource.Raw = []byte(`{"table":"flowsim_$(FLOWSIM_RUN)"}`)
+	tg.Spec.Run.Config.Inline = &runtime.RawExtension{Raw: []byte(`{"schema":"s_$(FLOWSIM_RUN)","address":"db:5432"}`)}
+	var sweep = &flowsimv1.MatSimSweep{ObjectMeta: metav1.ObjectMeta{Name: "nightly"}}
+	var one = runForTarget(sweep, "nightly-20260302020000", tg, flowsimv1.TestBasic)
+	var two = runForTarget(sweep, "nightly-20260303020000", tg, flowsimv1.TestBasic)
+	var id = flowsimv1.RunIdentifier(one.Name)
+	if want := `{"table":"flowsim_` + id + `"}`; string(one.Spec.Resource.Raw) != want {
+		t.Errorf("resource %s, want %s", one.Spec.Resource.Raw, want)
+	}
+	if want := `{"schema":"s_` + id + `","address":"db:5432"}`; string(one.Spec.Config.Inline.Raw) != want {
+		t.Errorf("inline config %s, want %s", one.Spec.Config.Inline.Raw, want)
+	}
+	if !regexp.MustCompile(`^[a-z][a-z0-9_]{0,51}$`).MatchString(id) {
+		t.Errorf("identifier %q is not a plain SQL identifier", id)
+	}
+	if string(one.Spec.Resource.Raw) == string(two.Spec.Resource.Raw) {
+		t.Errorf("two nights got the same resource %s", one.Spec.Resource.Raw)
+	}
+	if string(tg.Spec.Run.Resource.Raw) != `{"table":"flowsim_$(FLOWSIM_RUN)"}` {
+		t.Errorf("the target's own resource changed: %s", tg.Spec.Run.Resource.Raw)
+	}
+}
+
+// Finding 8: each execution runs the sorted plan from a start chosen by its name, so over
+// nights every target is among the first to run (fairness under maxParallelRuns).
+func TestPlanRotates(t *testing.T) {
+	var obs = fleet(2, 10, flowsimv1.TestBasic)
+	var plan, err = selectTargets(&flowsimv1.MatSimSweep{}, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var firsts = map[string]int{}
+	for d := 0; d < 400; d++ {
+		var name = "nightly-" + time.Date(2026, 1, 1, 2, 0, 0, 0, time.UTC).AddDate(0, 0, d).Format("20060102150405")
+		var ex = newExecution(name, flowsimv1.TriggerSchedule, time.Unix(0, 0), time.Unix(0, 0), plan)
+		if len(ex.Plan) != len(plan) {
+			t.Fatalf("%s: plan of %d targets, want %d", name, len(ex.Plan), len(plan))
+		}
+		var start = slices.IndexFunc(plan, func(p flowsimv1.PlanTarget) bool {
+			return p.Target == ex.Plan[0].Target && p.Namespace == ex.Plan[0].Namespace
+		})
+		for i := range plan { // a rotation of the sorted plan: every target once, in order
+			if got, want := ex.Plan[i], plan[(start+i)%len(plan)]; got.Namespace != want.Namespace || got.Target != want.Target {
+				t.Fatalf("%s: plan[%d] = %s/%s, want %s/%s", name, i, got.Namespace, got.Target, want.Namespace, want.Target)
+			}
+		}
+		firsts[ex.Plan[0].Namespace+"/"+ex.Plan[0].Target]++
+	}
+	if len(firsts) != len(plan) {
+		t.Errorf("over 400 nights %d of %d targets ran first: %v", len(firsts), len(plan), firsts)
+	}
+	for target, n := range firsts {
+		if n > 60 { // 20 expected; a skew this large is not a rotation
+			t.Errorf("%s ran first %d nights of 400", target, n)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package v1alpha1
 
 import (
 	"fmt"
-	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -18,7 +17,9 @@ const (
 	// ReplaceConcurrent stops the running execution (its unfinished runs are deleted) and
 	// starts the due one.
 	ReplaceConcurrent ConcurrencyPolicy = "Replace"
-	// AllowConcurrent runs executions side by side; maxParallelRuns bounds them together.
+	// AllowConcurrent runs executions side by side, at most MaxActiveExecutions (3); a due
+	// execution waits, as under Forbid, while that many run. maxParallelRuns bounds their
+	// runs together.
 	AllowConcurrent ConcurrencyPolicy = "Allow"
 )
 
@@ -27,10 +28,12 @@ const (
 type MatSimSweepSpec struct {
 	// Schedule in cron format (five fields: minute hour day-of-month month day-of-week) or
 	// a descriptor: @yearly, @monthly, @weekly, @daily, @midnight, @hourly, @every <duration>.
-	// The API server checks the shape; the controller checks ranges (condition
-	// ScheduleValid=False names what is wrong).
+	// The API server checks the shape and refuses plain impossible dates (0 0 31 2 *);
+	// the controller checks ranges and any other schedule that names no date (condition
+	// ScheduleValid=False names what is wrong; such a sweep never starts).
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[^ ]+ +[^ ]+ +((30|31)(,(30|31))* +(0?2|(?i:feb))(,(0?2|(?i:feb)))*|31(,31)* +(0?[2469]|11|(?i:feb|apr|jun|sep|nov))(,(0?[2469]|11|(?i:feb|apr|jun|sep|nov)))*) +[*?]$')",message="schedule never matches a date: day 30 or 31 of February, or day 31 of April, June, September or November"
 	// +kubebuilder:validation:XValidation:rule="!self.contains('TZ=')",message="schedule must not set TZ= or CRON_TZ=: use spec.timeZone"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$') || self.matches('^@every [0-9][0-9a-zµ.]*$') || self.matches('^[0-9*?/,A-Za-z-]+( +[0-9*?/,A-Za-z-]+){4}$')",message="schedule must be five cron fields (minute hour day-of-month month day-of-week) or @yearly, @monthly, @weekly, @daily, @midnight, @hourly or @every <duration>"
 	Schedule string `json:"schedule"`
@@ -223,15 +226,61 @@ type SweepExecution struct {
 	// ResultsOmitted is the number of runs left out of Results.
 	// +optional
 	ResultsOmitted int32 `json:"resultsOmitted,omitempty"`
-	// Plan lists the execution's targets as "namespace/target:test,test", fixed when it
-	// started; kept only while it runs.
+	// Plan lists the execution's targets in the order their runs are created, fixed when
+	// it started; kept only while it runs. At most MaxPlanTargets: a sweep selecting more
+	// starts nothing (condition ScheduleValid=False, reason TooManyTargets).
+	// (JSON name targets: the untyped "plan" strings of earlier versions are pruned, never
+	// misread.)
 	// +optional
-	Plan []string `json:"plan,omitempty"`
+	// +kubebuilder:validation:MaxItems=1000
+	Plan []PlanTarget `json:"targets,omitempty"`
 	// Dispatched is how many runs of Plan (in order, a test at a time) were created or
 	// ended without a run; the rest are queued.
 	// +optional
 	Dispatched int32 `json:"dispatched,omitempty"`
+	// Refusals keeps the API server's message for the first runs it refused (their items
+	// are marked in Plan); kept only while the execution runs.
+	// +optional
+	// +kubebuilder:validation:MaxItems=10
+	Refusals []RunRefusal `json:"refusals,omitempty"`
 }
+
+// PlanTarget is one target of an execution's plan.
+type PlanTarget struct {
+	// Namespace and Target name the MatSimTarget.
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace"`
+	// +kubebuilder:validation:MaxLength=63
+	Target string `json:"target"`
+	// Tests to run, one MatSimRun each, in order.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=5
+	Tests []MatSimTest `json:"tests"`
+	// Refused lists the tests whose MatSimRun the API server refused: they end as error
+	// with reason RunRefused.
+	// +optional
+	// +kubebuilder:validation:MaxItems=5
+	Refused []MatSimTest `json:"refused,omitempty"`
+}
+
+// RunRefusal is the API server's answer to one refused MatSimRun of an execution.
+type RunRefusal struct {
+	Namespace string     `json:"namespace"`
+	Target    string     `json:"target"`
+	Test      MatSimTest `json:"test"`
+	// Message, truncated to 256 bytes.
+	Message string `json:"message"`
+}
+
+// MaxPlanTargets bounds SweepExecution.Plan, and MaxActiveExecutions
+// MatSimSweepStatus.Active (concurrencyPolicy Allow): with the results and the history
+// bounds, a sweep's status stays under etcd's object limit whatever the names (see
+// TestSweepStatusSizeBounded).
+const (
+	MaxPlanTargets      = 1000
+	MaxActiveExecutions = 3
+	MaxRefusals         = 10
+)
 
 // MaxSweepResults bounds SweepExecution.Results of a running execution, and
 // MaxSweepHistoryResults those of a finished one.
@@ -242,38 +291,6 @@ const (
 
 // MaxSweepResultMessage bounds SweepRunResult.Message in bytes.
 const MaxSweepResultMessage = 256
-
-// PlanEntry is one target of an execution's plan.
-type PlanEntry struct {
-	Namespace, Target string
-	Tests             []MatSimTest
-}
-
-// String is the form kept in SweepExecution.Plan.
-func (p PlanEntry) String() string {
-	var tests = make([]string, len(p.Tests))
-	for i, t := range p.Tests {
-		tests[i] = string(t)
-	}
-	return p.Namespace + "/" + p.Target + ":" + strings.Join(tests, ",")
-}
-
-// ParsePlanEntry reads one SweepExecution.Plan entry.
-func ParsePlanEntry(s string) (PlanEntry, error) {
-	var nsName, tests, ok = strings.Cut(s, ":")
-	if !ok {
-		return PlanEntry{}, fmt.Errorf("plan entry %q has no ':'", s)
-	}
-	var ns, name, ok2 = strings.Cut(nsName, "/")
-	if !ok2 || ns == "" || name == "" || tests == "" {
-		return PlanEntry{}, fmt.Errorf("plan entry %q is not namespace/target:tests", s)
-	}
-	var p = PlanEntry{Namespace: ns, Target: name}
-	for _, t := range strings.Split(tests, ",") {
-		p.Tests = append(p.Tests, MatSimTest(t))
-	}
-	return p, nil
-}
 
 // MatSimSweepStatus is the observed state of a sweep.
 type MatSimSweepStatus struct {
@@ -316,9 +333,10 @@ type MatSimSweepStatus struct {
 	// +optional
 	LastMissedTime *metav1.Time `json:"lastMissedTime,omitempty"`
 
-	// Active executions (more than one only with concurrencyPolicy Allow).
+	// Active executions (more than one only with concurrencyPolicy Allow, at most
+	// MaxActiveExecutions: a due execution waits while that many run).
 	// +optional
-	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:MaxItems=3
 	Active []SweepExecution `json:"active,omitempty"`
 
 	// History of finished executions, newest first, within the history limits.

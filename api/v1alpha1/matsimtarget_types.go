@@ -7,10 +7,13 @@ import (
 // MatSimTargetSpec is a connector that a team offers to fleet sweeps: a MatSimRun's spec
 // (copy one that passed) and the tests to repeat it with.
 // +kubebuilder:validation:XValidation:rule="!has(self.tests) || self.run.test in self.tests",message="run.test must be one of tests",fieldPath=".tests"
+// +kubebuilder:validation:XValidation:rule="!has(self.tests) || !('fence' in self.tests) || !has(self.run.connector.command) || !self.run.connector.command.exists(c, c == 'reference-connector' || c.endsWith('/reference-connector'))",message="fence with the reference connector cannot pass in the operator: its state lives in each connector pod and fence runs two pods that must share it; leave fence out of tests (run it locally: flowsim matsim fence)",fieldPath=".tests"
 type MatSimTargetSpec struct {
 	// Run is the spec of every MatSimRun made from this target, exactly as a MatSimRun
 	// has it. A sweep sets run.test to each of tests in turn and keeps run.crashAt only
-	// for the recovery test.
+	// for recovery, run.verify only for delta and recovery, run.exactlyOnce only for
+	// fence and recovery. The text $(FLOWSIM_RUN) in run.resource or run.config.inline
+	// becomes a name unique to each run (see docs/operator.md).
 	Run MatSimRunSpec `json:"run"`
 
 	// Tests to run in each sweep execution, one MatSimRun per test. Unset: run.test only.
@@ -33,8 +36,16 @@ func (s *MatSimTargetSpec) TestsToRun() []MatSimTest {
 func (s *MatSimTargetSpec) RunSpecFor(test MatSimTest) MatSimRunSpec {
 	var spec = *s.Run.DeepCopy()
 	spec.Test = test
+	// What the MatSimRun rules allow only for some tests is kept only for those: a
+	// target's verify (delta) must not make its basic run invalid.
 	if test != TestRecovery {
 		spec.CrashAt = nil
+	}
+	if test != TestDelta && test != TestRecovery {
+		spec.Verify = nil
+	}
+	if test != TestFence && test != TestRecovery {
+		spec.ExactlyOnce = nil
 	}
 	return spec
 }

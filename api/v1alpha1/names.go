@@ -1,5 +1,7 @@
 package v1alpha1
 
+import "strings"
+
 // Every label key, annotation, condition type, reason, event name and container name that
 // the operator writes and the CLI (or a user's kubectl) reads. They live here, in the API
 // package, so that a client needs only these types and client-go: `flowsim kube ...` does
@@ -72,6 +74,10 @@ const (
 	ReasonDriverFailed = "DriverFailed"
 	// ReasonJobFailed: the Job failed for another reason (its condition message is kept).
 	ReasonJobFailed = "JobFailed"
+	// ReasonNameConflict: an object named as one of the run's children (<run>-driver Job,
+	// <run>-peer pod or Service, <run>-connector NetworkPolicy) exists and is not
+	// controlled by the run; the run does not adopt it.
+	ReasonNameConflict = "NameConflict"
 	// ReasonNotAllowed: the run asks for what the manager's admission flags forbid (an
 	// image outside the allowed patterns, env from a Secret), or its inline config has a
 	// key that looks secret; nothing was created.
@@ -94,6 +100,17 @@ const (
 	LabelTarget = "flowsim.dev/target"
 )
 
+// RunPlaceholder in a MatSimTarget's run.resource or run.config.inline is replaced, in
+// each MatSimRun a sweep creates from it, by RunIdentifier(the run's name): a table or
+// schema name unique to the run, so that a connector that creates its table with a
+// plain CREATE TABLE passes night after night against the same database.
+const RunPlaceholder = "$(FLOWSIM_RUN)"
+
+// RunIdentifier is the value of RunPlaceholder for a run: its name with '-' replaced by
+// '_' (a letter, then lowercase letters, digits and '_', at most 52 characters), a
+// valid unquoted SQL identifier.
+func RunIdentifier(run string) string { return strings.ReplaceAll(run, "-", "_") }
+
 // TriggerAnnotation on a MatSimSweep starts an execution now ("run now") whenever its value
 // changes, e.g. `kubectl annotate matsimsweep nightly flowsim.dev/trigger="$(date +%s)" --overwrite`.
 // The value names the execution, so setting the same value again starts nothing.
@@ -102,7 +119,8 @@ const TriggerAnnotation = "flowsim.dev/trigger"
 // MatSimSweep: conditions, reasons and events.
 const (
 	// ConditionScheduleValid is False when the schedule or time zone cannot be used
-	// (reason InvalidSchedule) or a selector is invalid (InvalidSelector).
+	// (reason InvalidSchedule), a selector is invalid (InvalidSelector) or selects too
+	// many targets (TooManyTargets).
 	ConditionScheduleValid = "ScheduleValid"
 	// ConditionActive is True while an execution runs (reason ExecutionRunning) and False
 	// otherwise (reason Idle, or Suspended).
@@ -124,6 +142,16 @@ const (
 	ReasonRunDeleted = "RunDeleted"
 	// ReasonReplaced: a newer execution replaced this one (concurrencyPolicy Replace).
 	ReasonReplaced = "Replaced"
+	// ReasonRunRefused: the API server refused to create the MatSimRun (invalid, or
+	// forbidden: an admission policy or webhook, a ResourceQuota); nothing ran. The
+	// message is the API server's, also in a RunRefused event on the sweep.
+	ReasonRunRefused = "RunRefused"
+	// ReasonTooManyTargets (ScheduleValid=False): the selectors choose more than
+	// MaxPlanTargets targets; no execution starts until the sweep is split.
+	ReasonTooManyTargets = "TooManyTargets"
+	// ReasonEmptyPlan (on the EmptyPlan event): the selectors chose no target; the
+	// execution completes with nothing run and does not count as a success.
+	ReasonEmptyPlan = "EmptyPlan"
 
 	// EventScheduled: an execution started (note: trigger, runs planned).
 	EventScheduled = "Scheduled"
@@ -133,6 +161,14 @@ const (
 	EventMissedSchedule = "MissedSchedule"
 	// EventReplaced: an execution was stopped by a newer one.
 	EventReplaced = "Replaced"
+	// EventRunRefused: the API server refused a run of an execution (the item ends as
+	// error, reason RunRefused).
+	EventRunRefused = "RunRefused"
+	// EventRunCreateFailed: creating a run failed for a reason that may pass (a 503, a
+	// timeout); the item stays queued and the sweep retries with backoff.
+	EventRunCreateFailed = "RunCreateFailed"
+	// EventEmptyPlan: an execution started with no target selected.
+	EventEmptyPlan = "EmptyPlan"
 )
 
 // Container names in a run's pods (the CLI reads their logs by these names).

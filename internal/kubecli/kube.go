@@ -46,6 +46,9 @@ const (
 	// ExitInfra: the cluster could not complete the run (image pull, deadline, pod or
 	// Job deleted, driver out of memory or crashed): the connector was not judged.
 	ExitInfra = 3
+	// ExitUnfinished: `kube report sweep` of an execution that has not finished (runs
+	// queued, pending or running): the report is partial, not a verdict.
+	ExitUnfinished = 4
 	// ExitTimeout: `kube wait --timeout` expired before the run finished.
 	ExitTimeout = 124
 	// ExitInterrupted: Ctrl-C; the run keeps running in the cluster.
@@ -94,7 +97,8 @@ MatSimRun and follow it, read reports and logs. The cluster is found as kubectl 
 
 Exit codes: 0 passed, 1 the connector failed a check, 2 usage or setup error (including a
 cluster that cannot be used), 3 infrastructure failure (the cluster could not complete the
-run: image pull, deadline, pod deleted, ...), 124 'wait --timeout' expired, 130 interrupted.`,
+run: image pull, deadline, pod deleted, ...), 4 'report sweep' of an execution that has not
+finished, 124 'wait --timeout' expired, 130 interrupted.`,
 		Example: `  flowsim kube install
   flowsim kube run basic --image flowsim/flowsim:dev --command /flowsim/flowsim,reference-connector --resource '{name: t}'
   flowsim kube get

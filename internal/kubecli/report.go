@@ -17,19 +17,17 @@ import (
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
 )
 
-// exitCodeOf maps a finished run to the exit code of a local run of the same outcome, or
-// ExitInfra when the cluster could not complete it.
+// exitCodeOf maps a finished run's outcome (flowsimv1.Outcome) to the exit code of a
+// local run of the same outcome, or ExitInfra when the cluster could not complete it.
 func exitCodeOf(run *flowsimv1.MatSimRun) int {
-	switch run.Status.Reason {
-	case flowsimv1.ReasonPassed:
+	switch flowsimv1.Outcome(run) {
+	case flowsimv1.OutcomePassed:
 		return ExitPassed
-	case flowsimv1.ReasonCheckFailed, flowsimv1.ReasonConnectorCrashed:
+	case flowsimv1.OutcomeFailed:
 		return ExitFailed
-	case flowsimv1.ReasonSetupError:
-		return ExitSetup
 	}
-	if run.Status.Phase == flowsimv1.PhaseSucceeded {
-		return ExitPassed
+	if run.Status.Reason == flowsimv1.ReasonSetupError {
+		return ExitSetup
 	}
 	return ExitInfra
 }

@@ -227,7 +227,8 @@ starts one execution for it (setting the same value again starts nothing). Follo
 }
 
 // sweepReport prints an execution of a sweep (the latest by default) and writes its
-// JUnit/JSON; exit 1 when a run failed, 2 when one had a setup error, 0 otherwise.
+// JUnit/JSON; exit 4 while the execution has not finished, 1 when a run failed, 2 when
+// one had an error, 0 otherwise.
 func (k *kube) sweepReport(ctx context.Context, s *session, name, execution, format string, files reportFiles) error {
 	var sw, err = s.getSweep(ctx, name)
 	if err != nil {
@@ -284,7 +285,11 @@ func (k *kube) sweepReport(ctx context.Context, s *session, name, execution, for
 			return usage("writing %s: %v", f.path, err)
 		}
 	}
+	var c = rep.Counts
 	switch {
+	case rep.Phase == string(flowsimv1.ExecutionRunning) || c.Queued+c.Pending+c.Running > 0:
+		return matsim.WithExitCode(ExitUnfinished, fmt.Errorf("sweep %s execution %s has not finished (%d queued, %d pending, %d running of %d): this report is partial; run it again when the execution completes (kubectl wait matsimsweep/%s --for=condition=Active=False)",
+			name, execution, c.Queued, c.Pending, c.Running, c.Total, name))
 	case rep.Counts.Failed > 0:
 		return matsim.WithExitCode(ExitFailed, fmt.Errorf("%w: %d of %d runs failed", matsim.ErrFailed, rep.Counts.Failed, rep.Counts.Total))
 	case rep.Counts.Error > 0:

@@ -88,6 +88,21 @@ func TestSweepTriggerAndReport(t *testing.T) {
 	if !strings.Contains(stderr, "now-1") {
 		t.Errorf("an unknown execution should list the known ones: %q", stderr)
 	}
+	// An execution still running is not a pass: its own exit code, and it says why.
+	if err := envClient.Get(ctx, client.ObjectKeyFromObject(sweep), sweep); err != nil {
+		t.Fatal(err)
+	}
+	sweep.Status.Active = []flowsimv1.SweepExecution{{
+		Name: "now-2", Trigger: flowsimv1.TriggerManual, ScheduledTime: now, StartTime: now,
+		Phase: flowsimv1.ExecutionRunning, Counts: flowsimv1.ExecutionCounts{Total: 3, Queued: 3},
+	}}
+	if err := envClient.Status().Update(ctx, sweep); err != nil {
+		t.Fatalf("writing the sweep's status: %v", err)
+	}
+	_, stderr = c.must(ExitUnfinished, "report", "sweep", sweep.Name, "--execution", "now-2")
+	if !strings.Contains(stderr, "has not finished (3 queued, 0 pending, 0 running of 3)") {
+		t.Errorf("report of a running execution: %q", stderr)
+	}
 	stdout, _ = c.must(ExitPassed, "delete", "sweep", sweep.Name)
 	if !strings.Contains(stdout, "matsimsweep.flowsim.dev/"+sweep.Name+" deleted") {
 		t.Errorf("delete sweep: %q", stdout)

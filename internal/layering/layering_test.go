@@ -54,7 +54,6 @@ var allowed = []struct{ from, to, who string }{
 	{"lib/redact/echo", "connector/stdio", `helper "trust": a test connector, not a leaf helper (move it beside connector/stdio/stdiotest)`},
 	{"connector/conformance", "matsim", `helper "eras-engine": conformance stops importing the engine`},
 	{"matsim", "connector/reference", `helper "eras-engine": the engine stops linking the reference connector`},
-	{"controllers", "internal/sweepreport", `helper "sweeps": the sweep controller classifies runs with the API's Outcome(run)`},
 }
 
 // forbidden are imports that point down but are still wrong.

@@ -137,7 +137,7 @@ func ptrTime(t time.Time) *time.Time {
 // testFromRun is a run's outcome as the sweep judges it.
 func testFromRun(run *flowsimv1.MatSimRun) Test {
 	var st = &run.Status
-	var tc = Test{Test: string(run.Spec.Test), Run: run.Name, Outcome: RunOutcome(run), Reason: st.Reason,
+	var tc = Test{Test: string(run.Spec.Test), Run: run.Name, Outcome: flowsimv1.Outcome(run), Reason: st.Reason,
 		Seed: st.Seed, Image: run.Spec.Connector.Image}
 	if r := st.Result; r != nil {
 		tc.Check, tc.Message, tc.Protocol = r.Check, r.Message, r.Protocol
@@ -149,29 +149,6 @@ func testFromRun(run *flowsimv1.MatSimRun) Test {
 		tc.Seconds = st.CompletionTime.Sub(st.StartTime.Time).Seconds()
 	}
 	return tc
-}
-
-// RunOutcome is a MatSimRun's outcome in a sweep: the driver's passed, failed or error
-// when it reported, error when the run failed without a report (crash, timeout, ...),
-// else pending or running.
-func RunOutcome(run *flowsimv1.MatSimRun) string {
-	var st = &run.Status
-	switch {
-	case st.Result != nil && st.Phase.IsFinished():
-		switch st.Result.Outcome {
-		case flowsimv1.OutcomePassed, flowsimv1.OutcomeFailed:
-			return st.Result.Outcome
-		}
-		return flowsimv1.OutcomeError
-	case st.Phase == flowsimv1.PhaseSucceeded:
-		return flowsimv1.OutcomePassed
-	case st.Phase == flowsimv1.PhaseFailed:
-		return flowsimv1.OutcomeError
-	case st.Phase == flowsimv1.PhaseRunning:
-		return flowsimv1.OutcomeRunning
-	default:
-		return flowsimv1.OutcomePending
-	}
 }
 
 func countTests(targets []Target) flowsimv1.ExecutionCounts {
@@ -274,7 +251,11 @@ func (r Report) JUnit() ([]byte, error) {
 			switch tc.Outcome {
 			case flowsimv1.OutcomePassed:
 			case flowsimv1.OutcomeFailed:
-				c.Failure = &junitMessage{Message: firstLine(tc.Check + ": " + tc.Message), Type: tc.Check, Text: text}
+				var check = tc.Check // empty when the connector crashed: the reason says so
+				if check == "" {
+					check = tc.Reason
+				}
+				c.Failure = &junitMessage{Message: firstLine(check + ": " + tc.Message), Type: check, Text: text}
 				s.Failures++
 			case flowsimv1.OutcomeError:
 				c.Error = &junitMessage{Message: firstLine(tc.Reason + ": " + tc.Message), Type: tc.Reason, Text: text}

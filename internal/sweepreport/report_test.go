@@ -68,7 +68,7 @@ func TestBuild(t *testing.T) {
 		"team-a/pg basic passed ",
 		"team-a/pg delta failed verify.missing",
 		"team-b/gone basic error TargetDeleted",
-		"team-b/mysql basic error ConnectorCrashed",
+		"team-b/mysql basic failed ConnectorCrashed",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("report (-want +got):\n%s", diff)
@@ -92,8 +92,8 @@ func TestJUnit(t *testing.T) {
 	if err := xml.Unmarshal(b, &doc); err != nil {
 		t.Fatalf("the JUnit report is not XML: %v\n%s", err, b)
 	}
-	if doc.Tests != 4 || doc.Failures != 1 || doc.Errors != 2 || len(doc.Suites) != 3 {
-		t.Errorf("testsuites: %d tests, %d failures, %d errors, %d suites; want 4, 1, 2, 3\n%s", doc.Tests, doc.Failures, doc.Errors, len(doc.Suites), b)
+	if doc.Tests != 4 || doc.Failures != 2 || doc.Errors != 1 || len(doc.Suites) != 3 {
+		t.Errorf("testsuites: %d tests, %d failures, %d errors, %d suites; want 4, 2, 1, 3\n%s", doc.Tests, doc.Failures, doc.Errors, len(doc.Suites), b)
 	}
 	var pg = doc.Suites[0]
 	if pg.Name != "team-a/pg" || len(pg.Cases) != 2 || pg.Cases[1].Failure == nil {
@@ -110,8 +110,9 @@ func TestJUnit(t *testing.T) {
 	if diff := cmp.Diff(map[string]string{"run": "pg-delta", "seed": "99", "protocol": "2021-12", "image": "ghcr.io/example/pg:v1"}, props); diff != "" {
 		t.Errorf("properties (-want +got):\n%s", diff)
 	}
-	if e := doc.Suites[2].Cases[0].Error; e == nil || e.Type != "ConnectorCrashed" {
-		t.Errorf("crashed run: %+v, want an <error> of type ConnectorCrashed", doc.Suites[2].Cases[0])
+	// A crashed connector failed (flowsimv1.Outcome): a <failure>, as its CLI run exits 1.
+	if f := doc.Suites[2].Cases[0].Failure; f == nil || f.Type != "ConnectorCrashed" {
+		t.Errorf("crashed run: %+v, want a <failure> of type ConnectorCrashed", doc.Suites[2].Cases[0])
 	}
 }
 
@@ -131,27 +132,20 @@ func TestJSON(t *testing.T) {
 	}
 }
 
-func TestRunOutcome(t *testing.T) {
-	for _, tc := range []struct {
-		phase   flowsimv1.RunPhase
-		outcome string
-		want    string
-	}{
-		{"", "", "pending"},
-		{flowsimv1.PhasePending, "", "pending"},
-		{flowsimv1.PhaseRunning, "", "running"},
-		{flowsimv1.PhaseSucceeded, "passed", "passed"},
-		{flowsimv1.PhaseFailed, "failed", "failed"},
-		{flowsimv1.PhaseFailed, "error", "error"},
-		{flowsimv1.PhaseFailed, "", "error"},
-	} {
-		var r flowsimv1.MatSimRun
-		r.Status.Phase = tc.phase
-		if tc.outcome != "" {
-			r.Status.Result = &flowsimv1.RunResult{Outcome: tc.outcome}
-		}
-		if got := RunOutcome(&r); got != tc.want {
-			t.Errorf("phase %q result %q: %q, want %q", tc.phase, tc.outcome, got, tc.want)
-		}
+// A run whose connector crashed is failed in a sweep report as in the CLI's exit code
+// (one verdict: flowsimv1.Outcome).
+func TestReportOutcomeIsTheAPIs(t *testing.T) {
+	var run flowsimv1.MatSimRun
+	run.Name, run.Namespace, run.Spec.Test = "pg-basic", "team", flowsimv1.TestBasic
+	run.Labels = map[string]string{flowsimv1.LabelSweep: "nightly", flowsimv1.LabelExecution: "nightly-1", flowsimv1.LabelTarget: "pg"}
+	run.Status.Phase, run.Status.Reason, run.Status.Message = flowsimv1.PhaseFailed, flowsimv1.ReasonConnectorCrashed, "connector exited with code 2"
+	var sw = &flowsimv1.MatSimSweep{}
+	sw.Name = "nightly"
+	var rep, err = Build(sw, "nightly-1", []flowsimv1.MatSimRun{run})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rep.Targets[0].Tests[0].Outcome; got != flowsimv1.OutcomeFailed || rep.Counts.Failed != 1 {
+		t.Errorf("a crashed connector's run: outcome %q, counts %+v; want failed, as the CLI's exit code 1", got, rep.Counts)
 	}
 }
