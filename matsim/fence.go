@@ -121,10 +121,11 @@ func (r *runner) fencePhase(ctx context.Context, name string, ra, rb [2]uint32, 
 		return err
 	}
 
-	// A's commit must fail.
+	// A's commit must fail (in eras after 2021, possibly at the Acknowledge that
+	// follows StartedCommit).
 	err = r.commit(a, held, 0)
 	if err == nil {
-		err = a.awaitCommitted()
+		err = a.awaitCommitConfirmed()
 	}
 	if cleanlyClosed(err) {
 		// No commit was attempted and failed: the stream just ended.
@@ -143,7 +144,7 @@ func (r *runner) fencePhase(ctx context.Context, name string, ra, rb [2]uint32, 
 	default:
 		r.log.V(1).Info("Older stream was fenced", "phase", name, "error", err.Error())
 		a.abort()
-		r.oracle.abort(&held.stores)
+		r.dropHeld(held)
 	}
 	a.abort()
 
@@ -245,7 +246,7 @@ func (r *runner) fenceNeighbours(ctx context.Context, name string) error {
 	for n, s := range streams {
 		err = r.commit(s, held[n], 0)
 		if err == nil {
-			err = s.awaitCommitted()
+			err = s.awaitCommitConfirmed()
 		}
 		if cleanlyClosed(err) {
 			return failf(CheckVacuous, name, "%s ended without an error before its commit was confirmed or failed, so the older stream's commit was never attempted: %v", s.name, err)
@@ -259,7 +260,7 @@ func (r *runner) fenceNeighbours(ctx context.Context, name string) error {
 			return err
 		default:
 			s.abort()
-			r.oracle.abort(&held[n].stores)
+			r.dropHeld(held[n])
 		}
 	}
 	var zombie = map[Check]Check{CheckLoadValue: CheckZombieVisible, CheckLoadPhantom: CheckZombieVisible}
@@ -271,6 +272,17 @@ func (r *runner) fenceNeighbours(ctx context.Context, name string) error {
 		return newerFailed(err)
 	}
 	return newerFailed(r.finishStream(sNew))
+}
+
+// dropHeld drops a held transaction whose commit failed: aborted, or uncommitted if
+// its StartedCommit had arrived (a later era's connector fails a fenced commit at
+// the Acknowledge that follows).
+func (r *runner) dropHeld(t *txn) {
+	if t.committed {
+		r.oracle.uncommit(&t.stores)
+	} else {
+		r.oracle.abort(&t.stores)
+	}
 }
 
 // cleanlyClosed reports a stream the connector ended without an error (or that

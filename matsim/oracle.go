@@ -274,6 +274,19 @@ var hashSeed = maphash.MakeSeed()
 // docHash is never 0 (0 means "no hash").
 func docHash(doc []byte) uint64 { return maphash.Bytes(hashSeed, doc) | 1 }
 
+// uncommit drops a transaction that the oracle committed but the connector did
+// not (a later era's commit that failed, or was lost in a crash, after
+// StartedCommit): its keys go back to their previous revision.
+func (o *oracle) uncommit(t *txnStores) {
+	for i := range keysOf(t.keys) {
+		if !o.pending.get(i) && o.rev[i] > 0 {
+			o.rev[i]--
+			o.pending.set(i)
+		}
+	}
+	o.abort(t)
+}
+
 // abort drops a transaction that did not commit.
 func (o *oracle) abort(t *txnStores) {
 	for i := range keysOf(t.keys) {

@@ -125,20 +125,22 @@ func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, na
 	defer s.abort()
 
 	// Two transactions that commit.
-	var lastCommitted []byte
+	var lastCommitted, prevCommitted []byte
+	var lastTxn *txn
 	for k := 0; k < 2; k++ {
 		var keys = r.chooseKeys(r.opts.Start)
 		var cp = r.checkpointOf(s)
 		// Every stored key is loaded too, so that data lost before the crash is
 		// reported as such (load.missing), not as a recovery failure.
 		var loads = catKeys(r.oracle.stored(), r.oracle.keysNotIn(keys))
-		if _, err := r.transact(s, txnPlan{phase: fmt.Sprintf("%s: transaction %d", name, k+1), loads: loads, stores: keys}); err != nil {
+		t, err := r.transact(s, txnPlan{phase: fmt.Sprintf("%s: transaction %d", name, k+1), loads: loads, stores: keys})
+		if err != nil {
 			return nil, nil, err
 		}
 		if err := s.awaitCommitted(); err != nil {
 			return nil, nil, err
 		}
-		lastCommitted = cp
+		prevCommitted, lastCommitted, lastTxn = lastCommitted, cp, t
 	}
 	// The transaction that crashes.
 	var keys = r.chooseKeys(r.opts.Start)
@@ -149,6 +151,17 @@ func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, na
 	}
 	var committed = crashRank(point) >= crashRank("after-committed")
 	var ambiguous = point == "after-commit"
+	// In eras after 2021 a commit is confirmed by the Acknowledged after its
+	// StartedCommit: until then the connector may still complete it, or lose it in
+	// the crash (all or nothing, its checkpoint with it).
+	var prevUnconfirmed bool
+	if s.unconfirmedCommit() {
+		if point == "after-committed" {
+			ambiguous = true // committed stays the default when Opened cannot tell
+		} else {
+			prevUnconfirmed = true
+		}
+	}
 	if t == nil {
 		t = &txn{} // crashed before any Store: nothing of it can be stored
 	}
@@ -167,8 +180,10 @@ func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, na
 		return nil, nil, err
 	}
 
+	var rolledBack bool
 	s2, conn, committed, atLeastOnce, err := r.reopenAfterCrash(ctx, conn, name, logCP, crashJudge{
 		lastCommitted: lastCommitted, crashCP: crashCP, committed: committed, ambiguous: ambiguous,
+		prevCommitted: prevCommitted, prevUnconfirmed: prevUnconfirmed, rolledBack: &rolledBack,
 		note: "the connector returns no Flow checkpoint from Open: it relies on the runtime's recovery log (at-least-once), so recovery accepts an aborted transaction's documents as present or absent",
 	})
 	if err != nil {
@@ -187,13 +202,24 @@ func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, na
 				r.oracle.alt.set(i)
 			}
 		}
-		r.oracle.abort(&t.stores)
+		if t.committed { // its StartedCommit arrived; it was not confirmed
+			r.oracle.uncommit(&t.stores)
+		} else {
+			r.oracle.abort(&t.stores)
+		}
+	}
+	if rolledBack {
+		// The previous transaction's commit was lost in the crash (before it was
+		// confirmed): the connector is back at the one before.
+		r.oracle.uncommit(&lastTxn.stores)
 	}
 	var all = catKeys(r.oracle.stored(), r.oracle.keysNotIn(t.stores.keys))
 	var state = map[Check]Check{CheckLoadValue: CheckRecoveryState, CheckLoadPhantom: CheckRecoveryState, CheckLoadMissing: CheckRecoveryState}
 	var verdict = "the crashed transaction did not commit"
 	if committed {
 		verdict = "the crashed transaction committed"
+	} else if rolledBack {
+		verdict = "neither the crashed transaction nor the unconfirmed one before it committed"
 	}
 	// An at-least-once connector is brought to a definite state the way the runtime
 	// does it: by replaying the aborted transaction.
@@ -333,6 +359,11 @@ type crashJudge struct {
 	lastCommitted, crashCP []byte // Flow checkpoints of the last committed and the crashed transaction
 	committed, ambiguous   bool   // the crashed transaction committed; it may or may not have
 	note                   string // said when the connector returns no checkpoint (at-least-once)
+	// prevUnconfirmed: the transaction of lastCommitted was not confirmed (eras after
+	// 2021), so Opened may return prevCommitted instead, which sets *rolledBack.
+	prevCommitted   []byte
+	prevUnconfirmed bool
+	rolledBack      *bool
 }
 
 // reopenAfterCrash restarts the connector where the transport can, applies the spec
@@ -363,18 +394,20 @@ func (r *runner) reopenAfterCrash(ctx context.Context, conn connector.Connector,
 	case atLeastOnce:
 		r.rep.Result.AtLeastOnceOnly = true
 		r.rep.Notes = appendOnce(r.rep.Notes, j.note)
-		if j.ambiguous {
-			committed = false
-		}
 	case bytes.Equal(opened, j.crashCP) && (j.committed || j.ambiguous):
 		committed = true
-	case bytes.Equal(opened, j.lastCommitted) && !j.committed:
+	case bytes.Equal(opened, j.lastCommitted) && (!j.committed || j.ambiguous):
+		committed = false
+	case j.prevUnconfirmed && len(j.prevCommitted) > 0 && bytes.Equal(opened, j.prevCommitted) && !j.committed:
+		*j.rolledBack = true
 	default:
 		var want = describeCheckpoint(j.lastCommitted)
 		if j.committed {
 			want = describeCheckpoint(j.crashCP)
 		} else if j.ambiguous {
 			want = describeCheckpoint(j.lastCommitted) + " or " + describeCheckpoint(j.crashCP)
+		} else if j.prevUnconfirmed && len(j.prevCommitted) > 0 {
+			want = describeCheckpoint(j.prevCommitted) + " or " + describeCheckpoint(j.lastCommitted) + " (its commit was not yet confirmed by Acknowledged)"
 		}
 		err = failf(CheckRecoveryCheckpt, name, "after the crash Opened returned %s; the last committed transaction has %s", describeCheckpoint(opened), want)
 		if ferr := r.foreignCheckpoint(name, opened); ferr != nil {

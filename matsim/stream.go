@@ -67,6 +67,10 @@ type stream struct {
 	// commit was confirmed, and Acknowledge anywhere among them (the 2021 eras);
 	// later eras take Acknowledge first, after the previous commit.
 	pipelines bool
+	// acks counts Acknowledged, commits DriverCommitted: in eras that commit
+	// asynchronously (!pipelines) the k-th commit is confirmed by the (k+1)-th
+	// Acknowledged (the first answers the Open).
+	acks, commits int
 	// states carries the state updates of a later era's StartedCommit and
 	// Acknowledged, which the 2021 messages cannot (nil for the 2021 eras).
 	states connector.StateSession
@@ -402,6 +406,7 @@ func (s *stream) check(m *materialize.TransactionResponse) error {
 			return s.orderf(CheckProtocolOrder, m, "Acknowledged sent before matsim sent Acknowledge")
 		}
 		s.rx = rxAcknowledged
+		s.acks++
 		if s.states != nil {
 			if err := s.reduceState(s.states.AcknowledgedState(), "Acknowledged"); err != nil {
 				return failf(CheckProtocolInvalid, phase, "%v", err)
@@ -450,6 +455,7 @@ func (s *stream) check(m *materialize.TransactionResponse) error {
 			return s.orderf(CheckCommittedEarly, m, "DriverCommitted sent before matsim sent Commit")
 		}
 		s.rx = rxAwaitAcknowledged
+		s.commits++
 		if t := s.committing; t != nil {
 			s.committing = nil
 			t.driverCommitted()
@@ -496,6 +502,28 @@ func (s *stream) await(what, answering string, done func() bool) error {
 func (s *stream) beginRound() {
 	s.round++
 	s.ackSent, s.loadsSent, s.prepareSent = false, 0, false
+}
+
+// unconfirmedCommit reports whether the last DriverCommitted is not yet confirmed
+// by an Acknowledged: in the eras after 2021 a connector may complete a commit
+// after StartedCommit (and fail it, e.g. fenced) until it answers the Acknowledge
+// that follows. In the 2021 eras DriverCommitted is the confirmation.
+func (s *stream) unconfirmedCommit() bool {
+	return !s.pipelines && s.commits > 0 && s.acks <= s.commits
+}
+
+// awaitCommitConfirmed awaits the confirmation of the transaction whose Commit was
+// sent: its DriverCommitted and, in eras after 2021, the Acknowledged of the
+// Acknowledge then sent (as the runtime sends it next). For a stream that ends
+// after this commit: the next transaction would send Acknowledge again.
+func (s *stream) awaitCommitConfirmed() error {
+	if err := s.awaitCommitted(); err != nil || !s.unconfirmedCommit() {
+		return err
+	}
+	if err := s.send(&materialize.TransactionRequest{Acknowledge: &materialize.TransactionRequest_Acknowledge{}}, "Acknowledge"); err != nil {
+		return err
+	}
+	return s.await("Acknowledged", "Acknowledge", s.acknowledged)
 }
 
 // awaitCommitted waits for the pending DriverCommitted.
