@@ -10,6 +10,7 @@ import (
 
 	pf "github.com/estuary/protocols/flow"
 	"github.com/estuary/protocols/materialize"
+	"github.com/flowsim/flowsim/connector/era2021"
 	"github.com/flowsim/flowsim/protocol/wire2022"
 	pb "go.gazette.dev/core/broker/protocol"
 	pc "go.gazette.dev/core/consumer/protocol"
@@ -218,7 +219,7 @@ func (s *docSchema) collectionSpec(names specNames) pf.CollectionSpec {
 		SchemaUri:  schemaURI(s.TypeName),
 		SchemaJson: s.JSON,
 		UuidPtr:    "/_meta/uuid",
-		PartitionTemplate: journalTemplate(
+		PartitionTemplate: era2021.JournalTemplate(
 			pb.Journal(names.Collection+"/pivot=00"), "application/x-ndjson"),
 		AckJsonTemplate: json.RawMessage(`{"_meta":{"ack":true}}`),
 	}
@@ -253,24 +254,6 @@ func (s *docSchema) collectionSpec(names specNames) pf.CollectionSpec {
 		Inference: pf.Inference{Types: []string{"object"}, MustExist: true, XXX_unrecognized: wire2022.InferenceExists(true)},
 	})
 	return spec
-}
-
-func journalTemplate(name pb.Journal, contentType string) *pb.JournalSpec {
-	return &pb.JournalSpec{
-		Name:        name,
-		Replication: 1,
-		LabelSet: pb.MustLabelSet(
-			"app.gazette.dev/message-type", "flowsim",
-			"content-type", contentType,
-		),
-		Fragment: pb.JournalSpec_Fragment{
-			Length:           1 << 29,
-			CompressionCodec: pb.CompressionCodec_GZIP,
-			RefreshInterval:  5 * time.Minute,
-			FlushInterval:    24 * time.Hour,
-		},
-		Flags: pb.JournalSpec_O_RDWR,
-	}
 }
 
 // validateRequest builds the Validate request for one binding.
@@ -394,7 +377,7 @@ func (s *docSchema) materializationSpec(names specNames, endpoint, resource json
 			MaxTxnDuration:    time.Second,
 			MinTxnDuration:    0,
 		},
-		RecoveryLogTemplate: journalTemplate(
+		RecoveryLogTemplate: era2021.JournalTemplate(
 			pb.Journal("recovery/materialize/"+names.Materialization+"/00000000-00000000"),
 			"application/x-gazette-recoverylog"),
 	}

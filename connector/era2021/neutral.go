@@ -107,22 +107,12 @@ func ValidateResponse(r *protocol.ValidateResponse) (*pm.ValidateResponse, error
 			ResourcePath: b.ResourcePath,
 		}
 		for field, c := range b.Constraints {
-			var t, reason = pm.Constraint_UNSATISFIABLE, c.Reason
-			switch c.Type {
-			case protocol.FieldRequired:
-				t = pm.Constraint_FIELD_REQUIRED
-			case protocol.LocationRequired:
-				t = pm.Constraint_LOCATION_REQUIRED
-			case protocol.LocationRecommended:
-				t = pm.Constraint_LOCATION_RECOMMENDED
-			case protocol.FieldOptional:
-				t = pm.Constraint_FIELD_OPTIONAL
-			case protocol.FieldForbidden:
-				t = pm.Constraint_FIELD_FORBIDDEN
-			case protocol.Unsatisfiable:
-			case protocol.Incompatible:
-				reason = "INCOMPATIBLE: " + reason
-			default:
+			var t, ok = constraintTo2021[c.Type]
+			var reason = c.Reason
+			switch {
+			case c.Type == protocol.Incompatible:
+				t, reason = pm.Constraint_UNSATISFIABLE, "INCOMPATIBLE: "+reason
+			case !ok:
 				return nil, fmt.Errorf("binding %d, field %q: constraint %s", i, field, c.Type)
 			}
 			ob.Constraints[field] = &pm.Constraint{Type: t, Reason: reason}
@@ -131,6 +121,26 @@ func ValidateResponse(r *protocol.ValidateResponse) (*pm.ValidateResponse, error
 	}
 	return out, nil
 }
+
+// constraintTo2021 maps the neutral constraints the 2021 module has; its
+// numbering is the inverse (constraintOf2021).
+var constraintTo2021 = map[protocol.ConstraintType]pm.Constraint_Type{
+	protocol.FieldRequired:       pm.Constraint_FIELD_REQUIRED,
+	protocol.LocationRequired:    pm.Constraint_LOCATION_REQUIRED,
+	protocol.LocationRecommended: pm.Constraint_LOCATION_RECOMMENDED,
+	protocol.FieldOptional:       pm.Constraint_FIELD_OPTIONAL,
+	protocol.FieldForbidden:      pm.Constraint_FIELD_FORBIDDEN,
+	protocol.Unsatisfiable:       pm.Constraint_UNSATISFIABLE,
+}
+
+// constraintOf2021 is the inverse of constraintTo2021.
+var constraintOf2021 = func() map[pm.Constraint_Type]protocol.ConstraintType {
+	var m = make(map[pm.Constraint_Type]protocol.ConstraintType, len(constraintTo2021))
+	for n, t := range constraintTo2021 {
+		m[t] = n
+	}
+	return m
+}()
 
 // ApplyRequest is the neutral model of a 2021 ApplyRequest; last and lastVersion
 // are what was last applied (nil and "" before the first Apply).

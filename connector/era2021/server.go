@@ -58,21 +58,8 @@ func (s server) Validate(ctx context.Context, r *protocol.ValidateRequest) (*pro
 		var nb = &protocol.ValidatedBinding{Constraints: map[string]protocol.Constraint{},
 			DeltaUpdates: b.DeltaUpdates, ResourcePath: b.ResourcePath}
 		for f, c := range b.Constraints {
-			var t protocol.ConstraintType
-			switch c.Type {
-			case pm.Constraint_FIELD_REQUIRED:
-				t = protocol.FieldRequired
-			case pm.Constraint_LOCATION_REQUIRED:
-				t = protocol.LocationRequired
-			case pm.Constraint_LOCATION_RECOMMENDED:
-				t = protocol.LocationRecommended
-			case pm.Constraint_FIELD_OPTIONAL:
-				t = protocol.FieldOptional
-			case pm.Constraint_FIELD_FORBIDDEN:
-				t = protocol.FieldForbidden
-			case pm.Constraint_UNSATISFIABLE:
-				t = protocol.Unsatisfiable
-			default:
+			var t, ok = constraintOf2021[c.Type]
+			if !ok {
 				return nil, fmt.Errorf("field %q: unknown constraint %d", f, c.Type)
 			}
 			nb.Constraints[f] = protocol.Constraint{Type: t, Reason: c.Reason}

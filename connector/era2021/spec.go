@@ -29,7 +29,7 @@ func MaterializationSpec(m *protocol.Materialization) *pf.MaterializationSpec {
 			HintBackups:       2,
 			MaxTxnDuration:    time.Second,
 		},
-		RecoveryLogTemplate: journalTemplate(pb.Journal("recovery/materialize/"+m.Name+"/00000000-00000000"),
+		RecoveryLogTemplate: JournalTemplate(pb.Journal("recovery/materialize/"+m.Name+"/00000000-00000000"),
 			"application/x-gazette-recoverylog"),
 	}
 	for _, b := range m.Bindings {
@@ -66,7 +66,7 @@ func CollectionSpec(c *protocol.Collection) pf.CollectionSpec {
 		SchemaJson:        json.RawMessage(c.Schema),
 		KeyPtrs:           c.Key,
 		UuidPtr:           "/_meta/uuid",
-		PartitionTemplate: journalTemplate(pb.Journal(c.Name+"/pivot=00"), "application/x-ndjson"),
+		PartitionTemplate: JournalTemplate(pb.Journal(c.Name+"/pivot=00"), "application/x-ndjson"),
 		AckJsonTemplate:   json.RawMessage(`{"_meta":{"ack":true}}`),
 	}
 	for _, p := range c.Projections {
@@ -81,7 +81,9 @@ func CollectionSpec(c *protocol.Collection) pf.CollectionSpec {
 	return s
 }
 
-func journalTemplate(name pb.Journal, contentType string) *pb.JournalSpec {
+// JournalTemplate is the journal template a spec of this era carries (the
+// collection's partitions, the recovery log): connectors dereference it.
+func JournalTemplate(name pb.Journal, contentType string) *pb.JournalSpec {
 	return &pb.JournalSpec{
 		Name:        name,
 		Replication: 1,

@@ -87,7 +87,7 @@ func (badSpec) Materialize(s pm.Connector_MaterializeServer) error {
 
 func TestClientInvalidResponse(t *testing.T) {
 	var _, err = inproc.NewClient(badSpec{}).Spec(context.Background(), &protocol.SpecRequest{})
-	var invalid *inproc.InvalidResponseError
+	var invalid *era2023.InvalidResponseError
 	if !errors.As(err, &invalid) || !strings.Contains(err.Error(), "documentation URL") {
 		t.Errorf("Spec: %v, want an invalid-response error naming the documentation URL", err)
 	}
