@@ -21,7 +21,7 @@ import (
 	"github.com/flowsim/flowsim/connector/proxy"
 	"github.com/flowsim/flowsim/connector/stdio"
 	"github.com/flowsim/flowsim/connector/stdio/stdiotest"
-	"github.com/flowsim/flowsim/lib/redact/echo"
+	"github.com/flowsim/flowsim/connector/stdio/stdiotest/echo"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"

@@ -16,7 +16,7 @@ import (
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector/grpcconn"
 	"github.com/flowsim/flowsim/connector/proxy"
-	"github.com/flowsim/flowsim/lib/redact/echo"
+	"github.com/flowsim/flowsim/connector/stdio/stdiotest/echo"
 )
 
 // The config, as the driver sends it.

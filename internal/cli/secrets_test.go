@@ -14,9 +14,9 @@ import (
 
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector/reference"
+	"github.com/flowsim/flowsim/connector/stdio/stdiotest/echo"
 	"github.com/flowsim/flowsim/connector/transports"
 	"github.com/flowsim/flowsim/lib/redact"
-	"github.com/flowsim/flowsim/lib/redact/echo"
 	"github.com/flowsim/flowsim/matsim"
 	"github.com/flowsim/flowsim/matsim/result"
 )

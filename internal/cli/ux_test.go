@@ -16,7 +16,7 @@ import (
 
 	"github.com/flowsim/flowsim/connector/reference"
 	"github.com/flowsim/flowsim/connector/stdio"
-	"github.com/flowsim/flowsim/lib/redact/echo"
+	"github.com/flowsim/flowsim/connector/stdio/stdiotest/echo"
 	"github.com/flowsim/flowsim/matsim"
 	"github.com/flowsim/flowsim/matsim/result"
 	"github.com/spf13/cobra"

@@ -50,10 +50,7 @@ var floors = map[string]int{
 // helper responsible. When an entry's import is gone the test says so: delete the entry.
 // The lead empties this list after merging.
 var allowed = []struct{ from, to, who string }{
-	{"lib/redact/echo", "connector/reference", `helper "trust": a test connector, not a leaf helper (move it beside connector/stdio/stdiotest)`},
-	{"lib/redact/echo", "connector/stdio", `helper "trust": a test connector, not a leaf helper (move it beside connector/stdio/stdiotest)`},
 	{"connector/conformance", "matsim", `helper "eras-engine": conformance stops importing the engine`},
-	{"matsim", "connector/reference", `helper "eras-engine": the engine stops linking the reference connector`},
 }
 
 // forbidden are imports that point down but are still wrong.
