@@ -71,6 +71,7 @@ func usage(w io.Writer) {
 
 As a connector (stdio convention: length-prefixed protobuf on stdin/stdout):
   materialize-postgres [--protocol 2021-12|2021-10] spec | validate | apply-upsert | apply-delete | transactions
+  materialize-postgres --protocol 2023        (today's era: no subcommand, one stream; codec from $FLOW_RUNTIME_CODEC)
   (2021-10 speaks the October 2021 revision: apply instead of apply-upsert/apply-delete;
   also $FLOWSIM_CONNECTOR_PROTOCOL)
 

@@ -182,3 +182,49 @@ func TestOct2021ConnectorPasses(t *testing.T) {
 		})
 	}
 }
+
+// A connector of today's era (the example PostgreSQL connector with --protocol 2023:
+// no subcommand, one Request/Response stream) with spec.connector.protocol "2023":
+// the proxies in both fence pods and in the recovery pod translate for it, and both
+// runs pass against the host's server.
+func TestCurrentEraConnectorPasses(t *testing.T) {
+	t.Parallel()
+	var ctx = context.Background()
+	var ns = newNamespace(t, "cur")
+	var password = randomSuffix() + randomSuffix()
+	var admin = pg.Conn(t, "postgres")
+	for _, stmt := range []string{
+		`CREATE ROLE cur LOGIN PASSWORD '` + password + `'`,
+		`CREATE DATABASE cur OWNER cur`,
+	} {
+		if _, err := admin.Exec(ctx, stmt); err != nil {
+			t.Fatalf("preparing the database: %v", err)
+		}
+	}
+	postgresService(t, ns)
+	create(t, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "pg-config", Namespace: ns},
+		StringData: map[string]string{"config.yaml": "address: postgres:5432\nuser: cur\npassword: " + password + "\ndatabase: cur\n"},
+	})
+	for _, test := range []flowsimv1.MatSimTest{flowsimv1.TestFence, flowsimv1.TestRecovery} {
+		t.Run(string(test), func(t *testing.T) {
+			t.Parallel()
+			var run = &flowsimv1.MatSimRun{
+				ObjectMeta: metav1.ObjectMeta{Name: "cur-" + string(test), Namespace: ns},
+				Spec: flowsimv1.MatSimRunSpec{
+					Test: test,
+					Connector: flowsimv1.ConnectorSpec{Image: postgresImage, ImagePullPolicy: corev1.PullIfNotPresent,
+						Protocol: flowsimv1.Protocol2023, Command: []string{"/connector/connector", "--protocol", "2023"}},
+					Config:   flowsimv1.ConnectorConfig{SecretRef: &flowsimv1.SecretKeyRef{Name: "pg-config", Key: "config.yaml"}},
+					Resource: runtime.RawExtension{Raw: []byte(`{"table":"cur_` + string(test) + `"}`)},
+					Timeout:  &metav1.Duration{Duration: 10 * time.Minute},
+				},
+			}
+			create(t, run)
+			var got = waitFinished(t, run, 10*time.Minute)
+			// The connector has no subcommand: only a proxy that speaks today's era
+			// to it lets the run pass.
+			assertStatus(t, got, passed)
+		})
+	}
+}

@@ -79,16 +79,17 @@ type transactor struct {
 	tables          []*table
 
 	round      int
-	checkpoint []byte    // Flow checkpoint of the round being prepared
-	tx         pgx.Tx    // open database transaction of the load or store phase
-	keys       [][][]any // staged load keys, by binding
-	rows       [][][]any // staged store rows, by binding
-	loads      []int     // load keys staged this round, by binding
-	stores     []int     // store rows staged this round, by binding
-	seq        int64     // orders store rows: the last one of a key wins
-	upserts    []string  // INSERT ... ON CONFLICT of each standard binding
-	loadsSQL   []string  // the semi-join of each standard binding
-	loaded     int       // documents sent in Loaded this round, for logs
+	checkpoint []byte                         // Flow checkpoint of the round being prepared
+	prepare    *pm.TransactionRequest_Prepare // of the round; its checkpoint is read at Commit
+	tx         pgx.Tx                         // open database transaction of the load or store phase
+	keys       [][][]any                      // staged load keys, by binding
+	rows       [][][]any                      // staged store rows, by binding
+	loads      []int                          // load keys staged this round, by binding
+	stores     []int                          // store rows staged this round, by binding
+	seq        int64                          // orders store rows: the last one of a key wins
+	upserts    []string                       // INSERT ... ON CONFLICT of each standard binding
+	loadsSQL   []string                       // the semi-join of each standard binding
+	loaded     int                            // documents sent in Loaded this round, for logs
 	roundStart time.Time
 }
 
@@ -288,7 +289,9 @@ func (t *transactor) loadPhase(ctx context.Context, reqs *requests, stream pm.Dr
 			if !acked {
 				return false, fmt.Errorf("protocol error: Prepare before Acknowledge in round %d", t.round)
 			}
-			t.checkpoint = append([]byte(nil), req.Prepare.FlowCheckpoint...)
+			// The checkpoint is read when committing: served in a later era
+			// (era2021.Server), this Prepare receives it with StartCommit.
+			t.prepare = req.Prepare
 			if err = t.evaluateLoads(ctx, stream); err != nil {
 				return false, err
 			}
@@ -315,6 +318,7 @@ func (t *transactor) storePhase(ctx context.Context, reqs *requests, stream pm.D
 				return err
 			}
 		case req.Commit != nil:
+			t.checkpoint = append([]byte(nil), t.prepare.FlowCheckpoint...)
 			if err = t.commit(ctx); err != nil {
 				return err
 			}
