@@ -80,11 +80,30 @@ type Info struct {
 	Target string `json:"target"`
 	// Protocol is the revision in use (detected or chosen).
 	Protocol Revision `json:"protocol"`
+	// Behind is the revision of the connector behind connector-proxy, as the proxy
+	// reports it (empty otherwise): the proxy speaks Protocol to flowsim and
+	// translates for its child.
+	Behind Revision `json:"behind,omitempty"`
+}
+
+// Spoken is the revision the connector itself speaks: Behind when known.
+func (i Info) Spoken() Revision {
+	if i.Behind != "" {
+		return i.Behind
+	}
+	return i.Protocol
 }
 
 func (i Info) String() string {
+	if i.Behind != "" && i.Behind != i.Protocol {
+		return fmt.Sprintf("%s %s (protocol %s, behind connector-proxy, which speaks %s to flowsim)", i.Transport, i.Target, i.Behind, i.Protocol)
+	}
 	return fmt.Sprintf("%s %s (protocol %s)", i.Transport, i.Target, i.Protocol)
 }
+
+// ProtocolHeader is the gRPC response header in which connector-proxy names the
+// revision its child connector speaks.
+const ProtocolHeader = "flowsim-connector-protocol"
 
 // Connector is a materialization connector the engine can drive. Every call speaks
 // the Dec2021 revision, whatever the connector speaks (see Adapt).

@@ -135,7 +135,7 @@ func Execute(ctx context.Context, opts Options) *Report {
 	var err = execute(ctx, &opts, rep)
 	if opts.Connector != nil {
 		rep.Connector = opts.Connector.Info()
-		rep.Result.Protocol = string(rep.Connector.Protocol)
+		rep.Result.Protocol = string(rep.Connector.Spoken())
 	}
 	rep.finish(err)
 	if ie := interrupt.Of(ctx); ie != nil && !rep.Passed() {

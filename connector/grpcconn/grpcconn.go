@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -55,9 +56,10 @@ type Client struct {
 	dc   materialize.DriverClient
 	opts Options
 
-	mu  sync.Mutex
-	rev connector.Revision
-	cur connector.Connector // the server in today's era, once built
+	mu     sync.Mutex
+	rev    connector.Revision
+	behind connector.Revision  // the child's, as connector-proxy names it
+	cur    connector.Connector // the server in today's era, once built
 }
 
 // current is the server driven in today's era: the materialize.Connector service.
@@ -194,7 +196,7 @@ func lastError(cc *grpc.ClientConn, err error) string {
 func (c *Client) Info() connector.Info {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return connector.Info{Transport: "endpoint", Target: c.addr, Protocol: c.rev}
+	return connector.Info{Transport: "endpoint", Target: c.addr, Protocol: c.rev, Behind: c.behind}
 }
 
 // Close closes the connection.
@@ -203,6 +205,20 @@ func (c *Client) Close() error {
 		return err
 	}
 	return nil
+}
+
+// learnBehind records the child's revision that connector-proxy names.
+func (c *Client) learnBehind(md metadata.MD) {
+	if v := md.Get(connector.ProtocolHeader); len(v) == 1 {
+		if rev, err := connector.ParseRevision(v[0]); err == nil || connector.Revision(v[0]) == connector.Compat {
+			if err != nil {
+				rev = connector.Compat
+			}
+			c.mu.Lock()
+			c.behind = rev
+			c.mu.Unlock()
+		}
+	}
 }
 
 func (c *Client) revision() connector.Revision {
@@ -253,7 +269,9 @@ func (c *Client) Spec(ctx context.Context, req *materialize.SpecRequest) (*mater
 	}
 	cctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	var resp, err = c.dc.Spec(cctx, req)
+	var md metadata.MD
+	var resp, err = c.dc.Spec(cctx, req, grpc.Header(&md))
+	c.learnBehind(md)
 	if c.revision() == connector.Auto && status.Code(err) == codes.Unimplemented {
 		var cur, cerr = c.current().Spec(ctx, req)
 		if cerr == nil {
@@ -293,7 +311,9 @@ func (c *Client) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest)
 		var resp = new(materialize.ApplyResponse)
 		return resp, c.wrap("Apply", c.cc.Invoke(ctx, applyMethod, req, resp))
 	}
-	var resp, err = c.dc.ApplyUpsert(ctx, req)
+	var md metadata.MD
+	var resp, err = c.dc.ApplyUpsert(ctx, req, grpc.Header(&md))
+	c.learnBehind(md)
 	if c.revision() == connector.Auto {
 		if status.Code(err) == codes.Unimplemented {
 			resp = new(materialize.ApplyResponse)

@@ -58,6 +58,7 @@ func (s *server) Spec(ctx context.Context, req *materialize.SpecRequest) (*mater
 	ctx, cancel := answerBefore(ctx)
 	defer cancel()
 	var resp, err = s.c.Spec(ctx, req)
+	s.tellProtocol(ctx)
 	return resp, toStatus(err)
 }
 
@@ -74,6 +75,7 @@ func (s *server) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest)
 	ctx, cancel := answerBefore(ctx)
 	defer cancel()
 	var resp, err = s.c.ApplyUpsert(ctx, req)
+	s.tellProtocol(ctx)
 	return resp, toStatus(err)
 }
 
@@ -83,6 +85,14 @@ func (s *server) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest)
 	defer cancel()
 	var resp, err = s.c.ApplyDelete(ctx, req)
 	return resp, toStatus(err)
+}
+
+// tellProtocol names, in the response header, the revision the child speaks as
+// detected so far (the driver reports it as the connector's).
+func (s *server) tellProtocol(ctx context.Context) {
+	if rev := s.c.Info().Protocol; rev != connector.Auto {
+		_ = grpc.SetHeader(ctx, metadata.Pairs(connector.ProtocolHeader, string(rev)))
+	}
 }
 
 // answerBefore ends a unary call's context a margin before the caller's deadline

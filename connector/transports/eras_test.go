@@ -78,8 +78,11 @@ func TestMatsimCurrentEraThroughTransports(t *testing.T) {
 					}
 					if want := connector.Current; tr.name == "proxy" {
 						// The proxy serves the 2021 service and translates for its child.
-						if rep.Connector.Protocol != connector.Compat {
-							t.Errorf("report's connector = %v, want protocol %s", rep.Connector, connector.Compat)
+						if rep.Connector.Protocol != connector.Compat || rep.Connector.Behind != connector.Current {
+							t.Errorf("report's connector = %v, want protocol %s behind the proxy", rep.Connector, connector.Current)
+						}
+						if rep.Result.Protocol != string(connector.Current) {
+							t.Errorf("result protocol = %s, want %s", rep.Result.Protocol, connector.Current)
 						}
 					} else if rep.Connector.Protocol != want {
 						t.Errorf("report's connector = %v, want protocol %s", rep.Connector, connector.Current)
