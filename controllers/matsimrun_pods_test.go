@@ -182,7 +182,7 @@ func TestDriverArgs(t *testing.T) {
 			},
 			want: slices.Concat([]string{"matsim", "fence", "--endpoint", "127.0.0.1:7070",
 				"--peer-endpoint", "pg-peer.ns.svc:7070", "--config", "/etc/flowsim/config/config.yaml",
-				"--resource", `{"delta_updates":false,"table":"flowsim"}`, "--seed", "42", "--protocol", "auto"}, tail),
+				"--resource", `{"delta_updates":false,"table":"flowsim"}`, "--seed", "42", "--protocol", "2021-12"}, tail),
 		},
 		{
 			name: "inline config, every size flag; the driver speaks auto to the proxy for a child of unknown era",
@@ -206,7 +206,7 @@ func TestDriverArgs(t *testing.T) {
 			want: slices.Concat([]string{"matsim", "basic", "--endpoint", "127.0.0.1:7070",
 				"--config", `{"big":-123456789012345678901234567890,"f":1.50,"id":9007199254740993}`,
 				"--resource", `{"shard":18446744073709551615,"table":"t"}`,
-				"--loops", "4", "--seed", "42", "--protocol", "auto"}, tail),
+				"--loops", "4", "--seed", "42", "--protocol", "2021-12"}, tail),
 		},
 		{
 			name: "recovery with chosen crash points",
@@ -216,7 +216,7 @@ func TestDriverArgs(t *testing.T) {
 			},
 			want: slices.Concat([]string{"matsim", "recovery", "--endpoint", "127.0.0.1:7070",
 				"--config", "/etc/flowsim/config/config.yaml", "--resource", `{"delta_updates":false,"table":"flowsim"}`,
-				"--loops", "4", "--crash-at", "after-commit,after-stores", "--seed", "42", "--protocol", "auto"}, tail),
+				"--loops", "4", "--crash-at", "after-commit,after-stores", "--seed", "42", "--protocol", "2021-12"}, tail),
 		},
 		{
 			name: "recovery asserting exactly-once",
@@ -226,7 +226,7 @@ func TestDriverArgs(t *testing.T) {
 			},
 			want: slices.Concat([]string{"matsim", "recovery", "--endpoint", "127.0.0.1:7070",
 				"--config", "/etc/flowsim/config/config.yaml", "--resource", `{"delta_updates":false,"table":"flowsim"}`,
-				"--loops", "4", "--exactly-once", "--seed", "42", "--protocol", "auto"}, tail),
+				"--loops", "4", "--exactly-once", "--seed", "42", "--protocol", "2021-12"}, tail),
 		},
 	}
 	for _, tc := range cases {
@@ -321,7 +321,7 @@ func TestJobForRunOverrides(t *testing.T) {
 // spec.connector.protocol is the proxy's: it owns its child's revision and speaks
 // 2021-12 to the driver, so the driver (and the fence peer's client) never sees 2021-10.
 func TestProtocolGoesToTheProxy(t *testing.T) {
-	for _, p := range []flowsimv1.ProtocolRevision{flowsimv1.ProtocolAuto, flowsimv1.Protocol202110, flowsimv1.Protocol202112} {
+	for _, p := range []flowsimv1.ProtocolRevision{flowsimv1.ProtocolAuto, flowsimv1.Protocol202110, flowsimv1.Protocol202112, flowsimv1.Protocol2022, flowsimv1.Protocol2023} {
 		for _, test := range []flowsimv1.MatSimTest{flowsimv1.TestBasic, flowsimv1.TestFence, flowsimv1.TestRecovery} {
 			var run = testRun(func(r *flowsimv1.MatSimRun) { r.Spec.Connector.Protocol, r.Spec.Test = p, test })
 			var job, err = JobForRun(run, testBuild)
@@ -333,8 +333,14 @@ func TestProtocolGoesToTheProxy(t *testing.T) {
 				t.Errorf("%s/%s: the proxy does not get --protocol %s: %s", test, p, p, proxy)
 			}
 			var driver = strings.Join(job.Spec.Template.Spec.Containers[0].Args, " ")
-			if !strings.Contains(driver, "--protocol 2021-12") {
-				t.Errorf("%s/%s: the driver must speak 2021-12 to the proxy: %s", test, p, driver)
+			// The driver pipelines (2021-12) only for a child declared of a 2021 era;
+			// otherwise it drives what every later era accepts (auto).
+			var want = "--protocol auto"
+			if p == flowsimv1.Protocol202110 || p == flowsimv1.Protocol202112 {
+				want = "--protocol 2021-12"
+			}
+			if !strings.Contains(driver, want+" ") {
+				t.Errorf("%s/%s: the driver must use %s towards the proxy: %s", test, p, want, driver)
 			}
 			if test == flowsimv1.TestFence {
 				var peer = strings.Join(PeerPodForRun(run, testBuild).Spec.Containers[0].Command, " ")
