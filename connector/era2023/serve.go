@@ -1,6 +1,7 @@
 package era2023
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -118,13 +119,21 @@ func (g grpcServer) Materialize(s w.ServerStream) error { return Serve(g.srv, s)
 // ServeStdio serves srv as a current-era connector on r (its stdin) and wr (its
 // stdout) in codec (from FLOW_RUNTIME_CODEC: wire2023.ParseCodec).
 func ServeStdio(ctx context.Context, srv protocol.Server, r io.Reader, wr io.Writer, codec w.Codec) error {
-	return Serve(srv, &stdioStream{ctx: ctx, r: w.NewReader(r, codec, 0), w: w.NewWriter(wr, codec)})
+	var bw = bufio.NewWriterSize(wr, 64<<10)
+	var err = Serve(srv, &stdioStream{ctx: ctx, r: w.NewReader(r, codec, 0), bw: bw, w: w.NewWriter(bw, codec)})
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
+// stdioStream buffers Loaded responses (a connector may send them any time before
+// Flushed) and flushes every other response, which the runtime awaits.
 type stdioStream struct {
 	ctx context.Context
 	r   *w.Reader
 	mu  sync.Mutex
+	bw  *bufio.Writer
 	w   *w.Writer
 }
 
@@ -141,5 +150,11 @@ func (s *stdioStream) Recv() (*w.Request, error) {
 func (s *stdioStream) Send(r *w.Response) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.w.Write(r)
+	if err := s.w.Write(r); err != nil {
+		return err
+	}
+	if r.Loaded != nil {
+		return nil
+	}
+	return s.bw.Flush()
 }

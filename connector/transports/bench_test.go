@@ -70,3 +70,57 @@ func BenchmarkTransports(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEras runs `basic` (batch 1000) against the reference connector in every
+// era it speaks, in one run: in process (2021-12), through --command as 2021-12
+// (pipelined), as detected (2021-12|2022, not pipelined), in today's era with
+// the proto and JSON codecs, and today's gRPC service; it reports each one's
+// docs/s and ratio to in-process (target ≥ 0.40).
+func BenchmarkEras(b *testing.B) {
+	const loops, start, batch = 4, 10000, 1000
+	var run = func(b *testing.B, o *transports.Options) float64 {
+		b.Helper()
+		var conn connector.Connector = connector.InProcess(reference.New(), "reference")
+		if o != nil {
+			o.CallTimeout = 5 * time.Minute
+			var c, ok, err = transports.Open(context.Background(), *o)
+			if err != nil || !ok {
+				b.Fatalf("Open: %v %v", ok, err)
+			}
+			b.Cleanup(func() { c.Close() })
+			conn = c
+		}
+		var rep = matsim.Execute(context.Background(), matsim.Options{
+			Test: "basic", Connector: conn, Config: json.RawMessage(`{}`), Resource: json.RawMessage(`{"name":"bench"}`),
+			Loops: loops, Start: start, Batch: batch, Seed: 1, CallTimeout: 5 * time.Minute,
+		})
+		if !rep.Passed() {
+			b.Fatalf("%s: %s: %s", conn.Info(), rep.Result.Check, rep.Result.Message)
+		}
+		return rep.Result.DocsPerSecond
+	}
+	var bin = refBin(b)
+	for i := 0; i < b.N; i++ {
+		var inproc = run(b, nil)
+		var cases = []struct {
+			name string
+			o    transports.Options
+		}{
+			{"2021-12-command", transports.Options{Command: "'" + bin + "'", Protocol: connector.Dec2021}},
+			{"compat-command", transports.Options{Command: "'" + bin + "'"}},
+			{"2023-command", transports.Options{Command: "'" + bin + "' --protocol 2023"}},
+			{"2023-command-json", transports.Options{Command: "'" + bin + "' --protocol 2023", Codec: "json"}},
+			{"2023-endpoint", transports.Options{Endpoint: serveCurrentEndpoint(b)}},
+		}
+		b.ReportMetric(inproc, "inproc-docs/s")
+		for _, c := range cases {
+			var o = c.o
+			var dps = run(b, &o)
+			b.ReportMetric(dps, c.name+"-docs/s")
+			b.ReportMetric(dps/inproc, c.name+"/inproc")
+			if dps/inproc < 0.40 {
+				b.Logf("%s reaches only %.0f%% of the in-process throughput (target: 40%%)", c.name, 100*dps/inproc)
+			}
+		}
+	}
+}
