@@ -22,9 +22,9 @@ import (
 	"github.com/flowsim/flowsim/lib/interrupt"
 	"github.com/flowsim/flowsim/lib/logging"
 	"github.com/flowsim/flowsim/lib/redact"
+	"github.com/flowsim/flowsim/lib/yamljson"
 	"github.com/flowsim/flowsim/matsim/result"
 	"github.com/go-logr/logr"
-	"gopkg.in/yaml.v3"
 )
 
 // Flags are the command-line options of one test. They are defined once, here, on a
@@ -519,51 +519,9 @@ func resolveYAML(flag, value string) (json.RawMessage, error) {
 	return fromFile, nil
 }
 
-func yamlMapping(b []byte) (json.RawMessage, error) {
-	var node yaml.Node
-	if err := yaml.Unmarshal(b, &node); err != nil {
-		return nil, fmt.Errorf("invalid YAML: %v", err)
-	}
-	if len(node.Content) == 0 {
-		return nil, fmt.Errorf("empty YAML document")
-	}
-	if node.Content[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("YAML is not a mapping (line %d)", node.Content[0].Line)
-	}
-	var v interface{}
-	if err := node.Decode(&v); err != nil {
-		return nil, fmt.Errorf("invalid YAML: %v", err)
-	}
-	var out, err = json.Marshal(jsonable(v))
-	if err != nil {
-		return nil, fmt.Errorf("YAML cannot be expressed as JSON: %v", err)
-	}
-	return out, nil
-}
-
-// jsonable converts YAML-decoded values (which may have non-string map keys) to
-// JSON-encodable ones.
-func jsonable(v interface{}) interface{} {
-	switch t := v.(type) {
-	case map[string]interface{}:
-		for k, e := range t {
-			t[k] = jsonable(e)
-		}
-		return t
-	case map[interface{}]interface{}:
-		var out = make(map[string]interface{}, len(t))
-		for k, e := range t {
-			out[fmt.Sprint(k)] = jsonable(e)
-		}
-		return out
-	case []interface{}:
-		for k, e := range t {
-			t[k] = jsonable(e)
-		}
-		return t
-	}
-	return v
-}
+// yamlMapping is flowsim's one YAML→JSON rule (lib/yamljson), shared with
+// `flowsim kube run`.
+func yamlMapping(b []byte) (json.RawMessage, error) { return yamljson.Mapping(b) }
 
 // Run is the entry point for a connector's own main: it parses os.Args like
 // `flowsim matsim` (`go run . basic --config ...`) and runs the test in process

@@ -3,7 +3,6 @@ package kubecli
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,8 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowsim/flowsim/lib/yamljson"
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -274,24 +273,9 @@ func yamlFlag(flag, value string) (asJSON, text []byte, err error) {
 	return fromFile, b, nil
 }
 
-func yamlMapping(b []byte) ([]byte, error) {
-	var node yaml.Node
-	if err := yaml.Unmarshal(b, &node); err != nil {
-		return nil, fmt.Errorf("invalid YAML: %v", err)
-	}
-	if len(node.Content) == 0 {
-		return nil, errors.New("empty YAML document")
-	}
-	if node.Content[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("YAML is not a mapping (line %d)", node.Content[0].Line)
-	}
-	// sigs.k8s.io/yaml keeps integers exact and gives JSON object keys.
-	var out, err = sigsyaml.YAMLToJSON(b)
-	if err != nil {
-		return nil, fmt.Errorf("YAML cannot be expressed as JSON: %v", err)
-	}
-	return out, nil
-}
+// yamlMapping is flowsim's one YAML→JSON rule (lib/yamljson): the same text gives
+// the same JSON as the local CLI's --config and --resource.
+func yamlMapping(b []byte) ([]byte, error) { return yamljson.Mapping(b) }
 
 // readRunManifest reads a MatSimRun from a file or stdin, rejecting unknown fields.
 func readRunManifest(path string, stdin io.Reader) (*flowsimv1.MatSimRun, error) {
