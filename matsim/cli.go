@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/flowsim/flowsim/lib/shell"
 	"io"
 	"math/bits"
 	"os"
@@ -491,12 +492,7 @@ func isNumber(v string) bool {
 	return err == nil || derr == nil
 }
 
-func shellQuote(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`{}[]*?;&|<>()#~!") {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
+func shellQuote(s string) string { return shell.Quote(s) }
 
 // resolveYAML reads a flag that is an inline YAML mapping or a path to a YAML file
 // holding one, and returns it as JSON. Empty means {}.

@@ -3,6 +3,7 @@ package kubecli
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/flowsim/flowsim/lib/shell"
 	"io"
 	"os"
 	"path/filepath"
@@ -255,9 +256,4 @@ func rerunCommand(run *flowsimv1.MatSimRun, seed uint64) string {
 	return strings.Join(parts, " ")
 }
 
-func shellQuote(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`{}[]*?;&|<>()#~!") {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
+func shellQuote(s string) string { return shell.Quote(s) }
