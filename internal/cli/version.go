@@ -5,6 +5,7 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/matsim/result"
@@ -28,8 +29,8 @@ func Version() string {
 			}
 		}
 	}
-	return fmt.Sprintf("flowsim %s\n  commit:             %s%s\n  go:                 %s\n  protocol revisions: %s, %s (auto-detected by default)\n  result format:      v%d\n",
-		version, commit, modified, runtime.Version(), connector.Dec2021, connector.Oct2021, result.Version)
+	return fmt.Sprintf("flowsim %s\n  commit:             %s%s\n  go:                 %s\n  protocol eras:      %s (auto-detected by default)\n  result format:      v%d\n",
+		version, commit, modified, runtime.Version(), strings.Join([]string{string(connector.Oct2021), string(connector.Dec2021), string(connector.Era2022), string(connector.Current)}, ", "), result.Version)
 }
 
 // NewVersionCommand is `flowsim version`; the root command's --version prints the same.
