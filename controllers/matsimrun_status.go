@@ -266,6 +266,9 @@ func driverOutcome(pod *corev1.Pod, final bool) *outcome {
 		case r.Outcome == result.Failed:
 			o.phase, o.reason = flowsimv1.PhaseFailed, flowsimv1.ReasonCheckFailed
 			o.message = fmt.Sprintf("check %s failed: %s", r.Check, r.Message)
+		case r.Outcome == result.Interrupted:
+			// Stopped by a signal (eviction, drain, deletion): nobody's verdict.
+			o.phase, o.reason, o.message = flowsimv1.PhaseFailed, flowsimv1.ReasonInterrupted, r.Message
 		default:
 			o.phase, o.reason = flowsimv1.PhaseFailed, flowsimv1.ReasonSetupError
 			o.message = r.Message

@@ -90,6 +90,8 @@ func TestComputeStatusOutcomes(t *testing.T) {
 	var checkFailed = passed
 	checkFailed.Outcome, checkFailed.Check, checkFailed.Message, checkFailed.LoopsDone = result.Failed, "load-omits-missing", "binding 0 key [7]: loaded but never stored", 2
 	var setupErr = result.Result{Test: "basic", Outcome: result.Error, Seed: 42, Message: "connector rejected the config: missing address"}
+	var interrupted = result.Result{Test: "basic", Outcome: result.Interrupted, Seed: 42, LoopsDone: 1, Loops: 4,
+		Message: "interrupted by SIGTERM after 1 of 4 loops; the connector was stopped and not judged"}
 
 	var cases = []struct {
 		name   string
@@ -121,6 +123,11 @@ func TestComputeStatusOutcomes(t *testing.T) {
 			name: "setup error", run: startedRun(), now: t0.Add(time.Minute),
 			obs:   observed{job: job(jobCond(batchv1.JobFailed, "PodFailurePolicy")), pods: pod(driverExit(2, "Error", resultJSON(setupErr)))},
 			phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonSetupError, message: []string{"missing address"},
+		},
+		{
+			name: "a driver stopped by a signal is interrupted, not a setup error", run: startedRun(), now: t0.Add(time.Minute),
+			obs:   observed{job: job(jobCond(batchv1.JobFailed, "PodFailurePolicy")), pods: pod(driverExit(143, "Error", resultJSON(interrupted)))},
+			phase: flowsimv1.PhaseFailed, reason: flowsimv1.ReasonInterrupted, message: []string{"interrupted by SIGTERM", "not judged"},
 		},
 		{
 			name: "connector crash outranks the driver's complaint", run: startedRun(), now: t0.Add(time.Minute),

@@ -58,6 +58,9 @@ const (
 	// ReasonSetupError: the driver could not set up the test (bad config or resource,
 	// connector rejected the spec); the connector was not judged.
 	ReasonSetupError = "SetupError"
+	// ReasonInterrupted: a signal stopped the driver (SIGTERM: the pod was evicted,
+	// drained or deleted) before it finished; the connector was not judged.
+	ReasonInterrupted = "Interrupted"
 	// ReasonConnectorCrashed: the connector (sidecar or fence peer) exited with an error.
 	ReasonConnectorCrashed = "ConnectorCrashed"
 	// ReasonImagePullFailed: an image could not be pulled within the grace period.
