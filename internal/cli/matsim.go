@@ -233,13 +233,13 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 
 // defaultStateDir gives the reference connector a store shared by its processes.
 // Run through --command or --image it starts a process per call and, without
-// state_dir, keeps its store in that process's memory: fence's second stream and
+// state_dir, keeps its store in that process's memory: fence's second stream, migrate's later streams and
 // recovery's restarted connector would find nothing (load.missing), which says
 // nothing about the connector. A connector whose endpoint schema has state_dir is
 // given a fresh directory, and the run says so.
 func defaultStateDir(ctx context.Context, sess *matsim.Session, t *transportFlags) (string, error) {
 	var o = &sess.Options
-	if (o.Test != "fence" && o.Test != "recovery") || (t.opts.Command == "" && t.opts.Image == "") {
+	if (o.Test != "fence" && o.Test != "recovery" && o.Test != "migrate") || (t.opts.Command == "" && t.opts.Image == "") {
 		return "", nil
 	}
 	var config map[string]json.RawMessage

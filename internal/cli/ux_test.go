@@ -383,18 +383,21 @@ func TestDeltaOnATerminalWritesAFile(t *testing.T) {
 	}
 }
 
-// The reference connector through --command runs a process per call; fence and
-// recovery then need its state_dir, which flowsim creates and says so.
+// The reference connector through --command runs a process per call; fence,
+// recovery and migrate then need its state_dir, which flowsim creates and says so.
 func TestReferenceThroughCommandGetsAStateDir(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a process per connector call")
 	}
 	var self, _ = os.Executable()
 	t.Setenv("FLOWSIM_CLI_TEST_MAIN", "1")
-	for _, test := range []string{"fence", "recovery"} {
+	for _, test := range []string{"fence", "recovery", "migrate"} {
 		var out, errOut, code = cli(t, CommandOptions{}, test, "--command", self+" reference-connector", "--start", "10", "--crash-at", "after-commit")
-		if test == "fence" {
+		switch test {
+		case "fence":
 			out, errOut, code = cli(t, CommandOptions{}, test, "--command", self+" reference-connector", "--start", "10")
+		case "migrate":
+			out, errOut, code = cli(t, CommandOptions{}, test, "--command", self+" reference-connector", "--start", "10", "--resource", "{name: t1}")
 		}
 		if code != 0 || !strings.Contains(errOut, "uses state_dir") {
 			t.Fatalf("%s: exit %d\n%s\n%s", test, code, out, errOut)
