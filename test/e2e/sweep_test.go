@@ -141,46 +141,10 @@ func TestSweepOverTwoNamespaces(t *testing.T) {
 // A connector of the October 2021 revision (the example PostgreSQL connector with
 // --protocol 2021-10) with spec.connector.protocol "2021-10": the proxies in both fence
 // pods and in the recovery pod adapt it, and both runs pass against the host's server.
+// (The connector rejects 2021-12's apply-upsert and transactions with Acknowledge:
+// only a proxy that adapts it lets the run pass.)
 func TestOct2021ConnectorPasses(t *testing.T) {
-	t.Parallel()
-	var ctx = context.Background()
-	var ns = newNamespace(t, "oct")
-	var password = randomSuffix() + randomSuffix()
-	var admin = pg.Conn(t, "postgres")
-	for _, stmt := range []string{
-		`CREATE ROLE oct LOGIN PASSWORD '` + password + `'`,
-		`CREATE DATABASE oct OWNER oct`,
-	} {
-		if _, err := admin.Exec(ctx, stmt); err != nil {
-			t.Fatalf("preparing the database: %v", err)
-		}
-	}
-	postgresService(t, ns)
-	create(t, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "pg-config", Namespace: ns},
-		StringData: map[string]string{"config.yaml": "address: postgres:5432\nuser: oct\npassword: " + password + "\ndatabase: oct\n"},
-	})
-	for _, test := range []flowsimv1.MatSimTest{flowsimv1.TestFence, flowsimv1.TestRecovery} {
-		t.Run(string(test), func(t *testing.T) {
-			t.Parallel()
-			var run = &flowsimv1.MatSimRun{
-				ObjectMeta: metav1.ObjectMeta{Name: "oct-" + string(test), Namespace: ns},
-				Spec: flowsimv1.MatSimRunSpec{
-					Test: test,
-					Connector: flowsimv1.ConnectorSpec{Image: postgresImage, ImagePullPolicy: corev1.PullIfNotPresent,
-						Protocol: flowsimv1.Protocol202110, Command: []string{"/connector/connector", "--protocol", "2021-10"}},
-					Config:   flowsimv1.ConnectorConfig{SecretRef: &flowsimv1.SecretKeyRef{Name: "pg-config", Key: "config.yaml"}},
-					Resource: runtime.RawExtension{Raw: []byte(`{"table":"oct_` + string(test) + `"}`)},
-					Timeout:  &metav1.Duration{Duration: 10 * time.Minute},
-				},
-			}
-			create(t, run)
-			var got = waitFinished(t, run, 10*time.Minute)
-			// The connector rejects 2021-12's apply-upsert and transactions with
-			// Acknowledge: only a proxy that adapts it lets the run pass.
-			assertStatus(t, got, passed)
-		})
-	}
+	postgresConnectorPasses(t, "oct", flowsimv1.Protocol202110)
 }
 
 // A connector of today's era (the example PostgreSQL connector with --protocol 2023:
@@ -188,14 +152,20 @@ func TestOct2021ConnectorPasses(t *testing.T) {
 // the proxies in both fence pods and in the recovery pod translate for it, and both
 // runs pass against the host's server.
 func TestCurrentEraConnectorPasses(t *testing.T) {
+	postgresConnectorPasses(t, "cur", flowsimv1.Protocol2023)
+}
+
+// postgresConnectorPasses runs fence (two pods) and recovery with the example
+// PostgreSQL connector speaking protocol, in a database and role named name.
+func postgresConnectorPasses(t *testing.T, name string, protocol flowsimv1.ProtocolRevision) {
 	t.Parallel()
 	var ctx = context.Background()
-	var ns = newNamespace(t, "cur")
+	var ns = newNamespace(t, name)
 	var password = randomSuffix() + randomSuffix()
 	var admin = pg.Conn(t, "postgres")
 	for _, stmt := range []string{
-		`CREATE ROLE cur LOGIN PASSWORD '` + password + `'`,
-		`CREATE DATABASE cur OWNER cur`,
+		`CREATE ROLE ` + name + ` LOGIN PASSWORD '` + password + `'`,
+		`CREATE DATABASE ` + name + ` OWNER ` + name,
 	} {
 		if _, err := admin.Exec(ctx, stmt); err != nil {
 			t.Fatalf("preparing the database: %v", err)
@@ -204,27 +174,24 @@ func TestCurrentEraConnectorPasses(t *testing.T) {
 	postgresService(t, ns)
 	create(t, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "pg-config", Namespace: ns},
-		StringData: map[string]string{"config.yaml": "address: postgres:5432\nuser: cur\npassword: " + password + "\ndatabase: cur\n"},
+		StringData: map[string]string{"config.yaml": "address: postgres:5432\nuser: " + name + "\npassword: " + password + "\ndatabase: " + name + "\n"},
 	})
 	for _, test := range []flowsimv1.MatSimTest{flowsimv1.TestFence, flowsimv1.TestRecovery} {
 		t.Run(string(test), func(t *testing.T) {
 			t.Parallel()
 			var run = &flowsimv1.MatSimRun{
-				ObjectMeta: metav1.ObjectMeta{Name: "cur-" + string(test), Namespace: ns},
+				ObjectMeta: metav1.ObjectMeta{Name: name + "-" + string(test), Namespace: ns},
 				Spec: flowsimv1.MatSimRunSpec{
 					Test: test,
 					Connector: flowsimv1.ConnectorSpec{Image: postgresImage, ImagePullPolicy: corev1.PullIfNotPresent,
-						Protocol: flowsimv1.Protocol2023, Command: []string{"/connector/connector", "--protocol", "2023"}},
+						Protocol: protocol, Command: []string{"/connector/connector", "--protocol", string(protocol)}},
 					Config:   flowsimv1.ConnectorConfig{SecretRef: &flowsimv1.SecretKeyRef{Name: "pg-config", Key: "config.yaml"}},
-					Resource: runtime.RawExtension{Raw: []byte(`{"table":"cur_` + string(test) + `"}`)},
+					Resource: runtime.RawExtension{Raw: []byte(`{"table":"` + name + `_` + string(test) + `"}`)},
 					Timeout:  &metav1.Duration{Duration: 10 * time.Minute},
 				},
 			}
 			create(t, run)
-			var got = waitFinished(t, run, 10*time.Minute)
-			// The connector has no subcommand: only a proxy that speaks today's era
-			// to it lets the run pass.
-			assertStatus(t, got, passed)
+			assertStatus(t, waitFinished(t, run, 10*time.Minute), passed)
 		})
 	}
 }
