@@ -13,23 +13,6 @@ import (
 	"github.com/flowsim/flowsim/protocol"
 )
 
-// Neutral is a connector of a later era driven in flowsim's era-neutral model
-// (connector/era2023's Client over a process, an endpoint or a server in process).
-type Neutral interface {
-	Spec(ctx context.Context, req *protocol.SpecRequest) (*protocol.SpecResponse, error)
-	Validate(ctx context.Context, req *protocol.ValidateRequest) (*protocol.ValidateResponse, error)
-	Apply(ctx context.Context, req *protocol.ApplyRequest) (*protocol.ApplyResponse, error)
-	Transactions(ctx context.Context) (NeutralSession, error)
-}
-
-// NeutralSession is a transactions stream in the neutral model.
-type NeutralSession interface {
-	Send(*protocol.Request) error
-	Recv() (*protocol.Response, error)
-	CloseSend() error
-	Kill() error
-}
-
 // StateSession is a Session whose connector may send state updates that the 2021
 // messages the engine reads cannot carry: on StartedCommit (transactional) and on
 // Acknowledged (best effort). Each DriverCommitted and each Acknowledged the
@@ -42,15 +25,15 @@ type StateSession interface {
 	AcknowledgedState() *protocol.StateUpdate
 }
 
-// Bridge is a Connector over a Neutral one: the engine's 2021 messages are
+// Bridge is a Connector over a connector of a later era driven in the neutral model: the engine's 2021 messages are
 // translated to the neutral model (connector/era2021) and back, so that a
 // connector of any era is driven by the same engine with the same checks.
-func Bridge(n Neutral, info func() Info, close func() error) Connector {
+func Bridge(n protocol.Client, info func() Info, close func() error) Connector {
 	return &bridge{n: n, info: info, close: close}
 }
 
 type bridge struct {
-	n     Neutral
+	n     protocol.Client
 	info  func() Info
 	close func() error
 
@@ -119,7 +102,7 @@ func (b *bridge) Transactions(ctx context.Context) (Session, error) {
 // bridgeSession translates one transactions stream. Prepare's checkpoint is the
 // one StartCommit carries in the later eras: it is kept from Prepare to Commit.
 type bridgeSession struct {
-	s NeutralSession
+	s protocol.Session
 
 	smu        sync.Mutex
 	checkpoint []byte
@@ -205,25 +188,3 @@ func (s *bridgeSession) pop(q *[]*protocol.StateUpdate) *protocol.StateUpdate {
 func (s *bridgeSession) CloseSend() error { return s.s.CloseSend() }
 
 func (s *bridgeSession) Kill() error { return s.s.Kill() }
-
-// NeutralClient is a Neutral whose Transactions returns its own session type (such
-// as connector/era2023's Client).
-type NeutralClient[S NeutralSession] interface {
-	Spec(ctx context.Context, req *protocol.SpecRequest) (*protocol.SpecResponse, error)
-	Validate(ctx context.Context, req *protocol.ValidateRequest) (*protocol.ValidateResponse, error)
-	Apply(ctx context.Context, req *protocol.ApplyRequest) (*protocol.ApplyResponse, error)
-	Transactions(ctx context.Context) (S, error)
-}
-
-// AsNeutral is c as a Neutral.
-func AsNeutral[S NeutralSession](c NeutralClient[S]) Neutral { return asNeutral[S]{c} }
-
-type asNeutral[S NeutralSession] struct{ NeutralClient[S] }
-
-func (a asNeutral[S]) Transactions(ctx context.Context) (NeutralSession, error) {
-	var s, err = a.NeutralClient.Transactions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
-}

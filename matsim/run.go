@@ -382,7 +382,7 @@ func (r *runner) setup(ctx context.Context) error {
 			return err
 		}
 	}
-	if conn.Info().Protocol == connector.Compat {
+	if conn.Info().Spoken() == connector.Compat {
 		r.rep.Notes = appendOnce(r.rep.Notes, "protocol 2021-12|2022: the connector answered spec, validate and apply-upsert as both eras do, "+
 			"so it was driven with transactions both accept, and a commit was judged confirmed at the Acknowledged after it (2022's rule); "+
 			"for a 2021-12 connector, --protocol 2021-12 also pipelines Loads and holds DriverCommitted as durable")

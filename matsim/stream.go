@@ -67,9 +67,11 @@ type stream struct {
 	// commit was confirmed, and Acknowledge anywhere among them (the 2021 eras);
 	// later eras take Acknowledge first, after the previous commit.
 	pipelines bool
-	// acks counts Acknowledged, commits DriverCommitted: in eras that commit
-	// asynchronously (!pipelines) the k-th commit is confirmed by the (k+1)-th
-	// Acknowledged (the first answers the Open).
+	// asyncCommits: the connector itself speaks an era after 2021 (through
+	// connector-proxy too: Info.Spoken), where StartedCommit only starts a commit.
+	// acks counts Acknowledged, commits DriverCommitted: there the k-th commit is
+	// confirmed by the (k+1)-th Acknowledged (the first answers the Open).
+	asyncCommits  bool
 	acks, commits int
 	// states carries the state updates of a later era's StartedCommit and
 	// Acknowledged, which the 2021 messages cannot (nil for the 2021 eras).
@@ -115,7 +117,9 @@ func openStream(ctx context.Context, conn connector.Connector, name string, open
 		name: name, client: client, cancel: cancel, timeout: timeout, delta: delta,
 		bindings:  len(open.Materialization.Bindings),
 		pipelines: conn.Info().Protocol.Pipelines(),
-		q:         &respQueue{signal: make(chan struct{}, 1)}, recvDone: make(chan struct{}),
+		// The 2021 eras (what Pipelines names) hold DriverCommitted durable.
+		asyncCommits: !conn.Info().Spoken().Pipelines(),
+		q:            &respQueue{signal: make(chan struct{}, 1)}, recvDone: make(chan struct{}),
 	}
 	s.states, _ = client.(connector.StateSession)
 	go func() {
@@ -509,7 +513,7 @@ func (s *stream) beginRound() {
 // after StartedCommit (and fail it, e.g. fenced) until it answers the Acknowledge
 // that follows. In the 2021 eras DriverCommitted is the confirmation.
 func (s *stream) unconfirmedCommit() bool {
-	return !s.pipelines && s.commits > 0 && s.acks <= s.commits
+	return s.asyncCommits && s.commits > 0 && s.acks <= s.commits
 }
 
 // awaitCommitConfirmed awaits the confirmation of the transaction whose Commit was

@@ -403,6 +403,31 @@ type StartedCommit struct {
 	State *StateUpdate
 }
 
+// ---- The runtime's side ----
+
+// Client is a connector as the runtime drives it in this model, whatever era and
+// transport carry it (connector/era2023's Client; connector.Bridge puts one under
+// the engine).
+type Client interface {
+	Spec(context.Context, *SpecRequest) (*SpecResponse, error)
+	Validate(context.Context, *ValidateRequest) (*ValidateResponse, error)
+	Apply(context.Context, *ApplyRequest) (*ApplyResponse, error)
+	// Transactions opens a transactions stream; ending ctx kills it.
+	Transactions(context.Context) (Session, error)
+}
+
+// Session is one transactions stream, the runtime's side. Send, CloseSend and Kill
+// may be called from one goroutine while Recv is called from another.
+type Session interface {
+	Send(*Request) error
+	// Recv returns the next response; io.EOF once the connector ended the stream cleanly.
+	Recv() (*Response, error)
+	// CloseSend ends the requests cleanly.
+	CloseSend() error
+	// Kill ends the stream abruptly and returns once the connector side stopped.
+	Kill() error
+}
+
 // ---- Connectors written against this model ----
 
 // Server is a connector written against this model (flowsim's reference connector,

@@ -31,6 +31,8 @@ const ExitGrace = 5 * time.Second
 // Opener opens a Materialize stream; ending ctx kills it.
 type Opener func(ctx context.Context) (Stream, error)
 
+var _ protocol.Client = (*Client)(nil)
+
 // Client drives a current-era connector in the neutral model over any transport:
 // each request is translated, each response checked as today's runtime checks it
 // (CheckResponse) and translated back.
@@ -151,7 +153,7 @@ func (c *Client) Apply(ctx context.Context, req *protocol.ApplyRequest) (*protoc
 }
 
 // Transactions opens a transactions session; ending ctx kills it.
-func (c *Client) Transactions(ctx context.Context) (*Session, error) {
+func (c *Client) Transactions(ctx context.Context) (protocol.Session, error) {
 	var s, err = c.open(ctx)
 	if err != nil {
 		return nil, err

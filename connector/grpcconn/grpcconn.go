@@ -67,7 +67,7 @@ func (c *Client) current() connector.Connector {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cur == nil {
-		c.cur = connector.Bridge(connector.AsNeutral(era2023.NewClient(c.openCurrent)), c.Info, nil)
+		c.cur = connector.Bridge(era2023.NewClient(c.openCurrent), c.Info, nil)
 	}
 	return c.cur
 }
@@ -209,11 +209,12 @@ func (c *Client) Close() error {
 
 // learnBehind records the child's revision that connector-proxy names.
 func (c *Client) learnBehind(md metadata.MD) {
-	if v := md.Get(connector.ProtocolHeader); len(v) == 1 {
-		if rev, err := connector.ParseRevision(v[0]); err == nil || connector.Revision(v[0]) == connector.Compat {
-			if err != nil {
-				rev = connector.Compat
-			}
+	var v = md.Get(connector.ProtocolHeader)
+	if len(v) != 1 {
+		return
+	}
+	for _, rev := range []connector.Revision{connector.Oct2021, connector.Dec2021, connector.Era2022, connector.Compat, connector.Current} {
+		if v[0] == string(rev) {
 			c.mu.Lock()
 			c.behind = rev
 			c.mu.Unlock()

@@ -33,7 +33,7 @@ func (c *Client) current() connector.Connector {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cur == nil {
-		c.cur = connector.Bridge(connector.AsNeutral(era2023.NewClient(c.openCurrent)), c.Info, nil)
+		c.cur = connector.Bridge(era2023.NewClient(c.openCurrent), c.Info, nil)
 	}
 	return c.cur
 }
@@ -56,9 +56,9 @@ func (c *Client) openCurrent(ctx context.Context) (era2023.Stream, error) {
 // probeCurrent is a connector of today's era whose stderr goes to stderr (the
 // detection holds it back until it knows whether the connector speaks that era).
 func (c *Client) probeCurrent(stderr io.Writer) connector.Connector {
-	return connector.Bridge(connector.AsNeutral(era2023.NewClient(func(ctx context.Context) (era2023.Stream, error) {
+	return connector.Bridge(era2023.NewClient(func(ctx context.Context) (era2023.Stream, error) {
 		return c.openCurrentWith(ctx, stderr)
-	})), c.Info, nil)
+	}), c.Info, nil)
 }
 
 func (c *Client) openCurrentWith(ctx context.Context, stderr io.Writer) (era2023.Stream, error) {

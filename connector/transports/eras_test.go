@@ -150,3 +150,36 @@ func TestNoEraIsSetupError(t *testing.T) {
 		}
 	}
 }
+
+// The defect lazy-commit completes a commit only at the next Acknowledge. In
+// 2021-12 that is a defect (DriverCommitted means durable); in today's era it is
+// what the protocol allows: a crash before that Acknowledged loses the commit and
+// its checkpoint together, and recovery accepts the state Opened reports.
+func TestLazyCommitIsJudgedByTheEra(t *testing.T) {
+	var dir = t.TempDir()
+	var rep = runMatsimAt(t, "recovery", transports.Options{Command: "'" + refBin(t) + "'", Protocol: connector.Dec2021},
+		stateConfig(dir, "lazy-commit"), 2, 60, []string{"before-acknowledge"})
+	if rep.Passed() || rep.Result.Check != "recovery.checkpoint" {
+		t.Errorf("2021-12: lazy-commit: check %q (%s), want recovery.checkpoint", rep.Result.Check, rep.Result.Message)
+	}
+	for _, tr := range currentEraTransports() {
+		if tr.name == "image" {
+			continue
+		}
+		t.Run(tr.name, func(t *testing.T) {
+			var dir = t.TempDir()
+			var rep = runMatsimAt(t, "recovery", tr.options(t, dir), stateConfig(dir, "lazy-commit"), 2, 60, []string{"before-acknowledge"})
+			if !rep.Passed() {
+				t.Fatalf("today's era through %s: %s: %s", tr.name, rep.Result.Check, rep.Result.Message)
+			}
+			// The crash lost the unconfirmed commit, and recovery judged that state.
+			var judged bool
+			for _, l := range rep.Loops {
+				judged = judged || strings.Contains(l.Phase, "unconfirmed one before it")
+			}
+			if !judged {
+				t.Errorf("today's era through %s: no read back judged the lost unconfirmed commit: %+v", tr.name, rep.Loops)
+			}
+		})
+	}
+}

@@ -89,6 +89,15 @@ var imageTransport = transport{"image", func(tb testing.TB, stateDir string) tra
 // runMatsim runs one matsim test against the reference connector through o.
 func runMatsim(tb testing.TB, test string, o transports.Options, config string, loops, start int) *matsim.Report {
 	tb.Helper()
+	// A process (or container) per call makes each crash point take seconds:
+	// through transports recovery crashes at one point of each kind; the full
+	// sweep runs in process (matsim's tests) and in the PostgreSQL example.
+	return runMatsimAt(tb, test, o, config, loops, start, []string{"after-load", "after-stores", "after-commit", "after-next-acknowledge"})
+}
+
+// runMatsimAt is runMatsim with recovery's crash points.
+func runMatsimAt(tb testing.TB, test string, o transports.Options, config string, loops, start int, crashAt []string) *matsim.Report {
+	tb.Helper()
 	var ctx = context.Background()
 	o.CallTimeout = time.Minute
 	o.Stderr = io.Discard // the tail is in the errors
@@ -116,10 +125,7 @@ func runMatsim(tb testing.TB, test string, o transports.Options, config string, 
 		Batch:       25,
 		Seed:        1,
 		CallTimeout: time.Minute,
-		// A process (or container) per call makes each crash point take seconds:
-		// through transports recovery crashes at one point of each kind; the full
-		// sweep runs in process (matsim's tests) and in the PostgreSQL example.
-		CrashAt: []string{"after-load", "after-stores", "after-commit", "after-next-acknowledge"},
+		CrashAt:     crashAt,
 	})
 }
 
