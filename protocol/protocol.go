@@ -34,47 +34,6 @@ import (
 	"fmt"
 )
 
-// Era is a protocol era that connectors speak.
-type Era string
-
-const (
-	// Oct2021: github.com/estuary/protocols before Dec 2021: one `apply`, no
-	// Acknowledge, DriverCommitted called Committed.
-	Oct2021 Era = "2021-10"
-	// Dec2021: github.com/estuary/protocols f9b8ae7: apply-upsert/apply-delete,
-	// Acknowledge anywhere in a round, Prepare{flow checkpoint} … Commit.
-	Dec2021 Era = "2021-12"
-	// Era2022: github.com/estuary/flow/go/protocols/materialize, January 2022 to April
-	// 2023: the 2021 subcommands, but Acknowledge first, Flush/Flushed and
-	// StartCommit{runtime checkpoint}/StartedCommit.
-	Era2022 Era = "2022"
-	// Era2023: github.com/estuary/flow/go/protocols/materialize since April 2023: one
-	// Request/Response stream for everything (today's protocol).
-	Era2023 Era = "2023"
-	// Auto asks the transport to detect the era.
-	Auto Era = "auto"
-)
-
-// Eras lists the eras in age order (Auto excluded): the one home of that list.
-var Eras = []Era{Oct2021, Dec2021, Era2022, Era2023}
-
-// ParseEra accepts the flag spellings of an Era.
-func ParseEra(s string) (Era, error) {
-	switch s {
-	case "", "auto":
-		return Auto, nil
-	case "2021-12", "dec2021", "dec-2021":
-		return Dec2021, nil
-	case "2021-10", "oct2021", "oct-2021":
-		return Oct2021, nil
-	case "2022":
-		return Era2022, nil
-	case "2023", "current":
-		return Era2023, nil
-	}
-	return "", fmt.Errorf("unknown protocol era %q (want auto, 2021-10, 2021-12, 2022 or 2023, also called current)", s)
-}
-
 // ---- Specifications ----
 
 // Materialization is what a materialization is built from: the engine fills it, each
