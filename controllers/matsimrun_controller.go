@@ -174,8 +174,15 @@ func (r *MatSimRunReconciler) observe(ctx context.Context, run *flowsimv1.MatSim
 		obs.jobGone = true
 	}
 
+	// Once the Job has finished, the run's final verdict rests on its pods: read them
+	// from the API server, not from a cache that may not have seen a pod's deletion
+	// yet (a deleted pod is PodDeleted, a live one's exit decides).
 	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.InNamespace(run.Namespace), client.MatchingLabels(selectorLabels(run, flowsimv1.RoleDriver))); err != nil {
+	var reader client.Reader = r.Client
+	if obs.job != nil && (jobCondition(obs.job, batchv1.JobFailed) != nil || jobCondition(obs.job, batchv1.JobComplete) != nil) {
+		reader = r.APIReader
+	}
+	if err := reader.List(ctx, &pods, client.InNamespace(run.Namespace), client.MatchingLabels(selectorLabels(run, flowsimv1.RoleDriver))); err != nil {
 		return obs, fmt.Errorf("listing driver pods: %w", err)
 	}
 	for _, p := range pods.Items {
