@@ -21,6 +21,7 @@ import (
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/lib/interrupt"
+	"github.com/flowsim/flowsim/lib/matsimtests"
 	"github.com/flowsim/flowsim/lib/logging"
 	"github.com/flowsim/flowsim/lib/redact"
 	"github.com/flowsim/flowsim/lib/yamljson"
@@ -555,7 +556,7 @@ func runArgs(ctx context.Context, server materialize.DriverServer, newTestData f
 		usage(stdout)
 		return nil
 	}
-	if !isTest(test) {
+	if !matsimtests.Is(test) {
 		return UsageError("unknown test %q (want one of %s)", test, strings.Join(Tests, ", "))
 	}
 	var fs = flag.NewFlagSet(prog+" "+test, flag.ContinueOnError)
@@ -589,14 +590,6 @@ func runArgs(ctx context.Context, server materialize.DriverServer, newTestData f
 	return sess.Run(ctx, sess.RerunLine(prog+" "+test, set))
 }
 
-func isTest(name string) bool {
-	for _, t := range Tests {
-		if t == name {
-			return true
-		}
-	}
-	return false
-}
 
 // TestHelp says in one line what each test does.
 var TestHelp = map[string]string{

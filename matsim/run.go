@@ -24,12 +24,13 @@ import (
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/lib/interrupt"
+	"github.com/flowsim/flowsim/lib/matsimtests"
 	"github.com/flowsim/flowsim/matsim/result"
 	"github.com/go-logr/logr"
 )
 
 // Tests are the test names, in documentation order.
-var Tests = []string{"basic", "delta", "fence", "recovery", "migrate"}
+var Tests = matsimtests.Names
 
 // Options configure one run.
 type Options struct {

@@ -38,6 +38,7 @@ var floors = map[string]int{
 	"examples/materialize-postgres/pgdriver": transports,
 	"matsim":                                 engine,
 	"matsim/verifier":                        engine,
+	"matsim/current":                         engine,
 	"internal/...":                           apps,
 	"controllers":                            apps,
 	"cmd/...":                                apps,

@@ -11,12 +11,13 @@ import (
 	pm "github.com/estuary/flow/go/protocols/materialize"
 	"github.com/flowsim/flowsim/connector/era2023"
 	"github.com/flowsim/flowsim/connector/era2023/inproc"
+	"github.com/flowsim/flowsim/connector/era2023/inproc/inproctest"
 	"github.com/flowsim/flowsim/protocol"
 )
 
 func TestClient(t *testing.T) {
 	var ctx = context.Background()
-	var c = inproc.NewClient(&tiny{store: map[string]string{}})
+	var c = inproc.NewClient(&inproctest.Tiny{})
 	var m = materialization()
 
 	spec, err := c.Spec(ctx, &protocol.SpecRequest{})

@@ -11,99 +11,15 @@ import (
 	"testing"
 	"time"
 
-	pf "github.com/estuary/flow/go/protocols/flow"
 	pm "github.com/estuary/flow/go/protocols/materialize"
 	"github.com/flowsim/flowsim/connector/era2023"
 	"github.com/flowsim/flowsim/connector/era2023/inproc"
+	"github.com/flowsim/flowsim/connector/era2023/inproc/inproctest"
 	"github.com/flowsim/flowsim/protocol"
 	w "github.com/flowsim/flowsim/protocol/wire2023"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
-
-// tiny is a current-era connector written against the real module, as today's
-// connectors are: it validates every request as their boilerplate does, keeps
-// documents in a map committed at StartCommit, and keeps a commit counter in its
-// connector state.
-type tiny struct {
-	store   map[string]string // packed key → document
-	commits int
-	opened  *pm.Request_Open
-	fail    error // returned at the first Store, when set
-}
-
-func (c *tiny) Materialize(s pm.Connector_MaterializeServer) error {
-	var pending = map[string]string{}
-	var loads []string
-	for {
-		var req, err = s.Recv()
-		if err == io.EOF {
-			return nil
-		} else if err != nil {
-			return err
-		} else if err = req.Validate_(); err != nil {
-			return fmt.Errorf("validating request: %w", err)
-		}
-		var resp *pm.Response
-		switch {
-		case req.Spec != nil:
-			resp = &pm.Response{Spec: &pm.Response_Spec{Protocol: 3032023, ConfigSchemaJson: json.RawMessage(`{"type":"object"}`),
-				ResourceConfigSchemaJson: json.RawMessage(`{"type":"object"}`), DocumentationUrl: "https://example.com"}}
-		case req.Validate != nil:
-			var v = &pm.Response_Validated{}
-			for _, b := range req.Validate.Bindings {
-				var vb = &pm.Response_Validated_Binding{ResourcePath: []string{"t"}}
-				for _, p := range b.Collection.Projections {
-					var t = pm.Response_Validated_Constraint_FIELD_OPTIONAL
-					if p.IsPrimaryKey {
-						t = pm.Response_Validated_Constraint_LOCATION_REQUIRED
-					}
-					vb.ProjectionConstraints = append(vb.ProjectionConstraints, &pm.Response_Validated_ProjectionConstraint{
-						Field: p.Field, Constraint: &pm.Response_Validated_Constraint{Type: t, Reason: "tiny"}})
-				}
-				v.Bindings = append(v.Bindings, vb)
-			}
-			resp = &pm.Response{Validated: v}
-		case req.Apply != nil:
-			resp = &pm.Response{Applied: &pm.Response_Applied{ActionDescription: "applied " + req.Apply.Version}}
-		case req.Open != nil:
-			c.opened = req.Open
-			resp = &pm.Response{Opened: &pm.Response_Opened{}}
-		case req.Acknowledge != nil:
-			resp = &pm.Response{Acknowledged: &pm.Response_Acknowledged{}}
-		case req.Load != nil:
-			loads = append(loads, string(req.Load.KeyPacked))
-		case req.Flush != nil:
-			for _, k := range loads {
-				if doc, ok := c.store[k]; ok {
-					if err := s.Send(&pm.Response{Loaded: &pm.Response_Loaded{DocJson: json.RawMessage(doc)}}); err != nil {
-						return err
-					}
-				}
-			}
-			loads = nil
-			resp = &pm.Response{Flushed: &pm.Response_Flushed{}}
-		case req.Store != nil:
-			if c.fail != nil {
-				return c.fail
-			}
-			pending[string(req.Store.KeyPacked)] = string(req.Store.DocJson)
-		case req.StartCommit != nil:
-			for k, v := range pending {
-				c.store[k] = v
-			}
-			pending = map[string]string{}
-			c.commits++
-			resp = &pm.Response{StartedCommit: &pm.Response_StartedCommit{State: &pf.ConnectorState{
-				UpdatedJson: json.RawMessage(fmt.Sprintf(`{"commits":%d}`, c.commits)), MergePatch: true}}}
-		}
-		if resp != nil {
-			if err := s.Send(resp); err != nil {
-				return err
-			}
-		}
-	}
-}
 
 func materialization() *protocol.Materialization {
 	return &protocol.Materialization{
@@ -122,7 +38,7 @@ func materialization() *protocol.Materialization {
 
 func TestUnaryCalls(t *testing.T) {
 	var ctx = context.Background()
-	var c = &tiny{store: map[string]string{}}
+	var c = &inproctest.Tiny{}
 	var m = materialization()
 
 	var resp, err = inproc.Call(ctx, c, era2023.SpecRequest(&protocol.SpecRequest{}))
@@ -142,7 +58,7 @@ func TestUnaryCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d := cmp.Diff(map[string]protocol.Constraint{
-		"k": {Type: protocol.LocationRequired, Reason: "tiny"}, "v": {Type: protocol.FieldOptional, Reason: "tiny"},
+		"k": {Type: protocol.LocationRequired, Reason: "tiny"}, "v": {Type: protocol.LocationRecommended, Reason: "tiny"},
 	}, validated.Bindings[0].Constraints); d != "" {
 		t.Errorf("Validated (-want +got):\n%s", d)
 	}
@@ -188,7 +104,7 @@ func (x session) recv() *protocol.Response {
 }
 
 func TestTransactions(t *testing.T) {
-	var c = &tiny{store: map[string]string{}}
+	var c = &inproctest.Tiny{}
 	var x = session{t, inproc.Open(context.Background(), c)}
 	var cp, _ = era2023.CheckpointBytes(&w.Checkpoint{Sources: map[string]*w.Checkpoint_Source{"j": {ReadThrough: 9}}})
 
@@ -196,8 +112,8 @@ func TestTransactions(t *testing.T) {
 	if r := x.recv(); r.Opened == nil {
 		t.Fatalf("got %s, want Opened", r.Name())
 	}
-	if string(c.opened.StateJson) != `{"commits":0}` || c.opened.Range.KeyEnd != 0xffffffff {
-		t.Errorf("the connector was opened with %v", c.opened)
+	if string(c.Opened().StateJson) != `{"commits":0}` || c.Opened().Range.KeyEnd != 0xffffffff {
+		t.Errorf("the connector was opened with %v", c.Opened())
 	}
 	var keys = [][]byte{{0x15, 1}, {0x15, 2}}
 	for round := 1; round <= 2; round++ {
@@ -243,7 +159,7 @@ func TestTransactions(t *testing.T) {
 
 func TestConnectorErrorAndKill(t *testing.T) {
 	var boom = errors.New("disk full")
-	var x = session{t, inproc.Open(context.Background(), &tiny{store: map[string]string{}, fail: boom})}
+	var x = session{t, inproc.Open(context.Background(), &inproctest.Tiny{Fail: boom})}
 	x.send(&protocol.Request{Open: &protocol.Open{Materialization: materialization(), Version: "v1", KeyEnd: 1}})
 	x.recv()
 	x.send(&protocol.Request{Acknowledge: &protocol.Acknowledge{}})
@@ -260,7 +176,7 @@ func TestConnectorErrorAndKill(t *testing.T) {
 
 	// Kill: a connector blocked reading requests sees its context end, and Kill
 	// returns once Materialize returned.
-	var y = inproc.Open(context.Background(), &tiny{store: map[string]string{}})
+	var y = inproc.Open(context.Background(), &inproctest.Tiny{})
 	var ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := y.Kill(ctx); err != nil {
