@@ -8,6 +8,7 @@
 package connector
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"strings"
@@ -174,3 +175,8 @@ func (e *EraError) Unwrap() []error {
 	}
 	return errs
 }
+
+// ErrNoApplyDelete is wrapped by the error of ApplyDelete when the connector's
+// protocol era has no apply-delete (2021-10 and today's era): nothing was asked of
+// the connector, so nothing is its fault.
+var ErrNoApplyDelete = errors.New("the connector's protocol has no apply-delete")

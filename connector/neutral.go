@@ -88,7 +88,7 @@ func (b *bridge) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest)
 }
 
 func (b *bridge) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest) (*materialize.ApplyResponse, error) {
-	return nil, fmt.Errorf("protocol %s has no apply-delete", b.info().Protocol)
+	return nil, fmt.Errorf("protocol %s: %w", b.info().Protocol, ErrNoApplyDelete)
 }
 
 func (b *bridge) Transactions(ctx context.Context) (Session, error) {

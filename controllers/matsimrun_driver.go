@@ -53,6 +53,9 @@ func DriverArgs(run *flowsimv1.MatSimRun) ([]string, error) {
 	if run.Spec.ExactlyOnce != nil && *run.Spec.ExactlyOnce {
 		args = append(args, "--exactly-once")
 	}
+	if run.Spec.Cleanup != nil && *run.Spec.Cleanup {
+		args = append(args, "--cleanup")
+	}
 	switch run.Spec.Test {
 	case flowsimv1.TestDelta:
 		// The committed documents would otherwise flood the container log.

@@ -134,6 +134,14 @@ func specFields(t *testing.T) map[string]specField {
 				}
 			},
 		},
+		"Cleanup": {
+			set: func(s *flowsimv1.MatSimRunSpec) { s.Cleanup = ptr.To(true) },
+			get: func(f map[string]string, s *flowsimv1.MatSimRunSpec) {
+				if f["cleanup"] == "true" {
+					s.Cleanup = ptr.To(true)
+				}
+			},
+		},
 		"Verify.SQL": {
 			tests: []flowsimv1.MatSimTest{flowsimv1.TestDelta, flowsimv1.TestRecovery},
 			set: func(s *flowsimv1.MatSimRunSpec) {

@@ -225,6 +225,7 @@ func resultStatus(r result.Result) *flowsimv1.RunResult {
 		Check:           r.Check,
 		Message:         r.Message,
 		AtLeastOnceOnly: r.AtLeastOnceOnly,
+		Cleanup:         r.Cleanup,
 	}
 }
 
@@ -259,6 +260,9 @@ func driverOutcome(pod *corev1.Pod, final bool) *outcome {
 				r.Test, r.LoopsDone, r.Stored, r.Loaded, r.Verified)
 			if r.AtLeastOnceOnly {
 				o.message += "; " + result.AtLeastOnceHeadline + " (the connector returned no Flow checkpoint; set spec.exactlyOnce to require one)"
+			}
+			if strings.HasPrefix(r.Cleanup, "failed") || strings.HasPrefix(r.Cleanup, "skipped") {
+				o.message += "; cleanup " + r.Cleanup
 			}
 		case crashed:
 			// The driver's complaint is a consequence; the crash is what to fix.

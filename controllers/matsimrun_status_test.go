@@ -381,6 +381,26 @@ func TestComputeStatusAtLeastOnceOnly(t *testing.T) {
 	}
 }
 
+// A passing run's cleanup is in status.result; one that failed or was skipped is also
+// in the message (the tables it left are the user's to drop), and the run still passed.
+func TestComputeStatusCleanup(t *testing.T) {
+	for _, c := range []struct{ cleanup, inMessage string }{
+		{"done: dropped tables", ""},
+		{"failed: ApplyDelete of t (version v): permission denied", "; cleanup failed: ApplyDelete of t"},
+		{"skipped: the connector's protocol has no apply-delete", "; cleanup skipped:"},
+	} {
+		var r = passed
+		r.Cleanup = c.cleanup
+		var st, _ = computeStatus(startedRun(), observed{job: job(), pods: pod(driverExit(0, "Completed", resultJSON(r)))}, testPolicy, t0.Add(time.Minute))
+		if st.Reason != flowsimv1.ReasonPassed || st.Result == nil || st.Result.Cleanup != c.cleanup {
+			t.Fatalf("cleanup %q: reason %s, result %+v; want Passed with the cleanup", c.cleanup, st.Reason, st.Result)
+		}
+		if c.inMessage == "" && strings.Contains(st.Message, "cleanup") || c.inMessage != "" && !strings.Contains(st.Message, c.inMessage) {
+			t.Errorf("cleanup %q: message %q, want it to contain %q", c.cleanup, st.Message, c.inMessage)
+		}
+	}
+}
+
 // The Job of a finished run is stopped while it still runs or retries, on every pass
 // until it is gone, and left alone once it ends by itself.
 func TestSettleStopsARunningJob(t *testing.T) {

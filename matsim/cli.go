@@ -21,8 +21,8 @@ import (
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/lib/interrupt"
-	"github.com/flowsim/flowsim/lib/matsimtests"
 	"github.com/flowsim/flowsim/lib/logging"
+	"github.com/flowsim/flowsim/lib/matsimtests"
 	"github.com/flowsim/flowsim/lib/redact"
 	"github.com/flowsim/flowsim/lib/yamljson"
 	"github.com/flowsim/flowsim/matsim/result"
@@ -49,6 +49,7 @@ type Flags struct {
 	CallTimeout time.Duration
 	CrashAt     []string
 	ExactlyOnce bool
+	Cleanup     bool
 	// Quiet prints only the outcome, failures and the reproduce line; Verbose logs
 	// at debug level (unless --log.level says otherwise).
 	Quiet, Verbose bool
@@ -134,6 +135,7 @@ func NewFlags(test string, fs *flag.FlagSet) *Flags {
 	if test == "fence" || test == "recovery" {
 		fs.BoolVar(&f.ExactlyOnce, "exactly-once", false, "assert that the connector stores Flow checkpoints transactionally: an empty Opened checkpoint after a commit fails the run")
 	}
+	fs.BoolVar(&f.Cleanup, "cleanup", false, "after a passing run, ask the connector to delete what the test applied (apply-delete: SQL connectors drop its tables); a run that did not pass is left as it is")
 	fs.DurationVar(&f.CallTimeout, "call-timeout", 5*time.Minute, "longest wait for any one connector answer (a call, or a response of the transactions stream)")
 	fs.BoolVar(&f.Quiet, "quiet", false, QuietUsage)
 	fs.BoolVar(&f.Verbose, "verbose", false, VerboseUsage)
@@ -273,7 +275,7 @@ func (f *Flags) Prepare(stdout, stderr io.Writer) (*Session, error) {
 		Options: Options{
 			Test: f.Test, Config: config, Resource: resource,
 			Loops: loops, Start: f.Start, Batch: f.Batch, Seed: f.Seed,
-			CallTimeout: f.CallTimeout, CrashAt: f.CrashAt, ExactlyOnce: f.ExactlyOnce,
+			CallTimeout: f.CallTimeout, CrashAt: f.CrashAt, ExactlyOnce: f.ExactlyOnce, Cleanup: f.Cleanup,
 			Progress: progress, Log: log, Verifier: verifier,
 		},
 		Stdout: stdout, Stderr: stderr, Log: log,
@@ -589,7 +591,6 @@ func runArgs(ctx context.Context, server materialize.DriverServer, newTestData f
 	sess.NoteIgnored(set)
 	return sess.Run(ctx, sess.RerunLine(prog+" "+test, set))
 }
-
 
 // TestHelp says in one line what each test does.
 var TestHelp = map[string]string{

@@ -86,6 +86,9 @@ func (r *Report) writeText(w io.Writer, rerun string, summary bool) error {
 		for _, n := range r.Notes {
 			fmt.Fprintf(&b, "  note: %s\n", n)
 		}
+		if r.Result.Cleanup != "" {
+			fmt.Fprintf(&b, "  cleanup:   %s\n", r.Result.Cleanup)
+		}
 		if len(r.Loops) != 0 {
 			// A transaction of a group (fence's key ranges, recovery's crash point) is
 			// a line under the group's own, so that both are shown whole. The

@@ -72,7 +72,13 @@ type Options struct {
 	// with its data: an empty or stale Opened checkpoint after a commit then fails
 	// fence and recovery instead of being accepted as at-least-once.
 	ExactlyOnce bool
-	Log         logr.Logger
+	// Cleanup, after a passing run, asks the connector to delete what the test
+	// applied (ApplyDelete of the last applied spec and version: the SQL connectors
+	// drop the tables and the checkpoints). A run that did not pass is never cleaned
+	// up: what it left is the evidence. The outcome is Result.Cleanup; it never
+	// changes the verdict.
+	Cleanup bool
+	Log     logr.Logger
 }
 
 // LoopStats measure one transaction.
@@ -283,19 +289,41 @@ func execute(ctx context.Context, o *Options, rep *Report) error {
 		rep.OracleBytes = r.oracle.memBytes()
 		rep.Keys = len(r.oracle.rev)
 	}()
-	switch o.Test {
-	case "basic":
-		return r.basic(ctx)
-	case "delta":
-		return r.delta(ctx)
-	case "fence":
-		return r.fence(ctx)
-	case "recovery":
-		return r.recovery(ctx)
-	case "migrate":
-		return r.migrate(ctx)
+	var tests = map[string]func(context.Context) error{
+		"basic": r.basic, "delta": r.delta, "fence": r.fence, "recovery": r.recovery, "migrate": r.migrate,
+	}
+	if err := tests[o.Test](ctx); err != nil {
+		return err
+	}
+	if o.Cleanup && ctx.Err() == nil {
+		rep.Result.Cleanup = r.cleanup(ctx)
 	}
 	return nil
+}
+
+// bindingNames are the resource paths of every binding, comma separated.
+func (r *runner) bindingNames() string {
+	var names = make([]string, len(r.bindings))
+	for i, b := range r.bindings {
+		names[i] = b.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// cleanup deletes what a passing test applied (Options.Cleanup) and says how it went:
+// "done: …", "skipped: …" (the connector's era has no apply-delete) or "failed: …".
+func (r *runner) cleanup(ctx context.Context) string {
+	var cctx, cancel = context.WithTimeout(ctx, r.opts.CallTimeout)
+	defer cancel()
+	var resp, err = r.opts.Connector.ApplyDelete(cctx, &materialize.ApplyRequest{Materialization: r.spec, Version: r.version})
+	switch {
+	case errors.Is(err, connector.ErrNoApplyDelete):
+		return "skipped: the connector's protocol has no apply-delete; delete the test's tables (" + r.bindingNames() + ") yourself"
+	case err != nil:
+		r.log.Info("Cleanup failed", "error", err.Error())
+		return "failed: ApplyDelete of " + r.bindingNames() + " (version " + r.version + "): " + clip(err.Error(), 300)
+	}
+	return "done: " + clip(resp.ActionDescription, 300)
 }
 
 // setup runs Spec, Validate and ApplyUpsert.

@@ -229,6 +229,15 @@ type MatSimRunSpec struct {
 	// after a commit then fails the run instead of passing as "verified at-least-once only".
 	// +optional
 	ExactlyOnce *bool `json:"exactlyOnce,omitempty"`
+	// Cleanup, after a passing run, asks the connector to delete what the test applied
+	// (the driver's --cleanup: ApplyDelete of the last applied spec, which the SQL
+	// connectors answer by dropping the tables and checkpoints), so that nightly sweeps
+	// with $(FLOWSIM_RUN) table names leave nothing behind. A run that did not pass is
+	// left as it is (its tables are the evidence); a connector whose protocol has no
+	// apply-delete (2021-10, today's era) is skipped. status.result.cleanup says how it
+	// went; it never changes the verdict.
+	// +optional
+	Cleanup *bool `json:"cleanup,omitempty"`
 	// Verify reads a delta-updates binding back after delta (or after each crash point
 	// of recovery on a delta binding) and fails the run when a committed document is
 	// missing, duplicated, changed, or a row was never committed. A command verifier
@@ -304,6 +313,9 @@ type RunResult struct {
 	// verified at-least-once delivery only (set spec.exactlyOnce to require checkpoints).
 	// +optional
 	AtLeastOnceOnly bool `json:"atLeastOnceOnly,omitempty"`
+	// Cleanup after a passing run (spec.cleanup): "done: …", "skipped: …" or "failed: …".
+	// +optional
+	Cleanup string `json:"cleanup,omitempty"`
 }
 
 // MatSimRunStatus is the observed state of a run.

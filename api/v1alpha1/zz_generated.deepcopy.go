@@ -194,6 +194,11 @@ func (in *MatSimRunSpec) DeepCopyInto(out *MatSimRunSpec) {
 		*out = new(bool)
 		**out = **in
 	}
+	if in.Cleanup != nil {
+		in, out := &in.Cleanup, &out.Cleanup
+		*out = new(bool)
+		**out = **in
+	}
 	if in.Verify != nil {
 		in, out := &in.Verify, &out.Verify
 		*out = new(VerifySpec)

@@ -339,11 +339,15 @@ func (c *Client) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest)
 		return c.current().ApplyDelete(ctx, req)
 	}
 	if c.revision() == connector.Oct2021 {
-		return nil, fmt.Errorf("connector endpoint %s: ApplyDelete is not part of the 2021-10 protocol it speaks", c.addr)
+		return nil, fmt.Errorf("connector endpoint %s speaks protocol 2021-10: %w", c.addr, connector.ErrNoApplyDelete)
 	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	var resp, err = c.dc.ApplyDelete(ctx, req)
+	if status.Code(err) == codes.Unimplemented {
+		// connector-proxy in front of a child whose era has no apply-delete.
+		return nil, fmt.Errorf("connector endpoint %s ApplyDelete: %s: %w", c.addr, status.Convert(err).Message(), connector.ErrNoApplyDelete)
+	}
 	return resp, c.wrap("ApplyDelete", err)
 }
 

@@ -270,6 +270,8 @@ func toStatus(err error) error {
 		code = codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		code = codes.Canceled
+	case errors.Is(err, connector.ErrNoApplyDelete):
+		code = codes.Unimplemented // the driver's client turns it back into ErrNoApplyDelete
 	}
 	return status.Error(code, err.Error())
 }

@@ -323,7 +323,7 @@ func (c *Client) ApplyDelete(ctx context.Context, req *materialize.ApplyRequest)
 		return c.current().ApplyDelete(ctx, req)
 	}
 	if c.revision() == connector.Oct2021 {
-		return nil, fmt.Errorf("connector %s: apply-delete is not part of the 2021-10 protocol this connector speaks", c.target)
+		return nil, fmt.Errorf("connector %s speaks protocol 2021-10: %w", c.target, connector.ErrNoApplyDelete)
 	}
 	var resp = new(materialize.ApplyResponse)
 	if err := c.unary(ctx, "apply-delete", req, resp); err != nil {

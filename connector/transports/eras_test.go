@@ -183,3 +183,28 @@ func TestLazyCommitIsJudgedByTheEra(t *testing.T) {
 		})
 	}
 }
+
+// --cleanup on every transport: a 2021 connector is asked to apply-delete (the
+// reference connector drops its tables); a connector of today's era, whose protocol
+// has no apply-delete, is skipped — also behind connector-proxy, which answers
+// Unimplemented for it — and the passing verdict stands either way.
+func TestCleanupOnEveryTransport(t *testing.T) {
+	for _, c := range []struct {
+		tr   transport
+		want string
+	}{
+		{commandTransport(""), "done: dropped tables"},
+		{endpointTransport, "done: dropped tables"},
+		{currentEraTransports()[0], "skipped: the connector's protocol has no apply-delete"},
+		{currentEraTransports()[3], "skipped: the connector's protocol has no apply-delete"},
+		{currentEraTransports()[4], "skipped: the connector's protocol has no apply-delete"},
+	} {
+		t.Run(c.tr.name+"/"+strings.Fields(c.want)[0], func(t *testing.T) {
+			var dir = t.TempDir()
+			var rep = runMatsimAt(t, "basic", c.tr.options(t, dir), stateConfig(dir, ""), 2, 60, nil, func(o *matsim.Options) { o.Cleanup = true })
+			if !rep.Passed() || !strings.HasPrefix(rep.Result.Cleanup, c.want) {
+				t.Fatalf("basic --cleanup through %s: %s (%s), cleanup %q; want passed and %q", c.tr.name, rep.Result.Outcome, rep.Result.Message, rep.Result.Cleanup, c.want)
+			}
+		})
+	}
+}

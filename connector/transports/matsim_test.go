@@ -95,8 +95,9 @@ func runMatsim(tb testing.TB, test string, o transports.Options, config string, 
 	return runMatsimAt(tb, test, o, config, loops, start, []string{"after-load", "after-stores", "after-commit", "after-next-acknowledge"})
 }
 
-// runMatsimAt is runMatsim with recovery's crash points.
-func runMatsimAt(tb testing.TB, test string, o transports.Options, config string, loops, start int, crashAt []string) *matsim.Report {
+// runMatsimAt is runMatsim with recovery's crash points; mutate, when given,
+// changes the engine's options last.
+func runMatsimAt(tb testing.TB, test string, o transports.Options, config string, loops, start int, crashAt []string, mutate ...func(*matsim.Options)) *matsim.Report {
 	tb.Helper()
 	var ctx = context.Background()
 	o.CallTimeout = time.Minute
@@ -106,7 +107,7 @@ func runMatsimAt(tb testing.TB, test string, o transports.Options, config string
 		tb.Fatalf("Open: %v, %v", ok, err)
 	}
 	tb.Cleanup(func() { conn.Close() })
-	return matsim.Execute(ctx, matsim.Options{
+	var opts = matsim.Options{
 		Test:      test,
 		Connector: conn,
 		Reopen: func(ctx context.Context) (connector.Connector, error) {
@@ -126,7 +127,11 @@ func runMatsimAt(tb testing.TB, test string, o transports.Options, config string
 		Seed:        1,
 		CallTimeout: time.Minute,
 		CrashAt:     crashAt,
-	})
+	}
+	for _, m := range mutate {
+		m(&opts)
+	}
+	return matsim.Execute(ctx, opts)
 }
 
 func stateConfig(dir, defect string) string {

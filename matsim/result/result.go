@@ -84,6 +84,10 @@ type Result struct {
 	// Open after a commit: it relies on the runtime's recovery log, so the run could
 	// verify at-least-once delivery only, not that the connector is exactly-once.
 	AtLeastOnceOnly bool `json:"atLeastOnceOnly,omitempty"`
+	// Cleanup says how the cleanup after a passing run (--cleanup) went: "done: …",
+	// "skipped: …" or "failed: …"; empty when none was asked for or the run did not
+	// pass. It never changes the outcome.
+	Cleanup string `json:"cleanup,omitempty"`
 }
 
 // AtLeastOnceHeadline is what reports say when AtLeastOnceOnly is set.
