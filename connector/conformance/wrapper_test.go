@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/conformance"
+	"github.com/flowsim/flowsim/connector/stdio/stdiotest"
 	"github.com/flowsim/flowsim/connector/transports"
 	"github.com/flowsim/flowsim/lib/interrupt"
 	"github.com/flowsim/flowsim/matsim"
@@ -173,5 +175,51 @@ func TestInterruptStopsTheWrappersChild(t *testing.T) {
 	conn.Close() // as Session.Run does: the connector is stopped before flowsim exits
 	if left := gone(pids, 5*time.Second); len(left) != 0 {
 		t.Errorf("the wrapper's child (pid %v) outlived the interrupted run", left)
+	}
+}
+
+var wrappedImageTag = fmt.Sprintf("flowsim-conformance-wrapped:%d", os.Getpid())
+
+// The same through --image: the image's entrypoint is a wrapper (faultconnector with
+// FLOWSIM_FAULT_WRAP=1 runs itself as a child, as an entrypoint script does), and
+// --call-timeout removes the container, with everything in it: the verdict is the
+// fault table's within the same bounds, and no container of the image outlives the run.
+func TestWrappedImageConnectorIsStopped(t *testing.T) {
+	stdiotest.RequireDocker(t)
+	var bin = stdiotest.BuildStatic(t, "github.com/flowsim/flowsim/connector/conformance/faultconnector", t.TempDir())
+	stdiotest.BuildImage(t, bin, wrappedImageTag)
+	var tr = transport{name: "image", timeout: 10 * time.Second,
+		open: func(t *testing.T, s sc, dir string) connector.Connector {
+			return openTransport(t, transports.Options{Image: wrappedImageTag, Network: "none", DockerArgs: []string{
+				"--user", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()), "-v", dir + ":" + dir,
+				"-e", conformance.Env + "=" + s.String(), "-e", "FLOWSIM_FAULT_WRAP=1",
+			}}, 10*time.Second)
+		}}
+	for _, s := range []sc{
+		{Call: conformance.CallValidate, Fault: matsim.FaultHang},
+		{Call: conformance.CallLoad, Fault: matsim.FaultHang},
+		{Call: conformance.CallSpec, Fault: matsim.FaultLinger},
+		{Call: conformance.CallEnd, Fault: matsim.FaultLinger},
+	} {
+		t.Run(strings.ReplaceAll(s.String(), ":", "/"), func(t *testing.T) {
+			runScenario(t, tr, s)
+			var deadline = time.Now().Add(10 * time.Second)
+			for {
+				var out, err = exec.Command("docker", "ps", "--all", "--quiet", "--filter", "ancestor="+wrappedImageTag).Output()
+				if err != nil {
+					t.Fatalf("docker ps: %v", err)
+				}
+				var left = strings.Fields(string(out))
+				if len(left) == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Errorf("%s over image: containers %v of the wrapped connector outlived the run", s, left)
+					_ = exec.Command("docker", append([]string{"rm", "--force"}, left...)...).Run()
+					break
+				}
+				time.Sleep(100 * time.Millisecond) // polling a condition, with a deadline
+			}
+		})
 	}
 }
