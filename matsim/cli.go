@@ -8,7 +8,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/flowsim/flowsim/lib/shell"
 	"io"
 	"math/bits"
 	"os"
@@ -18,11 +17,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowsim/flowsim/lib/shell"
+
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/lib/interrupt"
 	"github.com/flowsim/flowsim/lib/logging"
 	"github.com/flowsim/flowsim/lib/matsimtests"
+	"github.com/flowsim/flowsim/lib/outfile"
 	"github.com/flowsim/flowsim/lib/redact"
 	"github.com/flowsim/flowsim/lib/yamljson"
 	"github.com/flowsim/flowsim/matsim/result"
@@ -425,16 +427,10 @@ func Interrupted(ctx context.Context, err error) error {
 // writeFile writes a report file through the redactor (nil: as it is, for
 // structured output redacted as values).
 func writeFile(path string, red *redact.Redactor, fn func(io.Writer) error) error {
-	var f, err = os.Create(path)
-	if err != nil {
-		return err
-	}
-	var w = red.Writer(f)
-	if err := errors.Join(fn(w), w.Close()); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return outfile.Write(path, func(f io.Writer) error {
+		var w = red.Writer(f)
+		return errors.Join(fn(w), w.Close())
+	})
 }
 
 // FlagValue is a flag given on the command line, for RerunLine: one per value of a

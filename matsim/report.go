@@ -2,7 +2,6 @@ package matsim
 
 import (
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"reflect"
@@ -12,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/flowsim/flowsim/lib/junit"
 	"github.com/flowsim/flowsim/lib/redact"
 	"github.com/flowsim/flowsim/matsim/result"
 )
@@ -176,46 +176,15 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
-type junitSuites struct {
-	XMLName xml.Name     `xml:"testsuites"`
-	Suites  []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Errors   int         `xml:"errors,attr"`
-	Time     float64     `xml:"time,attr"`
-	Cases    []junitCase `xml:"testcase"`
-}
-
-type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	ClassName string        `xml:"classname,attr"`
-	Time      float64       `xml:"time,attr"`
-	Failure   *junitFailure `xml:"failure,omitempty"`
-	Error     *junitFailure `xml:"error,omitempty"`
-	SystemOut string        `xml:"system-out,omitempty"`
-}
-
-type junitFailure struct {
-	Message string `xml:"message,attr"`
-	Type    string `xml:"type,attr"`
-	Text    string `xml:",chardata"`
-}
-
 // WriteJUnit writes a JUnit XML report with one test case per run.
 func (r *Report) WriteJUnit(w io.Writer) error { return r.writeJUnit(w, nil) }
 
 // writeJUnit writes the JUnit report with every string redacted by red as a value
 // (never as text over the XML: tests="1" stays a number when a password is 1).
 func (r *Report) writeJUnit(w io.Writer, red *redact.Redactor) error {
-	var secs = float64(r.Result.DurationMillis) / 1000
-	var c = junitCase{
+	var c = junit.Case{
 		Name:      r.Result.Test,
-		ClassName: "flowsim.matsim",
-		Time:      secs,
+		Classname: "flowsim.matsim",
 		SystemOut: fmt.Sprintf("connector: %s\nseed: %d\nloaded: %d, stored: %d, verified: %d, docs/s: %.0f",
 			r.Connector, r.Result.Seed, r.Result.Loaded, r.Result.Stored, r.Result.Verified, r.Result.DocsPerSecond),
 	}
@@ -223,13 +192,16 @@ func (r *Report) writeJUnit(w io.Writer, red *redact.Redactor) error {
 		c.Name += " (" + result.AtLeastOnceHeadline + ")"
 		c.SystemOut = result.AtLeastOnceHeadline + "\n" + c.SystemOut
 	}
-	var s = junitSuite{Name: "matsim", Tests: 1, Time: secs}
+	if r.Result.Cleanup != "" {
+		c.SystemOut += "\ncleanup: " + r.Result.Cleanup
+	}
+	var s = junit.Suite{Name: "matsim", Tests: 1}
 	if len(r.Failures) != 0 {
 		var text []string
 		for _, f := range r.Failures {
 			text = append(text, f.Error())
 		}
-		var jf = &junitFailure{Message: r.Failures[0].Error(), Type: string(r.Failures[0].Check), Text: strings.Join(text, "\n")}
+		var jf = &junit.Message{Message: r.Failures[0].Error(), Type: string(r.Failures[0].Check), Text: strings.Join(text, "\n")}
 		if r.Result.Outcome == "error" {
 			c.Error, s.Errors = jf, 1
 		} else {
@@ -237,21 +209,17 @@ func (r *Report) writeJUnit(w io.Writer, red *redact.Redactor) error {
 		}
 	}
 	if r.Result.Outcome == result.Interrupted { // not the connector's failure
-		c.Error = &junitFailure{Message: r.Result.Message, Type: string(result.Interrupted), Text: r.Result.Message}
+		c.Error = &junit.Message{Message: r.Result.Message, Type: string(result.Interrupted), Text: r.Result.Message}
 		s.Errors = 1
 	}
-	s.Cases = []junitCase{c}
+	s.Cases = []junit.Case{c}
 	if red.Any() {
 		redactStrings(red, reflect.ValueOf(&s))
 	}
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return err
-	}
-	var enc = xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	if err := enc.Encode(junitSuites{Suites: []junitSuite{s}}); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, "\n")
-	return err
+	// The times are set after redaction: a number stays a number whatever the secrets.
+	var secs = junit.Seconds(float64(r.Result.DurationMillis) / 1000)
+	s.Time, s.Cases[0].Time = secs, secs
+	var d = junit.Suites{Time: secs}
+	d.Add(s)
+	return junit.Write(w, &d)
 }

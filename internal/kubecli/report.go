@@ -3,13 +3,15 @@ package kubecli
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/flowsim/flowsim/lib/shell"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flowsim/flowsim/lib/outfile"
+	"github.com/flowsim/flowsim/lib/shell"
 
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/matsim"
@@ -171,28 +173,16 @@ func (f reportFiles) check() error {
 
 func (f reportFiles) write(r *runReport) error {
 	if f.junit != "" {
-		if err := writeFile(f.junit, r.WriteJUnit); err != nil {
+		if err := outfile.Write(f.junit, r.WriteJUnit); err != nil {
 			return usage("writing --junit %s: %v", f.junit, err)
 		}
 	}
 	if f.json != "" {
-		if err := writeFile(f.json, r.writeJSON); err != nil {
+		if err := outfile.Write(f.json, r.writeJSON); err != nil {
 			return usage("writing --json %s: %v", f.json, err)
 		}
 	}
 	return nil
-}
-
-func writeFile(path string, fn func(io.Writer) error) error {
-	var f, err = os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := fn(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // finalError is what a command returns after printing a finished run's report: the

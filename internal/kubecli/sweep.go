@@ -16,6 +16,7 @@ import (
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
 	"github.com/flowsim/flowsim/internal/sweepreport"
+	"github.com/flowsim/flowsim/lib/outfile"
 	"github.com/flowsim/flowsim/matsim"
 )
 
@@ -275,7 +276,7 @@ func (k *kube) sweepReport(ctx context.Context, s *session, name, execution, for
 		if f.path == "" {
 			continue
 		}
-		if err := writeFile(f.path, func(w io.Writer) error {
+		if err := outfile.Write(f.path, func(w io.Writer) error {
 			var b, err = f.fn()
 			if err == nil {
 				_, err = w.Write(b)

@@ -5,12 +5,14 @@
 package sweepreport
 
 import (
+	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/flowsim/flowsim/lib/junit"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
 )
@@ -184,65 +186,21 @@ func (r Report) JSON() ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-type junitSuites struct {
-	XMLName  xml.Name     `xml:"testsuites"`
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Errors   int          `xml:"errors,attr"`
-	Skipped  int          `xml:"skipped,attr"`
-	Time     string       `xml:"time,attr"`
-	Suites   []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name       string          `xml:"name,attr"`
-	Tests      int             `xml:"tests,attr"`
-	Failures   int             `xml:"failures,attr"`
-	Errors     int             `xml:"errors,attr"`
-	Skipped    int             `xml:"skipped,attr"`
-	Time       string          `xml:"time,attr"`
-	Timestamp  string          `xml:"timestamp,attr,omitempty"`
-	Properties []junitProperty `xml:"properties>property,omitempty"`
-	Cases      []junitCase     `xml:"testcase"`
-}
-
-type junitProperty struct {
-	Name  string `xml:"name,attr"`
-	Value string `xml:"value,attr"`
-}
-
-type junitCase struct {
-	Name       string          `xml:"name,attr"`
-	Classname  string          `xml:"classname,attr"`
-	Time       string          `xml:"time,attr"`
-	Properties []junitProperty `xml:"properties>property,omitempty"`
-	Failure    *junitMessage   `xml:"failure,omitempty"`
-	Error      *junitMessage   `xml:"error,omitempty"`
-	Skipped    *junitMessage   `xml:"skipped,omitempty"`
-}
-
-type junitMessage struct {
-	Message string `xml:"message,attr"`
-	Type    string `xml:"type,attr,omitempty"`
-	Text    string `xml:",chardata"`
-}
-
 // JUnit is the report as JUnit XML: a testsuite per target ("namespace/target"), a
 // testcase per test; a failed check is a <failure> (type = the check), a run that could
 // not judge the connector an <error> (type = the reason), an unfinished run <skipped>.
 // Each testcase has the properties run, seed, protocol and image.
 func (r Report) JUnit() ([]byte, error) {
-	var all = junitSuites{Name: r.Sweep + "/" + r.Execution}
+	var all = junit.Suites{Name: r.Sweep + "/" + r.Execution}
 	var total float64
 	for _, t := range r.Targets {
-		var s = junitSuite{Name: t.Namespace + "/" + t.Name, Tests: len(t.Tests)}
+		var s = junit.Suite{Name: t.Namespace + "/" + t.Name, Tests: len(t.Tests)}
 		if r.StartTime != nil {
 			s.Timestamp = r.StartTime.UTC().Format(time.RFC3339)
 		}
 		var secs float64
 		for _, tc := range t.Tests {
-			var c = junitCase{Name: tc.Test, Classname: s.Name, Time: seconds(tc.Seconds)}
+			var c = junit.Case{Name: tc.Test, Classname: s.Name, Time: junit.Seconds(tc.Seconds)}
 			c.Properties = properties(tc)
 			var text = tc.Message
 			if tc.Reason != "" {
@@ -255,39 +213,35 @@ func (r Report) JUnit() ([]byte, error) {
 				if check == "" {
 					check = tc.Reason
 				}
-				c.Failure = &junitMessage{Message: firstLine(check + ": " + tc.Message), Type: check, Text: text}
+				c.Failure = &junit.Message{Message: firstLine(check + ": " + tc.Message), Type: check, Text: text}
 				s.Failures++
 			case flowsimv1.OutcomeError:
-				c.Error = &junitMessage{Message: firstLine(tc.Reason + ": " + tc.Message), Type: tc.Reason, Text: text}
+				c.Error = &junit.Message{Message: firstLine(tc.Reason + ": " + tc.Message), Type: tc.Reason, Text: text}
 				s.Errors++
 			default:
-				c.Skipped = &junitMessage{Message: "run is " + tc.Outcome + " (the execution had not finished)"}
+				c.Skipped = &junit.Message{Message: "run is " + tc.Outcome + " (the execution had not finished)"}
 				s.Skipped++
 			}
 			secs += tc.Seconds
 			s.Cases = append(s.Cases, c)
 		}
-		s.Time = seconds(secs)
+		s.Time = junit.Seconds(secs)
 		total += secs
-		all.Tests += s.Tests
-		all.Failures += s.Failures
-		all.Errors += s.Errors
-		all.Skipped += s.Skipped
-		all.Suites = append(all.Suites, s)
+		all.Add(s)
 	}
-	all.Time = seconds(total)
-	var b, err = xml.MarshalIndent(all, "", "  ")
-	if err != nil {
+	all.Time = junit.Seconds(total)
+	var b bytes.Buffer
+	if err := junit.Write(&b, &all); err != nil {
 		return nil, fmt.Errorf("encoding the JUnit report: %w", err)
 	}
-	return append(append([]byte(xml.Header), b...), '\n'), nil
+	return b.Bytes(), nil
 }
 
-func properties(tc Test) []junitProperty {
-	var p []junitProperty
+func properties(tc Test) []junit.Property {
+	var p []junit.Property
 	var add = func(k, v string) {
 		if v != "" {
-			p = append(p, junitProperty{Name: k, Value: v})
+			p = append(p, junit.Property{Name: k, Value: v})
 		}
 	}
 	add("run", tc.Run)
@@ -298,8 +252,6 @@ func properties(tc Test) []junitProperty {
 	add("image", tc.Image)
 	return p
 }
-
-func seconds(s float64) string { return strconv.FormatFloat(s, 'f', 3, 64) }
 
 func firstLine(s string) string {
 	for i, r := range s {

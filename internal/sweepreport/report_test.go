@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
+	"github.com/flowsim/flowsim/lib/junit"
 )
 
 func sweepRun(ns, target string, test flowsimv1.MatSimTest, phase flowsimv1.RunPhase, res *flowsimv1.RunResult) flowsimv1.MatSimRun {
@@ -88,7 +89,7 @@ func TestJUnit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc junitSuites
+	var doc junit.Suites
 	if err := xml.Unmarshal(b, &doc); err != nil {
 		t.Fatalf("the JUnit report is not XML: %v\n%s", err, b)
 	}

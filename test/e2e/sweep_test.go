@@ -4,12 +4,14 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
@@ -193,5 +195,163 @@ func postgresConnectorPasses(t *testing.T, name string, protocol flowsimv1.Proto
 			create(t, run)
 			assertStatus(t, waitFinished(t, run, 10*time.Minute), passed)
 		})
+	}
+}
+
+// Night after night against a real database: one sweep of a PostgreSQL target (the
+// example connector, tables named with $(FLOWSIM_RUN), cleanup on) triggered three
+// times in a row completes three executions, every run passing, and leaves no table
+// behind. Meanwhile a sweep on February 31st is refused, one whose schedule is out of
+// range surfaces it as ScheduleValid=False and wedges nothing, and a target asking fence of the reference
+// connector (which cannot pass in pods) is refused at admission with the reason.
+func TestSweepNightAfterNight(t *testing.T) {
+	t.Parallel()
+	var ctx = context.Background()
+	var id = "e2e-nights-" + randomSuffix()
+	var ns = newNamespace(t, "nights")
+	var name = "nights" + randomSuffix()
+	var password = randomSuffix() + randomSuffix()
+	var admin = pg.Conn(t, "postgres")
+	for _, stmt := range []string{
+		`CREATE ROLE ` + name + ` LOGIN PASSWORD '` + password + `'`,
+		`CREATE DATABASE ` + name + ` OWNER ` + name,
+	} {
+		if _, err := admin.Exec(ctx, stmt); err != nil {
+			t.Fatalf("preparing the database: %v", err)
+		}
+	}
+	postgresService(t, ns)
+	create(t, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "pg-config", Namespace: ns},
+		StringData: map[string]string{"config.yaml": "address: postgres:5432\nuser: " + name + "\npassword: " + password + "\ndatabase: " + name + "\n"},
+	})
+	create(t, &flowsimv1.MatSimTarget{
+		ObjectMeta: metav1.ObjectMeta{Name: "pg", Namespace: ns, Labels: map[string]string{"flowsim.dev/e2e": id}},
+		Spec: flowsimv1.MatSimTargetSpec{
+			Tests: []flowsimv1.MatSimTest{flowsimv1.TestBasic, flowsimv1.TestRecovery},
+			Run: flowsimv1.MatSimRunSpec{
+				Test: flowsimv1.TestBasic,
+				Connector: flowsimv1.ConnectorSpec{Image: postgresImage, ImagePullPolicy: corev1.PullIfNotPresent,
+					Command: []string{"/connector/connector"}},
+				Config:   flowsimv1.ConnectorConfig{SecretRef: &flowsimv1.SecretKeyRef{Name: "pg-config", Key: "config.yaml"}},
+				Resource: runtime.RawExtension{Raw: []byte(`{"table":"night_$(FLOWSIM_RUN)"}`)},
+				Loops:    ptr.To[int32](4),
+				Cleanup:  ptr.To(true),
+				Timeout:  &metav1.Duration{Duration: 10 * time.Minute},
+			},
+		},
+	})
+
+	// fence with the reference connector is refused when the target is created.
+	var fenceRef = referenceRun(ns, "ref-fence", flowsimv1.TestBasic, refConfig)
+	var err = k8s.Create(ctx, &flowsimv1.MatSimTarget{
+		ObjectMeta: metav1.ObjectMeta{Name: "ref-fence", Namespace: ns},
+		Spec:       flowsimv1.MatSimTargetSpec{Run: fenceRef.Spec, Tests: []flowsimv1.MatSimTest{flowsimv1.TestBasic, flowsimv1.TestFence}},
+	})
+	if err == nil || !strings.Contains(err.Error(), "fence with the reference connector cannot pass in the operator") {
+		t.Errorf("a reference-connector target with fence: create gave %v, want the admission error naming why", err)
+	}
+
+	// An impossible date is refused at admission; a schedule of the right shape with a
+	// field out of range gets past it and is the sweep's condition instead.
+	var feb31 = &flowsimv1.MatSimSweep{
+		ObjectMeta: metav1.ObjectMeta{Name: id + "-feb31"},
+		Spec: flowsimv1.MatSimSweepSpec{Schedule: "0 0 31 2 *", MaxParallelRuns: 1,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"flowsim.dev/e2e": id + "-none"}}},
+	}
+	if err := k8s.Create(ctx, feb31); err == nil || !strings.Contains(err.Error(), "never matches a date") {
+		t.Errorf("a sweep on February 31st: create gave %v, want refused: never matches a date", err)
+	}
+	var impossible = feb31.DeepCopy()
+	impossible.ResourceVersion, impossible.Name, impossible.Spec.Schedule = "", id+"-min61", "61 2 * * *"
+	var sweep = &flowsimv1.MatSimSweep{
+		ObjectMeta: metav1.ObjectMeta{Name: id},
+		Spec: flowsimv1.MatSimSweepSpec{
+			Schedule:                         "@yearly",
+			MaxParallelRuns:                  2,
+			SuccessfulExecutionsHistoryLimit: ptr.To[int32](5),
+			NamespaceSelector:                &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
+			Selector:                         &metav1.LabelSelector{MatchLabels: map[string]string{"flowsim.dev/e2e": id}},
+		},
+	}
+	for _, s := range []*flowsimv1.MatSimSweep{impossible, sweep} {
+		create(t, s)
+		t.Cleanup(func() {
+			if err := k8s.Delete(context.Background(), s); err != nil && !apierrors.IsNotFound(err) {
+				t.Errorf("deleting sweep %s: %v", s.Name, err)
+			}
+		})
+	}
+
+	var waitCtx, cancel = context.WithTimeout(ctx, 20*time.Minute)
+	defer cancel()
+	var got flowsimv1.MatSimSweep
+	for night := 1; night <= 3; night++ {
+		var trigger = fmt.Sprintf("night-%d", night)
+		if err := k8s.Get(waitCtx, client.ObjectKeyFromObject(sweep), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Annotations == nil {
+			got.Annotations = map[string]string{}
+		}
+		got.Annotations[flowsimv1.TriggerAnnotation] = trigger
+		if err := k8s.Update(waitCtx, &got); err != nil {
+			t.Fatalf("triggering %s: %v", trigger, err)
+		}
+		for len(got.Status.History) < night {
+			select {
+			case <-waitCtx.Done():
+				t.Fatalf("night %d: no finished execution in time; active %+v\n%s", night, got.Status.Active, describePods(ns))
+			case <-time.After(time.Second):
+			}
+			if err := k8s.Get(waitCtx, client.ObjectKeyFromObject(sweep), &got); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var exec = got.Status.History[0]
+		if exec.Phase != flowsimv1.ExecutionCompleted || exec.Counts.Total != 2 || exec.Counts.Passed != 2 {
+			t.Fatalf("night %d: execution %s: phase %s counts %+v, want Completed with 2 of 2 passed\nresults %+v", night, exec.Name, exec.Phase, exec.Counts, exec.Results)
+		}
+	}
+
+	// Each night's runs had their own tables, and each passing run dropped its own.
+	var conn = pg.Conn(t, name)
+	var left []string
+	var rows, qerr = conn.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'night\_%'`)
+	if qerr != nil {
+		t.Fatal(qerr)
+	}
+	for rows.Next() {
+		var tn string
+		if err := rows.Scan(&tn); err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, tn)
+	}
+	if rows.Close(); len(left) != 0 {
+		t.Errorf("tables left after three nights with cleanup: %v", left)
+	}
+	var runs flowsimv1.MatSimRunList
+	if err := k8s.List(ctx, &runs, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var tables = map[string]bool{}
+	for _, r := range runs.Items {
+		tables[string(r.Spec.Resource.Raw)] = true
+		if r.Status.Result == nil || !strings.HasPrefix(r.Status.Result.Cleanup, "done") {
+			t.Errorf("run %s: result %+v, want a cleanup done", r.Name, r.Status.Result)
+		}
+	}
+	if len(runs.Items) != 6 || len(tables) != 6 {
+		t.Errorf("%d runs with %d distinct resources, want 6 and 6 (one table per run)", len(runs.Items), len(tables))
+	}
+
+	// The impossible schedule is a condition; it did not stop the other sweep.
+	if err := k8s.Get(ctx, client.ObjectKeyFromObject(impossible), impossible); err != nil {
+		t.Fatal(err)
+	}
+	var cond = meta.FindStatusCondition(impossible.Status.Conditions, flowsimv1.ConditionScheduleValid)
+	if cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != flowsimv1.ReasonInvalidSchedule {
+		t.Errorf("sweep with schedule %q: condition %+v, want ScheduleValid=False InvalidSchedule", impossible.Spec.Schedule, cond)
 	}
 }
