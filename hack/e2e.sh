@@ -14,6 +14,11 @@ source hack/cluster/lib.sh
 
 IMAGES=(flowsim/flowsim:dev flowsim/manager:dev flowsim/materialize-postgres:dev)
 E2E_TIMEOUT="${FLOWSIM_E2E_TIMEOUT:-30m}"
+# FLOWSIM_E2E_RUN narrows the suite to the tests matching it (go test -run; the
+# benchmarks then do not run): e.g. FLOWSIM_E2E_RUN=TestSweepNightAfterNight make e2e.
+E2E_RUN="${FLOWSIM_E2E_RUN:-.}"
+E2E_BENCH=.
+[[ "$E2E_RUN" == . ]] || E2E_BENCH=NONE
 T0=$SECONDS
 step() { echo "e2e: [$((SECONDS - T0))s] $*" >&2; }
 
@@ -86,7 +91,7 @@ kc -n flowsim-system rollout status deploy/flowsim-manager --timeout=180s
 
 step "go test -tags e2e ./test/e2e/ (timeout $E2E_TIMEOUT)"
 set +e
-go test -tags "nozstd,e2e" -count=1 -timeout "$E2E_TIMEOUT" -v -run . -bench . -benchtime 1x ./test/e2e/ 2>&1 |
+go test -tags "nozstd,e2e" -count=1 -timeout "$E2E_TIMEOUT" -v -run "$E2E_RUN" -bench "$E2E_BENCH" -benchtime 1x ./test/e2e/ 2>&1 |
   tee "$LOGS/e2e-test.log"
 rc=${PIPESTATUS[0]}
 set -e
