@@ -84,7 +84,8 @@ const Env = "FLOWSIM_FAULT"
 const Arg = "conformance-connector"
 
 // Main runs this process as the fault connector when its arguments say so
-// (argv: Arg SCENARIO SUBCOMMAND), and never returns then. Call it first in TestMain.
+// (argv: Arg SCENARIO SUBCOMMAND, or Arg SCENARIO --protocol 2023), and never
+// returns then. Call it first in TestMain.
 func Main() {
 	if len(os.Args) < 4 || os.Args[1] != Arg {
 		return
@@ -99,7 +100,9 @@ func Run(scenario string, args []string) {
 		fmt.Fprintln(os.Stderr, "conformance connector:", err)
 		os.Exit(2)
 	}
-	err = stdio.Serve(context.Background(), &server{inner: reference.New(), sc: sc, proc: true}, args, os.Stdin, os.Stdout, stdio.ServeOptions{})
+	// As the reference connector's binary: --protocol 2023 (or $FLOWSIM_CONNECTOR_PROTOCOL)
+	// speaks today's era, one stream with no subcommand.
+	err = stdio.ServeArgs(context.Background(), &server{inner: reference.New(), sc: sc, proc: true}, args, os.Stdin, os.Stdout, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "conformance connector:", err)
 		os.Exit(1)

@@ -62,6 +62,7 @@ func (c *Client) call(ctx context.Context, req *w.Request, want string) (*w.Resp
 	}
 	// The request, then the end of the requests at once (as the subcommand eras
 	// close stdin after a unary request): a connector that reads on never waits.
+	var start = time.Now()
 	var sendErr = s.Send(req)
 	if sendErr == nil {
 		sendErr = s.CloseSend()
@@ -69,6 +70,12 @@ func (c *Client) call(ctx context.Context, req *w.Request, want string) (*w.Resp
 	resp, err := s.Recv()
 	if err != nil {
 		_ = s.Kill()
+		if ctx.Err() != nil {
+			// The call's deadline (--call-timeout, or the driver's through
+			// connector-proxy) ended the wait: say so, not only how it was stopped.
+			return nil, fmt.Errorf("no response within %s to %s; the connector was killed: %w",
+				time.Since(start).Round(time.Millisecond), RequestName(req), err)
+		}
 		if err == io.EOF {
 			err = fmt.Errorf("the connector ended the stream without answering %s", RequestName(req))
 			if sendErr != nil && sendErr != io.EOF {

@@ -61,8 +61,8 @@ func TestCommandBothRevisions(t *testing.T) {
 	}{
 		{stdiotest.ModeOK, connector.Auto, connector.Compat, ""},
 		{stdiotest.ModeOK, connector.Dec2021, connector.Dec2021, ""},
-		{stdiotest.ModeOct, connector.Auto, connector.Oct2021, "not part of the 2021-10 protocol"},
-		{stdiotest.ModeOct, connector.Oct2021, connector.Oct2021, "not part of the 2021-10 protocol"},
+		{stdiotest.ModeOct, connector.Auto, connector.Oct2021, "speaks protocol 2021-10: the connector's protocol has no apply-delete"},
+		{stdiotest.ModeOct, connector.Oct2021, connector.Oct2021, "speaks protocol 2021-10: the connector's protocol has no apply-delete"},
 	} {
 		t.Run(tc.mode+"/"+string(tc.protocol), func(t *testing.T) {
 			var ctx = context.Background()
