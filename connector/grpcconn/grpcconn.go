@@ -279,6 +279,13 @@ func (c *Client) Spec(ctx context.Context, req *materialize.SpecRequest) (*mater
 			c.setRevision(connector.Current)
 			return cur, nil
 		}
+		if status.Code(cerr) != codes.Unimplemented {
+			// Today's service took the stream and then failed, hung or answered
+			// wrongly: a connector of today's era whose Spec failed, not an era
+			// flowsim cannot speak.
+			c.setRevision(connector.Current)
+			return nil, cerr
+		}
 		return nil, &connector.EraError{Target: c.addr, Attempts: []connector.EraAttempt{
 			{Era: "2021-10, 2021-12 or 2022 (service materialize.Driver)", Err: c.wrap("Spec", err)},
 			{Era: "2023 (service materialize.Connector)", Err: cerr},

@@ -2,16 +2,19 @@ package grpcconn_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	pf "github.com/estuary/protocols/flow"
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/grpcconn"
 	"github.com/flowsim/flowsim/connector/stdio/stdiotest"
+	w "github.com/flowsim/flowsim/protocol/wire2023"
 	"google.golang.org/grpc"
 )
 
@@ -166,5 +169,38 @@ func TestPermanentDialErrorFailsFast(t *testing.T) {
 			t.Errorf("Dial(%s) took %s with --call-timeout 5m, want seconds", c.addr, took.Round(time.Millisecond))
 		}
 		t.Logf("%s: %v (%s)", c.addr, err, took.Round(time.Millisecond))
+	}
+}
+
+// failingCurrent serves today's service and fails every stream.
+type failingCurrent struct{}
+
+func (failingCurrent) Materialize(w.ServerStream) error { return errors.New("spec: the config is missing a host") }
+
+// A server of today's era whose Spec fails is a connector of today's era with a
+// failing Spec (its error is the message), not one "in no era flowsim speaks"; a
+// server with neither service is.
+func TestAutoDetectionBlamesTheEraOnlyWhenNoServiceAnswers(t *testing.T) {
+	var ctx = context.Background()
+	var addr = serve(t, func(gs *grpc.Server) { w.RegisterConnectorServer(gs, failingCurrent{}) })
+	var c, err = grpcconn.Dial(ctx, addr, grpcconn.Options{CallTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Spec(ctx, &materialize.SpecRequest{EndpointType: pf.EndpointType_FLOW_SINK, EndpointSpecJson: []byte(`{}`)})
+	var era *connector.EraError
+	if err == nil || errors.As(err, &era) || !strings.Contains(err.Error(), "the config is missing a host") || c.Info().Protocol != connector.Current {
+		t.Fatalf("Spec of a failing connector of today's era: %v (protocol %s); want its own error, protocol %s", err, c.Info().Protocol, connector.Current)
+	}
+
+	var none = serve(t, func(*grpc.Server) {})
+	c2, err := grpcconn.Dial(ctx, none, grpcconn.Options{CallTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if _, err = c2.Spec(ctx, &materialize.SpecRequest{EndpointType: pf.EndpointType_FLOW_SINK, EndpointSpecJson: []byte(`{}`)}); !errors.As(err, &era) {
+		t.Fatalf("Spec of a server with neither service: %v; want an EraError", err)
 	}
 }
