@@ -8,8 +8,8 @@
 package connector
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"

@@ -175,7 +175,9 @@ func TestPermanentDialErrorFailsFast(t *testing.T) {
 // failingCurrent serves today's service and fails every stream.
 type failingCurrent struct{}
 
-func (failingCurrent) Materialize(w.ServerStream) error { return errors.New("spec: the config is missing a host") }
+func (failingCurrent) Materialize(w.ServerStream) error {
+	return errors.New("spec: the config is missing a host")
+}
 
 // A server of today's era whose Spec fails is a connector of today's era with a
 // failing Spec (its error is the message), not one "in no era flowsim speaks"; a
