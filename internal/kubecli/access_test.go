@@ -147,6 +147,7 @@ func TestRunUsageErrors(t *testing.T) {
 		{[]string{"run", "basic", "--image", "x", "--loops", "0"}, "--loops must be at least 1"},
 		{[]string{"run", "basic", "--image", "x", "--crash-at", "after-stores"}, "--crash-at applies only to the recovery test"},
 		{[]string{"run", "recovery", "--image", "x", "--crash-at", "later"}, `unknown crash point "later"`},
+		{[]string{"run", "basic", "--image", "x", "--exactly-once"}, "--exactly-once applies only to the fence and recovery tests"},
 		{[]string{"run", "basic", "--image", "x", "--protocol", "2024"}, "--protocol must be"},
 		{[]string{"run", "basic", "--image", "x", "--junit", filepath.Join(dir, "no", "such", "r.xml")}, "--junit"},
 		{[]string{"run", "basic", "-f", manifest}, "either TEST or -f"},

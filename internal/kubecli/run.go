@@ -44,6 +44,8 @@ type runFlags struct {
 	batch       int32
 	seed        int64
 	crashAt     []string
+	exactlyOnce bool
+	cleanup     bool
 	timeout     time.Duration
 	driverImage string
 	pullPolicy  string
@@ -92,6 +94,8 @@ Exit codes: 0 passed, 1 the connector failed a check or crashed, 2 usage or setu
 	fs.Int32Var(&f.batch, "batch", 0, "documents per Load and Store request (default: the driver's, 1000)")
 	fs.Int64Var(&f.seed, "seed", 0, "seed of documents and choices (default: derived from the run; always reported)")
 	fs.StringSliceVar(&f.crashAt, "crash-at", nil, "recovery: crash points, comma separated: "+strings.Join(matsim.CrashPoints, ", ")+" (default all)")
+	fs.BoolVar(&f.exactlyOnce, "exactly-once", false, "fence, recovery: assert that the connector stores Flow checkpoints transactionally (spec.exactlyOnce)")
+	fs.BoolVar(&f.cleanup, "cleanup", false, "after a passing run, ask the connector to delete what the test applied (spec.cleanup)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "bound on the whole run in the cluster (default: the operator's, 30m)")
 	fs.StringVar(&f.driverImage, "driver-image", "", "flowsim image of the driver (default: the operator's --flowsim-image)")
 	fs.StringVar(&f.pullPolicy, "image-pull-policy", "", "connector image pull policy: Always, IfNotPresent or Never")
@@ -241,6 +245,15 @@ func runFromFlags(test string, f *runFlags, cmd *cobra.Command) (*flowsimv1.MatS
 	}
 	if len(f.crashAt) != 0 && test != "recovery" {
 		return nil, nil, usage("--crash-at applies only to the recovery test")
+	}
+	if f.exactlyOnce {
+		if test != "fence" && test != "recovery" {
+			return nil, nil, usage("--exactly-once applies only to the fence and recovery tests")
+		}
+		run.Spec.ExactlyOnce = ptr.To(true)
+	}
+	if f.cleanup {
+		run.Spec.Cleanup = ptr.To(true)
 	}
 	if cmd.Flags().Changed("timeout") {
 		if f.timeout < time.Second {

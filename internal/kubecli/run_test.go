@@ -201,6 +201,13 @@ func TestRunWaitFalseAndManifest(t *testing.T) {
 	if run.Spec.Config.Inline == nil || run.Spec.Config.SecretRef != nil {
 		t.Errorf("without --config the run should have an empty inline config: %+v", run.Spec.Config)
 	}
+	if run.Spec.Cleanup != nil || run.Spec.ExactlyOnce != nil {
+		t.Errorf("cleanup %v, exactlyOnce %v set without their flags", run.Spec.Cleanup, run.Spec.ExactlyOnce)
+	}
+	stdout, _ = c.must(ExitPassed, "run", "recovery", "--image", "x:1", "--wait=false", "--cleanup", "--exactly-once", "--resource", "{table: r}")
+	if run = getRun(t, ns, strings.TrimSpace(stdout)); run.Spec.Cleanup == nil || !*run.Spec.Cleanup || run.Spec.ExactlyOnce == nil || !*run.Spec.ExactlyOnce {
+		t.Errorf("--cleanup --exactly-once: spec.cleanup %v, spec.exactlyOnce %v; want both true", run.Spec.Cleanup, run.Spec.ExactlyOnce)
+	}
 
 	var manifest = filepath.Join(t.TempDir(), "run.yaml")
 	if err := os.WriteFile(manifest, []byte(`apiVersion: flowsim.dev/v1alpha1
