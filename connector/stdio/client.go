@@ -257,12 +257,9 @@ func (c *Client) Spec(ctx context.Context, req *materialize.SpecRequest) (*mater
 			return cur, nil
 		}
 		held.release()
-		if uctx.Err() != nil || errors.Is(cerr, context.DeadlineExceeded) {
-			// It rejected the subcommand, took today's stream and then never answered:
-			// a hang (the call's timeout), not an era flowsim cannot speak.
-			held2.release()
-			return nil, cerr
-		}
+		// Both attempts go into the error, also when today's timed out: a 2021
+		// connector that crashed at spec may hang without a subcommand, and its
+		// crash is what the developer needs to see.
 		return nil, &connector.EraError{Target: c.target, Attempts: []connector.EraAttempt{
 			{Era: "2021-10, 2021-12 or 2022 (the spec subcommand)", Err: err},
 			{Era: "2023 (no subcommand, " + w.CodecEnv + "=" + string(c.codec()) + ")", Err: cerr},
