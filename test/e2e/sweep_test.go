@@ -230,12 +230,13 @@ func TestSweepNightAfterNight(t *testing.T) {
 		Spec: flowsimv1.MatSimTargetSpec{
 			Tests: []flowsimv1.MatSimTest{flowsimv1.TestBasic, flowsimv1.TestRecovery},
 			Run: flowsimv1.MatSimRunSpec{
-				Test: flowsimv1.TestBasic,
+				Test: flowsimv1.TestRecovery, // the tests list decides; recovery allows crashAt
 				Connector: flowsimv1.ConnectorSpec{Image: postgresImage, ImagePullPolicy: corev1.PullIfNotPresent,
 					Command: []string{"/connector/connector"}},
 				Config:   flowsimv1.ConnectorConfig{SecretRef: &flowsimv1.SecretKeyRef{Name: "pg-config", Key: "config.yaml"}},
 				Resource: runtime.RawExtension{Raw: []byte(`{"table":"night_$(FLOWSIM_RUN)"}`)},
-				Loops:    ptr.To[int32](4),
+				Loops:    ptr.To[int32](3),
+				CrashAt:  []flowsimv1.CrashPoint{"after-stores", "after-commit"},
 				Cleanup:  ptr.To(true),
 				Timeout:  &metav1.Duration{Duration: 10 * time.Minute},
 			},
