@@ -157,19 +157,18 @@ func TestCurrentEraConnectorPasses(t *testing.T) {
 	postgresConnectorPasses(t, "cur", flowsimv1.Protocol2023)
 }
 
-// postgresConnectorPasses runs fence (two pods) and recovery with the example
-// PostgreSQL connector speaking protocol, in a database and role named name.
-func postgresConnectorPasses(t *testing.T, name string, protocol flowsimv1.ProtocolRevision) {
-	t.Parallel()
-	var ctx = context.Background()
-	var ns = newNamespace(t, name)
+// postgresDatabase creates a role and a database of the host's PostgreSQL named
+// name, makes the server reachable in ns as postgres:5432, and puts the connector
+// config for them in the Secret pg-config (key config.yaml).
+func postgresDatabase(t *testing.T, ns, name string) {
+	t.Helper()
 	var password = randomSuffix() + randomSuffix()
 	var admin = pg.Conn(t, "postgres")
 	for _, stmt := range []string{
 		`CREATE ROLE ` + name + ` LOGIN PASSWORD '` + password + `'`,
 		`CREATE DATABASE ` + name + ` OWNER ` + name,
 	} {
-		if _, err := admin.Exec(ctx, stmt); err != nil {
+		if _, err := admin.Exec(context.Background(), stmt); err != nil {
 			t.Fatalf("preparing the database: %v", err)
 		}
 	}
@@ -178,6 +177,14 @@ func postgresConnectorPasses(t *testing.T, name string, protocol flowsimv1.Proto
 		ObjectMeta: metav1.ObjectMeta{Name: "pg-config", Namespace: ns},
 		StringData: map[string]string{"config.yaml": "address: postgres:5432\nuser: " + name + "\npassword: " + password + "\ndatabase: " + name + "\n"},
 	})
+}
+
+// postgresConnectorPasses runs fence (two pods) and recovery with the example
+// PostgreSQL connector speaking protocol, in a database and role named name.
+func postgresConnectorPasses(t *testing.T, name string, protocol flowsimv1.ProtocolRevision) {
+	t.Parallel()
+	var ns = newNamespace(t, name)
+	postgresDatabase(t, ns, name)
 	for _, test := range []flowsimv1.MatSimTest{flowsimv1.TestFence, flowsimv1.TestRecovery} {
 		t.Run(string(test), func(t *testing.T) {
 			t.Parallel()
@@ -210,21 +217,7 @@ func TestSweepNightAfterNight(t *testing.T) {
 	var id = "e2e-nights-" + randomSuffix()
 	var ns = newNamespace(t, "nights")
 	var name = "nights" + randomSuffix()
-	var password = randomSuffix() + randomSuffix()
-	var admin = pg.Conn(t, "postgres")
-	for _, stmt := range []string{
-		`CREATE ROLE ` + name + ` LOGIN PASSWORD '` + password + `'`,
-		`CREATE DATABASE ` + name + ` OWNER ` + name,
-	} {
-		if _, err := admin.Exec(ctx, stmt); err != nil {
-			t.Fatalf("preparing the database: %v", err)
-		}
-	}
-	postgresService(t, ns)
-	create(t, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "pg-config", Namespace: ns},
-		StringData: map[string]string{"config.yaml": "address: postgres:5432\nuser: " + name + "\npassword: " + password + "\ndatabase: " + name + "\n"},
-	})
+	postgresDatabase(t, ns, name)
 	create(t, &flowsimv1.MatSimTarget{
 		ObjectMeta: metav1.ObjectMeta{Name: "pg", Namespace: ns, Labels: map[string]string{"flowsim.dev/e2e": id}},
 		Spec: flowsimv1.MatSimTargetSpec{
