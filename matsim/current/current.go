@@ -108,6 +108,7 @@ func RunWith(ctx context.Context, server pm.ConnectorServer, opts Options) int {
 	args = append(args, "--endpoint", lis.Addr().String())
 	var cmd = exec.CommandContext(ctx, bin, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, opts.Stdout, opts.Stderr
+	ownGroup(cmd)
 	// flowsim decides what an interrupt means (outcome interrupted, 130/143): pass
 	// SIGINT and SIGTERM on to it and wait for its verdict rather than dying first.
 	var sigs = make(chan os.Signal, 2)

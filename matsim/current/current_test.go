@@ -7,8 +7,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 
+	pm "github.com/estuary/flow/go/protocols/materialize"
 	"github.com/flowsim/flowsim/connector/era2023/inproc/inproctest"
 	"github.com/flowsim/flowsim/matsim/current"
 )
@@ -103,5 +106,44 @@ func TestLinksNeitherEngineNor2021Module(t *testing.T) {
 		if strings.HasPrefix(dep, "github.com/estuary/protocols/") || dep == "github.com/flowsim/flowsim/matsim" {
 			t.Errorf("matsim/current links %s", dep)
 		}
+	}
+}
+
+// opening signals once the connector's first transactions stream opens.
+type opening struct {
+	*inproctest.Tiny
+	once sync.Once
+	open chan struct{}
+}
+
+func (o *opening) Materialize(s pm.Connector_MaterializeServer) error {
+	return o.Tiny.Materialize(openWatch{s, o})
+}
+
+type openWatch struct {
+	pm.Connector_MaterializeServer
+	o *opening
+}
+
+func (w openWatch) Recv() (*pm.Request, error) {
+	var r, err = w.Connector_MaterializeServer.Recv()
+	if err == nil && r.Open != nil {
+		w.o.once.Do(func() { close(w.o.open) })
+	}
+	return r, err
+}
+
+// SIGINT to the connector's process while the test runs is passed on to flowsim,
+// which reports the run interrupted with exit 130, not a verdict.
+func TestInterruptIsPassedOn(t *testing.T) {
+	var c = &opening{Tiny: &inproctest.Tiny{}, open: make(chan struct{})}
+	go func() {
+		<-c.open
+		_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
+	}()
+	var out bytes.Buffer
+	var code = current.RunWith(context.Background(), c, current.Options{Args: []string{"basic", "--loops", "8"}, Flowsim: flowsim, Stdout: &out, Stderr: &out})
+	if code != 130 || !strings.Contains(out.String(), "INTERRUPTED") {
+		t.Fatalf("exit %d, want 130 and INTERRUPTED:\n%s", code, out.String())
 	}
 }
