@@ -295,7 +295,7 @@ func execute(ctx context.Context, o *Options, rep *Report) error {
 	if err := tests[o.Test](ctx); err != nil {
 		return err
 	}
-	if o.Cleanup && ctx.Err() == nil {
+	if o.Cleanup && ctx.Err() == nil && len(rep.Failures) == 0 {
 		rep.Result.Cleanup = r.cleanup(ctx)
 	}
 	return nil
