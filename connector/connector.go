@@ -180,3 +180,24 @@ func (e *EraError) Unwrap() []error {
 // protocol era has no apply-delete (2021-10 and today's era): nothing was asked of
 // the connector, so nothing is its fault.
 var ErrNoApplyDelete = errors.New("the connector's protocol has no apply-delete")
+
+// ReferenceDocumentationURL is the documentation URL flowsim's reference connector
+// answers Spec with: it names the reference connector whatever the transport.
+const ReferenceDocumentationURL = "https://github.com/flowsim/flowsim#the-reference-connector"
+
+// ReferenceStoreMarker precedes the store's identity in the reference connector's
+// ApplyUpsert description: instances sharing a store (one state_dir) report the same.
+const ReferenceStoreMarker = "reference store "
+
+// ReferenceStoreOf is the store identity in an ApplyUpsert description of the
+// reference connector, or "".
+func ReferenceStoreOf(description string) string {
+	var _, id, ok = strings.Cut(description, ReferenceStoreMarker)
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexAny(id, " ;"); i >= 0 {
+		id = id[:i]
+	}
+	return id
+}

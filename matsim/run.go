@@ -400,15 +400,26 @@ func (r *runner) setup(ctx context.Context) error {
 		return failf(CheckSetupConfig, "apply", "matsim built an invalid MaterializationSpec: %v", err)
 	}
 	r.version = specVersion(r.spec)
-	if err := r.apply(ctx, conn, "apply"); err != nil {
-		return err
+	var applied, err2 = r.applied(ctx, conn, "apply")
+	if err2 != nil {
+		return err2
 	}
 	// The fence peer is applied the same spec (idempotently): like the runtime, which
 	// applies before any shard opens, and so that a peer whose revision is auto learns
 	// it from the real request, not from a probe.
 	if r.opts.Peer != nil {
-		if err := r.apply(ctx, r.opts.Peer, "apply (peer)"); err != nil {
+		var peerApplied, err = r.applied(ctx, r.opts.Peer, "apply (peer)")
+		if err != nil {
 			return err
+		}
+		// flowsim's reference connector keeps its state in its own state_dir: a peer
+		// instance that does not share it (the operator's second pod) would make fence
+		// fail a correct connector. Its ApplyUpsert names its store: refuse the setup.
+		var a, b = connector.ReferenceStoreOf(applied), connector.ReferenceStoreOf(peerApplied)
+		if specResp.DocumentationUrl == connector.ReferenceDocumentationURL && a != b {
+			return failf(CheckSetupConfig, "apply (peer)", "fence needs both of its streams over one store, and the two instances of flowsim's reference connector "+
+				"(--peer-endpoint: in the operator, the second pod) keep separate ones (store %s and store %s): its state lives in each instance's state_dir. "+
+				"fence cannot judge it so; run fence with the reference connector locally (flowsim matsim fence), or test fence with your own connector", a, b)
 		}
 	}
 	if conn.Info().Spoken() == connector.Compat {
@@ -448,14 +459,20 @@ func specVersion(spec *pf.MaterializationSpec) string {
 }
 
 func (r *runner) apply(ctx context.Context, conn connector.Connector, phase string) error {
+	var _, err = r.applied(ctx, conn, phase)
+	return err
+}
+
+// applied is apply, returning the connector's description of what it did.
+func (r *runner) applied(ctx context.Context, conn connector.Connector, phase string) (string, error) {
 	var cctx, cancel = context.WithTimeout(ctx, r.opts.CallTimeout)
 	defer cancel()
 	var resp, err = conn.ApplyUpsert(cctx, &materialize.ApplyRequest{Materialization: r.spec, Version: r.version})
 	if err != nil {
-		return r.unaryFailure(cctx, CheckSetupApply, phase, "ApplyUpsert", err)
+		return "", r.unaryFailure(cctx, CheckSetupApply, phase, "ApplyUpsert", err)
 	}
 	r.log.V(1).Info("Applied", "action", resp.ActionDescription)
-	return nil
+	return resp.ActionDescription, nil
 }
 
 // openRequest builds Open for a key range, carrying the driver checkpoint the

@@ -14,6 +14,8 @@ package reference
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +24,7 @@ import (
 
 	pf "github.com/estuary/protocols/flow"
 	"github.com/estuary/protocols/materialize"
+	"github.com/flowsim/flowsim/connector"
 )
 
 // Config is the reference connector's endpoint configuration.
@@ -151,7 +154,7 @@ func (d *Driver) Spec(ctx context.Context, req *materialize.SpecRequest) (*mater
 	return &materialize.SpecResponse{
 		EndpointSpecSchemaJson: json.RawMessage(endpointSchema),
 		ResourceSpecSchemaJson: json.RawMessage(resourceSchema),
-		DocumentationUrl:       "https://github.com/flowsim/flowsim#the-reference-connector",
+		DocumentationUrl:       connector.ReferenceDocumentationURL,
 	}, nil
 }
 
@@ -219,7 +222,14 @@ func (d *Driver) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest)
 		return &materialize.ApplyResponse{ActionDescription: "dry run: nothing applied"}, nil
 	}
 	var skipped bool
+	var storeID string
 	err = st.update(func(s *state) error {
+		if s.ID == "" {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			s.ID = hex.EncodeToString(b[:])
+		}
+		storeID = s.ID
 		var mat = string(req.Materialization.Materialization)
 		var applied, seen = s.Versions[mat]
 		if s.Versions == nil {
@@ -260,13 +270,14 @@ func (d *Driver) ApplyUpsert(ctx context.Context, req *materialize.ApplyRequest)
 	if err != nil {
 		return nil, err
 	}
+	var store = "; " + connector.ReferenceStoreMarker + storeID
 	if skipped {
-		return &materialize.ApplyResponse{ActionDescription: "version " + req.Version + " is applied already: nothing to do"}, nil
+		return &materialize.ApplyResponse{ActionDescription: "version " + req.Version + " is applied already: nothing to do" + store}, nil
 	}
 	if len(created) == 0 {
-		return &materialize.ApplyResponse{}, nil
+		return &materialize.ApplyResponse{ActionDescription: "nothing to create" + store}, nil
 	}
-	return &materialize.ApplyResponse{ActionDescription: "created tables " + strings.Join(created, ", ")}, nil
+	return &materialize.ApplyResponse{ActionDescription: "created tables " + strings.Join(created, ", ") + store}, nil
 }
 
 // ApplyDelete implements materialize.DriverServer.

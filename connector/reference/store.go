@@ -24,6 +24,9 @@ type state struct {
 	budget *budget
 	// Versions is the spec version applied last, per materialization (reference.go).
 	Versions map[string]string
+	// ID names the store, drawn when it is first applied to: connector instances
+	// that share it report the same one (connector.ReferenceStoreOf).
+	ID string
 }
 
 // table is one table of the store. Its documents live in arenas (see docTable and

@@ -14,10 +14,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
+	"github.com/flowsim/flowsim/matsim/result"
 )
 
 // labelledNamespace is newNamespace with labels.
@@ -236,8 +238,11 @@ func TestSweepNightAfterNight(t *testing.T) {
 		},
 	})
 
-	// fence with the reference connector is refused when the target is created.
+	// fence with the reference connector named in the command is refused when the
+	// target is created; run from the image's entrypoint (which admission cannot
+	// tell), it is the driver's setup error naming why, never a connector check.
 	var fenceRef = referenceRun(ns, "ref-fence", flowsimv1.TestBasic, refConfig)
+	fenceRef.Spec.Connector.Command = []string{"/flowsim/flowsim", "reference-connector"}
 	var err = k8s.Create(ctx, &flowsimv1.MatSimTarget{
 		ObjectMeta: metav1.ObjectMeta{Name: "ref-fence", Namespace: ns},
 		Spec:       flowsimv1.MatSimTargetSpec{Run: fenceRef.Spec, Tests: []flowsimv1.MatSimTest{flowsimv1.TestBasic, flowsimv1.TestFence}},
@@ -245,6 +250,10 @@ func TestSweepNightAfterNight(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "fence with the reference connector cannot pass in the operator") {
 		t.Errorf("a reference-connector target with fence: create gave %v, want the admission error naming why", err)
 	}
+	var refFence = referenceRun(ns, "ref-fence-image", flowsimv1.TestFence, refConfig)
+	create(t, refFence)
+	assertStatus(t, waitFinished(t, refFence, 5*time.Minute), expectStatus{phase: flowsimv1.PhaseFailed,
+		reason: flowsimv1.ReasonSetupError, outcome: string(result.Error), check: "setup.config", message: []string{"keep separate ones"}})
 
 	// An impossible date is refused at admission; a schedule of the right shape with a
 	// field out of range gets past it and is the sweep's condition instead.
@@ -285,11 +294,10 @@ func TestSweepNightAfterNight(t *testing.T) {
 		if err := k8s.Get(waitCtx, client.ObjectKeyFromObject(sweep), &got); err != nil {
 			t.Fatal(err)
 		}
-		if got.Annotations == nil {
-			got.Annotations = map[string]string{}
-		}
-		got.Annotations[flowsimv1.TriggerAnnotation] = trigger
-		if err := k8s.Update(waitCtx, &got); err != nil {
+		// A merge patch of the annotation, as kubectl annotate: the controller may
+		// have written the object since it was read.
+		var patch = client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"`+flowsimv1.TriggerAnnotation+`":"`+trigger+`"}}}`))
+		if err := k8s.Patch(waitCtx, &got, patch); err != nil {
 			t.Fatalf("triggering %s: %v", trigger, err)
 		}
 		for len(got.Status.History) < night {
