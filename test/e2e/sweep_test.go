@@ -250,7 +250,7 @@ func TestSweepNightAfterNight(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "fence with the reference connector cannot pass in the operator") {
 		t.Errorf("a reference-connector target with fence: create gave %v, want the admission error naming why", err)
 	}
-	var refFence = referenceRun(ns, "ref-fence-image", flowsimv1.TestFence, refConfig)
+	var refFence = referenceRun(newNamespace(t, "reffence"), "ref-fence-image", flowsimv1.TestFence, refConfig)
 	create(t, refFence)
 	assertStatus(t, waitFinished(t, refFence, 5*time.Minute), expectStatus{phase: flowsimv1.PhaseFailed,
 		reason: flowsimv1.ReasonSetupError, outcome: string(result.Error), check: "setup.config", message: []string{"keep separate ones"}})
