@@ -34,11 +34,9 @@ import (
 	"google.golang.org/grpc"
 )
 
-// Exit codes of Run that flowsim itself does not give (it gives 0, 1, 2, 130, 143).
-const (
-	// ExitUsage is a usage or setup error found before flowsim ran (as flowsim's 2).
-	ExitUsage = 2
-)
+// ExitUsage is Run's exit code for a usage or setup error found before flowsim ran
+// (flowsim's own: its other codes, 0, 1, 130 and 143, come from flowsim).
+const ExitUsage = 2
 
 // maxMessage bounds one gRPC message each way, as flowsim's endpoint client does.
 const maxMessage = 64 << 20
