@@ -93,9 +93,13 @@ type Result struct {
 // AtLeastOnceHeadline is what reports say when AtLeastOnceOnly is set.
 const AtLeastOnceHeadline = "verified at-least-once only"
 
-// Marshal encodes r in at most max bytes (0: no limit), shortening Message
-// (on a rune boundary, with a marker) when needed. Kubernetes keeps at most 4096
-// bytes of a termination message.
+// maxCleanup is what Marshal keeps of Cleanup when the result is too long.
+const maxCleanup = 256
+
+// Marshal encodes r in at most max bytes (0: no limit), shortening Cleanup and then
+// Message (on a rune boundary, with a marker) when needed. Kubernetes keeps at most
+// 4096 bytes of a termination message. (Callers redact first: only then is it safe
+// to cut.)
 func (r Result) Marshal(max int) []byte {
 	r.V = Version
 	var b, _ = json.Marshal(r)
@@ -103,6 +107,16 @@ func (r Result) Marshal(max int) []byte {
 		return b
 	}
 	const marker = " …(truncated)"
+	if len(r.Cleanup) > maxCleanup {
+		var c = r.Cleanup[:maxCleanup]
+		for len(c) > 0 && !utf8.ValidString(c) {
+			c = c[:len(c)-1]
+		}
+		r.Cleanup = c + marker
+		if b, _ = json.Marshal(r); len(b) <= max {
+			return b
+		}
+	}
 	var over = len(b) - max + len(marker) + 8 // slack for escaping
 	var msg = r.Message
 	if over >= len(msg) {

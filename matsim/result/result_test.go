@@ -30,6 +30,21 @@ func TestMarshalFitsAndParses(t *testing.T) {
 	}
 }
 
+// A passing run's long cleanup failure (a connector's stderr tail) is cut too, so
+// the termination message stays whole JSON the operator can read.
+func TestMarshalCutsALongCleanup(t *testing.T) {
+	var r = Result{Test: "basic", Outcome: Passed, Seed: 7, Cleanup: "failed: ApplyDelete of t: " + strings.Repeat("é stderr line\n", 600)}
+	var b = r.Marshal(4096)
+	var back, err = Parse(b)
+	if len(b) > 4096 || err != nil {
+		t.Fatalf("marshalled %d bytes (want ≤ 4096), parse: %v", len(b), err)
+	}
+	if !strings.HasPrefix(back.Cleanup, "failed: ApplyDelete of t") || !strings.HasSuffix(back.Cleanup, "…(truncated)") ||
+		!utf8.ValidString(back.Cleanup) || back.Outcome != Passed {
+		t.Fatalf("round trip: outcome %s, cleanup %q", back.Outcome, back.Cleanup)
+	}
+}
+
 func TestParseRejects(t *testing.T) {
 	for _, c := range []struct{ in, says string }{
 		{`not json`, "parsing matsim result"},
