@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -119,7 +120,7 @@ func appendJSONString(dst, s []byte) []byte {
 }
 
 // Head redacts b, then returns at most n bytes of the result, cut on a rune
-// boundary, and whether it cut anything: redacting first means that the cut never
+// boundary and never within a Marker, and whether it cut anything: redacting first means that the cut never
 // leaves a fragment of a secret that redaction would no longer recognise. more says
 // that b is the start of a longer text that was not read: an end of b that could be
 // the unfinished start of a secret is then hidden as Marker.
@@ -142,6 +143,13 @@ func (r *Redactor) Head(b []byte, n int, more bool) (head string, cut bool) {
 	var end = n
 	for end > 0 && !utf8.RuneStart(out[end]) {
 		end--
+	}
+	// Nor is a Marker cut: "…0001[R" would read as text of the connector's.
+	for k := 1; k < len(Marker) && k <= end; k++ {
+		if bytes.HasPrefix(out[end-k:], []byte(Marker)) {
+			end -= k
+			break
+		}
 	}
 	return string(out[:end]), true
 }

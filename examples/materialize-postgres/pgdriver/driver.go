@@ -143,6 +143,9 @@ func (d *Driver) ApplyUpsert(ctx context.Context, req *pm.ApplyRequest) (*pm.App
 
 	var statements []string
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if err := lockDDL(ctx, tx); err != nil {
+			return err
+		}
 		var exists bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, cfg.Schema).Scan(&exists); err != nil {
 			return fmt.Errorf("looking up schema %q: %w", cfg.Schema, err)
@@ -260,6 +263,20 @@ func existingColumns(ctx context.Context, tx querier, schema, name string) (map[
 	return out, nil
 }
 
+// ddlLock is the key of the transaction-level advisory lock that every Apply takes
+// first (advisory locks are per database). Two materializations applied at once into
+// a new schema would otherwise both see flow_checkpoints (or the schema) missing and
+// both create it: PostgreSQL fails the second CREATE ... IF NOT EXISTS with a
+// unique violation on its catalog rather than waiting.
+const ddlLock = 0x666c6f7773696d // "flowsim"
+
+func lockDDL(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(ddlLock)); err != nil {
+		return fmt.Errorf("taking the advisory lock that serialises applies: %w", err)
+	}
+	return nil
+}
+
 func checkpointsCreateSQL(schema string) string {
 	return fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
 	materialization TEXT NOT NULL,
@@ -271,8 +288,9 @@ func checkpointsCreateSQL(schema string) string {
 )`, pgx.Identifier{schema, checkpointsTable}.Sanitize())
 }
 
-// ApplyDelete drops every target table and the materialization's checkpoints,
-// and the flow_checkpoints table once no materialization uses it.
+// ApplyDelete drops every target table and deletes the materialization's
+// checkpoint rows. flow_checkpoints stays: another materialization may have applied
+// it and not yet opened (dropping it "once unused" raced with exactly that).
 func (d *Driver) ApplyDelete(ctx context.Context, req *pm.ApplyRequest) (*pm.ApplyResponse, error) {
 	if err := req.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid ApplyRequest: %w", err)
@@ -290,6 +308,9 @@ func (d *Driver) ApplyDelete(ctx context.Context, req *pm.ApplyRequest) (*pm.App
 	var statements []string
 	var ckpt = pgx.Identifier{cfg.Schema, checkpointsTable}.Sanitize()
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if err := lockDDL(ctx, tx); err != nil {
+			return err
+		}
 		for _, t := range tables {
 			if cols, err := existingColumns(ctx, tx, cfg.Schema, t.name); err != nil {
 				return err
@@ -302,16 +323,12 @@ func (d *Driver) ApplyDelete(ctx context.Context, req *pm.ApplyRequest) (*pm.App
 			return err
 		}
 		if len(cols) != 0 {
-			var mine, others int
-			if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT
-				count(*) FILTER (WHERE materialization = $1),
-				count(*) FILTER (WHERE materialization <> $1) FROM %s`, ckpt),
-				string(req.Materialization.Materialization)).Scan(&mine, &others); err != nil {
+			var mine int
+			if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %s WHERE materialization = $1`, ckpt),
+				string(req.Materialization.Materialization)).Scan(&mine); err != nil {
 				return fmt.Errorf("reading %s: %w", ckpt, err)
 			}
-			if others == 0 {
-				statements = append(statements, "DROP TABLE "+ckpt)
-			} else if mine != 0 {
+			if mine != 0 {
 				statements = append(statements, fmt.Sprintf("DELETE FROM %s WHERE materialization = %s",
 					ckpt, quoteLiteral(string(req.Materialization.Materialization))))
 			}

@@ -3,6 +3,7 @@ package pgdriver
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -346,12 +347,52 @@ func TestApplyUpsertIsIdempotentAndApplyDeleteDrops(t *testing.T) {
 		t.Errorf("ApplyUpsert changing a column's type: err = %v, want a type mismatch", err)
 	}
 
+	// ApplyDelete drops the tables and the materialization's checkpoint rows, not
+	// another's, and keeps flow_checkpoints (another materialization may have
+	// applied it and not yet opened).
+	if _, err := conn.Exec(ctx, `INSERT INTO flow.flow_checkpoints VALUES ('acme/m', 0, 4294967295, 1, ''), ('acme/other', 0, 4294967295, 1, '')`); err != nil {
+		t.Fatal(err)
+	}
 	var del, err2 = d.ApplyDelete(ctx, &pm.ApplyRequest{Materialization: spec, Version: "v1"})
 	if err2 != nil {
 		t.Fatalf("ApplyDelete: %v", err2)
 	}
-	if got := userTables(t, conn); len(got) != 0 {
-		t.Errorf("tables left after ApplyDelete: %v (description %q)", got, del.ActionDescription)
+	if diff := cmp.Diff([]string{"flow.flow_checkpoints"}, userTables(t, conn)); diff != "" {
+		t.Errorf("tables after ApplyDelete (-want +got):\n%s\ndescription %q", diff, del.ActionDescription)
+	}
+	var left string
+	if err := conn.QueryRow(ctx, `SELECT string_agg(materialization, ',') FROM flow.flow_checkpoints`).Scan(&left); err != nil || left != "acme/other" {
+		t.Errorf("checkpoint rows after ApplyDelete: %q (%v), want only acme/other's", left, err)
+	}
+}
+
+// Materializations applied at the same moment into one new schema (a sweep's runs
+// against one database) all succeed: without serialising, two would both see
+// flow_checkpoints missing and PostgreSQL fails the second CREATE TABLE IF NOT
+// EXISTS with a unique violation on its catalog (found by the nightly e2e sweep).
+func TestConcurrentAppliesIntoANewSchema(t *testing.T) {
+	var cfg, srv = testDB(t)
+	var d = new(Driver)
+	const n = 8
+	var errs = make(chan error, n)
+	var start = make(chan struct{})
+	for i := range n {
+		var spec = testSpec(t, fmt.Sprintf("acme/m%d", i), cfg, bindingOpt{table: fmt.Sprintf("t%d", i)})
+		go func() {
+			<-start
+			var _, err = d.ApplyUpsert(context.Background(), &pm.ApplyRequest{Materialization: spec, Version: "v1"})
+			errs <- err
+		}()
+	}
+	close(start)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	var conn = srv.Conn(t, cfg.Database)
+	if got := len(userTables(t, conn)); got != n+1 {
+		t.Errorf("%d tables after %d applies, want %d (each its own and flow_checkpoints)", got, n, n+1)
 	}
 }
 
