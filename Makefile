@@ -42,7 +42,7 @@ lint:
 
 ## bench: throughput and memory benchmarks (docs/s, bytes/key, transport ratios)
 bench:
-	$(GOTEST) -run '^$$' -bench . -benchmem -benchtime 1x ./matsim/ ./internal/cli/ ./connector/... ./examples/materialize-postgres/
+	$(GOTEST) -run '^$$' -bench . -benchmem -benchtime 1x ./matsim/... ./internal/cli/ ./connector/... ./examples/materialize-postgres/
 
 ## fuzz-short: a short run of every fuzz target (seed corpora live in testdata/fuzz).
 ## The budget is a count of executions, not a duration: a duration races Go 1.26's

@@ -18,7 +18,8 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/flowsim/flowsim/connector"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/cmdline"
+	"github.com/flowsim/flowsim/matsim/engine"
 )
 
 // The CRDs restate facts whose home is the engine: the list of tests, the crash points,
@@ -58,10 +59,10 @@ func maxItems(p apiextensionsv1.JSONSchemaProps) string {
 
 func TestCRDTestListIsTheEngines(t *testing.T) {
 	var run = crdSpec(t, "flowsim.dev_matsimruns.yaml")
-	if got := enum(run.Properties["test"]); !slices.Equal(got, matsim.Tests) {
-		t.Errorf("MatSimRun spec.test enum is %v, the engine's tests are %v: fix the Enum marker of MatSimTest and run make manifests", got, matsim.Tests)
+	if got := enum(run.Properties["test"]); !slices.Equal(got, engine.Tests) {
+		t.Errorf("MatSimRun spec.test enum is %v, the engine's tests are %v: fix the Enum marker of MatSimTest and run make manifests", got, engine.Tests)
 	}
-	var crash = append(slices.Clone(matsim.CrashPoints), "all")
+	var crash = append(slices.Clone(engine.CrashPoints), "all")
 	var crashAt = run.Properties["crashAt"]
 	if got := enum(*crashAt.Items.Schema); !slices.Equal(got, crash) {
 		t.Errorf("MatSimRun spec.crashAt enum is %v, want the engine's crash points and all: %v", got, crash)
@@ -72,11 +73,11 @@ func TestCRDTestListIsTheEngines(t *testing.T) {
 
 	var target = crdSpec(t, "flowsim.dev_matsimtargets.yaml")
 	var tests = target.Properties["tests"]
-	if got := enum(*tests.Items.Schema); !slices.Equal(got, matsim.Tests) {
-		t.Errorf("MatSimTarget spec.tests enum is %v, the engine's tests are %v", got, matsim.Tests)
+	if got := enum(*tests.Items.Schema); !slices.Equal(got, engine.Tests) {
+		t.Errorf("MatSimTarget spec.tests enum is %v, the engine's tests are %v", got, engine.Tests)
 	}
-	if tests.MaxItems == nil || *tests.MaxItems != int64(len(matsim.Tests)) {
-		t.Errorf("MatSimTarget spec.tests maxItems is %s, want %d: a set of the engine's tests (fix the MaxItems marker, run make manifests)", maxItems(tests), len(matsim.Tests))
+	if tests.MaxItems == nil || *tests.MaxItems != int64(len(engine.Tests)) {
+		t.Errorf("MatSimTarget spec.tests maxItems is %s, want %d: a set of the engine's tests (fix the MaxItems marker, run make manifests)", maxItems(tests), len(engine.Tests))
 	}
 }
 
@@ -93,8 +94,8 @@ func TestCRDSweepPlanTestsAreTheEngines(t *testing.T) {
 	var plan = crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["status"].Properties["active"].Items.Schema.Properties["targets"].Items.Schema
 	for _, field := range []string{"tests", "refused"} {
 		var p = plan.Properties[field]
-		if p.MaxItems == nil || *p.MaxItems != int64(len(matsim.Tests)) {
-			t.Errorf("MatSimSweep status.active[].targets[].%s maxItems is %s, want %d (the engine's tests)", field, maxItems(p), len(matsim.Tests))
+		if p.MaxItems == nil || *p.MaxItems != int64(len(engine.Tests)) {
+			t.Errorf("MatSimSweep status.active[].targets[].%s maxItems is %s, want %d (the engine's tests)", field, maxItems(p), len(engine.Tests))
 		}
 	}
 }
@@ -135,7 +136,7 @@ func (refusing) Close() error                                            { retur
 // engineAddresses reports whether the engine accepts start documents doubled over loops:
 // it refuses the options before it calls the connector when they are too many.
 func engineAddresses(t *testing.T, loops int, start uint64) bool {
-	var rep = matsim.Execute(context.Background(), matsim.Options{
+	var rep = engine.Execute(context.Background(), engine.Options{
 		Test: "basic", Connector: refusing{}, Loops: loops, Start: int(start), Batch: 1000, Seed: 1,
 		Config: []byte("{}"), Resource: []byte("{}"), Log: logr.Discard(),
 	})
@@ -175,7 +176,7 @@ func TestCRDStartBoundIsTheEngines(t *testing.T) {
 	// Index 0 is never read (loops ≥ 1); the rule continues the doubling there.
 	bounds[0] = 2 * bounds[1]
 	// The driver's defaults stand in for unset fields.
-	var f = matsim.NewFlags("basic", flag.NewFlagSet("basic", flag.ContinueOnError))
+	var f = cmdline.NewFlags("basic", flag.NewFlagSet("basic", flag.ContinueOnError))
 	var want = startRule(f.Start, f.Loops, bounds)
 	var rules []string
 	for _, r := range run.XValidations {

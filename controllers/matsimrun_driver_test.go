@@ -14,12 +14,12 @@ import (
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
 	"github.com/flowsim/flowsim/internal/cli"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/engine"
 )
 
 // The controller→driver contract. DriverArgs builds the arguments of `flowsim matsim
 // <test>` from a MatSimRun; parseDriverArgs parses them with the flowsim binary's own
-// command (internal/cli, the flags of matsim.NewFlags and the transport flags), so a
+// command (internal/cli, the flags of cmdline.NewFlags and the transport flags), so a
 // flag the driver does not take, or takes for other tests only, fails here rather than
 // in a cluster. TestDriverArgsRoundTrip carries every MatSimRunSpec field through both.
 
@@ -230,7 +230,7 @@ func TestEverySpecFieldHasADriverMapping(t *testing.T) {
 
 func TestDriverArgsRoundTrip(t *testing.T) {
 	var fields = specFields(t)
-	for _, test := range matsim.Tests {
+	for _, test := range engine.Tests {
 		var base = func() *flowsimv1.MatSimRun {
 			return testRun(func(r *flowsimv1.MatSimRun) {
 				r.Spec.Test = flowsimv1.MatSimTest(test)

@@ -17,7 +17,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/engine"
 )
 
 func TestSweepRunName(t *testing.T) {
@@ -243,7 +243,7 @@ func TestSweepStatusSizeBounded(t *testing.T) {
 	var obs = &sweepObserved{runs: map[string]*flowsimv1.MatSimRun{}, targets: map[string]*flowsimv1.MatSimTarget{},
 		namespaces: map[string]*corev1.Namespace{}, expected: map[string]bool{}}
 	var all []flowsimv1.MatSimTest
-	for _, test := range matsim.Tests {
+	for _, test := range engine.Tests {
 		all = append(all, flowsimv1.MatSimTest(test))
 	}
 	for i := 0; i < flowsimv1.MaxPlanTargets; i++ {

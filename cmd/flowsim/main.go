@@ -12,7 +12,7 @@ import (
 	"github.com/flowsim/flowsim/internal/cli"
 	"github.com/flowsim/flowsim/internal/kubecli"
 	"github.com/flowsim/flowsim/lib/interrupt"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/cmdline"
 	"github.com/spf13/cobra"
 )
 
@@ -42,8 +42,8 @@ func run(ctx context.Context, args []string) int {
 	root.SetArgs(args)
 
 	var err = root.ExecuteContext(ctx)
-	if err != nil && !errors.Is(err, matsim.ErrReported) {
+	if err != nil && !errors.Is(err, cmdline.ErrReported) {
 		fmt.Fprintln(os.Stderr, "flowsim:", err)
 	}
-	return matsim.ExitCode(err)
+	return cmdline.ExitCode(err)
 }

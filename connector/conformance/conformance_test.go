@@ -16,7 +16,7 @@ import (
 	"github.com/flowsim/flowsim/connector/stdio"
 	"github.com/flowsim/flowsim/connector/stdio/stdiotest"
 	"github.com/flowsim/flowsim/connector/transports"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/engine"
 )
 
 func TestMain(m *testing.M) {
@@ -33,47 +33,47 @@ func TestMain(m *testing.M) {
 
 type sc = conformance.Scenario
 
-// scenarios: every fault of matsim.FaultTable at the calls where it can happen.
+// scenarios: every fault of engine.FaultTable at the calls where it can happen.
 // Delays of slow exits are filled in per transport (a quarter of its timeout).
 var scenarios = []sc{
 	{}, // no fault: the run passes
 	// Setup calls.
-	{Call: conformance.CallSpec, Fault: matsim.FaultError},
-	{Call: conformance.CallSpec, Fault: matsim.FaultHang},
-	{Call: conformance.CallSpec, Fault: matsim.FaultGarbage},
-	{Call: conformance.CallSpec, Fault: matsim.FaultNoAnswer},
-	{Call: conformance.CallSpec, Fault: matsim.FaultInvalid},
-	{Call: conformance.CallSpec, Fault: matsim.FaultSlowExit},
-	{Call: conformance.CallSpec, Fault: matsim.FaultLinger},
-	{Call: conformance.CallValidate, Fault: matsim.FaultHang},
-	{Call: conformance.CallValidate, Fault: matsim.FaultInvalid},
-	{Call: conformance.CallValidate, Fault: matsim.FaultLinger},
-	{Call: conformance.CallApplyUpsert, Fault: matsim.FaultError},
-	{Call: conformance.CallApplyUpsert, Fault: matsim.FaultHang},
-	{Call: conformance.CallApplyUpsert, Fault: matsim.FaultNoAnswer},
+	{Call: conformance.CallSpec, Fault: engine.FaultError},
+	{Call: conformance.CallSpec, Fault: engine.FaultHang},
+	{Call: conformance.CallSpec, Fault: engine.FaultGarbage},
+	{Call: conformance.CallSpec, Fault: engine.FaultNoAnswer},
+	{Call: conformance.CallSpec, Fault: engine.FaultInvalid},
+	{Call: conformance.CallSpec, Fault: engine.FaultSlowExit},
+	{Call: conformance.CallSpec, Fault: engine.FaultLinger},
+	{Call: conformance.CallValidate, Fault: engine.FaultHang},
+	{Call: conformance.CallValidate, Fault: engine.FaultInvalid},
+	{Call: conformance.CallValidate, Fault: engine.FaultLinger},
+	{Call: conformance.CallApplyUpsert, Fault: engine.FaultError},
+	{Call: conformance.CallApplyUpsert, Fault: engine.FaultHang},
+	{Call: conformance.CallApplyUpsert, Fault: engine.FaultNoAnswer},
 	// The transactions stream.
-	{Call: conformance.CallOpen, Fault: matsim.FaultError},
-	{Call: conformance.CallOpen, Fault: matsim.FaultHang},
-	{Call: conformance.CallOpen, Fault: matsim.FaultGarbage},
-	{Call: conformance.CallOpen, Fault: matsim.FaultNoAnswer},
-	{Call: conformance.CallAcknowledge, Fault: matsim.FaultHang},
-	{Call: conformance.CallLoad, Fault: matsim.FaultError}, // a crash mid-stream
-	{Call: conformance.CallLoad, Fault: matsim.FaultHang},
-	{Call: conformance.CallLoad, Fault: matsim.FaultGarbage},
-	{Call: conformance.CallPrepare, Fault: matsim.FaultHang},
-	{Call: conformance.CallPrepare, Fault: matsim.FaultInvalid},
-	{Call: conformance.CallPrepare, Fault: matsim.FaultNoAnswer},
-	{Call: conformance.CallStore, Fault: matsim.FaultError},
-	{Call: conformance.CallCommit, Fault: matsim.FaultError},
-	{Call: conformance.CallCommit, Fault: matsim.FaultHang},
-	{Call: conformance.CallCommit, Fault: matsim.FaultNoAnswer},
-	{Call: conformance.CallEnd, Fault: matsim.FaultSlowExit},
-	{Call: conformance.CallEnd, Fault: matsim.FaultLinger},
+	{Call: conformance.CallOpen, Fault: engine.FaultError},
+	{Call: conformance.CallOpen, Fault: engine.FaultHang},
+	{Call: conformance.CallOpen, Fault: engine.FaultGarbage},
+	{Call: conformance.CallOpen, Fault: engine.FaultNoAnswer},
+	{Call: conformance.CallAcknowledge, Fault: engine.FaultHang},
+	{Call: conformance.CallLoad, Fault: engine.FaultError}, // a crash mid-stream
+	{Call: conformance.CallLoad, Fault: engine.FaultHang},
+	{Call: conformance.CallLoad, Fault: engine.FaultGarbage},
+	{Call: conformance.CallPrepare, Fault: engine.FaultHang},
+	{Call: conformance.CallPrepare, Fault: engine.FaultInvalid},
+	{Call: conformance.CallPrepare, Fault: engine.FaultNoAnswer},
+	{Call: conformance.CallStore, Fault: engine.FaultError},
+	{Call: conformance.CallCommit, Fault: engine.FaultError},
+	{Call: conformance.CallCommit, Fault: engine.FaultHang},
+	{Call: conformance.CallCommit, Fault: engine.FaultNoAnswer},
+	{Call: conformance.CallEnd, Fault: engine.FaultSlowExit},
+	{Call: conformance.CallEnd, Fault: engine.FaultLinger},
 }
 
 // Every fault of the table is exercised, during setup and in the stream.
 func TestScenariosCoverTheTable(t *testing.T) {
-	var setup, stream = map[matsim.Fault]bool{}, map[matsim.Fault]bool{}
+	var setup, stream = map[engine.Fault]bool{}, map[engine.Fault]bool{}
 	for _, s := range scenarios {
 		if conformance.IsSetup(s.Call) {
 			setup[s.Fault] = true
@@ -81,7 +81,7 @@ func TestScenariosCoverTheTable(t *testing.T) {
 			stream[s.Fault] = true
 		}
 	}
-	for _, r := range matsim.FaultTable {
+	for _, r := range engine.FaultTable {
 		if !setup[r.Fault] {
 			t.Errorf("no scenario has fault %s in a setup call", r.Fault)
 		}
@@ -92,14 +92,14 @@ func TestScenariosCoverTheTable(t *testing.T) {
 }
 
 // want is the check of the table for a scenario.
-func want(s sc) matsim.Check {
+func want(s sc) engine.Check {
 	switch {
 	case s.Call == "":
 		return ""
 	case conformance.IsSetup(s.Call):
-		return matsim.SetupCheckOf(s.Fault, s.Call)
+		return engine.SetupCheckOf(s.Fault, s.Call)
 	}
-	return matsim.StreamCheckOf(s.Fault)
+	return engine.StreamCheckOf(s.Fault)
 }
 
 type transport struct {
@@ -180,7 +180,7 @@ func serveProxyWith(t *testing.T, flags []string, argv ...string) string {
 }
 
 // The same scenario fails the same check, with the same exit code, on every
-// transport: the one of matsim.FaultTable.
+// transport: the one of engine.FaultTable.
 func TestConformance(t *testing.T) {
 	for _, tr := range []transport{inProcess, command, endpoint, image} {
 		t.Run(tr.name, func(t *testing.T) {
@@ -188,7 +188,7 @@ func TestConformance(t *testing.T) {
 				tr.prepare(t)
 			}
 			for _, s := range scenarios {
-				if s.Fault == matsim.FaultSlowExit {
+				if s.Fault == engine.FaultSlowExit {
 					s.Delay = min(tr.timeout/4, time.Second)
 				}
 				var name = s.String()
@@ -211,7 +211,7 @@ func runScenario(t *testing.T, tr transport, s sc) {
 	var conn = tr.open(t, s, dir)
 	var config, _ = json.Marshal(map[string]string{"state_dir": dir})
 	var start = time.Now()
-	var rep = matsim.Execute(context.Background(), matsim.Options{
+	var rep = engine.Execute(context.Background(), engine.Options{
 		Test: "basic", Connector: conn,
 		Config: config, Resource: json.RawMessage(`{"name":"t"}`),
 		Loops: 2, Start: 3, Batch: 10, Seed: 1,
@@ -220,9 +220,9 @@ func runScenario(t *testing.T, tr transport, s sc) {
 	var took = time.Since(start)
 	t.Logf("%s over %s in %s: %s exit %d: %s", s, tr.name, time.Since(start).Round(time.Millisecond), rep.Result.Check, rep.ExitCode(), rep.Result.Message)
 	var check = want(s)
-	if matsim.Check(rep.Result.Check) != check || rep.ExitCode() != matsim.ExitCodeOf(check) {
+	if engine.Check(rep.Result.Check) != check || rep.ExitCode() != engine.ExitCodeOf(check) {
 		t.Fatalf("%s over %s: got check %q exit %d, want %q exit %d (the fault table); message: %s",
-			s, tr.name, rep.Result.Check, rep.ExitCode(), check, matsim.ExitCodeOf(check), rep.Result.Message)
+			s, tr.name, rep.Result.Check, rep.ExitCode(), check, engine.ExitCodeOf(check), rep.Result.Message)
 	}
 	// Every wait is bounded: no scenario runs far beyond its timeouts.
 	if bound := 6*tr.timeout + 15*time.Second; took > bound {
@@ -231,19 +231,19 @@ func runScenario(t *testing.T, tr transport, s sc) {
 	var msg = rep.Result.Message
 	var says []string
 	switch {
-	case s.Fault == matsim.FaultError:
+	case s.Fault == engine.FaultError:
 		says = append(says, conformance.Injected(s.Call)) // the stderr tail, or the error
-	case s.Fault == matsim.FaultHang && conformance.IsSetup(s.Call):
+	case s.Fault == engine.FaultHang && conformance.IsSetup(s.Call):
 		// The engine's deadline, or the proxy's answer just before it.
 		if !strings.Contains(msg, fmt.Sprintf("did not finish %s within %s", s.Call, tr.timeout)) {
 			says = append(says, "no response within")
 		}
-	case s.Fault == matsim.FaultHang:
+	case s.Fault == engine.FaultHang:
 		says = append(says, "did not answer")
-	case s.Fault == matsim.FaultLinger && conformance.IsSetup(s.Call):
+	case s.Fault == engine.FaultLinger && conformance.IsSetup(s.Call):
 		// The answer came: the message must not say it did not.
 		says = append(says, "answered", "did not exit within", "kept stdout open")
-	case s.Fault == matsim.FaultLinger:
+	case s.Fault == engine.FaultLinger:
 		says = append(says, "did not end the stream within")
 	}
 	for _, w := range says {
@@ -251,7 +251,7 @@ func runScenario(t *testing.T, tr transport, s sc) {
 			t.Errorf("%s over %s: the message does not say %q: %s", s, tr.name, w, msg)
 		}
 	}
-	if s.Fault == matsim.FaultLinger && strings.Contains(msg, "no response") {
+	if s.Fault == engine.FaultLinger && strings.Contains(msg, "no response") {
 		t.Errorf("%s over %s: the answer came, but the message blames no response: %s", s, tr.name, msg)
 	}
 	// Nothing outlives the run.
@@ -273,7 +273,7 @@ func TestProxyDeadlineFirst(t *testing.T) {
 			return openTransport(t, transports.Options{Endpoint: addr}, driver)
 		}}
 	for _, s := range scenarios {
-		if s.Fault != matsim.FaultHang {
+		if s.Fault != engine.FaultHang {
 			continue
 		}
 		t.Run(strings.ReplaceAll(s.String(), ":", "/"), func(t *testing.T) { runScenario(t, short, s) })
@@ -285,14 +285,14 @@ func TestProxyDeadlineFirst(t *testing.T) {
 // buffers are full. That wait is bounded too: connector.timeout, exit 1, naming
 // the request it did not take, on every transport.
 func TestStalledReaderIsATimeout(t *testing.T) {
-	var s = sc{Call: conformance.CallLoad, Fault: matsim.FaultHang}
+	var s = sc{Call: conformance.CallLoad, Fault: engine.FaultHang}
 	for _, tr := range []transport{inProcess, command, endpoint} {
 		t.Run(tr.name, func(t *testing.T) {
 			var dir = t.TempDir()
 			var conn = tr.open(t, s, dir)
 			var config, _ = json.Marshal(map[string]string{"state_dir": dir})
 			var start = time.Now()
-			var rep = matsim.Execute(context.Background(), matsim.Options{
+			var rep = engine.Execute(context.Background(), engine.Options{
 				Test: "basic", Connector: conn,
 				Config: config, Resource: json.RawMessage(`{"name":"t"}`),
 				Loops: 1, Start: 200000, Batch: 1000, Seed: 1,
@@ -300,7 +300,7 @@ func TestStalledReaderIsATimeout(t *testing.T) {
 			})
 			var took = time.Since(start)
 			t.Logf("over %s in %s: %s: %s", tr.name, took.Round(time.Millisecond), rep.Result.Check, rep.Result.Message)
-			if rep.Result.Check != string(matsim.CheckTimeout) || rep.ExitCode() != 1 {
+			if rep.Result.Check != string(engine.CheckTimeout) || rep.ExitCode() != 1 {
 				t.Fatalf("got %s exit %d, want connector.timeout exit 1: %s", rep.Result.Check, rep.ExitCode(), rep.Result.Message)
 			}
 			if bound := 6*tr.timeout + 15*time.Second; took > bound {

@@ -9,7 +9,7 @@ import (
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/conformance"
 	"github.com/flowsim/flowsim/connector/transports"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/engine"
 )
 
 // The fault connector speaking today's era (one Request/Response stream, no
@@ -34,11 +34,11 @@ func TestConformanceTodaysEra(t *testing.T) {
 	for _, tr := range current {
 		t.Run(tr.name, func(t *testing.T) {
 			for _, s := range scenarios {
-				if conformance.IsSetup(s.Call) && (s.Fault == matsim.FaultSlowExit || s.Fault == matsim.FaultLinger) ||
-					s.Call == conformance.CallPrepare && s.Fault == matsim.FaultInvalid {
+				if conformance.IsSetup(s.Call) && (s.Fault == engine.FaultSlowExit || s.Fault == engine.FaultLinger) ||
+					s.Call == conformance.CallPrepare && s.Fault == engine.FaultInvalid {
 					continue
 				}
-				if s.Fault == matsim.FaultSlowExit {
+				if s.Fault == engine.FaultSlowExit {
 					s.Delay = min(tr.timeout/4, time.Second)
 				}
 				var name = s.String()

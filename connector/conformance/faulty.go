@@ -1,5 +1,5 @@
 // Package conformance holds the fault-injecting connector of the cross-transport
-// conformance suite: the reference connector with one fault (matsim.FaultTable) at
+// conformance suite: the reference connector with one fault (engine.FaultTable) at
 // one call. Run in process (Server) or as a stdio connector process (Main, Run,
 // and the faultconnector binary for images), the same scenario must fail the same
 // check with the same exit code over every transport; conformance_test.go asserts
@@ -19,7 +19,7 @@ import (
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector/reference"
 	"github.com/flowsim/flowsim/connector/stdio"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/engine"
 )
 
 // Calls a fault can be injected at: the setup calls, the requests of a
@@ -46,7 +46,7 @@ func IsSetup(call string) bool {
 // Scenario is one fault at one call. Delay is how long a slow-exit takes to exit.
 type Scenario struct {
 	Call  string
-	Fault matsim.Fault
+	Fault engine.Fault
 	Delay time.Duration
 }
 
@@ -67,7 +67,7 @@ func ParseScenario(s string) (Scenario, error) {
 	if len(parts) < 2 || len(parts) > 3 {
 		return Scenario{}, fmt.Errorf("scenario %q is not CALL:FAULT[:DELAY]", s)
 	}
-	var sc = Scenario{Call: parts[0], Fault: matsim.Fault(parts[1])}
+	var sc = Scenario{Call: parts[0], Fault: engine.Fault(parts[1])}
 	if len(parts) == 3 {
 		var err error
 		if sc.Delay, err = time.ParseDuration(parts[2]); err != nil {
@@ -121,9 +121,9 @@ func Server(sc Scenario) materialize.DriverServer {
 // returned.
 func InProcess(sc Scenario) bool {
 	switch sc.Fault {
-	case matsim.FaultGarbage:
+	case engine.FaultGarbage:
 		return false
-	case matsim.FaultSlowExit, matsim.FaultLinger:
+	case engine.FaultSlowExit, engine.FaultLinger:
 		return sc.Call == CallEnd
 	}
 	return true
@@ -145,25 +145,25 @@ func (s *server) fault(ctx context.Context, call string) (done bool, err error) 
 		return false, nil
 	}
 	switch s.sc.Fault {
-	case matsim.FaultError:
+	case engine.FaultError:
 		if s.proc {
 			fmt.Fprintln(os.Stderr, Injected(call))
 			os.Exit(7)
 		}
 		return true, errors.New(Injected(call))
-	case matsim.FaultHang:
+	case engine.FaultHang:
 		if s.proc {
 			time.Sleep(time.Hour) // a hung process: nothing but a kill ends it
 		}
 		<-ctx.Done()
 		return true, ctx.Err()
-	case matsim.FaultGarbage:
+	case engine.FaultGarbage:
 		if !s.proc {
 			panic("garbage on stdout needs a connector process")
 		}
 		_, _ = os.Stdout.WriteString("INFO connector: this log line is not a frame\n")
 		os.Exit(0)
-	case matsim.FaultNoAnswer:
+	case engine.FaultNoAnswer:
 		if s.proc {
 			os.Exit(0)
 		}
@@ -175,14 +175,14 @@ func (s *server) fault(ctx context.Context, call string) (done bool, err error) 
 // answered acts once a unary call has its response: a process writes it itself,
 // then exits late or not at all.
 func (s *server) answered(call string, resp stdio.Message) {
-	if s.sc.Call != call || !s.proc || (s.sc.Fault != matsim.FaultSlowExit && s.sc.Fault != matsim.FaultLinger) {
+	if s.sc.Call != call || !s.proc || (s.sc.Fault != engine.FaultSlowExit && s.sc.Fault != engine.FaultLinger) {
 		return
 	}
 	var w = stdio.NewWriter(os.Stdout)
 	if err := w.WriteFlush(resp); err != nil {
 		os.Exit(1)
 	}
-	if s.sc.Fault == matsim.FaultSlowExit {
+	if s.sc.Fault == engine.FaultSlowExit {
 		time.Sleep(s.sc.Delay)
 		os.Exit(0)
 	}
@@ -194,7 +194,7 @@ func (s *server) Spec(ctx context.Context, req *materialize.SpecRequest) (*mater
 		return nil, err
 	}
 	var resp, err = s.inner.Spec(ctx, req)
-	if err == nil && s.sc.Call == CallSpec && s.sc.Fault == matsim.FaultInvalid {
+	if err == nil && s.sc.Call == CallSpec && s.sc.Fault == engine.FaultInvalid {
 		resp.DocumentationUrl = ""
 	}
 	if err == nil {
@@ -208,7 +208,7 @@ func (s *server) Validate(ctx context.Context, req *materialize.ValidateRequest)
 		return nil, err
 	}
 	var resp, err = s.inner.Validate(ctx, req)
-	if err == nil && s.sc.Call == CallValidate && s.sc.Fault == matsim.FaultInvalid {
+	if err == nil && s.sc.Call == CallValidate && s.sc.Fault == engine.FaultInvalid {
 		resp.Bindings = nil
 	}
 	if err == nil {
@@ -267,9 +267,9 @@ func (fs *faultStream) Recv() (*materialize.TransactionRequest, error) {
 	var ctx = fs.Context()
 	if err == io.EOF && fs.s.sc.Call == CallEnd {
 		switch fs.s.sc.Fault {
-		case matsim.FaultSlowExit:
+		case engine.FaultSlowExit:
 			time.Sleep(fs.s.sc.Delay)
-		case matsim.FaultLinger:
+		case engine.FaultLinger:
 			if fs.s.proc {
 				time.Sleep(time.Hour) // stdout stays open
 			}
@@ -278,7 +278,7 @@ func (fs *faultStream) Recv() (*materialize.TransactionRequest, error) {
 		}
 		return m, err
 	}
-	if err != nil || fs.fired || requestKind(m) != fs.s.sc.Call || fs.s.sc.Fault == matsim.FaultInvalid {
+	if err != nil || fs.fired || requestKind(m) != fs.s.sc.Call || fs.s.sc.Fault == engine.FaultInvalid {
 		return m, err
 	}
 	fs.fired = true
@@ -292,7 +292,7 @@ func (fs *faultStream) Recv() (*materialize.TransactionRequest, error) {
 }
 
 func (fs *faultStream) Send(m *materialize.TransactionResponse) error {
-	if fs.s.sc.Call == CallPrepare && fs.s.sc.Fault == matsim.FaultInvalid && m.Prepared != nil && !fs.fired {
+	if fs.s.sc.Call == CallPrepare && fs.s.sc.Fault == engine.FaultInvalid && m.Prepared != nil && !fs.fired {
 		fs.fired = true
 		var cp = *m
 		cp.Prepared = &pf.DriverCheckpoint{Rfc7396MergePatch: true} // empty: fails Validate()

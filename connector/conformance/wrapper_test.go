@@ -17,7 +17,7 @@ import (
 	"github.com/flowsim/flowsim/connector/stdio/stdiotest"
 	"github.com/flowsim/flowsim/connector/transports"
 	"github.com/flowsim/flowsim/lib/interrupt"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/engine"
 )
 
 // wrapper writes a bash script that runs the fault connector as its child, as
@@ -104,7 +104,7 @@ func TestWrappedConnectorsChildIsStopped(t *testing.T) {
 	} {
 		t.Run(tr.name, func(t *testing.T) {
 			for _, s := range scenarios {
-				if s.Fault != matsim.FaultHang && s.Fault != matsim.FaultLinger {
+				if s.Fault != engine.FaultHang && s.Fault != engine.FaultLinger {
 					continue
 				}
 				t.Run(strings.ReplaceAll(s.String(), ":", "/"), func(t *testing.T) {
@@ -137,7 +137,7 @@ func TestInterruptStopsTheWrappersChild(t *testing.T) {
 	if _, err := os.Stat("/bin/bash"); err != nil {
 		t.Skip("no /bin/bash for the wrapper script")
 	}
-	var s = sc{Call: conformance.CallLoad, Fault: matsim.FaultHang}
+	var s = sc{Call: conformance.CallLoad, Fault: engine.FaultHang}
 	var script, pids = wrapper(t, s)
 	var conn = openTransport(t, transports.Options{Command: script}, time.Hour)
 	var ctx, cancel = context.WithCancelCause(context.Background())
@@ -160,7 +160,7 @@ func TestInterruptStopsTheWrappersChild(t *testing.T) {
 	}()
 	var dir = t.TempDir()
 	var start = time.Now()
-	var rep = matsim.Execute(ctx, matsim.Options{
+	var rep = engine.Execute(ctx, engine.Options{
 		Test: "basic", Connector: conn,
 		Config: []byte(fmt.Sprintf(`{"state_dir":%q}`, dir)), Resource: []byte(`{"name":"t"}`),
 		Loops: 2, Start: 3, Batch: 10, Seed: 1, CallTimeout: time.Hour,
@@ -196,10 +196,10 @@ func TestWrappedImageConnectorIsStopped(t *testing.T) {
 			}}, 10*time.Second)
 		}}
 	for _, s := range []sc{
-		{Call: conformance.CallValidate, Fault: matsim.FaultHang},
-		{Call: conformance.CallLoad, Fault: matsim.FaultHang},
-		{Call: conformance.CallSpec, Fault: matsim.FaultLinger},
-		{Call: conformance.CallEnd, Fault: matsim.FaultLinger},
+		{Call: conformance.CallValidate, Fault: engine.FaultHang},
+		{Call: conformance.CallLoad, Fault: engine.FaultHang},
+		{Call: conformance.CallSpec, Fault: engine.FaultLinger},
+		{Call: conformance.CallEnd, Fault: engine.FaultLinger},
 	} {
 		t.Run(strings.ReplaceAll(s.String(), ":", "/"), func(t *testing.T) {
 			runScenario(t, tr, s)

@@ -9,7 +9,7 @@ import (
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/reference"
 	"github.com/flowsim/flowsim/connector/transports"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/engine"
 )
 
 // BenchmarkTransports runs `basic` (batch 1000) against the same reference connector
@@ -22,7 +22,7 @@ func BenchmarkTransports(b *testing.B) {
 	const loops, start, batch = 4, 10000, 1000
 	var run = func(b *testing.B, conn connector.Connector, config string, reopen func(context.Context) (connector.Connector, error)) float64 {
 		b.Helper()
-		var rep = matsim.Execute(context.Background(), matsim.Options{
+		var rep = engine.Execute(context.Background(), engine.Options{
 			Test: "basic", Connector: conn, Reopen: reopen,
 			Config: json.RawMessage(config), Resource: json.RawMessage(`{"name":"bench"}`),
 			Loops: loops, Start: start, Batch: batch, Seed: 1, CallTimeout: 5 * time.Minute,
@@ -90,7 +90,7 @@ func BenchmarkEras(b *testing.B) {
 			b.Cleanup(func() { c.Close() })
 			conn = c
 		}
-		var rep = matsim.Execute(context.Background(), matsim.Options{
+		var rep = engine.Execute(context.Background(), engine.Options{
 			Test: "basic", Connector: conn, Config: json.RawMessage(`{}`), Resource: json.RawMessage(`{"name":"bench"}`),
 			Loops: loops, Start: start, Batch: batch, Seed: 1, CallTimeout: 5 * time.Minute,
 		})

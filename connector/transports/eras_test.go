@@ -13,7 +13,7 @@ import (
 	"github.com/flowsim/flowsim/connector/reference"
 	"github.com/flowsim/flowsim/connector/stdio"
 	"github.com/flowsim/flowsim/connector/transports"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/engine"
 	w "github.com/flowsim/flowsim/protocol/wire2023"
 	"google.golang.org/grpc"
 )
@@ -66,7 +66,7 @@ func TestMatsimCurrentEraThroughTransports(t *testing.T) {
 			if tr.name == "image" {
 				buildImage(t)
 			}
-			for _, test := range matsim.Tests {
+			for _, test := range engine.Tests {
 				t.Run(test, func(t *testing.T) {
 					var dir = t.TempDir()
 					var rep = runMatsim(t, test, tr.options(t, dir), stateConfig(dir, ""), 2, 60)
@@ -141,8 +141,8 @@ func TestNoEraIsSetupError(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rep = runMatsim(t, "basic", transports.Options{Command: script}, "{}", 1, 10)
-	if rep.Passed() || rep.Result.Check != string(matsim.CheckSetupSpec) {
-		t.Fatalf("check %s, want %s: %s", rep.Result.Check, matsim.CheckSetupSpec, rep.Result.Message)
+	if rep.Passed() || rep.Result.Check != string(engine.CheckSetupSpec) {
+		t.Fatalf("check %s, want %s: %s", rep.Result.Check, engine.CheckSetupSpec, rep.Result.Message)
 	}
 	for _, want := range []string{"no protocol era", "spec subcommand", "2023"} {
 		if !strings.Contains(rep.Result.Message, want) {
@@ -207,7 +207,7 @@ func TestCleanupOnEveryTransport(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.tr.name+"/"+strings.Fields(c.want)[0], func(t *testing.T) {
 			var dir = t.TempDir()
-			var rep = runMatsimAt(t, "basic", c.tr.options(t, dir), stateConfig(dir, ""), 2, 60, nil, func(o *matsim.Options) { o.Cleanup = true })
+			var rep = runMatsimAt(t, "basic", c.tr.options(t, dir), stateConfig(dir, ""), 2, 60, nil, func(o *engine.Options) { o.Cleanup = true })
 			if !rep.Passed() || !strings.HasPrefix(rep.Result.Cleanup, c.want) {
 				t.Fatalf("basic --cleanup through %s: %s (%s), cleanup %q; want passed and %q", c.tr.name, rep.Result.Outcome, rep.Result.Message, rep.Result.Cleanup, c.want)
 			}

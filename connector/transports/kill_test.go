@@ -13,7 +13,7 @@ import (
 	"github.com/flowsim/flowsim/connector/grpcconn"
 	"github.com/flowsim/flowsim/connector/proxy"
 	"github.com/flowsim/flowsim/connector/stdio"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/engine"
 )
 
 // slowToDie serves the reference connector's processes, each of which takes a while
@@ -87,7 +87,7 @@ func TestRecoveryThroughProxyWaitsForTheCrashedProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gc.Close()
-	var rep = matsim.Execute(context.Background(), matsim.Options{
+	var rep = engine.Execute(context.Background(), engine.Options{
 		Test: "recovery", Connector: gc,
 		Config:   json.RawMessage(stateConfig(dir, "")),
 		Resource: json.RawMessage(`{"name":"t"}`),

@@ -14,7 +14,7 @@ import (
 	"github.com/flowsim/flowsim/connector/proxy/proxytest"
 	"github.com/flowsim/flowsim/connector/stdio/stdiotest"
 	"github.com/flowsim/flowsim/connector/transports"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/engine"
 )
 
 // referenceBinary is the static reference-connector, built once per test binary.
@@ -87,7 +87,7 @@ var imageTransport = transport{"image", func(tb testing.TB, stateDir string) tra
 }}
 
 // runMatsim runs one matsim test against the reference connector through o.
-func runMatsim(tb testing.TB, test string, o transports.Options, config string, loops, start int) *matsim.Report {
+func runMatsim(tb testing.TB, test string, o transports.Options, config string, loops, start int) *engine.Report {
 	tb.Helper()
 	// A process (or container) per call makes each crash point take seconds:
 	// through transports recovery crashes at one point of each kind; the full
@@ -97,7 +97,7 @@ func runMatsim(tb testing.TB, test string, o transports.Options, config string, 
 
 // runMatsimAt is runMatsim with recovery's crash points; mutate, when given,
 // changes the engine's options last.
-func runMatsimAt(tb testing.TB, test string, o transports.Options, config string, loops, start int, crashAt []string, mutate ...func(*matsim.Options)) *matsim.Report {
+func runMatsimAt(tb testing.TB, test string, o transports.Options, config string, loops, start int, crashAt []string, mutate ...func(*engine.Options)) *engine.Report {
 	tb.Helper()
 	var ctx = context.Background()
 	o.CallTimeout = time.Minute
@@ -107,7 +107,7 @@ func runMatsimAt(tb testing.TB, test string, o transports.Options, config string
 		tb.Fatalf("Open: %v, %v", ok, err)
 	}
 	tb.Cleanup(func() { conn.Close() })
-	var opts = matsim.Options{
+	var opts = engine.Options{
 		Test:      test,
 		Connector: conn,
 		Reopen: func(ctx context.Context) (connector.Connector, error) {
@@ -131,7 +131,7 @@ func runMatsimAt(tb testing.TB, test string, o transports.Options, config string
 	for _, m := range mutate {
 		m(&opts)
 	}
-	return matsim.Execute(ctx, opts)
+	return engine.Execute(ctx, opts)
 }
 
 func stateConfig(dir, defect string) string {
@@ -149,7 +149,7 @@ func TestMatsimThroughTransports(t *testing.T) {
 			if tr.name == "image" {
 				buildImage(t)
 			}
-			for _, test := range matsim.Tests {
+			for _, test := range engine.Tests {
 				t.Run(test, func(t *testing.T) {
 					var dir = t.TempDir()
 					var rep = runMatsim(t, test, tr.options(t, dir), stateConfig(dir, ""), 3, 60)

@@ -14,7 +14,7 @@ import (
 	"github.com/flowsim/flowsim/connector/stdio"
 	"github.com/flowsim/flowsim/examples/materialize-postgres/pgdriver"
 	"github.com/flowsim/flowsim/internal/pgtest"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/engine"
 	pb "go.gazette.dev/core/broker/protocol"
 )
 
@@ -29,7 +29,7 @@ func TestCommandLine(t *testing.T) {
 		inOutput string
 	}{
 		{nil, 2, "spec | validate | apply-upsert | apply-delete | transactions"},
-		{[]string{"help"}, 0, strings.Join(matsim.Tests, "|")},
+		{[]string{"help"}, 0, strings.Join(engine.Tests, "|")},
 		{[]string{"nope"}, 2, `unknown subcommand "nope"`},
 		{[]string{"spec"}, 1, "stdin"}, // no request on stdin
 	} {

@@ -16,7 +16,7 @@ import (
 	"github.com/flowsim/flowsim/connector/transports"
 	"github.com/flowsim/flowsim/examples/materialize-postgres/pgdriver"
 	"github.com/flowsim/flowsim/internal/pgtest"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/engine"
 	"github.com/go-logr/logr"
 )
 
@@ -126,7 +126,7 @@ func (l *lockedBuffer) String() string {
 }
 
 // execute runs one matsim test and fails t with the report unless it passed.
-func execute(t testing.TB, tr transport, opts matsim.Options) *matsim.Report {
+func execute(t testing.TB, tr transport, opts engine.Options) *engine.Report {
 	t.Helper()
 	var rep = executeReport(t, tr, opts)
 	if !rep.Passed() {
@@ -137,7 +137,7 @@ func execute(t testing.TB, tr transport, opts matsim.Options) *matsim.Report {
 }
 
 // executeReport runs one matsim test with this package's defaults.
-func executeReport(t testing.TB, tr transport, opts matsim.Options) *matsim.Report {
+func executeReport(t testing.TB, tr transport, opts engine.Options) *engine.Report {
 	t.Helper()
 	opts.Connector = tr.make(t)
 	if opts.Test == "fence" {
@@ -157,14 +157,14 @@ func executeReport(t testing.TB, tr transport, opts matsim.Options) *matsim.Repo
 	}
 	var ctx, cancel = context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	return matsim.Execute(ctx, opts)
+	return engine.Execute(ctx, opts)
 }
 
 func TestMatsimBasic(t *testing.T) {
 	for _, tr := range allTransports {
 		t.Run(tr.name, func(t *testing.T) {
 			var start, loops = *basicStart, *basicLoops
-			var rep = execute(t, tr, matsim.Options{Test: "basic", Resource: json.RawMessage(`{"table":"basic"}`),
+			var rep = execute(t, tr, engine.Options{Test: "basic", Resource: json.RawMessage(`{"table":"basic"}`),
 				Start: start, Loops: loops})
 			var want = int64(start * ((1 << loops) - 1))
 			if rep.Result.Stored != want {
@@ -191,7 +191,7 @@ func BenchmarkMatsimBasic(b *testing.B) {
 		b.Run(tr.name, func(b *testing.B) {
 			var total, seconds float64
 			for i := 0; i < b.N; i++ {
-				var rep = execute(b, tr, matsim.Options{Test: "basic", Resource: json.RawMessage(`{"table":"bench"}`),
+				var rep = execute(b, tr, engine.Options{Test: "basic", Resource: json.RawMessage(`{"table":"bench"}`),
 					Start: *basicStart, Loops: *basicLoops, Seed: uint64(i + 1)})
 				total += float64(rep.Result.Loaded + rep.Result.Stored)
 				seconds += float64(rep.Result.Loaded+rep.Result.Stored) / rep.Result.DocsPerSecond
@@ -206,7 +206,7 @@ func TestMatsimDelta(t *testing.T) {
 	for _, tr := range allTransports {
 		t.Run(tr.name, func(t *testing.T) {
 			var out strings.Builder
-			var rep = execute(t, tr, matsim.Options{Test: "delta", Resource: json.RawMessage(`{"table":"delta","delta_updates":true}`),
+			var rep = execute(t, tr, engine.Options{Test: "delta", Resource: json.RawMessage(`{"table":"delta","delta_updates":true}`),
 				Start: 500, Loops: 3, Output: &out})
 			if lines := strings.Count(out.String(), "\n"); int64(lines) != rep.Result.Stored || lines != 500*7 {
 				t.Errorf("delta wrote %d NDJSON lines for %d stored documents, want %d", lines, rep.Result.Stored, 500*7)
@@ -220,7 +220,7 @@ func TestMatsimFence(t *testing.T) {
 		t.Run(tr.name, func(t *testing.T) {
 			// The connector stores checkpoints with its data: exactly-once is asserted,
 			// and every key-range case (same, overlapping, split, disjoint, straddling) runs.
-			var rep = execute(t, tr, matsim.Options{Test: "fence", Resource: json.RawMessage(`{"table":"fence"}`),
+			var rep = execute(t, tr, engine.Options{Test: "fence", Resource: json.RawMessage(`{"table":"fence"}`),
 				Start: 500, Loops: 1, ExactlyOnce: true})
 			if rep.Result.AtLeastOnceOnly || rep.Result.LoopsDone != 4 {
 				t.Errorf("fence: want 4 exactly-once phases, got %d (atLeastOnceOnly=%v)", rep.Result.LoopsDone, rep.Result.AtLeastOnceOnly)
@@ -232,9 +232,9 @@ func TestMatsimFence(t *testing.T) {
 func TestMatsimRecovery(t *testing.T) {
 	for _, tr := range allTransports {
 		t.Run(tr.name, func(t *testing.T) {
-			var rep = execute(t, tr, matsim.Options{Test: "recovery", Resource: json.RawMessage(`{"table":"recovery"}`),
+			var rep = execute(t, tr, engine.Options{Test: "recovery", Resource: json.RawMessage(`{"table":"recovery"}`),
 				Start: 500, Loops: 3, ExactlyOnce: true, CrashAt: []string{"all"}})
-			if rep.Result.LoopsDone != len(matsim.CrashPoints) || rep.Result.AtLeastOnceOnly {
+			if rep.Result.LoopsDone != len(engine.CrashPoints) || rep.Result.AtLeastOnceOnly {
 				t.Errorf("recovery passed without completing a crash point: %+v", rep.Result)
 			}
 		})
@@ -244,7 +244,7 @@ func TestMatsimRecovery(t *testing.T) {
 func TestMatsimMigrate(t *testing.T) {
 	for _, tr := range allTransports {
 		t.Run(tr.name, func(t *testing.T) {
-			var rep = execute(t, tr, matsim.Options{Test: "migrate", Resource: json.RawMessage(`{"table":"migrate"}`),
+			var rep = execute(t, tr, engine.Options{Test: "migrate", Resource: json.RawMessage(`{"table":"migrate"}`),
 				Start: 500, Loops: 1})
 			// 500 v1 documents verified by the v2 stream, then the 1000 of each binding.
 			if rep.Result.LoopsDone != 3 || rep.Result.Verified != 2500 {
@@ -296,7 +296,7 @@ func TestOct2021Connector(t *testing.T) {
 	var oct = transport{"command-2021-10", func(t testing.TB) connector.Connector { return commandConnector(t, "--protocol 2021-10") }}
 	for _, test := range []string{"fence", "recovery"} {
 		t.Run(test, func(t *testing.T) {
-			var rep = execute(t, oct, matsim.Options{Test: test, Resource: json.RawMessage(`{"table":"oct_` + test + `"}`),
+			var rep = execute(t, oct, engine.Options{Test: test, Resource: json.RawMessage(`{"table":"oct_` + test + `"}`),
 				Start: 50, Loops: 2, Config: endpoint(t)})
 			if rep.Result.Protocol != string(connector.Oct2021) {
 				t.Fatalf("report protocol %q, want %s", rep.Result.Protocol, connector.Oct2021)
@@ -314,8 +314,8 @@ func TestOct2021Connector(t *testing.T) {
 func TestMatsimFenceRerunWithTheSameSeed(t *testing.T) {
 	var tr = allTransports[0] // in process: the behaviour is the driver's, not the transport's
 	var config = endpoint(t)
-	var fence = func(table string) *matsim.Report {
-		return executeReport(t, tr, matsim.Options{Test: "fence", Resource: json.RawMessage(`{"table":"` + table + `"}`),
+	var fence = func(table string) *engine.Report {
+		return executeReport(t, tr, engine.Options{Test: "fence", Resource: json.RawMessage(`{"table":"` + table + `"}`),
 			Config: config, Start: 50, Loops: 1, ExactlyOnce: true, Seed: 7})
 	}
 	for _, table := range []string{"fence_first", "fence_fresh"} {
@@ -339,7 +339,7 @@ func TestMatsimFenceRerunWithTheSameSeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rep = fence("fence_fresh")
-	if rep.Result.Check != string(matsim.CheckSetupConfig) || rep.ExitCode() != 2 {
+	if rep.Result.Check != string(engine.CheckSetupConfig) || rep.ExitCode() != 2 {
 		t.Fatalf("fence against a dropped table whose checkpoints remain: %s exit %d, want setup.config exit 2: %s", rep.Result.Check, rep.ExitCode(), rep.Result.Message)
 	}
 	for _, want := range []string{"a checkpoint this run never committed", "earlier run of materialization " + rep.Materialization, "another --seed"} {

@@ -11,13 +11,13 @@ import (
 
 	"github.com/flowsim/flowsim/examples/materialize-postgres/pgdriver"
 	"github.com/flowsim/flowsim/internal/pgtest"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/engine"
 	"github.com/flowsim/flowsim/matsim/verifier"
 )
 
 // sqlVerifier reads a delta table back the way --verify-sql does, with the
 // connector's own config as the connection.
-func sqlVerifier(t testing.TB, config json.RawMessage, query string) matsim.Verifier {
+func sqlVerifier(t testing.TB, config json.RawMessage, query string) engine.Verifier {
 	t.Helper()
 	var conn, err = verifier.ParseConnection(config)
 	if err != nil {
@@ -38,7 +38,7 @@ func TestMatsimDeltaVerified(t *testing.T) {
 	for _, tr := range allTransports {
 		t.Run(tr.name, func(t *testing.T) {
 			var config = endpoint(t)
-			var opts = matsim.Options{Test: "delta", Resource: json.RawMessage(`{"table":"delta_verified","delta_updates":true}`),
+			var opts = engine.Options{Test: "delta", Resource: json.RawMessage(`{"table":"delta_verified","delta_updates":true}`),
 				Start: 300, Loops: 3, Config: config, Verifier: sqlVerifier(t, config, verifyQuery)}
 			var rep = execute(t, tr, opts)
 			if rep.Result.Verified != rep.Result.Stored || rep.Result.Stored != 300*7 {
@@ -47,7 +47,7 @@ func TestMatsimDeltaVerified(t *testing.T) {
 			// The same run again appends every document a second time: the verifier
 			// sees each twice.
 			rep = executeReport(t, tr, opts)
-			if rep.Result.Check != string(matsim.CheckDeltaDuplicate) {
+			if rep.Result.Check != string(engine.CheckDeltaDuplicate) {
 				t.Fatalf("a second run into the same table: got %s: %s; want delta.duplicate", rep.Result.Check, rep.Result.Message)
 			}
 		})
@@ -58,14 +58,14 @@ func TestMatsimDeltaVerified(t *testing.T) {
 // fails with delta.missing, naming keys.
 func TestMatsimDeltaVerifyCatchesMissingRows(t *testing.T) {
 	var config = endpoint(t)
-	var rep = executeReport(t, allTransports[0], matsim.Options{Test: "delta", Resource: json.RawMessage(`{"table":"delta_missing","delta_updates":true}`),
+	var rep = executeReport(t, allTransports[0], engine.Options{Test: "delta", Resource: json.RawMessage(`{"table":"delta_missing","delta_updates":true}`),
 		Start: 100, Loops: 2, Config: config, Verifier: sqlVerifier(t, config, verifyQuery+" OFFSET 3")})
-	if rep.Result.Check != string(matsim.CheckDeltaMissing) || rep.Failures[0].Count != 3 || len(rep.Failures[0].Keys) == 0 {
+	if rep.Result.Check != string(engine.CheckDeltaMissing) || rep.Failures[0].Count != 3 || len(rep.Failures[0].Keys) == 0 {
 		t.Fatalf("got %s: %s; want delta.missing of 3 documents", rep.Result.Check, rep.Result.Message)
 	}
-	rep = executeReport(t, allTransports[0], matsim.Options{Test: "delta", Resource: json.RawMessage(`{"table":"delta_bad_sql","delta_updates":true}`),
+	rep = executeReport(t, allTransports[0], engine.Options{Test: "delta", Resource: json.RawMessage(`{"table":"delta_bad_sql","delta_updates":true}`),
 		Start: 10, Loops: 1, Config: config, Verifier: sqlVerifier(t, config, "SELECT nope FROM $FLOWSIM_TABLE")})
-	if rep.Result.Check != string(matsim.CheckSetupVerify) || !strings.Contains(rep.Result.Message, `column "nope" does not exist`) {
+	if rep.Result.Check != string(engine.CheckSetupVerify) || !strings.Contains(rep.Result.Message, `column "nope" does not exist`) {
 		t.Fatalf("got %s: %s; want setup.verify with the server's reason", rep.Result.Check, rep.Result.Message)
 	}
 }
@@ -77,7 +77,7 @@ func TestMatsimRecoveryOfADeltaBinding(t *testing.T) {
 	for _, tr := range allTransports {
 		t.Run(tr.name, func(t *testing.T) {
 			var config = endpoint(t)
-			var rep = execute(t, tr, matsim.Options{Test: "recovery", Resource: json.RawMessage(`{"table":"delta_recovery","delta_updates":true}`),
+			var rep = execute(t, tr, engine.Options{Test: "recovery", Resource: json.RawMessage(`{"table":"delta_recovery","delta_updates":true}`),
 				Start: 200, Loops: 1, Config: config, Verifier: sqlVerifier(t, config, verifyQuery)})
 			// A delta binding has no Loads: only the crash points after the Stores apply.
 			if rep.Result.LoopsDone == 0 || rep.Result.LoopsDone != rep.Result.Loops {
@@ -163,11 +163,11 @@ func TestMainDeltaVerifyCommandPsql(t *testing.T) {
 		t.Fatalf("psql reading every row: exit %d, want 0 and 300 rows read back:\n%s", code, out)
 	}
 	code, out = run("cmd_delta_missing", "SELECT flow_document FROM $FLOWSIM_SCHEMA.$FLOWSIM_TABLE OFFSET 3")
-	if code != 1 || !strings.Contains(out, string(matsim.CheckDeltaMissing)) {
-		t.Fatalf("psql missing 3 rows: exit %d, want 1 with %s:\n%s", code, matsim.CheckDeltaMissing, out)
+	if code != 1 || !strings.Contains(out, string(engine.CheckDeltaMissing)) {
+		t.Fatalf("psql missing 3 rows: exit %d, want 1 with %s:\n%s", code, engine.CheckDeltaMissing, out)
 	}
 	code, out = run("cmd_delta_bad", "SELECT nope FROM $FLOWSIM_SCHEMA.$FLOWSIM_TABLE")
-	if code != 2 || !strings.Contains(out, string(matsim.CheckSetupVerify)) || !strings.Contains(out, `column "nope" does not exist`) {
-		t.Fatalf("psql failing: exit %d, want 2 with %s and psql's message:\n%s", code, matsim.CheckSetupVerify, out)
+	if code != 2 || !strings.Contains(out, string(engine.CheckSetupVerify)) || !strings.Contains(out, `column "nope" does not exist`) {
+		t.Fatalf("psql failing: exit %d, want 2 with %s and psql's message:\n%s", code, engine.CheckSetupVerify, out)
 	}
 }

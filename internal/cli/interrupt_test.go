@@ -14,7 +14,8 @@ import (
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector/reference"
 	"github.com/flowsim/flowsim/lib/interrupt"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/cmdline"
+	"github.com/flowsim/flowsim/matsim/engine"
 	"github.com/flowsim/flowsim/matsim/result"
 )
 
@@ -57,7 +58,7 @@ func TestInterruptedRunIsNotTheConnectorsFailure(t *testing.T) {
 			var err = cmd.ExecuteContext(ctx)
 			var name = (&interrupt.Error{Signal: c.sig}).Name()
 
-			if got := matsim.ExitCode(err); got != c.code {
+			if got := cmdline.ExitCode(err); got != c.code {
 				t.Errorf("%s, --report %s: exit %d, want %d (error %v)", name, report, got, c.code, err)
 			}
 			var out = stdout.String()
@@ -69,7 +70,7 @@ func TestInterruptedRunIsNotTheConnectorsFailure(t *testing.T) {
 					t.Errorf("%s: text report does not start with the interruption:\n%s", name, out)
 				}
 			} else {
-				var rep matsim.Report
+				var rep engine.Report
 				if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Result.Outcome != result.Interrupted || len(rep.Failures) != 0 {
 					t.Errorf("%s: JSON report outcome %q with %d failures, want interrupted and none (%v)", name, rep.Result.Outcome, len(rep.Failures), err)
 				}
@@ -107,7 +108,7 @@ func TestInterruptedBeforeTheRun(t *testing.T) {
 	var cmd = NewMatsimCommand(CommandOptions{Stdout: &stdout, Stderr: &stderr})
 	cmd.SetArgs([]string{"basic", "--endpoint", "127.0.0.1:1", "--call-timeout", "1s"})
 	var err = cmd.ExecuteContext(ctx)
-	if got := matsim.ExitCode(err); got != 143 || !strings.Contains(err.Error(), "SIGTERM") {
+	if got := cmdline.ExitCode(err); got != 143 || !strings.Contains(err.Error(), "SIGTERM") {
 		t.Fatalf("exit %d (%v), want 143 naming SIGTERM", got, err)
 	}
 }

@@ -22,7 +22,8 @@ import (
 	"github.com/flowsim/flowsim/connector/transports"
 	"github.com/flowsim/flowsim/internal/cli/progress"
 	"github.com/flowsim/flowsim/lib/logging"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/cmdline"
+	"github.com/flowsim/flowsim/matsim/engine"
 	"github.com/flowsim/flowsim/matsim/result"
 	"github.com/spf13/cobra"
 )
@@ -33,7 +34,7 @@ type CommandOptions struct {
 	// Otherwise the transport flags pick one, or the built-in reference connector.
 	Server materialize.DriverServer
 	// NewTestData makes documents of the type to test; nil means Rich.
-	NewTestData func() matsim.TestData
+	NewTestData func() engine.TestData
 	// Stdout and Stderr default to the command's.
 	Stdout, Stderr io.Writer
 }
@@ -60,12 +61,12 @@ Exit code: 0 passed, 1 the connector failed a check, 2 usage or setup error,
 		// a typo in CI would pass.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 0 {
-				return matsim.UsageError("unknown test %q for \"flowsim matsim\" (want one of %s)", args[0], strings.Join(matsim.Tests, ", "))
+				return cmdline.UsageError("unknown test %q for \"flowsim matsim\" (want one of %s)", args[0], strings.Join(engine.Tests, ", "))
 			}
 			return cmd.Help()
 		},
 	}
-	for _, test := range matsim.Tests {
+	for _, test := range engine.Tests {
 		cmd.AddCommand(newTestCommand(test, o))
 	}
 	return cmd
@@ -88,20 +89,20 @@ var testExample = map[string]string{
 func newTestCommand(test string, o CommandOptions) *cobra.Command {
 	var transport transportFlags
 	var goFlags = flag.NewFlagSet(test, flag.ContinueOnError)
-	var f = matsim.NewFlags(test, goFlags)
+	var f = cmdline.NewFlags(test, goFlags)
 	var cmd = &cobra.Command{
 		Use:           test,
-		Short:         matsim.TestHelp[test],
+		Short:         cmdline.TestHelp[test],
 		Example:       testExample[test],
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return matsim.Interrupted(cmd.Context(), runTest(cmd.Context(), f, &transport, o, cmd))
+			return cmdline.Interrupted(cmd.Context(), runTest(cmd.Context(), f, &transport, o, cmd))
 		},
 	}
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return matsim.UsageError("%v (see 'flowsim matsim %s --help')", err, test)
+		return cmdline.UsageError("%v (see 'flowsim matsim %s --help')", err, test)
 	})
 	var fs = cmd.Flags()
 	if o.Server == nil {
@@ -110,10 +111,10 @@ func newTestCommand(test string, o CommandOptions) *cobra.Command {
 		transport.addFlags(fs, test)
 	}
 	// The same fields as matsim's --quiet and --verbose, with shorthands.
-	fs.BoolVarP(&f.Quiet, "quiet", "q", false, matsim.QuietUsage)
-	fs.BoolVarP(&f.Verbose, "verbose", "v", false, matsim.VerboseUsage)
+	fs.BoolVarP(&f.Quiet, "quiet", "q", false, cmdline.QuietUsage)
+	fs.BoolVarP(&f.Verbose, "verbose", "v", false, cmdline.VerboseUsage)
 	fs.AddGoFlagSet(goFlags)
-	for _, name := range matsim.IgnoredFlags(test) {
+	for _, name := range cmdline.IgnoredFlags(test) {
 		_ = fs.MarkHidden(name)
 	}
 	registerCompletions(cmd)
@@ -124,7 +125,7 @@ func newTestCommand(test string, o CommandOptions) *cobra.Command {
 func registerCompletions(cmd *cobra.Command) {
 	var enums = map[string][]string{
 		"report":    {"text", "json"},
-		"crash-at":  matsim.CrashPoints,
+		"crash-at":  engine.CrashPoints,
 		"protocol":  connector.RevisionNames,
 		"codec":     {"proto", "json"},
 		"log.level": logging.Levels,
@@ -140,7 +141,7 @@ func registerCompletions(cmd *cobra.Command) {
 	}
 }
 
-func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandOptions, cmd *cobra.Command) error {
+func runTest(ctx context.Context, f *cmdline.Flags, t *transportFlags, o CommandOptions, cmd *cobra.Command) error {
 	var stdout, stderr = o.Stdout, o.Stderr
 	if stdout == nil {
 		stdout = cmd.OutOrStdout()
@@ -151,7 +152,7 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 	if o.Server == nil {
 		f.CallTimeout = t.opts.CallTimeout
 		if t.opts.MaxFrame <= 0 {
-			return matsim.UsageError("--max-frame must be positive (got %d)", t.opts.MaxFrame)
+			return cmdline.UsageError("--max-frame must be positive (got %d)", t.opts.MaxFrame)
 		}
 	}
 	f.Terminal = progress.IsTerminal(stdout)
@@ -172,7 +173,7 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 		// Off a terminal: a plain line every 10s within a long transaction, next to
 		// the per-loop FLOWSIM-PROGRESS lines.
 		display.Plain = 10 * time.Second
-		sess.Options.OnProgress = func(e matsim.ProgressEvent) { display.Update(e.Phase, e.Done, e.Total, e.Committed) }
+		sess.Options.OnProgress = func(e engine.ProgressEvent) { display.Update(e.Phase, e.Done, e.Total, e.Committed) }
 	}
 	if display.Live() {
 		sess.Options.Progress = nil // the display replaces the progress lines
@@ -199,7 +200,7 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 		sess.Redactor().Learn(transports.DockerSecrets(t.opts.DockerArgs)) // -e PGPASSWORD=…
 		conn, peer, ok, err := t.open(ctx, sess.Stderr, sess.Redactor())
 		if err != nil {
-			return matsim.UsageError("%w", sess.RedactError(err))
+			return cmdline.UsageError("%w", sess.RedactError(err))
 		}
 		if ok {
 			sess.Options.Connector, sess.Options.Peer = conn, peer
@@ -237,7 +238,7 @@ func runTest(ctx context.Context, f *matsim.Flags, t *transportFlags, o CommandO
 // recovery's restarted connector would find nothing (load.missing), which says
 // nothing about the connector. A connector whose endpoint schema has state_dir is
 // given a fresh directory, and the run says so.
-func defaultStateDir(ctx context.Context, sess *matsim.Session, t *transportFlags) (string, error) {
+func defaultStateDir(ctx context.Context, sess *cmdline.Session, t *transportFlags) (string, error) {
 	var o = &sess.Options
 	if (o.Test != "fence" && o.Test != "recovery" && o.Test != "migrate") || (t.opts.Command == "" && t.opts.Image == "") {
 		return "", nil
@@ -262,12 +263,12 @@ func defaultStateDir(ctx context.Context, sess *matsim.Session, t *transportFlag
 		return "", nil
 	}
 	if t.opts.Image != "" {
-		return "", matsim.UsageError("the reference connector keeps its store in each process's memory and --image starts a container per call: " +
+		return "", cmdline.UsageError("the reference connector keeps its store in each process's memory and --image starts a container per call: " +
 			"give it a state_dir on a volume its containers share, e.g. --config '{state_dir: /state}' --docker-arg=-v --docker-arg=/tmp/flowsim-state:/state")
 	}
 	var dir string
 	if dir, err = os.MkdirTemp("", "flowsim-state-*"); err != nil {
-		return "", matsim.UsageError("creating a state_dir for the reference connector: %w", err)
+		return "", cmdline.UsageError("creating a state_dir for the reference connector: %w", err)
 	}
 	config["state_dir"], _ = json.Marshal(dir)
 	o.Config, _ = json.Marshal(config)
@@ -277,8 +278,8 @@ func defaultStateDir(ctx context.Context, sess *matsim.Session, t *transportFlag
 }
 
 // referenceRows verifies the built-in reference connector's delta rows in process.
-func referenceRows(d *reference.Driver, config json.RawMessage) matsim.Verifier {
-	return matsim.VerifierFunc{Name: "the reference connector's rows", Fn: func(_ context.Context, path []string, fn func([]byte) error) error {
+func referenceRows(d *reference.Driver, config json.RawMessage) engine.Verifier {
+	return engine.VerifierFunc{Name: "the reference connector's rows", Fn: func(_ context.Context, path []string, fn func([]byte) error) error {
 		if len(path) != 1 {
 			return fmt.Errorf("resource path %q is not a reference connector table", path)
 		}

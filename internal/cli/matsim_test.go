@@ -12,7 +12,8 @@ import (
 
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector/reference"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/cmdline"
+	"github.com/flowsim/flowsim/matsim/engine"
 	"github.com/flowsim/flowsim/matsim/result"
 )
 
@@ -29,7 +30,7 @@ func cli(t testing.TB, o CommandOptions, args ...string) (string, string, int) {
 	if err != nil {
 		stderr.WriteString("error: " + err.Error())
 	}
-	return stdout.String(), stderr.String(), matsim.ExitCode(err)
+	return stdout.String(), stderr.String(), cmdline.ExitCode(err)
 }
 
 func TestCLIBasicPassesWithDefaults(t *testing.T) {
@@ -87,7 +88,7 @@ func TestCLIReportsJSONJUnitAndResultFile(t *testing.T) {
 		// stale-value needs a second loop to show; one loop passes.
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var rep matsim.Report
+	var rep engine.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Result.Outcome != result.Passed {
 		t.Fatalf("--report json is not a passing report: %v\n%s", err, out)
 	}

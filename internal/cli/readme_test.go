@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/flowsim/flowsim/connector/reference"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/engine"
 )
 
 // TestREADMEDocumentsEveryCheckAndDefect keeps the README's tables true.
@@ -21,7 +21,7 @@ func TestREADMEDocumentsEveryCheckAndDefect(t *testing.T) {
 			t.Errorf("README's table is stale; regenerate it with go run -tags nozstd ./hack/gentables:\n%s", table)
 		}
 	}
-	for _, c := range matsim.AllChecks {
+	for _, c := range engine.AllChecks {
 		if !strings.Contains(readme, "`"+string(c.Check)+"`") {
 			t.Errorf("README does not document check %s", c.Check)
 		}
@@ -31,7 +31,7 @@ func TestREADMEDocumentsEveryCheckAndDefect(t *testing.T) {
 			t.Errorf("README does not document defect %s", d.Name)
 		}
 	}
-	for _, test := range matsim.Tests {
+	for _, test := range engine.Tests {
 		if !strings.Contains(readme, "flowsim matsim "+test) {
 			t.Errorf("README does not show `flowsim matsim %s`", test)
 		}

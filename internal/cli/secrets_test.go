@@ -17,7 +17,7 @@ import (
 	"github.com/flowsim/flowsim/connector/stdio/stdiotest/echo"
 	"github.com/flowsim/flowsim/connector/transports"
 	"github.com/flowsim/flowsim/lib/redact"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/engine"
 	"github.com/flowsim/flowsim/matsim/result"
 )
 
@@ -107,7 +107,7 @@ func TestShortAndNumericSecretsKeepStructuredOutputValid(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
 			}
-			var rep matsim.Report
+			var rep engine.Report
 			if err := json.Unmarshal([]byte(out), &rep); err != nil {
 				t.Errorf("--report json is not JSON: %v\n%s", err, out)
 			} else if rep.Result.Stored != 1500 || len(rep.Loops) < 2 || rep.Loops[0].Stored != 500 || rep.Loops[0].Requested != 500 {

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/flowsim/flowsim/connector/reference"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/engine"
 	"github.com/flowsim/flowsim/matsim/result"
 )
 
@@ -25,7 +25,7 @@ func ExitCodeTable() string {
 func CheckTable() string {
 	var b strings.Builder
 	b.WriteString("| check | what it catches | proven by defect (test) |\n|---|---|---|\n")
-	for _, c := range matsim.AllChecks {
+	for _, c := range engine.AllChecks {
 		var by []string
 		for _, d := range reference.Defects {
 			for test, ch := range d.CaughtBy {
@@ -65,21 +65,21 @@ func DefectTable() string {
 
 // FaultTable renders the README's table of faults: the check (and exit code) each
 // fails during setup and during the transactions stream, the same for every
-// transport (matsim.FaultTable; connector/conformance proves it per transport).
+// transport (engine.FaultTable; connector/conformance proves it per transport).
 func FaultTable() string {
 	var b strings.Builder
 	b.WriteString("| fault | what happens | in Spec / Validate / ApplyUpsert | in the transactions stream |\n|---|---|---|---|\n")
 	var setup []string
-	for _, c := range matsim.SetupCallChecks {
+	for _, c := range engine.SetupCallChecks {
 		setup = append(setup, fmt.Sprintf("`%s`", c.Check))
 	}
-	for _, r := range matsim.FaultTable {
+	for _, r := range engine.FaultTable {
 		var s, st = "passes", "passes"
 		if r.Setup {
 			s = strings.Join(setup, " / ") + " (exit 2)"
 		}
 		if r.Stream != "" {
-			st = fmt.Sprintf("`%s` (exit %d)", r.Stream, matsim.ExitCodeOf(r.Stream))
+			st = fmt.Sprintf("`%s` (exit %d)", r.Stream, engine.ExitCodeOf(r.Stream))
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", r.Fault, r.What, s, st)
 	}

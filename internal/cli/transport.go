@@ -9,7 +9,7 @@ import (
 	"github.com/flowsim/flowsim/connector"
 	"github.com/flowsim/flowsim/connector/transports"
 	"github.com/flowsim/flowsim/lib/redact"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/cmdline"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -60,15 +60,15 @@ func (t *transportFlags) open(ctx context.Context, stderr io.Writer, red *redact
 // line repeats --docker-arg=-e --docker-arg=NAME=VALUE as given). A --docker-arg that
 // sets an environment variable holding a secret (red finds one in it) becomes
 // NAME alone, so that docker takes it from the environment, with a note saying so.
-func rerunFlags(cmd *cobra.Command, red *redact.Redactor) []matsim.FlagValue {
-	var set []matsim.FlagValue
+func rerunFlags(cmd *cobra.Command, red *redact.Redactor) []cmdline.FlagValue {
+	var set []cmdline.FlagValue
 	cmd.Flags().Visit(func(fl *pflag.Flag) {
 		var values = []string{fl.Value.String()}
 		if sv, ok := fl.Value.(pflag.SliceValue); ok {
 			values = sv.GetSlice()
 		}
 		for i, v := range values {
-			var fv = matsim.FlagValue{Name: fl.Name, Value: v}
+			var fv = cmdline.FlagValue{Name: fl.Name, Value: v}
 			if fl.Name == "docker-arg" && red.String(v) != v {
 				var prev string
 				if i > 0 {

@@ -17,7 +17,8 @@ import (
 	"github.com/flowsim/flowsim/connector/reference"
 	"github.com/flowsim/flowsim/connector/stdio"
 	"github.com/flowsim/flowsim/connector/stdio/stdiotest/echo"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/cmdline"
+	"github.com/flowsim/flowsim/matsim/engine"
 	"github.com/flowsim/flowsim/matsim/result"
 	"github.com/spf13/cobra"
 )
@@ -37,10 +38,10 @@ func TestMain(m *testing.M) {
 		var root = &cobra.Command{Use: "flowsim", SilenceUsage: true, SilenceErrors: true}
 		root.AddCommand(NewMatsimCommand(CommandOptions{}))
 		var err = root.Execute()
-		if err != nil && !errors.Is(err, matsim.ErrReported) {
+		if err != nil && !errors.Is(err, cmdline.ErrReported) {
 			fmt.Fprintln(os.Stderr, "flowsim:", err)
 		}
-		os.Exit(matsim.ExitCode(err))
+		os.Exit(cmdline.ExitCode(err))
 	}
 	os.Exit(m.Run())
 }
@@ -68,7 +69,7 @@ func flowsim(t *testing.T, args ...string) (string, string, int) {
 	if err != nil {
 		stderr.WriteString("error: " + err.Error())
 	}
-	return stdout.String(), stderr.String(), matsim.ExitCode(err)
+	return stdout.String(), stderr.String(), cmdline.ExitCode(err)
 }
 
 // reproduceLine finds the rerun line of a text report, and the note after it.
@@ -207,8 +208,8 @@ func TestBadValuesAreOneLineBeforeTheRun(t *testing.T) {
 		if err != nil {
 			msg = err.Error()
 		}
-		if matsim.ExitCode(err) != 2 || !strings.Contains(msg, c.says) || strings.Contains(msg, "\n") || stdout.Len() != 0 || stderr.Len() != 0 {
-			t.Errorf("%v: exit %d, error %q (want one line with %q), stdout %q, stderr %q", c.args, matsim.ExitCode(err), msg, c.says, stdout.String(), stderr.String())
+		if cmdline.ExitCode(err) != 2 || !strings.Contains(msg, c.says) || strings.Contains(msg, "\n") || stdout.Len() != 0 || stderr.Len() != 0 {
+			t.Errorf("%v: exit %d, error %q (want one line with %q), stdout %q, stderr %q", c.args, cmdline.ExitCode(err), msg, c.says, stdout.String(), stderr.String())
 		}
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
@@ -250,7 +251,7 @@ func TestFenceRecoveryAndMigrateIgnoreLoops(t *testing.T) {
 
 func TestEachTestsHelpShowsItsOwnFlags(t *testing.T) {
 	var help = map[string]string{}
-	for _, test := range matsim.Tests {
+	for _, test := range engine.Tests {
 		var out, _, code = cli(t, CommandOptions{}, test, "--help")
 		if code != 0 {
 			t.Fatalf("%s --help: exit %d", test, code)
@@ -279,7 +280,7 @@ func TestEachTestsHelpShowsItsOwnFlags(t *testing.T) {
 }
 
 func TestTextReportLinesAreTidy(t *testing.T) {
-	for _, test := range matsim.Tests {
+	for _, test := range engine.Tests {
 		var out, errOut, code = cli(t, CommandOptions{}, test, "--loops", "2", "--start", "10", "--output", "-")
 		if test != "delta" {
 			out, errOut, code = cli(t, CommandOptions{}, test, "--loops", "2", "--start", "10")
@@ -341,8 +342,8 @@ func TestCompletionOfEnumsAndTests(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"matsim", ""}, matsim.Tests},
-		{[]string{"matsim", "recovery", "--crash-at", ""}, matsim.CrashPoints},
+		{[]string{"matsim", ""}, engine.Tests},
+		{[]string{"matsim", "recovery", "--crash-at", ""}, engine.CrashPoints},
 		{[]string{"matsim", "basic", "--report", ""}, []string{"text", "json"}},
 		{[]string{"matsim", "basic", "--protocol", ""}, []string{"auto", "2021-12", "2021-10"}},
 	} {
@@ -373,11 +374,11 @@ func TestVersion(t *testing.T) {
 func TestDeltaOnATerminalWritesAFile(t *testing.T) {
 	var dir = t.TempDir()
 	t.Chdir(dir)
-	var f = &matsim.Flags{Test: "delta", LogLevel: "info", Loops: 1, Start: 5, Batch: 10, Seed: 7, Report: "text", CallTimeout: 1e9, Terminal: true}
+	var f = &cmdline.Flags{Test: "delta", LogLevel: "info", Loops: 1, Start: 5, Batch: 10, Seed: 7, Report: "text", CallTimeout: 1e9, Terminal: true}
 	if _, err := f.Prepare(new(bytes.Buffer), new(bytes.Buffer)); err != nil || f.Output != "delta-7.ndjson" {
 		t.Fatalf("on a terminal --output defaults to delta-SEED.ndjson; got %q, %v", f.Output, err)
 	}
-	f = &matsim.Flags{Test: "delta", LogLevel: "info", Loops: 1, Start: 5, Batch: 10, Seed: 7, Report: "text", CallTimeout: 1e9, Terminal: true, Output: "-"}
+	f = &cmdline.Flags{Test: "delta", LogLevel: "info", Loops: 1, Start: 5, Batch: 10, Seed: 7, Report: "text", CallTimeout: 1e9, Terminal: true, Output: "-"}
 	if _, err := f.Prepare(new(bytes.Buffer), new(bytes.Buffer)); err != nil || f.Output != "-" {
 		t.Fatalf("--output - is stdout even on a terminal; got %q, %v", f.Output, err)
 	}
@@ -450,8 +451,8 @@ func TestUnreachableEndpointFailsInSeconds(t *testing.T) {
 		if took := time.Since(start); took > 10*time.Second {
 			t.Errorf("--endpoint %s took %s, want seconds", c.addr, took.Round(time.Millisecond))
 		}
-		if matsim.ExitCode(err) != 2 || !strings.Contains(err.Error(), c.says) || strings.Contains(err.Error(), "\n") {
-			t.Errorf("--endpoint %s: exit %d, error %v; want exit 2, one line with %q", c.addr, matsim.ExitCode(err), err, c.says)
+		if cmdline.ExitCode(err) != 2 || !strings.Contains(err.Error(), c.says) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("--endpoint %s: exit %d, error %v; want exit 2, one line with %q", c.addr, cmdline.ExitCode(err), err, c.says)
 		}
 	}
 }

@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/cmdline"
 )
 
 // runsOnly takes the names of a command that acts on runs only.
@@ -402,10 +402,10 @@ report. Exit codes as for 'run'; 124 when --timeout expires first.`,
 			view.done()
 			if err != nil {
 				if ctx.Err() == nil && wctx.Err() != nil {
-					return matsim.WithExitCode(ExitTimeout, fmt.Errorf("timed out after %s waiting for run %s/%s to finish", timeout, s.ns, names[0]))
+					return cmdline.WithExitCode(ExitTimeout, fmt.Errorf("timed out after %s waiting for run %s/%s to finish", timeout, s.ns, names[0]))
 				}
 				if ctx.Err() != nil {
-					return matsim.WithExitCode(ExitInterrupted, fmt.Errorf("interrupted; run %s/%s keeps running", s.ns, names[0]))
+					return cmdline.WithExitCode(ExitInterrupted, fmt.Errorf("interrupted; run %s/%s keeps running", s.ns, names[0]))
 				}
 				return err
 			}

@@ -31,7 +31,7 @@ import (
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
 	"github.com/flowsim/flowsim/internal/cli/progress"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/cmdline"
 )
 
 // Exit codes of `flowsim kube` commands. 0, 1 and 2 mean what they mean for a local run.
@@ -147,7 +147,7 @@ func isTerminal(w io.Writer) bool { return progress.IsTerminal(w) }
 
 // usage is an exit-2 error.
 func usage(format string, args ...any) error {
-	return matsim.WithExitCode(ExitSetup, fmt.Errorf(format, args...))
+	return cmdline.WithExitCode(ExitSetup, fmt.Errorf(format, args...))
 }
 
 // scheme holds the kinds flowsim reads and writes.

@@ -8,7 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/cmdline"
 )
 
 // A run that is not found is named with its namespace and the cluster asked (no
@@ -22,7 +22,7 @@ func TestNotFoundNamesTheServer(t *testing.T) {
 			t.Errorf("%q lacks %q", msg, want)
 		}
 	}
-	if code := matsim.ExitCode(err); code != ExitSetup {
+	if code := cmdline.ExitCode(err); code != ExitSetup {
 		t.Errorf("exit code %d, want %d", code, ExitSetup)
 	}
 }

@@ -14,7 +14,8 @@ import (
 	"github.com/flowsim/flowsim/lib/shell"
 
 	"github.com/flowsim/flowsim/connector"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/cmdline"
+	"github.com/flowsim/flowsim/matsim/engine"
 	"github.com/flowsim/flowsim/matsim/result"
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
@@ -38,7 +39,7 @@ func exitCodeOf(run *flowsimv1.MatSimRun) int {
 // runReport is a run's report: matsim's own, rebuilt from the run's status, and where the
 // run ran.
 type runReport struct {
-	*matsim.Report
+	*engine.Report
 	Run   runInfo `json:"run"`
 	rerun string
 }
@@ -58,7 +59,7 @@ type runInfo struct {
 // log (flowsim kube logs RUN).
 func reportOf(run *flowsimv1.MatSimRun) *runReport {
 	var st = run.Status
-	var rep = &matsim.Report{}
+	var rep = &engine.Report{}
 	rep.Result.V = result.Version
 	rep.Result.Test = string(run.Spec.Test)
 	rep.Connector = connector.Info{Transport: "cluster", Target: run.Spec.Connector.Image, Protocol: connector.Revision(run.Spec.Connector.Protocol)}
@@ -82,7 +83,7 @@ func reportOf(run *flowsimv1.MatSimRun) *runReport {
 		}
 		rep.Result.Check, rep.Result.Message = r.Check, r.Message
 		if r.Check != "" {
-			rep.Failures = []*matsim.Failure{failureOf(r.Check, r.Message)}
+			rep.Failures = []*engine.Failure{failureOf(r.Check, r.Message)}
 		}
 	}
 	var code = exitCodeOf(run)
@@ -98,7 +99,7 @@ func reportOf(run *flowsimv1.MatSimRun) *runReport {
 			rep.Result.Outcome = result.Error
 		}
 		rep.Result.Check, rep.Result.Message = st.Reason, st.Message
-		rep.Failures = []*matsim.Failure{{Check: matsim.Check(st.Reason), Phase: "cluster", Message: st.Message}}
+		rep.Failures = []*engine.Failure{{Check: engine.Check(st.Reason), Phase: "cluster", Message: st.Message}}
 	}
 	return &runReport{Report: rep, rerun: rerunCommand(run, rep.Result.Seed), Run: runInfo{
 		Namespace: run.Namespace, Name: run.Name, Phase: st.Phase, Reason: st.Reason,
@@ -108,8 +109,8 @@ func reportOf(run *flowsimv1.MatSimRun) *runReport {
 
 // failureOf rebuilds a Failure whose Error() is message, which the driver wrote as
 // Failure.Error(): "check: phase: text".
-func failureOf(check, message string) *matsim.Failure {
-	var f = &matsim.Failure{Check: matsim.Check(check), Phase: "driver", Message: message}
+func failureOf(check, message string) *engine.Failure {
+	var f = &engine.Failure{Check: engine.Check(check), Phase: "driver", Message: message}
 	if rest, ok := strings.CutPrefix(message, check+": "); ok {
 		if phase, text, ok := strings.Cut(rest, ": "); ok {
 			f.Phase, f.Message = phase, text
@@ -192,11 +193,11 @@ func finalError(r *runReport) error {
 	case ExitPassed:
 		return nil
 	case ExitFailed:
-		return matsim.WithExitCode(ExitFailed, fmt.Errorf("%w: %s", matsim.ErrFailed, r.Result.Check))
+		return cmdline.WithExitCode(ExitFailed, fmt.Errorf("%w: %s", cmdline.ErrFailed, r.Result.Check))
 	case ExitSetup:
-		return matsim.WithExitCode(ExitSetup, fmt.Errorf("run %s/%s: setup failed: %s", r.Run.Namespace, r.Run.Name, firstLine(r.Run.Message)))
+		return cmdline.WithExitCode(ExitSetup, fmt.Errorf("run %s/%s: setup failed: %s", r.Run.Namespace, r.Run.Name, firstLine(r.Run.Message)))
 	default:
-		return matsim.WithExitCode(r.Run.ExitCode, fmt.Errorf("run %s/%s: infrastructure failure: %s: %s", r.Run.Namespace, r.Run.Name, r.Run.Reason, firstLine(r.Run.Message)))
+		return cmdline.WithExitCode(r.Run.ExitCode, fmt.Errorf("run %s/%s: infrastructure failure: %s: %s", r.Run.Namespace, r.Run.Name, r.Run.Reason, firstLine(r.Run.Message)))
 	}
 }
 

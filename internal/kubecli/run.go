@@ -25,7 +25,8 @@ import (
 
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
 	"github.com/flowsim/flowsim/internal/cli/progress"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/cmdline"
+	"github.com/flowsim/flowsim/matsim/engine"
 )
 
 // ConfigKey is the key of the config in the Secret `kube run` creates.
@@ -93,7 +94,7 @@ Exit codes: 0 passed, 1 the connector failed a check or crashed, 2 usage or setu
 	fs.Int32Var(&f.start, "start", 0, "documents in the first loop, doubling each loop (default: the driver's, 500)")
 	fs.Int32Var(&f.batch, "batch", 0, "documents per Load and Store request (default: the driver's, 1000)")
 	fs.Int64Var(&f.seed, "seed", 0, "seed of documents and choices (default: derived from the run; always reported)")
-	fs.StringSliceVar(&f.crashAt, "crash-at", nil, "recovery: crash points, comma separated: "+strings.Join(matsim.CrashPoints, ", ")+" (default all)")
+	fs.StringSliceVar(&f.crashAt, "crash-at", nil, "recovery: crash points, comma separated: "+strings.Join(engine.CrashPoints, ", ")+" (default all)")
 	fs.BoolVar(&f.exactlyOnce, "exactly-once", false, "fence, recovery: assert that the connector stores Flow checkpoints transactionally (spec.exactlyOnce)")
 	fs.BoolVar(&f.cleanup, "cleanup", false, "after a passing run, ask the connector to delete what the test applied (spec.cleanup)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "bound on the whole run in the cluster (default: the operator's, 30m)")
@@ -134,7 +135,7 @@ func (k *kube) run(cmd *cobra.Command, args []string, f *runFlags) error {
 			return err
 		}
 	case len(args) == 0:
-		return usage("which test? flowsim kube run TEST (one of %s) --image IMAGE, or -f run.yaml (see 'flowsim kube run --help')", strings.Join(matsim.Tests, ", "))
+		return usage("which test? flowsim kube run TEST (one of %s) --image IMAGE, or -f run.yaml (see 'flowsim kube run --help')", strings.Join(engine.Tests, ", "))
 	default:
 		if run, configData, err = runFromFlags(args[0], f, cmd); err != nil {
 			return err
@@ -179,8 +180,8 @@ func (k *kube) printReport(run *flowsimv1.MatSimRun, format string, files report
 
 // runFromFlags builds the MatSimRun of `kube run TEST` and the config for its Secret.
 func runFromFlags(test string, f *runFlags, cmd *cobra.Command) (*flowsimv1.MatSimRun, []byte, error) {
-	if !slices.Contains(matsim.Tests, test) {
-		return nil, nil, usage("unknown test %q (want one of %s)", test, strings.Join(matsim.Tests, ", "))
+	if !slices.Contains(engine.Tests, test) {
+		return nil, nil, usage("unknown test %q (want one of %s)", test, strings.Join(engine.Tests, ", "))
 	}
 	if f.image == "" {
 		return nil, nil, usage("--image is required: the connector image under test")
@@ -238,8 +239,8 @@ func runFromFlags(test string, f *runFlags, cmd *cobra.Command) (*flowsimv1.MatS
 		run.Spec.Seed = ptr.To(f.seed)
 	}
 	for _, c := range f.crashAt {
-		if !slices.Contains(matsim.CrashPoints, c) {
-			return nil, nil, usage("--crash-at: unknown crash point %q (want %s)", c, strings.Join(matsim.CrashPoints, ", "))
+		if !slices.Contains(engine.CrashPoints, c) {
+			return nil, nil, usage("--crash-at: unknown crash point %q (want %s)", c, strings.Join(engine.CrashPoints, ", "))
 		}
 		run.Spec.CrashAt = append(run.Spec.CrashAt, flowsimv1.CrashPoint(c))
 	}
@@ -375,7 +376,7 @@ func (k *kube) follow(ctx context.Context, s *session, name string) (*flowsimv1.
 		fmt.Fprintf(k.stderr, "  follow it:  flowsim kube wait %s -n %s   (or: flowsim kube logs %s -n %s -f)\n", name, s.ns, name, s.ns)
 		fmt.Fprintf(k.stderr, "  report:     flowsim kube report %s -n %s\n", name, s.ns)
 		fmt.Fprintf(k.stderr, "  delete it:  flowsim kube delete %s -n %s\n", name, s.ns)
-		return nil, matsim.WithExitCode(ExitInterrupted, fmt.Errorf("interrupted while waiting for run %s/%s", s.ns, name))
+		return nil, cmdline.WithExitCode(ExitInterrupted, fmt.Errorf("interrupted while waiting for run %s/%s", s.ns, name))
 	}
 	return run, err
 }
@@ -395,7 +396,7 @@ func (s *session) waitUntil(ctx context.Context, name string, update func(*flows
 				return nil, ctx.Err()
 			}
 			if apierrors.IsNotFound(err) {
-				return nil, matsim.WithExitCode(ExitInfra, fmt.Errorf("run %s/%s was deleted before it finished", s.ns, name))
+				return nil, cmdline.WithExitCode(ExitInfra, fmt.Errorf("run %s/%s was deleted before it finished", s.ns, name))
 			}
 			return nil, s.apiErr("get", "matsimruns.flowsim.dev", name, err)
 		}
@@ -420,7 +421,7 @@ func (s *session) waitUntil(ctx context.Context, name string, update func(*flows
 		case err2 != nil:
 			return nil, err2
 		case gone:
-			return nil, matsim.WithExitCode(ExitInfra, fmt.Errorf("run %s/%s was deleted before it finished", s.ns, name))
+			return nil, cmdline.WithExitCode(ExitInfra, fmt.Errorf("run %s/%s was deleted before it finished", s.ns, name))
 		case finished != nil:
 			return finished, nil
 		}

@@ -20,7 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/flowsim/flowsim/internal/envtestutil"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/cmdline"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -185,10 +185,10 @@ func (c *cli) run(ctx context.Context, args ...string) int {
 	root.SetArgs(append(full, args...))
 	root.SetIn(strings.NewReader(""))
 	var err = root.ExecuteContext(ctx)
-	if err != nil && !errors.Is(err, matsim.ErrFailed) {
+	if err != nil && !errors.Is(err, cmdline.ErrFailed) {
 		fmt.Fprintln(c.stderr, "flowsim:", err)
 	}
-	return matsim.ExitCode(err)
+	return cmdline.ExitCode(err)
 }
 
 // must runs the command and fails the test unless it exits with want.

@@ -17,7 +17,7 @@ import (
 	flowsimv1 "github.com/flowsim/flowsim/api/v1alpha1"
 	"github.com/flowsim/flowsim/internal/sweepreport"
 	"github.com/flowsim/flowsim/lib/outfile"
-	"github.com/flowsim/flowsim/matsim"
+	"github.com/flowsim/flowsim/matsim/cmdline"
 )
 
 // Kinds the resource commands accept, with their aliases (as kubectl's short names).
@@ -289,12 +289,12 @@ func (k *kube) sweepReport(ctx context.Context, s *session, name, execution, for
 	var c = rep.Counts
 	switch {
 	case rep.Phase == string(flowsimv1.ExecutionRunning) || c.Queued+c.Pending+c.Running > 0:
-		return matsim.WithExitCode(ExitUnfinished, fmt.Errorf("sweep %s execution %s has not finished (%d queued, %d pending, %d running of %d): this report is partial; run it again when the execution completes (kubectl wait matsimsweep/%s --for=condition=Active=False)",
+		return cmdline.WithExitCode(ExitUnfinished, fmt.Errorf("sweep %s execution %s has not finished (%d queued, %d pending, %d running of %d): this report is partial; run it again when the execution completes (kubectl wait matsimsweep/%s --for=condition=Active=False)",
 			name, execution, c.Queued, c.Pending, c.Running, c.Total, name))
 	case rep.Counts.Failed > 0:
-		return matsim.WithExitCode(ExitFailed, fmt.Errorf("%w: %d of %d runs failed", matsim.ErrFailed, rep.Counts.Failed, rep.Counts.Total))
+		return cmdline.WithExitCode(ExitFailed, fmt.Errorf("%w: %d of %d runs failed", cmdline.ErrFailed, rep.Counts.Failed, rep.Counts.Total))
 	case rep.Counts.Error > 0:
-		return matsim.WithExitCode(ExitSetup, fmt.Errorf("sweep %s execution %s: %d of %d runs could not be set up or completed", name, execution, rep.Counts.Error, rep.Counts.Total))
+		return cmdline.WithExitCode(ExitSetup, fmt.Errorf("sweep %s execution %s: %d of %d runs could not be set up or completed", name, execution, rep.Counts.Error, rep.Counts.Total))
 	}
 	return nil
 }

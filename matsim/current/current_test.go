@@ -103,7 +103,7 @@ func TestLinksNeitherEngineNor2021Module(t *testing.T) {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
 	for _, dep := range strings.Fields(string(out)) {
-		if strings.HasPrefix(dep, "github.com/estuary/protocols/") || dep == "github.com/flowsim/flowsim/matsim" {
+		if strings.HasPrefix(dep, "github.com/estuary/protocols/") || dep == "github.com/flowsim/flowsim/matsim" || strings.HasPrefix(dep, "github.com/flowsim/flowsim/matsim/engine") || strings.HasPrefix(dep, "github.com/flowsim/flowsim/matsim/cmdline") {
 			t.Errorf("matsim/current links %s", dep)
 		}
 	}
