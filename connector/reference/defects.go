@@ -77,7 +77,7 @@ var Defects = []Defect{
 	{"loaded-not-json", "protocol", "answers the first found key of every Load with bytes that are not JSON",
 		map[string]string{"basic": "load.undecodable"}},
 	{"loaded-before-committed", "protocol", "sends a Loaded document when Commit arrives, before DriverCommitted",
-		map[string]string{"basic": "protocol.loaded-before-committed"}},
+		map[string]string{"basic": "protocol.loaded-after-prepared"}},
 	{"prepared-unasked", "protocol", "sends Prepared right after Opened, before any Prepare",
 		map[string]string{"basic": "protocol.order", "delta": "protocol.order"}},
 	{"apply-fails", "protocol", "fails every ApplyUpsert",

@@ -23,8 +23,7 @@ const (
 	CheckProtocolInvalid  Check = "protocol.invalid"   // a message fails its Validate()
 	CheckProtocolOrder    Check = "protocol.order"     // a message the protocol doesn't allow at this point
 	CheckAckTwice         Check = "protocol.ack-twice" // two Acknowledged in one transaction
-	CheckLoadedAfterPrep  Check = "protocol.loaded-after-prepared"
-	CheckLoadedEarly      Check = "protocol.loaded-before-committed" // Loaded before the previous DriverCommitted
+	CheckLoadedAfterPrep  Check = "protocol.loaded-after-prepared" // Loaded between Prepared and DriverCommitted
 	CheckCommittedEarly   Check = "protocol.committed-early"         // DriverCommitted before Commit
 	CheckTimeout          Check = "connector.timeout"
 	CheckConnectorError   Check = "connector.error"
@@ -87,8 +86,7 @@ var AllChecks = []CheckInfo{
 	{CheckProtocolInvalid, "a message that fails its own Validate() (e.g. an empty driver checkpoint marked as a merge patch)", false},
 	{CheckProtocolOrder, "a message the protocol does not allow at that point (e.g. Prepared before Prepare)", false},
 	{CheckAckTwice, "Acknowledged answered twice in one transaction", false},
-	{CheckLoadedAfterPrep, "Loaded after Prepared (Loaded must be flushed first)", false},
-	{CheckLoadedEarly, "Loaded before the previous transaction's DriverCommitted (reads uncommitted state)", false},
+	{CheckLoadedAfterPrep, "Loaded after Prepared and before DriverCommitted: not flushed before Prepared, or the next transaction's Loads answered before the commit (reads uncommitted state); one check for the window, since which of the two a Loaded there is depends on timing", false},
 	{CheckCommittedEarly, "DriverCommitted before Commit", false},
 	{CheckTimeout, "a connector that does not answer within --call-timeout during the transactions stream (e.g. never Acknowledged), or does not end the stream within it after matsim closed it (a setup call that does not answer fails its setup check)", false},
 	{CheckConnectorError, "the connector failed an RPC or ended the stream unexpectedly (crash, exit code, error)", false},
