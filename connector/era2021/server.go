@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"sync"
 
 	pf "github.com/estuary/protocols/flow"
 	pm "github.com/estuary/protocols/materialize"
@@ -20,9 +22,50 @@ import (
 // Prepare): the Prepare handed to the driver carries a placeholder until
 // StartCommit arrives, then the real checkpoint. A driver served this way must
 // read Prepare's checkpoint when it commits, as flowsim's own drivers do.
-func Server(d pm.DriverServer) protocol.Server { return server{d} }
+func Server(d pm.DriverServer) protocol.Server { return server{d: d} }
 
-type server struct{ d pm.DriverServer }
+// ServerKeepingState is Server whose connector also keeps state in the runtime,
+// as many of today's connectors do: every StartedCommit carries the merge patch
+// {"commits":N} and every Acknowledged {"acks":N}, counting on from the state Open
+// carried (the Flushed state, the 2021 driver checkpoint, becomes a merge patch so
+// that neither wipes the other). Each Open's state is written to openLog as one
+// line ("{}" when it carried none): a test reads them to see that the runtime —
+// flowsim, through whatever transport — handed back the state the connector sent.
+func ServerKeepingState(d pm.DriverServer, openLog io.Writer) protocol.Server {
+	return server{d: d, keep: &stateLog{w: openLog}}
+}
+
+type server struct {
+	d    pm.DriverServer
+	keep *stateLog // nil: no state of its own
+}
+
+// stateLog is where ServerKeepingState writes the state of each Open.
+type stateLog struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *stateLog) write(state json.RawMessage) error {
+	if len(state) == 0 {
+		state = json.RawMessage("{}")
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, err := fmt.Fprintf(l.w, "%s\n", state)
+	return err
+}
+
+// counters is the state ServerKeepingState keeps in the runtime.
+type counters struct {
+	Commits int64 `json:"commits"`
+	Acks    int64 `json:"acks"`
+}
+
+func patch(v any) *protocol.StateUpdate {
+	var b, _ = json.Marshal(v)
+	return &protocol.StateUpdate{JSON: b, MergePatch: true}
+}
 
 func (s server) Spec(ctx context.Context, r *protocol.SpecRequest) (*protocol.SpecResponse, error) {
 	var resp, err = s.d.Spec(ctx, &pm.SpecRequest{EndpointType: pf.EndpointType_FLOW_SINK, EndpointSpecJson: r.Config})
@@ -78,7 +121,7 @@ func (s server) Apply(ctx context.Context, r *protocol.ApplyRequest) (*protocol.
 }
 
 func (s server) Transactions(st protocol.TransactionsStream) error {
-	return s.d.Transactions(&txnServer{st: st})
+	return s.d.Transactions(&txnServer{st: st, keep: s.keep})
 }
 
 // placeholder is Prepare's checkpoint until StartCommit brings the real one.
@@ -88,6 +131,8 @@ var placeholder = []byte{0}
 type txnServer struct {
 	st      protocol.TransactionsStream
 	prepare *pm.TransactionRequest_Prepare
+	keep    *stateLog
+	count   counters
 }
 
 var _ pm.Driver_TransactionsServer = (*txnServer)(nil)
@@ -99,6 +144,16 @@ func (t *txnServer) Recv() (*pm.TransactionRequest, error) {
 	}
 	switch {
 	case r.Open != nil:
+		if t.keep != nil {
+			if err := t.keep.write(r.Open.State); err != nil {
+				return nil, fmt.Errorf("writing the log of Open states: %w", err)
+			}
+			if len(r.Open.State) != 0 {
+				if err := json.Unmarshal(r.Open.State, &t.count); err != nil {
+					return nil, fmt.Errorf("Open.state is not the state this connector keeps: %w", err)
+				}
+			}
+		}
 		return &pm.TransactionRequest{Open: &pm.TransactionRequest_Open{
 			Materialization:      MaterializationSpec(r.Open.Materialization),
 			Version:              r.Open.Version,
@@ -148,6 +203,10 @@ func (t *txnServer) Send(m *pm.TransactionResponse) error {
 		r.Opened = &protocol.Opened{RuntimeCheckpoint: m.Opened.FlowCheckpoint}
 	case m.Acknowledged != nil:
 		r.Acknowledged = &protocol.Acknowledged{}
+		if t.keep != nil {
+			t.count.Acks++
+			r.Acknowledged.State = patch(map[string]int64{"acks": t.count.Acks})
+		}
 	case m.Loaded != nil:
 		var l = &protocol.Loaded{Binding: m.Loaded.Binding}
 		for _, d := range m.Loaded.DocsJson {
@@ -159,9 +218,16 @@ func (t *txnServer) Send(m *pm.TransactionResponse) error {
 		if len(m.Prepared.DriverCheckpointJson) > 0 {
 			u = &protocol.StateUpdate{JSON: json.RawMessage(m.Prepared.DriverCheckpointJson), MergePatch: m.Prepared.Rfc7396MergePatch}
 		}
+		if u != nil && t.keep != nil {
+			u.MergePatch = true
+		}
 		r.Flushed = &protocol.Flushed{State: u}
 	case m.DriverCommitted != nil:
 		r.StartedCommit = &protocol.StartedCommit{}
+		if t.keep != nil {
+			t.count.Commits++
+			r.StartedCommit.State = patch(map[string]int64{"commits": t.count.Commits})
+		}
 	default:
 		return errors.New("the driver sent an empty transactions response")
 	}

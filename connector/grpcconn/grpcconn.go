@@ -16,6 +16,7 @@ import (
 
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
+	"github.com/flowsim/flowsim/protocol"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -415,6 +416,31 @@ type session struct {
 	recvErr  error
 	killOnce sync.Once
 	killErr  error
+
+	// State updates of DriverCommitted and Acknowledged (state.go), one entry
+	// each, nil when it carried none: connector.StateSession.
+	stateMu   sync.Mutex
+	committed []*protocol.StateUpdate
+	acked     []*protocol.StateUpdate
+}
+
+var _ connector.StateSession = (*session)(nil)
+
+// CommittedState is the state update of the next DriverCommitted not yet taken.
+func (s *session) CommittedState() *protocol.StateUpdate { return s.pop(&s.committed) }
+
+// AcknowledgedState is the state update of the next Acknowledged not yet taken.
+func (s *session) AcknowledgedState() *protocol.StateUpdate { return s.pop(&s.acked) }
+
+func (s *session) pop(q *[]*protocol.StateUpdate) *protocol.StateUpdate {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	if len(*q) == 0 {
+		return nil
+	}
+	var u = (*q)[0]
+	*q = (*q)[1:]
+	return u
 }
 
 func (s *session) Send(m *materialize.TransactionRequest) error {
@@ -443,6 +469,19 @@ func (s *session) Recv() (*materialize.TransactionResponse, error) {
 	}
 	var m = new(materialize.TransactionResponse)
 	var err = s.cs.RecvMsg(m)
+	if err == nil && (m.DriverCommitted != nil || m.Acknowledged != nil) {
+		var u, serr = TakeState(m)
+		if serr != nil {
+			return nil, fmt.Errorf("endpoint %s: %w", s.c.addr, serr)
+		}
+		s.stateMu.Lock()
+		if m.DriverCommitted != nil {
+			s.committed = append(s.committed, u)
+		} else {
+			s.acked = append(s.acked, u)
+		}
+		s.stateMu.Unlock()
+	}
 	if err == nil {
 		return m, nil
 	}

@@ -132,7 +132,24 @@ func (u typedUp) send(b grpcconn.RawMessage) error {
 	}
 	return u.Send(m)
 }
-func (u typedUp) recv() (any, error) { return u.Recv() }
+
+// recv relays a response of the child; a state update of its era (StartedCommit,
+// Acknowledged) goes along in the field the driver reads it from (grpcconn.AttachState).
+func (u typedUp) recv() (any, error) {
+	var m, err = u.Recv()
+	if err != nil {
+		return nil, err
+	}
+	if st, ok := u.Session.(connector.StateSession); ok {
+		switch {
+		case m.DriverCommitted != nil:
+			grpcconn.AttachState(m, st.CommittedState())
+		case m.Acknowledged != nil:
+			grpcconn.AttachState(m, st.AcknowledgedState())
+		}
+	}
+	return m, nil
+}
 
 type rawUp struct{ stdio.RawStream }
 

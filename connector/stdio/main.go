@@ -19,6 +19,12 @@ import (
 // (for images, whose entrypoint takes only the subcommand: docker run -e …).
 const ProtocolEnv = "FLOWSIM_CONNECTOR_PROTOCOL"
 
+// RuntimeStateLogEnv, when set with protocol 2023, names a file: the connector then
+// keeps state in the runtime (era2021.ServerKeepingState) and appends the state of
+// each Open to the file, one line each. For tests of the transports that carry a
+// connector's state (see docs/protocol-eras.md).
+const RuntimeStateLogEnv = "FLOWSIM_RUNTIME_STATE_LOG"
+
 // ServeArgs is the whole main of a stdio connector around server:
 //
 //	connector [--protocol 2021-12|2021-10] [--max-frame BYTES] SUBCOMMAND
@@ -52,7 +58,16 @@ func ServeArgs(ctx context.Context, server materialize.DriverServer, args []stri
 		if err != nil {
 			return err
 		}
-		return era2023.ServeStdio(ctx, era2021.Server(server), stdin, stdout, codec)
+		var face = era2021.Server(server)
+		if path := os.Getenv(RuntimeStateLogEnv); path != "" {
+			var f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+			if err != nil {
+				return fmt.Errorf("$%s: %w", RuntimeStateLogEnv, err)
+			}
+			defer f.Close()
+			face = era2021.ServerKeepingState(server, f)
+		}
+		return era2023.ServeStdio(ctx, face, stdin, stdout, codec)
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()

@@ -1,9 +1,11 @@
 package transports_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -210,6 +212,45 @@ func TestCleanupOnEveryTransport(t *testing.T) {
 			var rep = runMatsimAt(t, "basic", c.tr.options(t, dir), stateConfig(dir, ""), 2, 60, nil, func(o *engine.Options) { o.Cleanup = true })
 			if !rep.Passed() || !strings.HasPrefix(rep.Result.Cleanup, c.want) {
 				t.Fatalf("basic --cleanup through %s: %s (%s), cleanup %q; want passed and %q", c.tr.name, rep.Result.Outcome, rep.Result.Message, rep.Result.Cleanup, c.want)
+			}
+		})
+	}
+}
+
+// A connector of today's era that keeps state in the runtime (StartedCommit and
+// Acknowledged carry state, which the 2021 messages have no field for) gets that
+// state back in its next Open on every transport — connector-proxy included, which
+// relays it to the driver beside the 2021 message (grpcconn.AttachState). Each Open's
+// state is logged by the connector itself (stdio.RuntimeStateLogEnv).
+func TestRuntimeStateReachesTheConnectorOnEveryTransport(t *testing.T) {
+	for _, tr := range currentEraTransports() {
+		if tr.name == "image" || tr.name == "endpoint" {
+			continue // the image reads no host file; the endpoint is served in this process
+		}
+		t.Run(tr.name, func(t *testing.T) {
+			var log = filepath.Join(t.TempDir(), "opens.ndjson")
+			t.Setenv(stdio.RuntimeStateLogEnv, log)
+			var dir = t.TempDir()
+			var rep = runMatsimAt(t, "recovery", tr.options(t, dir), stateConfig(dir, ""), 1, 20, []string{"after-stores", "after-next-acknowledge"})
+			if !rep.Passed() {
+				t.Fatalf("recovery through %s: %s: %s", tr.name, rep.Result.Check, rep.Result.Message)
+			}
+			var b, err = os.ReadFile(log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var opens = strings.Split(strings.TrimSpace(string(b)), "\n")
+			var commits, acks int64
+			for _, line := range opens {
+				var st struct{ Commits, Acks int64 }
+				if err := json.Unmarshal([]byte(line), &st); err != nil {
+					t.Fatalf("Open state %q: %v", line, err)
+				}
+				commits, acks = max(commits, st.Commits), max(acks, st.Acks)
+			}
+			if len(opens) < 3 || commits == 0 || acks == 0 {
+				t.Fatalf("through %s the connector's StartedCommit and Acknowledged state never came back in an Open: %d Opens, states:\n%s",
+					tr.name, len(opens), b)
 			}
 		})
 	}
