@@ -12,19 +12,19 @@ type Check string
 
 // Checks of the connector's behaviour (a failure exits 1).
 const (
-	CheckLoadMissing      Check = "load.missing"       // a stored key was requested and not returned
-	CheckLoadUnrequested  Check = "load.unrequested"   // a Loaded document for a key not requested in this transaction
-	CheckLoadDuplicate    Check = "load.duplicate"     // the same key returned twice in one transaction
-	CheckLoadPhantom      Check = "load.phantom"       // a document for a key that was never stored (or whose store was fenced/aborted)
-	CheckLoadValue        Check = "load.value"         // a returned document differs from the last committed one
-	CheckLoadUndecodable  Check = "load.undecodable"   // a returned document isn't JSON of the test data type
-	CheckLoadMerged       Check = "load.merged-keys"   // two distinct keys kept as one row (collation twins, first key component only)
-	CheckDeltaLoaded      Check = "delta.loaded"       // Loaded sent for a delta-updates binding
-	CheckProtocolInvalid  Check = "protocol.invalid"   // a message fails its Validate()
-	CheckProtocolOrder    Check = "protocol.order"     // a message the protocol doesn't allow at this point
-	CheckAckTwice         Check = "protocol.ack-twice" // two Acknowledged in one transaction
+	CheckLoadMissing      Check = "load.missing"                   // a stored key was requested and not returned
+	CheckLoadUnrequested  Check = "load.unrequested"               // a Loaded document for a key not requested in this transaction
+	CheckLoadDuplicate    Check = "load.duplicate"                 // the same key returned twice in one transaction
+	CheckLoadPhantom      Check = "load.phantom"                   // a document for a key that was never stored (or whose store was fenced/aborted)
+	CheckLoadValue        Check = "load.value"                     // a returned document differs from the last committed one
+	CheckLoadUndecodable  Check = "load.undecodable"               // a returned document isn't JSON of the test data type
+	CheckLoadMerged       Check = "load.merged-keys"               // two distinct keys kept as one row (collation twins, first key component only)
+	CheckDeltaLoaded      Check = "delta.loaded"                   // Loaded sent for a delta-updates binding
+	CheckProtocolInvalid  Check = "protocol.invalid"               // a message fails its Validate()
+	CheckProtocolOrder    Check = "protocol.order"                 // a message the protocol doesn't allow at this point
+	CheckAckTwice         Check = "protocol.ack-twice"             // two Acknowledged in one transaction
 	CheckLoadedAfterPrep  Check = "protocol.loaded-after-prepared" // Loaded between Prepared and DriverCommitted
-	CheckCommittedEarly   Check = "protocol.committed-early"         // DriverCommitted before Commit
+	CheckCommittedEarly   Check = "protocol.committed-early"       // DriverCommitted before Commit
 	CheckTimeout          Check = "connector.timeout"
 	CheckConnectorError   Check = "connector.error"
 	CheckNotFenced        Check = "fence.not-fenced"
