@@ -209,9 +209,9 @@ func firstLine(s string) string {
 // rerunCommand renders `flowsim kube run` for the spec of run with seed.
 func rerunCommand(run *flowsimv1.MatSimRun, seed uint64) string {
 	var sp = run.Spec
-	var parts = []string{"flowsim kube run", string(sp.Test), "-n", shellQuote(run.Namespace), "--image", shellQuote(sp.Connector.Image)}
+	var parts = []string{"flowsim kube run", string(sp.Test), "-n", shell.Quote(run.Namespace), "--image", shell.Quote(sp.Connector.Image)}
 	if len(sp.Connector.Command) != 0 {
-		parts = append(parts, "--command", shellQuote(strings.Join(sp.Connector.Command, ",")))
+		parts = append(parts, "--command", shell.Quote(strings.Join(sp.Connector.Command, ",")))
 	}
 	if p := sp.Connector.Protocol; p != "" && p != flowsimv1.ProtocolAuto {
 		parts = append(parts, "--protocol", string(p))
@@ -220,10 +220,10 @@ func rerunCommand(run *flowsimv1.MatSimRun, seed uint64) string {
 	case sp.Config.SecretRef != nil:
 		parts = append(parts, `--config "$FLOWSIM_CONFIG"`)
 	case sp.Config.Inline != nil && len(sp.Config.Inline.Raw) != 0 && string(sp.Config.Inline.Raw) != "{}":
-		parts = append(parts, "--config", shellQuote(string(sp.Config.Inline.Raw)))
+		parts = append(parts, "--config", shell.Quote(string(sp.Config.Inline.Raw)))
 	}
 	if len(sp.Resource.Raw) != 0 && string(sp.Resource.Raw) != "{}" {
-		parts = append(parts, "--resource", shellQuote(string(sp.Resource.Raw)))
+		parts = append(parts, "--resource", shell.Quote(string(sp.Resource.Raw)))
 	}
 	for _, f := range []struct {
 		name string
@@ -241,10 +241,8 @@ func rerunCommand(run *flowsimv1.MatSimRun, seed uint64) string {
 		parts = append(parts, "--crash-at", strings.Join(cs, ","))
 	}
 	if sp.Driver.Image != "" {
-		parts = append(parts, "--driver-image", shellQuote(sp.Driver.Image))
+		parts = append(parts, "--driver-image", shell.Quote(sp.Driver.Image))
 	}
 	parts = append(parts, "--seed", strconv.FormatUint(seed, 10))
 	return strings.Join(parts, " ")
 }
-
-func shellQuote(s string) string { return shell.Quote(s) }

@@ -267,29 +267,14 @@ func runFromFlags(test string, f *runFlags, cmd *cobra.Command) (*flowsimv1.MatS
 }
 
 // yamlFlag reads a flag that is an inline YAML mapping or a path to a YAML file holding
-// one. It returns the mapping as JSON, and the text as given (for the config's Secret).
+// one (lib/yamljson.Flag, the rule of `flowsim matsim` too). It returns the mapping as
+// JSON, and the text as given (for the config's Secret).
 func yamlFlag(flag, value string) (asJSON, text []byte, err error) {
-	if strings.TrimSpace(value) == "" {
-		return []byte("{}"), []byte("{}\n"), nil
+	if asJSON, text, err = yamljson.Flag(flag, value); err != nil {
+		return nil, nil, usage("%v", err)
 	}
-	var inline, inlineErr = yamlMapping([]byte(value))
-	if inlineErr == nil {
-		return inline, []byte(value), nil
-	}
-	var b, fileErr = os.ReadFile(value)
-	if fileErr != nil {
-		return nil, nil, usage("%s: not an inline YAML mapping (%v), and not a readable file (%v)", flag, inlineErr, fileErr)
-	}
-	fromFile, err := yamlMapping(b)
-	if err != nil {
-		return nil, nil, usage("%s: file %s: %v", flag, value, err)
-	}
-	return fromFile, b, nil
+	return asJSON, text, nil
 }
-
-// yamlMapping is flowsim's one YAML→JSON rule (lib/yamljson): the same text gives
-// the same JSON as the local CLI's --config and --resource.
-func yamlMapping(b []byte) ([]byte, error) { return yamljson.Mapping(b) }
 
 // readRunManifest reads a MatSimRun from a file or stdin, rejecting unknown fields.
 func readRunManifest(path string, stdin io.Reader) (*flowsimv1.MatSimRun, error) {

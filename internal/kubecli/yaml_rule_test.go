@@ -1,22 +1,30 @@
 package kubecli
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
-
-	"github.com/flowsim/flowsim/lib/yamljson"
 )
 
 // `flowsim kube run --config` turns YAML into JSON by the local CLI's rule
-// (lib/yamljson): YAML 1.1 booleans stay strings, big integers stay exact, a
-// duplicate key is an error. Before, it used another library and gave true/true.
+// (lib/yamljson.Flag): YAML 1.1 booleans stay strings, big integers stay exact, a
+// duplicate key is an error; inline or from a file alike. Before, it used another
+// library and gave true/true.
 func TestKubeRunYAMLIsTheCLIsRule(t *testing.T) {
 	var in = "sslmode: on\nok: yes\nid: 123456789012345678901\n"
-	var got, err = yamlMapping([]byte(in))
-	var want, _ = yamljson.Mapping([]byte(in))
-	if err != nil || string(got) != string(want) || string(got) != `{"sslmode":"on","ok":"yes","id":123456789012345678901}` {
-		t.Fatalf("yamlMapping = %s, %v; want %s", got, err, want)
+	var file = filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(file, []byte(in), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := yamlMapping([]byte("a: 1\na: 2\n")); err == nil {
-		t.Fatal("a duplicate key was accepted")
+	for _, value := range []string{in, file} {
+		var got, text, err = yamlFlag("--config", value)
+		if err != nil || string(got) != `{"sslmode":"on","ok":"yes","id":123456789012345678901}` || string(text) != in {
+			t.Fatalf("yamlFlag(%q) = %s, %q, %v", value, got, text, err)
+		}
+	}
+	var _, _, err = yamlFlag("--config", "a: 1\na: 2\n")
+	if err == nil || !strings.Contains(err.Error(), "--config") || !strings.Contains(err.Error(), "duplicate") {
+		t.Fatalf("a duplicate key: %v", err)
 	}
 }

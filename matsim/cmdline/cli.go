@@ -456,7 +456,7 @@ func (s *Session) RerunLine(path string, set []FlagValue) string {
 		case fl.Name == "seed" || slices.Contains(ReportFlags, fl.Name):
 			continue
 		case fl.Shown != "":
-			parts = append(parts, "--"+fl.Name+"="+shellQuote(fl.Shown))
+			parts = append(parts, "--"+fl.Name+"="+shell.Quote(fl.Shown))
 			if fl.Note != "" && !slices.Contains(notes, fl.Note) {
 				notes = append(notes, fl.Note)
 			}
@@ -473,7 +473,7 @@ func (s *Session) RerunLine(path string, set []FlagValue) string {
 			notes = append(notes, "--"+fl.Name+" holds secrets: set "+env+" to its value before running the line above")
 			continue
 		}
-		parts = append(parts, "--"+fl.Name+"="+shellQuote(fl.Value))
+		parts = append(parts, "--"+fl.Name+"="+shell.Quote(fl.Value))
 	}
 	parts = append(parts, fmt.Sprintf("--seed=%d", s.flags.Seed))
 	var line = strings.Join(parts, " ")
@@ -491,32 +491,13 @@ func isNumber(v string) bool {
 	return err == nil || derr == nil
 }
 
-func shellQuote(s string) string { return shell.Quote(s) }
-
 // resolveYAML reads a flag that is an inline YAML mapping or a path to a YAML file
-// holding one, and returns it as JSON. Empty means {}.
+// holding one, and returns it as JSON (lib/yamljson.Flag: the rule of `flowsim kube
+// run` too). Empty means {}.
 func resolveYAML(flag, value string) (json.RawMessage, error) {
-	if strings.TrimSpace(value) == "" {
-		return json.RawMessage("{}"), nil
-	}
-	var inline, inlineErr = yamlMapping([]byte(value))
-	if inlineErr == nil {
-		return inline, nil
-	}
-	var b, fileErr = readCapped(value)
-	if fileErr != nil {
-		return nil, fmt.Errorf("%s: not an inline YAML mapping (%v), and not a readable file (%v)", flag, inlineErr, fileErr)
-	}
-	var fromFile, err = yamlMapping(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: file %s: %v", flag, value, err)
-	}
-	return fromFile, nil
+	var b, _, err = yamljson.Flag(flag, value)
+	return b, err
 }
-
-// yamlMapping is flowsim's one YAML→JSON rule (lib/yamljson), shared with
-// `flowsim kube run`.
-func yamlMapping(b []byte) (json.RawMessage, error) { return yamljson.Mapping(b) }
 
 // Main runs a test in process against server the way a connector's own main does
 // (matsim.Run): args are os.Args (`my-connector basic --config ...`), parsed like

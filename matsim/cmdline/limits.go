@@ -4,36 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
 
 	"github.com/flowsim/flowsim/matsim/engine"
 )
-
-// MaxInputBytes caps a --config or --resource file (or anything else read as
-// YAML from a path): a path like /dev/zero, or a file of hundreds of MiB, is a
-// usage error of one line instead of a driver that reads until memory runs out.
-const MaxInputBytes = 16 << 20
-
-// readCapped reads the file at path, at most MaxInputBytes of it: a file (or
-// device, or pipe) with more is an error saying so.
-func readCapped(path string) ([]byte, error) {
-	var f, err = os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxInputBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > MaxInputBytes {
-		return nil, fmt.Errorf("larger than %d MiB, more than a config holds", MaxInputBytes>>20)
-	}
-	return b, nil
-}
 
 // memoryLimit is the memory the driver may use: the cgroup's limit when one is set,
 // else the machine's; 0 when neither can be read.

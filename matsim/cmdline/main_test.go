@@ -3,32 +3,12 @@ package cmdline
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/flowsim/flowsim/connector/reference"
 	"github.com/flowsim/flowsim/matsim/engine"
 )
-
-func TestResolveYAML(t *testing.T) {
-	var dir = t.TempDir()
-	var file = filepath.Join(dir, "c.yaml")
-	os.WriteFile(file, []byte("address: localhost:5432\nnested: {a: [1, true, null]}\n"), 0o644)
-	for _, c := range []struct{ in, want string }{
-		{"", `{}`},
-		{"{a: 1, b: x}", `{"a":1,"b":"x"}`},
-		{"a: 1", `{"a":1}`},
-		{`{"json": "too"}`, `{"json":"too"}`},
-		{file, `{"address":"localhost:5432","nested":{"a":[1,true,null]}}`},
-	} {
-		var got, err = resolveYAML("--config", c.in)
-		if err != nil || string(got) != c.want {
-			t.Errorf("resolveYAML(%q) = %s, %v; want %s", c.in, got, err, c.want)
-		}
-	}
-}
 
 func TestRunLibraryEntryPoint(t *testing.T) {
 	var out, errOut bytes.Buffer
