@@ -130,6 +130,38 @@ func (r *runner) recovery(ctx context.Context) error {
 	return nil
 }
 
+// beforeCrash is what the transactions before the crash committed: the checkpoints
+// of the last two and the last one itself.
+type beforeCrash struct {
+	lastCP, prevCP []byte
+	last           *txn
+}
+
+// commitBeforeCrash runs recovery's two transactions that commit before the crashing
+// one (both kinds of binding). On a standard binding every stored key is loaded too,
+// so that data lost before the crash is reported as such (load.missing), not as a
+// recovery failure; a delta binding has no Loads.
+func (r *runner) commitBeforeCrash(s *stream, name string, delta bool) (beforeCrash, error) {
+	var b beforeCrash
+	for k := 0; k < 2; k++ {
+		var keys = r.chooseKeys(r.opts.Start)
+		var cp = r.checkpointOf(s)
+		var plan = txnPlan{phase: fmt.Sprintf("%s: transaction %d", name, k+1), stores: keys, noExists: delta}
+		if !delta {
+			plan.loads = catKeys(r.oracle.stored(), r.oracle.keysNotIn(keys))
+		}
+		t, err := r.transact(s, plan)
+		if err != nil {
+			return b, err
+		}
+		if err := s.awaitCommitted(); err != nil {
+			return b, err
+		}
+		b.prevCP, b.lastCP, b.last = b.lastCP, cp, t
+	}
+	return b, nil
+}
+
 func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, name, point string, driverCP []byte) (connector.Connector, []byte, error) {
 	if r.sel.DeltaUpdates {
 		return r.deltaRecoveryPhase(ctx, conn, name, point, driverCP) // verify_delta.go
@@ -140,24 +172,11 @@ func (r *runner) recoveryPhase(ctx context.Context, conn connector.Connector, na
 	}
 	defer s.abort()
 
-	// Two transactions that commit.
-	var lastCommitted, prevCommitted []byte
-	var lastTxn *txn
-	for k := 0; k < 2; k++ {
-		var keys = r.chooseKeys(r.opts.Start)
-		var cp = r.checkpointOf(s)
-		// Every stored key is loaded too, so that data lost before the crash is
-		// reported as such (load.missing), not as a recovery failure.
-		var loads = catKeys(r.oracle.stored(), r.oracle.keysNotIn(keys))
-		t, err := r.transact(s, txnPlan{phase: fmt.Sprintf("%s: transaction %d", name, k+1), loads: loads, stores: keys})
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := s.awaitCommitted(); err != nil {
-			return nil, nil, err
-		}
-		prevCommitted, lastCommitted, lastTxn = lastCommitted, cp, t
+	before, err := r.commitBeforeCrash(s, name, false)
+	if err != nil {
+		return nil, nil, err
 	}
+	var lastCommitted, prevCommitted, lastTxn = before.lastCP, before.prevCP, before.last
 	// The transaction that crashes.
 	var keys = r.chooseKeys(r.opts.Start)
 	var crashCP = r.checkpointOf(s)

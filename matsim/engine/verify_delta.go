@@ -42,18 +42,11 @@ func (r *runner) deltaRecoveryPhase(ctx context.Context, conn connector.Connecto
 	}
 	defer s.abort()
 
-	var lastCommitted []byte
-	for k := 0; k < 2; k++ {
-		var keys = r.chooseKeys(r.opts.Start)
-		var cp = r.checkpointOf(s)
-		if _, err := r.transact(s, txnPlan{phase: fmt.Sprintf("%s: transaction %d", name, k+1), stores: keys, noExists: true}); err != nil {
-			return nil, nil, err
-		}
-		if err := s.awaitCommitted(); err != nil {
-			return nil, nil, err
-		}
-		lastCommitted = cp
+	before, err := r.commitBeforeCrash(s, name, true)
+	if err != nil {
+		return nil, nil, err
 	}
+	var lastCommitted = before.lastCP
 	var keys = r.chooseKeys(r.opts.Start)
 	var crashCP = r.checkpointOf(s)
 	t, err := r.transact(s, txnPlan{phase: name + ": crashing transaction", stores: keys, holdCommit: true, noExists: true})
