@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/estuary/protocols/materialize"
@@ -19,6 +20,19 @@ import (
 
 // Revision of the materialize protocol a connector speaks.
 type Revision string
+
+// Era holds the revision a client was given or detected, safe for concurrent use:
+// the one home of what every transport's client keeps of it. The zero Era holds "".
+type Era struct{ v atomic.Value }
+
+// Get returns the revision.
+func (e *Era) Get() Revision {
+	var r, _ = e.v.Load().(Revision)
+	return r
+}
+
+// Set records the revision.
+func (e *Era) Set(r Revision) { e.v.Store(r) }
 
 const (
 	// Dec2021 has ApplyUpsert/ApplyDelete, Acknowledge/Acknowledged and DriverCommitted.

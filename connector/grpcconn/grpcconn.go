@@ -58,7 +58,7 @@ type Client struct {
 	opts Options
 
 	mu     sync.Mutex
-	rev    connector.Revision
+	era    connector.Era // the revision given or detected
 	behind connector.Revision  // the child's, as connector-proxy names it
 	cur    connector.Connector // the server in today's era, once built
 }
@@ -158,7 +158,8 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connector endpoint %q: %w", addr, err)
 	}
-	var c = &Client{addr: addr, cc: cc, dc: materialize.NewDriverClient(cc), opts: opts, rev: opts.Protocol}
+	var c = &Client{addr: addr, cc: cc, dc: materialize.NewDriverClient(cc), opts: opts}
+	c.era.Set(opts.Protocol)
 	if err = c.ping(ctx); err != nil {
 		cc.Close()
 		return nil, err
@@ -197,7 +198,7 @@ func lastError(cc *grpc.ClientConn, err error) string {
 func (c *Client) Info() connector.Info {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return connector.Info{Transport: "endpoint", Target: c.addr, Protocol: c.rev, Behind: c.behind}
+	return connector.Info{Transport: "endpoint", Target: c.addr, Protocol: c.era.Get(), Behind: c.behind}
 }
 
 // Close closes the connection.
@@ -223,17 +224,9 @@ func (c *Client) learnBehind(md metadata.MD) {
 	}
 }
 
-func (c *Client) revision() connector.Revision {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.rev
-}
+func (c *Client) revision() connector.Revision { return c.era.Get() }
 
-func (c *Client) setRevision(r connector.Revision) {
-	c.mu.Lock()
-	c.rev = r
-	c.mu.Unlock()
-}
+func (c *Client) setRevision(r connector.Revision) { c.era.Set(r) }
 
 func (c *Client) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	if c.opts.CallTimeout > 0 {

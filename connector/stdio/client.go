@@ -60,7 +60,7 @@ type Client struct {
 	opts Options
 
 	mu     sync.Mutex
-	rev    connector.Revision
+	era    connector.Era // the revision given or detected
 	procs  map[*proc]struct{}
 	closed bool
 	cur    connector.Connector // the connector in today's era, once built
@@ -93,8 +93,10 @@ func newClient(transport, target string, argv func(string) ([]string, func() err
 	if opts.Protocol == "" {
 		opts.Protocol = connector.Auto
 	}
-	return &Client{transport: transport, target: target, argv: argv, opts: opts,
-		rev: opts.Protocol, procs: map[*proc]struct{}{}}
+	var c = &Client{transport: transport, target: target, argv: argv, opts: opts,
+		procs: map[*proc]struct{}{}}
+	c.era.Set(opts.Protocol)
+	return c
 }
 
 // lookExecutable resolves a command and explains why it cannot run.
@@ -124,7 +126,7 @@ func lookExecutable(name string) (string, error) {
 func (c *Client) Info() connector.Info {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return connector.Info{Transport: c.transport, Target: c.target, Protocol: c.rev}
+	return connector.Info{Transport: c.transport, Target: c.target, Protocol: c.era.Get()}
 }
 
 // Close kills the processes of calls still running and waits for them.
@@ -157,17 +159,9 @@ func (c *Client) Running() int {
 	return len(c.procs)
 }
 
-func (c *Client) revision() connector.Revision {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.rev
-}
+func (c *Client) revision() connector.Revision { return c.era.Get() }
 
-func (c *Client) setRevision(r connector.Revision) {
-	c.mu.Lock()
-	c.rev = r
-	c.mu.Unlock()
-}
+func (c *Client) setRevision(r connector.Revision) { c.era.Set(r) }
 
 func (c *Client) start(sub string) (*proc, error) { return c.startWith(sub, c.opts.Stderr) }
 
