@@ -75,7 +75,7 @@ var scenarios = []sc{
 func TestScenariosCoverTheTable(t *testing.T) {
 	var setup, stream = map[engine.Fault]bool{}, map[engine.Fault]bool{}
 	for _, s := range scenarios {
-		if conformance.IsSetup(s.Call) {
+		if isSetup(s.Call) {
 			setup[s.Fault] = true
 		} else if s.Call != "" {
 			stream[s.Fault] = true
@@ -91,15 +91,34 @@ func TestScenariosCoverTheTable(t *testing.T) {
 	}
 }
 
-// want is the check of the table for a scenario.
+// want is the check of the table (engine.FaultTable) for a scenario: during setup
+// the call's check when the fault fails setup, during the stream the row's check.
 func want(s sc) engine.Check {
-	switch {
-	case s.Call == "":
+	if s.Call == "" {
 		return ""
-	case conformance.IsSetup(s.Call):
-		return engine.SetupCheckOf(s.Fault, s.Call)
 	}
-	return engine.StreamCheckOf(s.Fault)
+	for _, r := range engine.FaultTable {
+		if r.Fault != s.Fault {
+			continue
+		}
+		if !isSetup(s.Call) {
+			return r.Stream
+		}
+		if !r.Setup {
+			return ""
+		}
+		for _, c := range engine.SetupCallChecks {
+			if c.Call == s.Call {
+				return c.Check
+			}
+		}
+	}
+	return ""
+}
+
+// isSetup reports whether call is a setup call (its faults fail its setup check).
+func isSetup(call string) bool {
+	return call == conformance.CallSpec || call == conformance.CallValidate || call == conformance.CallApplyUpsert
 }
 
 type transport struct {
@@ -233,14 +252,14 @@ func runScenario(t *testing.T, tr transport, s sc) {
 	switch {
 	case s.Fault == engine.FaultError:
 		says = append(says, conformance.Injected(s.Call)) // the stderr tail, or the error
-	case s.Fault == engine.FaultHang && conformance.IsSetup(s.Call):
+	case s.Fault == engine.FaultHang && isSetup(s.Call):
 		// The engine's deadline, or the proxy's answer just before it.
 		if !strings.Contains(msg, fmt.Sprintf("did not finish %s within %s", s.Call, tr.timeout)) {
 			says = append(says, "no response within")
 		}
 	case s.Fault == engine.FaultHang:
 		says = append(says, "did not answer")
-	case s.Fault == engine.FaultLinger && conformance.IsSetup(s.Call):
+	case s.Fault == engine.FaultLinger && isSetup(s.Call):
 		// The answer came: the message must not say it did not.
 		says = append(says, "answered", "did not exit within", "kept stdout open")
 	case s.Fault == engine.FaultLinger:

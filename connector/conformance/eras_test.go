@@ -34,7 +34,7 @@ func TestConformanceTodaysEra(t *testing.T) {
 	for _, tr := range current {
 		t.Run(tr.name, func(t *testing.T) {
 			for _, s := range scenarios {
-				if conformance.IsSetup(s.Call) && (s.Fault == engine.FaultSlowExit || s.Fault == engine.FaultLinger) ||
+				if isSetup(s.Call) && (s.Fault == engine.FaultSlowExit || s.Fault == engine.FaultLinger) ||
 					s.Call == conformance.CallPrepare && s.Fault == engine.FaultInvalid {
 					continue
 				}

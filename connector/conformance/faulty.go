@@ -38,11 +38,6 @@ const (
 	CallEnd         = "End"
 )
 
-// IsSetup reports whether call is a setup call (its faults fail its setup check).
-func IsSetup(call string) bool {
-	return call == CallSpec || call == CallValidate || call == CallApplyUpsert
-}
-
 // Scenario is one fault at one call. Delay is how long a slow-exit takes to exit.
 type Scenario struct {
 	Call  string

@@ -62,32 +62,3 @@ func ExitCodeOf(c Check) int {
 	}
 	return 1
 }
-
-// SetupCheckOf returns the check a fault fails when it happens in the setup call
-// named call ("Spec", "Validate", "ApplyUpsert"), "" when it passes.
-func SetupCheckOf(f Fault, call string) Check {
-	for _, r := range FaultTable {
-		if r.Fault != f {
-			continue
-		}
-		if !r.Setup {
-			return ""
-		}
-		for _, c := range SetupCallChecks {
-			if c.Call == call {
-				return c.Check
-			}
-		}
-	}
-	return ""
-}
-
-// StreamCheckOf returns the check a fault fails during a transactions stream.
-func StreamCheckOf(f Fault) Check {
-	for _, r := range FaultTable {
-		if r.Fault == f {
-			return r.Stream
-		}
-	}
-	return ""
-}
