@@ -35,7 +35,7 @@ const RuntimeStateLogEnv = "FLOWSIM_RUNTIME_STATE_LOG"
 func ServeArgs(ctx context.Context, server materialize.DriverServer, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var fs = flag.NewFlagSet("connector", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var protocol = fs.String("protocol", os.Getenv(ProtocolEnv), "protocol revision to speak: 2021-12 (default), 2021-10 (emulated) or 2023 (today's: no subcommand, codec from $"+w.CodecEnv+"); also $"+ProtocolEnv)
+	var protocol = fs.String("protocol", os.Getenv(ProtocolEnv), "protocol revision to speak: 2021-12 (default), 2021-10 or 2022 (emulated: their rules around the 2021-12 server) or 2023 (today's: no subcommand, codec from $"+w.CodecEnv+"); also $"+ProtocolEnv)
 	var maxFrame = fs.Int("max-frame", DefaultMaxFrame, "largest request frame in bytes")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: connector [flags] spec|validate|apply-upsert|apply-delete|transactions (2021-10: apply)\n"+

@@ -10,6 +10,7 @@ import (
 	"github.com/estuary/protocols/materialize"
 	"github.com/flowsim/flowsim/connector"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // ServeOptions configure Serve. The zero value speaks the Dec 2021 revision with
@@ -19,7 +20,13 @@ type ServeOptions struct {
 	// built against the October 2021 protocol around a Dec 2021 server: the `apply`
 	// subcommand replaces `apply-upsert` and `apply-delete`, and no Acknowledge is
 	// expected on stdin (Serve gives one to the server after Opened and after every
-	// DriverCommitted, and swallows the server's Acknowledged). Auto and "" mean Dec2021.
+	// DriverCommitted, and swallows the server's Acknowledged). Era2022 emulates a
+	// connector of the 2022 era (github.com/estuary/flow before April 2023) with its
+	// rules: Acknowledge first in every transaction ("expected Acknowledge, got
+	// Load", as its boilerplate says), and the runtime checkpoint read from
+	// StartCommit (Commit's field 1), which it requires; the checkpoint of the Flush
+	// (Prepare) it hands the server is replaced by it before the server commits.
+	// Auto and "" mean Dec2021.
 	Protocol connector.Revision
 	// MaxFrame caps one incoming frame (DefaultMaxFrame when <= 0).
 	MaxFrame int
@@ -70,7 +77,7 @@ func (e *UnknownSubcommandError) Error() string {
 // Serve buffers stdout and flushes it before returning; it never closes stdin or stdout.
 func Serve(ctx context.Context, server materialize.DriverServer, args []string, stdin io.Reader, stdout io.Writer, opts ServeOptions) error {
 	var rev = opts.Protocol
-	if rev != connector.Oct2021 {
+	if rev != connector.Oct2021 && rev != connector.Era2022 {
 		rev = connector.Dec2021
 	}
 	if len(args) == 0 {
@@ -85,12 +92,12 @@ func Serve(ctx context.Context, server materialize.DriverServer, args []string, 
 		return serveUnary(ctx, sub, r, w, new(materialize.SpecRequest), server.Spec)
 	case sub == "validate":
 		return serveUnary(ctx, sub, r, w, new(materialize.ValidateRequest), server.Validate)
-	case sub == "apply-upsert" && rev == connector.Dec2021, sub == "apply" && rev == connector.Oct2021:
+	case sub == "apply-upsert" && rev != connector.Oct2021, sub == "apply" && rev == connector.Oct2021:
 		return serveUnary(ctx, sub, r, w, new(materialize.ApplyRequest), server.ApplyUpsert)
-	case sub == "apply-delete" && rev == connector.Dec2021:
+	case sub == "apply-delete" && rev != connector.Oct2021:
 		return serveUnary(ctx, sub, r, w, new(materialize.ApplyRequest), server.ApplyDelete)
 	case sub == "transactions":
-		return serveTransactions(ctx, server, r, w, rev == connector.Oct2021)
+		return serveTransactions(ctx, server, r, w, rev)
 	}
 	return &UnknownSubcommandError{Subcommand: sub, Protocol: rev}
 }
@@ -119,16 +126,18 @@ func serveUnary[Req Message, Resp Message](ctx context.Context, sub string, r *R
 	return nil
 }
 
-func serveTransactions(ctx context.Context, server materialize.DriverServer, r *Reader, w *Writer, oct bool) error {
+func serveTransactions(ctx context.Context, server materialize.DriverServer, r *Reader, w *Writer, rev connector.Revision) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	var s = &serveStream{
-		ctx: ctx,
-		in:  make(chan recvResult, 64),
-		ack: make(chan struct{}, 2),
-		w:   w,
-		oct: oct,
+		ctx:  ctx,
+		in:   make(chan recvResult, 64),
+		ack:  make(chan struct{}, 2),
+		w:    w,
+		oct:  rev == connector.Oct2021,
+		e22:  rev == connector.Era2022,
+		next: want2022Acknowledge,
 	}
 	go s.readLoop(r)
 
@@ -158,7 +167,21 @@ type serveStream struct {
 	mu  sync.Mutex    // guards w
 	w   *Writer
 	oct bool
+
+	// Era2022 emulation (readLoop's goroutine only).
+	e22     bool
+	next    want2022
+	prepare *materialize.TransactionRequest_Prepare // held until StartCommit brings the checkpoint
 }
+
+// want2022 is what a 2022-era connector expects next in a transaction.
+type want2022 int
+
+const (
+	want2022Open want2022 = iota
+	want2022Acknowledge
+	want2022Any
+)
 
 var _ materialize.Driver_TransactionsServer = (*serveStream)(nil)
 
@@ -169,6 +192,9 @@ func (s *serveStream) readLoop(r *Reader) {
 		var err = r.Read(m)
 		if err == nil && s.oct && m.Acknowledge != nil {
 			err = errors.New("received Acknowledge, which is not part of the 2021-10 protocol this connector speaks")
+		}
+		if err == nil && s.e22 {
+			err = s.rules2022(m)
 		}
 		if err == io.EOF {
 			return
@@ -182,6 +208,82 @@ func (s *serveStream) readLoop(r *Reader) {
 			return
 		}
 	}
+}
+
+// rules2022 holds a request to the rules of a 2022-era connector (see ServeOptions)
+// and moves StartCommit's runtime checkpoint into the Prepare the server holds.
+func (s *serveStream) rules2022(m *materialize.TransactionRequest) error {
+	switch {
+	case m.Open != nil:
+		s.next = want2022Acknowledge
+		return nil
+	case s.next == want2022Acknowledge && m.Acknowledge == nil:
+		return fmt.Errorf("expected Acknowledge, got %s (a 2022-era connector reads Acknowledge first in every transaction)", name2022(m))
+	case m.Acknowledge != nil:
+		if s.next != want2022Acknowledge {
+			return errors.New("unexpected Acknowledge: a 2022-era connector reads it only first in a transaction")
+		}
+		s.next = want2022Any
+	case m.Prepare != nil:
+		if len(m.Prepare.FlowCheckpoint) == 0 {
+			m.Prepare.FlowCheckpoint = []byte{0} // a placeholder until StartCommit
+		}
+		s.prepare = m.Prepare
+	case m.Commit != nil:
+		var cp, err = startCommitCheckpoint(m.Commit.XXX_unrecognized)
+		if err != nil {
+			return err
+		} else if len(cp) == 0 {
+			return errors.New("StartCommit: expected RuntimeCheckpoint (a 2022-era connector reads the runtime checkpoint from StartCommit)")
+		} else if s.prepare == nil {
+			return errors.New("StartCommit before Flush")
+		}
+		s.prepare.FlowCheckpoint, s.prepare = cp, nil
+		m.Commit.XXX_unrecognized = nil
+		s.next = want2022Acknowledge
+	}
+	return nil
+}
+
+// startCommitCheckpoint reads StartCommit's runtime_checkpoint (field 1), which a
+// 2021 Commit does not declare.
+func startCommitCheckpoint(b []byte) ([]byte, error) {
+	var cp []byte
+	for len(b) > 0 {
+		var num, typ, n = protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, fmt.Errorf("StartCommit: %v", protowire.ParseError(n))
+		}
+		b = b[n:]
+		if num == 1 && typ == protowire.BytesType {
+			var v, m = protowire.ConsumeBytes(b)
+			if m < 0 {
+				return nil, fmt.Errorf("StartCommit: %v", protowire.ParseError(m))
+			}
+			cp, b = v, b[m:]
+			continue
+		}
+		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+			return nil, fmt.Errorf("StartCommit: %v", protowire.ParseError(n))
+		}
+		b = b[n:]
+	}
+	return cp, nil
+}
+
+// name2022 names a request as the 2022 era does.
+func name2022(m *materialize.TransactionRequest) string {
+	switch {
+	case m.Load != nil:
+		return "Load"
+	case m.Prepare != nil:
+		return "Flush"
+	case m.Store != nil:
+		return "Store"
+	case m.Commit != nil:
+		return "StartCommit"
+	}
+	return "an empty request"
 }
 
 func (s *serveStream) Recv() (*materialize.TransactionRequest, error) {

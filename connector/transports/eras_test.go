@@ -60,6 +60,48 @@ func currentEraTransports() []transport {
 	}
 }
 
+// The transports of a connector of the 2022 era (the reference connector holding
+// itself to that era's rules, stdio.ServeOptions): --command, detected as
+// 2021-12|2022, and connector-proxy in front of it.
+func era2022Transports() []transport {
+	return []transport{
+		{"command-2022", func(tb testing.TB, _ string) transports.Options {
+			return transports.Options{Command: fmt.Sprintf("'%s' --protocol 2022", refBin(tb))}
+		}},
+		{"proxy-2022", func(tb testing.TB, _ string) transports.Options {
+			return transports.Options{Endpoint: serveProxy(tb, []string{refBin(tb), "--protocol", "2022"})}
+		}},
+	}
+}
+
+// Every test passes against a connector of the 2022 era, detected, through a command
+// and connector-proxy; driven as 2021-12 (which may send Loads before Acknowledge) it
+// fails, with its own words: the emulation holds the era's rules.
+func TestMatsim2022EraThroughTransports(t *testing.T) {
+	for _, tr := range era2022Transports() {
+		t.Run(tr.name, func(t *testing.T) {
+			for _, test := range engine.Tests {
+				t.Run(test, func(t *testing.T) {
+					var dir = t.TempDir()
+					var rep = runMatsim(t, test, tr.options(t, dir), stateConfig(dir, ""), 2, 60)
+					if !rep.Passed() {
+						t.Fatalf("%s through %s: %s: %s", test, tr.name, rep.Result.Check, rep.Result.Message)
+					}
+					if rep.Result.Protocol != string(connector.Compat) {
+						t.Errorf("result protocol = %s, want %s (2021-12 and 2022 cannot be told apart before transactions)", rep.Result.Protocol, connector.Compat)
+					}
+				})
+			}
+		})
+	}
+	var dir = t.TempDir()
+	var rep = runMatsimAt(t, "basic", transports.Options{Command: fmt.Sprintf("'%s' --protocol 2022", refBin(t)), Protocol: connector.Dec2021},
+		stateConfig(dir, ""), 3, 60, nil, func(o *engine.Options) { o.Batch = 5 })
+	if rep.Passed() || rep.Result.Check != string(engine.CheckConnectorError) || !strings.Contains(rep.Result.Message, "expected Acknowledge") {
+		t.Errorf("a 2022 connector driven as 2021-12: %s: %s; want connector.error saying it expected Acknowledge", rep.Result.Check, rep.Result.Message)
+	}
+}
+
 // Every matsim test passes against the reference connector speaking today's era
 // through every transport, and the era is detected (no --protocol given).
 func TestMatsimCurrentEraThroughTransports(t *testing.T) {
@@ -114,7 +156,7 @@ func TestDefectVerdictIndependentOfEra(t *testing.T) {
 		// what the later eras allow; the defect matrix holds it to 2021-12's rule.)
 		{"drop-on-version-change", "migrate", "migrate.state"},
 	}
-	var trs = append([]transport{commandTransport("")}, currentEraTransports()...)
+	var trs = append(append([]transport{commandTransport("")}, era2022Transports()...), currentEraTransports()...)
 	for _, tr := range trs {
 		if tr.name == "image" {
 			continue // the full suite above runs the image; defects need no Docker
