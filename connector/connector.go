@@ -173,7 +173,9 @@ type EraAttempt struct {
 
 func (e *EraError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "connector %s answered in no protocol era flowsim speaks", e.Target)
+	// Both readings stay open: a connector of an era flowsim does not speak, or one
+	// of an era it does speak that fails at Spec (a config it cannot parse, a crash).
+	fmt.Fprintf(&b, "connector %s did not answer Spec in any protocol era flowsim speaks: it speaks none of them, or it fails at Spec in its own (each attempt's error follows)", e.Target)
 	for _, a := range e.Attempts {
 		fmt.Fprintf(&b, "\n  as %s: %v", a.Era, a.Err)
 	}

@@ -188,7 +188,7 @@ func TestNoEraIsSetupError(t *testing.T) {
 	if rep.Passed() || rep.Result.Check != string(engine.CheckSetupSpec) {
 		t.Fatalf("check %s, want %s: %s", rep.Result.Check, engine.CheckSetupSpec, rep.Result.Message)
 	}
-	for _, want := range []string{"no protocol era", "spec subcommand", "2023"} {
+	for _, want := range []string{"did not answer Spec in any protocol era", "spec subcommand", "2023"} {
 		if !strings.Contains(rep.Result.Message, want) {
 			t.Errorf("message lacks %q: %s", want, rep.Result.Message)
 		}
