@@ -2,6 +2,7 @@ package wire2023
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -50,8 +51,12 @@ type Reader struct {
 	codec Codec
 	max   int
 	br    *bufio.Reader
-	dec   *json.Decoder
 	buf   []byte
+	// JSON: the bytes a json.Decoder read past the value it returned (read before
+	// br), and the error that ended the stream (every later Read returns it, as
+	// json.Decoder's Decode did).
+	pending []byte
+	err     error
 }
 
 // NewReader reads messages from r; maxFrame <= 0 means DefaultMaxFrame.
@@ -59,30 +64,17 @@ func NewReader(r io.Reader, codec Codec, maxFrame int) *Reader {
 	if maxFrame <= 0 {
 		maxFrame = DefaultMaxFrame
 	}
-	var rd = &Reader{codec: codec, max: maxFrame, br: bufio.NewReaderSize(r, 1<<16)}
 	if codec == JSON {
-		rd.dec = json.NewDecoder(rd.br)
+		r = &stickyReader{r: r}
 	}
-	return rd
+	return &Reader{codec: codec, max: maxFrame, br: bufio.NewReaderSize(r, 1<<16)}
 }
 
 // Read decodes the next message into m (which it resets first).
 func (r *Reader) Read(m proto.Message) error {
 	proto.Reset(m)
 	if r.codec == JSON {
-		var raw json.RawMessage
-		if err := r.dec.Decode(&raw); err == io.EOF {
-			return io.EOF
-		} else if err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return io.ErrUnexpectedEOF
-			}
-			return fmt.Errorf("reading JSON message: %w", err)
-		}
-		if len(raw) > r.max {
-			return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(raw), r.max)
-		}
-		return UnmarshalJSON(raw, m)
+		return r.readJSON(m)
 	}
 	var hdr [4]byte
 	if n, err := io.ReadFull(r.br, hdr[:]); err == io.EOF {
@@ -146,4 +138,139 @@ func (w *Writer) Write(m proto.Message) error {
 		return err
 	}
 	return nil
+}
+
+// readJSON reads the next message of a JSON stream into m (reset).
+func (r *Reader) readJSON(m proto.Message) error {
+	var raw, decoded, consume, err = r.nextJSON(m)
+	if err == io.EOF {
+		return io.EOF
+	} else if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("reading JSON message: %w", err)
+	}
+	defer consume()
+	if len(raw) > r.max {
+		proto.Reset(m)
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(raw), r.max)
+	}
+	if decoded {
+		return nil
+	}
+	return UnmarshalJSON(raw, m)
+}
+
+// maxRefills bounds the reads nextJSON makes for one value before it leaves the
+// value to a json.Decoder (each read, it scans the value again from its start).
+const maxRefills = 8
+
+// nextJSON returns the next JSON value of the stream (decoded into m already, if
+// decoded), and consume, to call once done with it. It reads the stream as the
+// json.Decoder it replaces did (the same values, the same errors, no read more),
+// but a value that is an object lying whole in the bytes already read (or
+// arriving in a few more reads) it finds in place, and decodes as it finds it;
+// anything else it leaves to a json.Decoder.
+func (r *Reader) nextJSON(m proto.Message) (raw []byte, decoded bool, consume func(), err error) {
+	if r.err != nil {
+		return nil, false, nil, r.err
+	}
+	if len(r.pending) > 0 {
+		var s = scanner{data: r.pending}
+		if r.pending = r.pending[s.ws(0):]; len(r.pending) > 0 {
+			if r.pending[0] == '{' {
+				var end, decoded, err = inPlace(r.pending, m)
+				if err == nil {
+					return r.pending[:end], decoded, func() { r.pending = r.pending[end:] }, nil
+				}
+			}
+			return r.decodeJSON()
+		}
+	}
+	for refills := 0; ; {
+		var n = r.br.Buffered()
+		if n == 0 {
+			if _, err := r.br.Peek(1); err != nil {
+				r.err = err
+				return nil, false, nil, err
+			}
+			continue
+		}
+		var b, _ = r.br.Peek(n)
+		var s = scanner{data: b}
+		if i := s.ws(0); i > 0 {
+			_, _ = r.br.Discard(i)
+			continue
+		}
+		if b[0] != '{' {
+			break
+		}
+		var end, decoded, err = inPlace(b, m)
+		if err == nil {
+			return b[:end], decoded, func() { _, _ = r.br.Discard(end) }, nil
+		}
+		if !isTruncated(err) || n == r.br.Size() || refills == maxRefills {
+			break
+		}
+		refills++
+		if _, err := r.br.Peek(n + 1); err != nil {
+			break // for the json.Decoder to meet (stickyReader keeps it)
+		}
+	}
+	return r.decodeJSON()
+}
+
+// inPlace finds the object at the start of data (which may go on past it) and
+// decodes it into m (reset) in the same pass where it can (decoded); where it
+// cannot (an error, or a member named twice), it returns the object's extent for
+// UnmarshalJSON (its rules, its errors), and m reset. An error is a syntax error,
+// or the end of data inside the object (isTruncated).
+func inPlace(data []byte, m proto.Message) (end int, decoded bool, err error) {
+	var rm = m.ProtoReflect()
+	var d = decoder{scanner: scanner{data: data}, lines: true}
+	if end, err = d.message(0, rm, infoOf(rm.Descriptor())); err == nil {
+		return end, true, nil
+	}
+	proto.Reset(m)
+	if isTruncated(err) {
+		return end, false, err
+	}
+	var s = scanner{data: data}
+	end, err = s.skipObject(0)
+	return end, false, err
+}
+
+// decodeJSON reads the next value with a json.Decoder, as the Reader always did
+// before it found values in place; what the decoder read past it is kept.
+func (r *Reader) decodeJSON() ([]byte, bool, func(), error) {
+	var src io.Reader = r.br
+	if len(r.pending) > 0 {
+		src = io.MultiReader(bytes.NewReader(r.pending), r.br)
+	}
+	var dec = json.NewDecoder(src)
+	var raw json.RawMessage
+	var err = dec.Decode(&raw)
+	r.pending, _ = io.ReadAll(dec.Buffered())
+	if err != nil {
+		r.err = err
+		return nil, false, nil, err
+	}
+	return raw, false, func() {}, nil
+}
+
+// stickyReader returns the first error of r for good (json.Decoder, which the
+// JSON Reader once read through, never read again after an error).
+type stickyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *stickyReader) Read(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	var n, err = s.r.Read(p)
+	s.err = err
+	return n, err
 }
