@@ -58,7 +58,7 @@ type Client struct {
 	opts Options
 
 	mu     sync.Mutex
-	era    connector.Era // the revision given or detected
+	era    connector.Era       // the revision given or detected
 	behind connector.Revision  // the child's, as connector-proxy names it
 	cur    connector.Connector // the server in today's era, once built
 }
